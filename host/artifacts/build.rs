@@ -1,0 +1,75 @@
+//! Builds the guest programs in `guests/` for `wasm32-wasip2` and tells the
+//! crate where the `.wasm` files are.
+//!
+//! This follows wasmtime's `crates/test-programs/artifacts/build.rs`: a nested
+//! `cargo build` with its own target directory under `OUT_DIR` (sharing the
+//! outer one would deadlock on its lock), and with the outer build's flags
+//! removed (they are for the host, not for Wasm). Guests are always built in
+//! release mode: they are small, and an unoptimised guest is slow to run.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The guest binaries this crate exposes: (constant name, binary name).
+const GUESTS: &[(&str, &str)] = &[("TOOLBOX", "toolbox"), ("HTTPD", "httpd")];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let repo = manifest_dir.join("../..");
+    let guests = repo.join("guests");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
+    let target_dir = out_dir.join("guests-target");
+
+    for watched in ["Cargo.toml", "Cargo.lock", "toolbox", "httpd", "lifecycle"] {
+        println!("cargo:rerun-if-changed={}", guests.join(watched).display());
+    }
+    println!("cargo:rerun-if-changed={}", repo.join("wit").display());
+
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--release")
+        .arg("--target=wasm32-wasip2")
+        .arg("--manifest-path")
+        .arg(guests.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_PROFILE_RELEASE_DEBUG")
+        .env_remove("CARGO_MAKEFLAGS");
+    let status = cmd
+        .status()
+        .expect("failed to run cargo to build the guests");
+    if !status.success() {
+        panic!(
+            "building the guests failed ({status}); is the target installed? \
+             run `rustup target add wasm32-wasip2`"
+        );
+    }
+
+    let mut generated = String::new();
+    for (constant, bin) in GUESTS {
+        let wasm = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{bin}.wasm"));
+        assert!(
+            wasm.exists(),
+            "guest {bin} was not built: {}",
+            wasm.display()
+        );
+        generated.push_str(&format!(
+            "/// The `{bin}` guest component (built from `guests/{bin}`).\n\
+             pub const {constant}: &[u8] = include_bytes!({:?});\n",
+            path_str(&wasm)
+        ));
+    }
+    std::fs::write(out_dir.join("guests.rs"), generated).unwrap();
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_str().expect("non-UTF-8 build path").to_owned()
+}

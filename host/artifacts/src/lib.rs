@@ -1,0 +1,7 @@
+//! The guest programs wasmpod ships, as Wasm component bytes.
+//!
+//! They are built from `guests/` by this crate's build script (never
+//! committed as binaries). The host maps the image names `busybox` and
+//! `alpine` to [`TOOLBOX`] and `nginx` to [`HTTPD`].
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
