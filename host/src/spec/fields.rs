@@ -1,0 +1,370 @@
+//! Which Pod fields wasmpod honours, and which fields exist at all.
+//!
+//! Two checks live here, both as walks over JSON trees:
+//!
+//! 1. **Unknown fields** ([`unknown_fields`]). `k8s-openapi` — like Go's `encoding/json` —
+//!    silently drops keys it does not know, so `comand: [...]` would run the image's default
+//!    command without a word. `kubectl apply` rejects such a manifest (server-side strict field
+//!    validation), and so do we: the document as written is compared with the typed `Pod`
+//!    serialised back to JSON, and every key that did not survive is an error
+//!    `unknown field "comand"`. The same walk catches scalars that serde_yaml quietly turned
+//!    into strings (`value: 8080` → `"8080"`); the API server rejects those too.
+//! 2. **Honoured fields** ([`classify`]). A manifest may use any of the hundreds of Pod fields,
+//!    but the runtime only implements some. Silently ignoring a `livenessProbe` or a
+//!    `securityContext` would make a pod *look* protected when it is not, so every present field
+//!    that is not honoured yet produces a warning (or, for volume types, an error). The policy
+//!    is the [`RULES`] table: moving a field from "warn" to "honoured" is a one-line change.
+
+use serde_json::Value;
+
+use super::error::{Diagnostic, msg};
+use super::locate::{Locator, Seg, display_path};
+
+/// What wasmpod does with a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Treatment {
+    /// Implemented; the walk goes on into the value's fields, which need their own rules.
+    Honoured,
+    /// Accepted as a whole (the field and everything under it), no diagnostic: either
+    /// implemented, or server-side bookkeeping with no meaning for a local run.
+    Accepted,
+    /// Present but not implemented: a warning with this message.
+    Warn(&'static str),
+    /// Present and cannot be run: an error with this message (`{key}` → the field's name).
+    Reject(&'static str),
+}
+
+use Treatment::{Accepted, Honoured, Reject, Warn};
+
+/// Warning for a field the runtime does not implement (yet).
+pub(crate) const NOT_HONOURED: &str = "not honoured by wasmpod yet; ignored";
+
+/// The policy table. Patterns are field paths where `[*]` matches any list index and a `*`
+/// segment matches any key; the first matching rule wins; a field with no rule gets
+/// [`NOT_HONOURED`]. Container rules are written for `spec.containers[*]` and also apply to
+/// `spec.initContainers[*]` unless an `initContainers` rule matches first.
+pub(crate) const RULES: &[(&str, Treatment)] = &[
+    ("apiVersion", Accepted),
+    ("kind", Accepted),
+    ("metadata", Honoured),
+    ("metadata.name", Accepted),
+    ("metadata.generateName", Accepted),
+    ("metadata.namespace", Accepted),
+    ("metadata.labels", Accepted),
+    ("metadata.annotations", Accepted),
+    ("metadata.uid", Accepted),
+    // Server-side bookkeeping, present in `kubectl get -o yaml` output: meaningless here.
+    ("metadata.creationTimestamp", Accepted),
+    ("metadata.resourceVersion", Accepted),
+    ("metadata.managedFields", Accepted),
+    ("metadata.ownerReferences", Accepted),
+    ("metadata.finalizers", Accepted),
+    (
+        "status",
+        Warn("set by the runtime, not by the manifest; ignored"),
+    ),
+    ("spec", Honoured),
+    ("spec.containers", Honoured),
+    ("spec.initContainers", Honoured),
+    ("spec.volumes", Honoured),
+    ("spec.restartPolicy", Accepted),
+    ("spec.terminationGracePeriodSeconds", Accepted),
+    ("spec.hostname", Accepted),
+    // Accepted no-ops: cluster concepts with nothing to do on one machine.
+    ("spec.dnsPolicy", Accepted),
+    ("spec.enableServiceLinks", Accepted),
+    ("spec.schedulerName", Accepted),
+    ("spec.priority", Accepted),
+    ("spec.preemptionPolicy", Accepted),
+    ("spec.serviceAccountName", Accepted),
+    ("spec.serviceAccount", Accepted),
+    (
+        "spec.nodeName",
+        Warn("has no effect: wasmpod runs the pod on this machine"),
+    ),
+    (
+        "spec.tolerations",
+        Warn("has no effect: wasmpod does no scheduling"),
+    ),
+    // Containers (init containers too).
+    ("spec.containers[*].name", Accepted),
+    ("spec.containers[*].image", Accepted),
+    ("spec.containers[*].imagePullPolicy", Accepted), // images are local files
+    ("spec.containers[*].command", Accepted),
+    ("spec.containers[*].args", Accepted),
+    ("spec.containers[*].workingDir", Accepted),
+    ("spec.containers[*].restartPolicy", Accepted),
+    ("spec.containers[*].env", Honoured),
+    ("spec.containers[*].env[*].name", Accepted),
+    ("spec.containers[*].env[*].value", Accepted),
+    ("spec.containers[*].env[*].valueFrom", Honoured),
+    ("spec.containers[*].env[*].valueFrom.fieldRef", Accepted),
+    ("spec.containers[*].volumeMounts", Honoured),
+    ("spec.containers[*].volumeMounts[*].name", Accepted),
+    ("spec.containers[*].volumeMounts[*].mountPath", Accepted),
+    ("spec.containers[*].volumeMounts[*].readOnly", Accepted),
+    ("spec.containers[*].volumeMounts[*].subPath", Accepted),
+    ("spec.containers[*].ports", Honoured),
+    ("spec.containers[*].ports[*].containerPort", Accepted),
+    ("spec.containers[*].ports[*].name", Accepted),
+    ("spec.containers[*].ports[*].protocol", Accepted),
+    // Volumes: the type is an error (a mount of it could never start), see validate.rs.
+    ("spec.volumes[*].name", Accepted),
+    ("spec.volumes[*].emptyDir", Honoured),
+    ("spec.volumes[*].emptyDir.medium", Accepted),
+    (
+        "spec.volumes[*].emptyDir.sizeLimit",
+        Warn("accepted but not enforced yet"),
+    ),
+    ("spec.volumes[*].hostPath", Honoured),
+    ("spec.volumes[*].hostPath.path", Accepted),
+    ("spec.volumes[*].hostPath.type", Accepted),
+    (
+        "spec.volumes[*].*",
+        Reject("volume type {key} is not supported yet (supported: emptyDir, hostPath)"),
+    ),
+];
+
+fn pattern_tokens(pattern: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for part in pattern.split('.') {
+        match part.strip_suffix("[*]") {
+            Some(key) => {
+                out.push(key);
+                out.push("[*]");
+            }
+            None => out.push(part),
+        }
+    }
+    out
+}
+
+fn matches(pattern: &str, path: &[Seg]) -> bool {
+    let tokens = pattern_tokens(pattern);
+    tokens.len() == path.len()
+        && tokens.iter().zip(path).all(|(t, seg)| match seg {
+            Seg::Index(_) => *t == "[*]",
+            Seg::Key(k) => *t == "*" || *t == k,
+        })
+}
+
+/// The rule for a concrete field path (see [`RULES`]).
+pub(crate) fn treatment(path: &[Seg]) -> Treatment {
+    let lookup = |p: &[Seg]| {
+        RULES
+            .iter()
+            .find(|(pattern, _)| matches(pattern, p))
+            .map(|(_, t)| *t)
+    };
+    if let Some(t) = lookup(path) {
+        return t;
+    }
+    if path.len() > 2 && path[0] == Seg::key("spec") && path[1] == Seg::key("initContainers") {
+        let mut as_container = path.to_vec();
+        as_container[1] = Seg::key("containers");
+        if let Some(t) = lookup(&as_container) {
+            return t;
+        }
+    }
+    Warn(NOT_HONOURED)
+}
+
+/// null, `{}` or `[]`: a value a serializer may drop without changing the meaning.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// A value that asks for nothing (`false`, `""`, `[]`, `{}`, null): not worth a warning.
+fn is_inert(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+fn diagnostic(loc: &Locator, path: &[Seg], message: String) -> Diagnostic {
+    Diagnostic {
+        path: display_path(path),
+        line: loc.find(path).map(|p| p.line),
+        message,
+    }
+}
+
+/// Errors and warnings: walks the typed Pod (as JSON) against [`RULES`].
+pub(crate) fn classify(typed: &Value, loc: &Locator) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
+    let mut out = (Vec::new(), Vec::new());
+    let mut path = Vec::new();
+    walk_children(typed, &mut path, loc, &mut out);
+    out
+}
+
+type Found = (Vec<Diagnostic>, Vec<Diagnostic>);
+
+fn walk_children(value: &Value, path: &mut Vec<Seg>, loc: &Locator, out: &mut Found) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                path.push(Seg::Key(key.clone()));
+                match treatment(path) {
+                    Honoured => walk_children(child, path, loc, out),
+                    Accepted => {}
+                    Warn(message) => {
+                        if !is_inert(child) {
+                            out.1.push(diagnostic(loc, path, message.to_owned()));
+                        }
+                    }
+                    Reject(message) => {
+                        out.0
+                            .push(diagnostic(loc, path, message.replace("{key}", key)));
+                    }
+                }
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(Seg::Index(i));
+                walk_children(item, path, loc, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a string field legitimately accepts a bare YAML number: `Quantity` fields
+/// (`cpu: 1`, `sizeLimit: 1`, `divisor: 1`) and anything under `status`.
+fn accepts_number_as_string(path: &[Seg]) -> bool {
+    let key_is = |seg: Option<&Seg>, names: &[&str]| matches!(seg, Some(Seg::Key(k)) if names.contains(&k.as_str()));
+    let n = path.len();
+    key_is(path.first(), &["status"])
+        || key_is(path.last(), &["sizeLimit", "divisor"])
+        || (n >= 2
+            && key_is(
+                path.get(n - 2),
+                &[
+                    "limits",
+                    "requests",
+                    "overhead",
+                    "allocatedResources",
+                    "capacity",
+                ],
+            ))
+}
+
+/// Errors for fields that exist in the document as written (`raw`) but not in the typed Pod
+/// (`typed`), and for numbers/booleans that a string field swallowed.
+///
+/// Keys whose raw value is null, `{}` or `[]` are not reported: such a value requests nothing
+/// and a serializer may legitimately drop it.
+pub(crate) fn unknown_fields(raw: &Value, typed: &Value, loc: &Locator) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut path = Vec::new();
+    compare(raw, typed, &mut path, loc, &mut out);
+    out
+}
+
+fn compare(
+    raw: &Value,
+    typed: &Value,
+    path: &mut Vec<Seg>,
+    loc: &Locator,
+    out: &mut Vec<Diagnostic>,
+) {
+    match (raw, typed) {
+        (Value::Object(r), Value::Object(t)) => {
+            for (key, rv) in r {
+                path.push(Seg::Key(key.clone()));
+                match t.get(key) {
+                    Some(tv) => compare(rv, tv, path, loc, out),
+                    None if is_empty(rv) => {}
+                    None if key == "<<" => out.push(diagnostic(
+                        loc,
+                        path,
+                        "YAML merge keys (\"<<\") are not supported; write the fields out".into(),
+                    )),
+                    None => out.push(diagnostic(
+                        loc,
+                        path,
+                        format!("unknown field {}", msg::quote(key)),
+                    )),
+                }
+                path.pop();
+            }
+        }
+        (Value::Array(r), Value::Array(t)) => {
+            for (i, (rv, tv)) in r.iter().zip(t).enumerate() {
+                path.push(Seg::Index(i));
+                compare(rv, tv, path, loc, out);
+                path.pop();
+            }
+        }
+        (Value::Number(_) | Value::Bool(_), Value::String(s))
+            if !accepts_number_as_string(path) =>
+        {
+            out.push(diagnostic(
+                loc,
+                path,
+                msg::invalid(
+                    &raw.to_string(),
+                    &format!("must be a string; quote it in YAML ({})", msg::quote(s)),
+                ),
+            ));
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::locate::parse_path;
+
+    fn t(path: &str) -> Treatment {
+        treatment(&parse_path(path))
+    }
+
+    #[test]
+    fn table_lookups() {
+        assert_eq!(t("spec.containers[3].image"), Accepted);
+        assert_eq!(t("spec.initContainers[0].image"), Accepted);
+        assert_eq!(t("spec.containers[0].livenessProbe"), Warn(NOT_HONOURED));
+        assert_eq!(
+            t("spec.initContainers[0].securityContext"),
+            Warn(NOT_HONOURED)
+        );
+        assert_eq!(t("spec.containers[0].env[2].valueFrom"), Honoured);
+        assert_eq!(
+            t("spec.containers[0].env[2].valueFrom.secretKeyRef"),
+            Warn(NOT_HONOURED)
+        );
+        assert!(matches!(t("spec.volumes[1].configMap"), Reject(_)));
+        assert_eq!(t("spec.volumes[1].emptyDir"), Honoured);
+        assert_eq!(t("spec.activeDeadlineSeconds"), Warn(NOT_HONOURED));
+        assert_eq!(t("metadata.managedFields"), Accepted);
+    }
+
+    #[test]
+    fn number_as_string_exemptions() {
+        assert!(accepts_number_as_string(&parse_path(
+            "spec.containers[0].resources.limits.cpu"
+        )));
+        assert!(accepts_number_as_string(&parse_path(
+            "spec.volumes[0].emptyDir.sizeLimit"
+        )));
+        assert!(!accepts_number_as_string(&parse_path(
+            "spec.containers[0].env[0].value"
+        )));
+        assert!(!accepts_number_as_string(&parse_path(
+            "metadata.labels.version"
+        )));
+    }
+}

@@ -1,0 +1,523 @@
+//! Kubernetes' validation rules for the Pod fields wasmpod reads.
+//!
+//! The rules and their wording follow `k8s.io/kubernetes/pkg/apis/core/validation` (and
+//! `k8s.io/apimachinery/pkg/util/validation`), so a manifest wasmpod accepts is one the API
+//! server would accept too, and the messages are the ones Kubernetes users already know.
+//! Deliberate differences, all stricter because of how wasmpod runs containers:
+//!
+//! * `mountPath` and `workingDir` must be absolute (they become WASI preopens / the cwd);
+//! * a volume of a type other than `emptyDir` or `hostPath` is an **error**
+//!   (`volume type configMap is not supported yet ...`, from the `fields.rs` table): a pod
+//!   whose mount could never be set up is better refused before anything starts than half
+//!   started;
+//! * container-level `restartPolicy` is allowed on regular containers (`Always`, `OnFailure`,
+//!   `Never`: KEP-5307 container restart rules), not only on init containers.
+//!
+//! Every check runs; problems are collected, never returned one at a time.
+
+use std::collections::{HashMap, HashSet};
+
+use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, Volume};
+
+use super::error::formats::{dns1123_label, dns1123_subdomain, port_name};
+use super::error::{Diagnostic, SpecError, msg};
+use super::{PodDocument, fields};
+
+/// Validates one parsed Pod.
+///
+/// `Ok` carries the warnings: fields that are valid Kubernetes but not honoured by wasmpod
+/// yet (e.g. `spec.containers[0].livenessProbe (line 20): not honoured by wasmpod yet;
+/// ignored`). `Err` is [`SpecError::Invalid`] listing every problem found, ordered by line:
+/// unknown fields, rule violations, unsupported volume types.
+///
+/// # Example
+///
+/// ```
+/// let yaml = "\
+/// apiVersion: v1
+/// kind: Pod
+/// metadata: {name: web}
+/// spec:
+///   restartPolicy: Sometimes
+///   containers:
+///   - name: app
+///     image: app.wasm
+///   - name: app
+/// ";
+/// let file = wasmpod::spec::parse(yaml).unwrap();
+/// let err = wasmpod::spec::validate(&file.pods[0]).unwrap_err();
+/// let wasmpod::spec::SpecError::Invalid { problems, .. } = err else { unreachable!() };
+/// let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+/// assert_eq!(shown, [
+///     r#"spec.restartPolicy (line 5): Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never""#,
+///     r#"spec.containers[1].name (line 9): Duplicate value: "app""#,
+///     "spec.containers[1].image (line 9): Required value",
+/// ]);
+/// ```
+pub fn validate(doc: &PodDocument) -> Result<Vec<Diagnostic>, SpecError> {
+    let typed = serde_json::to_value(&doc.pod).unwrap_or(serde_json::Value::Null);
+    let (field_errors, warnings) = fields::classify(&typed, &doc.locator);
+    let mut v = Checker {
+        doc,
+        problems: doc.strict_problems.clone(),
+    };
+    v.problems.extend(field_errors);
+    v.pod(&doc.pod);
+    if v.problems.is_empty() {
+        return Ok(warnings);
+    }
+    let mut problems = v.problems;
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX)); // stable: same line keeps rule order
+    Err(SpecError::Invalid {
+        pod: doc.display_name(),
+        problems,
+    })
+}
+
+const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
+const HOST_PATH_TYPES: &[&str] = &[
+    "",
+    "BlockDevice",
+    "CharDevice",
+    "Directory",
+    "DirectoryOrCreate",
+    "File",
+    "FileOrCreate",
+    "Socket",
+];
+const EMPTY_DIR_MEDIA: &[&str] = &["", "Memory"];
+const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
+const TERMINATION_MESSAGE_POLICIES: &[&str] = &["FallbackToLogsOnError", "File"];
+const DNS_POLICIES: &[&str] = &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
+const RESTART_RULE_ACTIONS: &[&str] = &["Restart"];
+const EXIT_CODE_OPERATORS: &[&str] = &["In", "NotIn"];
+/// `validEnvDownwardAPIFieldPathExpressions`, sorted as Kubernetes lists them.
+const ENV_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+];
+const NOT_RESTARTABLE_INIT: &str =
+    "may not be set for init containers without restartPolicy=Always";
+
+struct Checker<'a> {
+    doc: &'a PodDocument,
+    problems: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn add(&mut self, path: impl Into<String>, message: String) {
+        let problem = self.doc.problem(path.into(), message);
+        self.problems.push(problem);
+    }
+
+    fn one_of(&mut self, path: impl Into<String>, value: Option<&str>, allowed: &[&str]) {
+        if let Some(value) = value.filter(|v| !allowed.contains(v)) {
+            self.add(path, msg::not_supported(value, allowed));
+        }
+    }
+
+    fn absolute(&mut self, path: impl Into<String>, value: &str) {
+        if !value.starts_with('/') {
+            self.add(
+                path,
+                msg::invalid(&msg::quote(value), "must be an absolute path"),
+            );
+        }
+    }
+
+    fn name_rule(&mut self, path: &str, value: &str, errors: Vec<String>) {
+        for e in errors {
+            self.add(path, msg::invalid(&msg::quote(value), &e));
+        }
+    }
+
+    fn pod(&mut self, pod: &Pod) {
+        let meta = &pod.metadata;
+        let name = meta.name.as_deref().unwrap_or("");
+        let generate = meta.generate_name.as_deref().unwrap_or("");
+        if name.is_empty() && generate.is_empty() {
+            self.add(
+                "metadata.name",
+                msg::required("name or generateName is required"),
+            );
+        }
+        if !name.is_empty() {
+            self.name_rule("metadata.name", name, dns1123_subdomain(name));
+        }
+        if !generate.is_empty() {
+            // A prefix may end in '-' (Kubernetes' maskTrailingDash).
+            let masked = generate
+                .strip_suffix('-')
+                .map_or_else(|| generate.to_owned(), |g| format!("{g}a"));
+            self.name_rule(
+                "metadata.generateName",
+                generate,
+                dns1123_subdomain(&masked),
+            );
+        }
+        if let Some(ns) = meta.namespace.as_deref().filter(|n| !n.is_empty()) {
+            self.name_rule("metadata.namespace", ns, dns1123_label(ns));
+        }
+
+        let Some(spec) = &pod.spec else {
+            self.add("spec.containers", msg::required(""));
+            return;
+        };
+        self.one_of(
+            "spec.restartPolicy",
+            spec.restart_policy.as_deref().filter(|p| !p.is_empty()),
+            RESTART_POLICIES,
+        );
+        self.one_of(
+            "spec.dnsPolicy",
+            spec.dns_policy.as_deref().filter(|p| !p.is_empty()),
+            DNS_POLICIES,
+        );
+        if let Some(seconds) = spec.termination_grace_period_seconds.filter(|s| *s < 0) {
+            self.add(
+                "spec.terminationGracePeriodSeconds",
+                msg::invalid(&seconds.to_string(), "must be greater than or equal to 0"),
+            );
+        }
+        for (path, value) in [
+            ("spec.hostname", &spec.hostname),
+            ("spec.subdomain", &spec.subdomain),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                self.name_rule(path, v, dns1123_label(v));
+            }
+        }
+
+        let volumes = self.volumes(spec.volumes.as_deref().unwrap_or_default());
+        if spec.containers.is_empty() {
+            self.add("spec.containers", msg::required(""));
+        }
+        let mut names = HashSet::new();
+        let init = spec.init_containers.as_deref().unwrap_or_default();
+        for (list, containers) in [
+            ("initContainers", init),
+            ("containers", &spec.containers[..]),
+        ] {
+            for (i, c) in containers.iter().enumerate() {
+                let base = format!("spec.{list}[{i}]");
+                if !c.name.is_empty() && !names.insert(c.name.as_str()) {
+                    self.add(format!("{base}.name"), msg::duplicate(&c.name));
+                }
+                self.container(&base, c, list == "initContainers", &volumes);
+            }
+        }
+    }
+
+    /// Checks the volumes; returns them by name (first of each name).
+    fn volumes<'v>(&mut self, volumes: &'v [Volume]) -> HashMap<&'v str, &'v Volume> {
+        let mut by_name = HashMap::new();
+        for (i, vol) in volumes.iter().enumerate() {
+            let base = format!("spec.volumes[{i}]");
+            if vol.name.is_empty() {
+                self.add(format!("{base}.name"), msg::required(""));
+            } else {
+                self.name_rule(&format!("{base}.name"), &vol.name, dns1123_label(&vol.name));
+                if by_name.contains_key(vol.name.as_str()) {
+                    self.add(format!("{base}.name"), msg::duplicate(&vol.name));
+                } else {
+                    by_name.insert(vol.name.as_str(), vol);
+                }
+            }
+            // Sources are every field but `name`; count them generically so new types count too.
+            let sources: Vec<String> = match serde_json::to_value(vol) {
+                Ok(serde_json::Value::Object(map)) => map
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .filter(|k| k != "name")
+                    .collect(),
+                _ => Vec::new(),
+            };
+            match sources.len() {
+                0 => self.add(base.clone(), msg::required("must specify a volume type")),
+                1 => {}
+                _ => self.add(
+                    format!("{base}.{}", sources[1]),
+                    msg::forbidden("may not specify more than 1 volume type"),
+                ),
+            }
+            if let Some(host) = &vol.host_path {
+                let path = format!("{base}.hostPath.path");
+                if host.path.is_empty() {
+                    self.add(path, msg::required(""));
+                } else {
+                    self.absolute(path, &host.path);
+                }
+                self.one_of(
+                    format!("{base}.hostPath.type"),
+                    host.type_.as_deref(),
+                    HOST_PATH_TYPES,
+                );
+            }
+            if let Some(empty) = &vol.empty_dir {
+                self.one_of(
+                    format!("{base}.emptyDir.medium"),
+                    empty.medium.as_deref(),
+                    EMPTY_DIR_MEDIA,
+                );
+            }
+        }
+        by_name
+    }
+
+    fn container(
+        &mut self,
+        base: &str,
+        c: &Container,
+        init: bool,
+        volumes: &HashMap<&str, &Volume>,
+    ) {
+        if c.name.is_empty() {
+            self.add(format!("{base}.name"), msg::required(""));
+        } else {
+            self.name_rule(&format!("{base}.name"), &c.name, dns1123_label(&c.name));
+        }
+        if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            self.add(format!("{base}.image"), msg::required(""));
+        }
+        self.one_of(
+            format!("{base}.imagePullPolicy"),
+            c.image_pull_policy.as_deref(),
+            PULL_POLICIES,
+        );
+        self.one_of(
+            format!("{base}.terminationMessagePolicy"),
+            c.termination_message_policy.as_deref(),
+            TERMINATION_MESSAGE_POLICIES,
+        );
+        if let Some(dir) = c.working_dir.as_deref().filter(|d| !d.is_empty()) {
+            self.absolute(format!("{base}.workingDir"), dir);
+        }
+
+        // Restart policy and rules (sidecars: init containers with restartPolicy Always).
+        let policy = c.restart_policy.as_deref();
+        self.one_of(format!("{base}.restartPolicy"), policy, RESTART_POLICIES);
+        let sidecar = init && policy == Some("Always");
+        let rules = c.restart_policy_rules.as_deref().unwrap_or_default();
+        if !rules.is_empty() {
+            let path = format!("{base}.restartPolicyRules");
+            if sidecar {
+                self.add(
+                    path.clone(),
+                    msg::forbidden("may not be set for a restartable init container"),
+                );
+            }
+            if policy.is_none() {
+                self.add(
+                    format!("{base}.restartPolicy"),
+                    msg::required("must be set when restartPolicyRules is set"),
+                );
+            }
+            for (i, rule) in rules.iter().enumerate() {
+                let rule_path = format!("{path}[{i}]");
+                if rule.action.is_empty() {
+                    self.add(format!("{rule_path}.action"), msg::required(""));
+                }
+                self.one_of(
+                    format!("{rule_path}.action"),
+                    Some(&rule.action)
+                        .filter(|a| !a.is_empty())
+                        .map(String::as_str),
+                    RESTART_RULE_ACTIONS,
+                );
+                if let Some(codes) = &rule.exit_codes {
+                    self.one_of(
+                        format!("{rule_path}.exitCodes.operator"),
+                        Some(codes.operator.as_str()),
+                        EXIT_CODE_OPERATORS,
+                    );
+                }
+            }
+        }
+        if init && !sidecar {
+            for (field, set) in [
+                ("lifecycle", c.lifecycle.is_some()),
+                ("livenessProbe", c.liveness_probe.is_some()),
+                ("readinessProbe", c.readiness_probe.is_some()),
+                ("startupProbe", c.startup_probe.is_some()),
+            ] {
+                if set {
+                    self.add(
+                        format!("{base}.{field}"),
+                        msg::forbidden(NOT_RESTARTABLE_INIT),
+                    );
+                }
+            }
+        }
+
+        for (i, env) in c.env.as_deref().unwrap_or_default().iter().enumerate() {
+            self.env(&format!("{base}.env[{i}]"), env);
+        }
+        self.mounts(base, c, volumes);
+        self.ports(base, c);
+    }
+
+    fn env(&mut self, base: &str, env: &EnvVar) {
+        if env.name.is_empty() {
+            self.add(format!("{base}.name"), msg::required(""));
+        } else if env
+            .name
+            .chars()
+            .any(|ch| !(' '..='~').contains(&ch) || ch == '=')
+        {
+            // IsRelaxedEnvVarName (RelaxedEnvironmentVariableValidation, GA in Kubernetes 1.34).
+            self.add(
+                format!("{base}.name"),
+                msg::invalid(
+                    &msg::quote(&env.name),
+                    "a valid environment variable name must consist only of printable ASCII characters other than '='",
+                ),
+            );
+        }
+        let Some(from) = &env.value_from else { return };
+        let path = format!("{base}.valueFrom");
+        let sources = [
+            from.field_ref.is_some(),
+            from.resource_field_ref.is_some(),
+            from.config_map_key_ref.is_some(),
+            from.secret_key_ref.is_some(),
+            from.file_key_ref.is_some(),
+        ]
+        .into_iter()
+        .filter(|s| *s)
+        .count();
+        if sources == 0 {
+            self.add(path.clone(), msg::invalid("\"\"", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef`, `secretKeyRef` or `fileKeyRef`"));
+        } else if env.value.as_deref().is_some_and(|v| !v.is_empty()) {
+            self.add(
+                path.clone(),
+                msg::invalid("\"\"", "may not be specified when `value` is not empty"),
+            );
+        } else if sources > 1 {
+            self.add(
+                path.clone(),
+                msg::invalid(
+                    "\"\"",
+                    "may not have more than one field specified at a time",
+                ),
+            );
+        }
+        let Some(field_ref) = &from.field_ref else {
+            return;
+        };
+        let path = format!("{path}.fieldRef");
+        self.one_of(
+            format!("{path}.apiVersion"),
+            field_ref.api_version.as_deref().filter(|v| !v.is_empty()),
+            &["v1"],
+        );
+        let fp = field_ref.field_path.as_str();
+        if fp.is_empty() {
+            self.add(format!("{path}.fieldPath"), msg::required(""));
+        } else if let Some((field, key)) = split_subscript(fp) {
+            if field != "metadata.labels" && field != "metadata.annotations" {
+                self.add(
+                    path,
+                    msg::invalid(&msg::quote(field), "does not support subscript"),
+                );
+            } else if key.is_empty() {
+                self.add(
+                    format!("{path}.fieldPath"),
+                    msg::invalid(&msg::quote(fp), "the key in [''] must not be empty"),
+                );
+            }
+        } else {
+            self.one_of(format!("{path}.fieldPath"), Some(fp), ENV_FIELD_PATHS);
+        }
+    }
+
+    fn mounts(&mut self, base: &str, c: &Container, volumes: &HashMap<&str, &Volume>) {
+        let mut mount_paths = HashSet::new();
+        for (i, m) in c
+            .volume_mounts
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("{base}.volumeMounts[{i}]");
+            if m.name.is_empty() {
+                self.add(format!("{path}.name"), msg::required(""));
+            } else if !volumes.contains_key(m.name.as_str()) {
+                self.add(format!("{path}.name"), msg::not_found(&m.name));
+            }
+            if m.mount_path.is_empty() {
+                self.add(format!("{path}.mountPath"), msg::required(""));
+            } else {
+                self.absolute(format!("{path}.mountPath"), &m.mount_path);
+                if !mount_paths.insert(m.mount_path.as_str()) {
+                    self.add(
+                        format!("{path}.mountPath"),
+                        msg::invalid(&msg::quote(&m.mount_path), "must be unique"),
+                    );
+                }
+            }
+            if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+                let sub_path = format!("{path}.subPath");
+                if sub.starts_with('/') {
+                    self.add(
+                        sub_path.clone(),
+                        msg::invalid(&msg::quote(sub), "must be a relative path"),
+                    );
+                }
+                if sub.split('/').any(|part| part == "..") {
+                    self.add(
+                        sub_path,
+                        msg::invalid(&msg::quote(sub), "must not contain '..'"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn ports(&mut self, base: &str, c: &Container) {
+        let mut names = HashSet::new();
+        for (i, p) in c.ports.as_deref().unwrap_or_default().iter().enumerate() {
+            let path = format!("{base}.ports[{i}]");
+            if let Some(name) = p.name.as_deref().filter(|n| !n.is_empty()) {
+                let errors = port_name(name);
+                if !errors.is_empty() {
+                    self.name_rule(&format!("{path}.name"), name, errors);
+                } else if !names.insert(name) {
+                    self.add(format!("{path}.name"), msg::duplicate(name));
+                }
+            }
+            if p.container_port == 0 {
+                self.add(format!("{path}.containerPort"), msg::required(""));
+            } else if !(1..=65535).contains(&p.container_port) {
+                self.add(
+                    format!("{path}.containerPort"),
+                    msg::invalid(
+                        &p.container_port.to_string(),
+                        "must be between 1 and 65535, inclusive",
+                    ),
+                );
+            }
+            if let Some(host) = p.host_port.filter(|h| *h != 0 && !(1..=65535).contains(h)) {
+                self.add(
+                    format!("{path}.hostPort"),
+                    msg::invalid(&host.to_string(), "must be between 1 and 65535, inclusive"),
+                );
+            }
+            self.one_of(format!("{path}.protocol"), p.protocol.as_deref(), PROTOCOLS);
+        }
+    }
+}
+
+/// `metadata.labels['key']` → (`metadata.labels`, `key`).
+fn split_subscript(path: &str) -> Option<(&str, &str)> {
+    let (field, rest) = path.split_once("['")?;
+    Some((field, rest.strip_suffix("']")?))
+}
