@@ -1,0 +1,342 @@
+//! `wasmpod run` and `wasmpod validate`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use k8s_openapi::api::core::v1::Pod;
+use tokio::sync::broadcast::error::RecvError;
+use wasmpod::spec::{self, LoadedFile};
+use wasmpod::{
+    BackoffPolicy, Error, Outcome, Phase, PodHandle, RunOptions, Runtime, RuntimeConfig, StopReason,
+};
+
+use super::args::{EngineArgs, RunArgs, ValidateArgs};
+use super::output::{Printer, note};
+
+/// Exit status: the pod succeeded.
+pub const EXIT_SUCCEEDED: u8 = 0;
+/// Exit status: the pod failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: invalid input (spec, image); nothing ran.
+pub const EXIT_INVALID: u8 = 2;
+/// Exit status: stopped by `--timeout`.
+pub const EXIT_TIMEOUT: u8 = 124;
+
+/// A failure to report and the exit status it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            code: EXIT_INVALID,
+            error: e.into(),
+        }
+    }
+}
+
+fn read_file(file: &Path) -> anyhow::Result<(String, PathBuf)> {
+    if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("failed to read the pod from standard input")?;
+        return Ok((text, std::env::current_dir()?));
+    }
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("failed to read {}", file.display()))?;
+    let base = file
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| ".".into());
+    Ok((text, std::fs::canonicalize(&base).unwrap_or(base)))
+}
+
+fn load(file: &Path) -> Result<(LoadedFile, PathBuf), Failure> {
+    let (text, base) = read_file(file)?;
+    let loaded = spec::load(&text).map_err(|e| Failure {
+        code: EXIT_INVALID,
+        error: anyhow::Error::new(e),
+    })?;
+    for n in &loaded.notes {
+        note(&format!("note: {n}"));
+    }
+    for p in &loaded.pods {
+        for w in &p.warnings {
+            note(&format!("warning: pod {}: {w}", p.document.display_name()));
+        }
+    }
+    Ok((loaded, base))
+}
+
+fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
+    let mut config = RuntimeConfig::default();
+    if engine.no_cache {
+        config.cache_dir = None;
+    } else if let Some(dir) = &engine.cache_dir {
+        config.cache_dir = Some(dir.clone());
+    }
+    Ok(Runtime::new(config)?)
+}
+
+/// `wasmpod validate`: parse, validate, resolve and compile; run nothing.
+pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
+    let (loaded, base) = load(&args.file)?;
+    let rt = runtime(&args.engine)?;
+    for p in &loaded.pods {
+        let plan = wasmpod::plan::resolve(&p.document.pod, &base)?;
+        for c in plan.init_containers.iter().chain(&plan.containers) {
+            rt.load_image(&c.source)
+                .await
+                .with_context(|| format!("pod {}: container {:?}", plan.name, c.name))?;
+        }
+        note(&format!("pod {:?} is valid", plan.name));
+    }
+    Ok(ExitCode::from(EXIT_SUCCEEDED))
+}
+
+/// `wasmpod run`.
+pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
+    let (loaded, base) = load(&args.file)?;
+    let rt = runtime(&args.engine)?;
+    let several = loaded.pods.len() > 1;
+    let run_root = match &args.run_dir {
+        Some(d) => d.clone(),
+        None => default_run_dir(&loaded)?,
+    };
+    note(&format!("run directory: {}", run_root.display()));
+
+    let mut handles: Vec<PodHandle> = Vec::new();
+    for p in &loaded.pods {
+        let name = p
+            .document
+            .pod
+            .metadata
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("pod-{}", p.document.document_index));
+        let options = RunOptions {
+            base_dir: Some(base.clone()),
+            run_dir: Some(if several {
+                run_root.join(&name)
+            } else {
+                run_root.clone()
+            }),
+            backoff: BackoffPolicy {
+                initial: args.backoff_initial,
+                max: args.backoff_max,
+            },
+        };
+        match rt.create_valid(p, options).await {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                if let (Error::Image { pod, .. }, Some(path)) = (&e, &args.status_file) {
+                    write_status(path, std::slice::from_ref(pod.as_ref()))?;
+                }
+                for h in &handles {
+                    h.stop();
+                }
+                return Err(Failure {
+                    code: EXIT_INVALID,
+                    error: anyhow::Error::new(e),
+                });
+            }
+        }
+    }
+
+    let prefixes: Vec<String> = handles
+        .iter()
+        .flat_map(|h| {
+            let pod = h.pod();
+            let spec = pod.spec.unwrap_or_default();
+            let names: Vec<String> = spec
+                .init_containers
+                .iter()
+                .flatten()
+                .chain(&spec.containers)
+                .map(|c| c.name.clone())
+                .collect();
+            names
+                .into_iter()
+                .map(|c| {
+                    if several {
+                        format!("{}/{c}", h.name())
+                    } else {
+                        c
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let printer = std::sync::Arc::new(Printer::new(prefixes, &args.color));
+    let mut printers = Vec::new();
+    for h in &handles {
+        printers.push(spawn_printer(h, printer.clone(), several, args.quiet));
+    }
+    for h in &handles {
+        h.start();
+    }
+
+    let outcomes = wait_all(&handles, args.timeout).await;
+    for p in printers {
+        let _ = p.await;
+    }
+    if let Some(path) = &args.status_file {
+        let pods: Vec<Pod> = outcomes.iter().map(|o| o.pod.clone()).collect();
+        write_status(path, &pods)?;
+    }
+    for o in &outcomes {
+        note(&format!(
+            "pod {} {}",
+            o.pod.metadata.name.as_deref().unwrap_or("?"),
+            o.phase.as_str()
+        ));
+    }
+    let code = if outcomes
+        .iter()
+        .any(|o| o.stopped == Some(StopReason::Timeout))
+    {
+        EXIT_TIMEOUT
+    } else if outcomes.iter().all(|o| o.phase == Phase::Succeeded) {
+        EXIT_SUCCEEDED
+    } else {
+        EXIT_FAILED
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// Waits for every pod; Ctrl-C, SIGTERM or the timeout stop them all.
+async fn wait_all(handles: &[PodHandle], timeout: Option<std::time::Duration>) -> Vec<Outcome> {
+    let all = futures_join(handles);
+    tokio::pin!(all);
+    let deadline = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            outcomes = &mut all => return outcomes,
+            _ = &mut deadline, if !stopping => {
+                note("timeout reached: stopping");
+                stopping = true;
+                handles.iter().for_each(|h| h.stop_with(StopReason::Timeout));
+            }
+            _ = shutdown_signal(), if !stopping => {
+                note("stopping (signal received)");
+                stopping = true;
+                handles.iter().for_each(PodHandle::stop);
+            }
+        }
+    }
+}
+
+async fn futures_join(handles: &[PodHandle]) -> Vec<Outcome> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.wait().await);
+    }
+    out
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn spawn_printer(
+    h: &PodHandle,
+    printer: std::sync::Arc<Printer>,
+    several: bool,
+    quiet: bool,
+) -> tokio::task::JoinHandle<()> {
+    let mut logs = h.logs();
+    let mut events = h.events();
+    let pod = h.name().to_string();
+    tokio::spawn(async move {
+        let (mut logs_open, mut events_open) = (true, true);
+        while logs_open || events_open {
+            tokio::select! {
+                line = logs.recv(), if logs_open => match line {
+                    Ok(line) => {
+                        let prefix = if several { format!("{pod}/{}", line.container) } else { line.container.clone() };
+                        printer.log(&prefix, &line);
+                    }
+                    Err(RecvError::Lagged(n)) => note(&format!("{n} log lines skipped (see the log files)")),
+                    Err(RecvError::Closed) => logs_open = false,
+                },
+                event = events.recv(), if events_open => match event {
+                    Ok(e) => if !quiet { printer.event(several.then_some(pod.as_str()), &e) },
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => events_open = false,
+                },
+            }
+        }
+    })
+}
+
+fn write_status(path: &Path, pods: &[Pod]) -> Result<(), Failure> {
+    let mut values = Vec::new();
+    for pod in pods {
+        let mut v = serde_json::to_value(pod).context("failed to serialise the pod")?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("apiVersion".into(), "v1".into());
+            obj.insert("kind".into(), "Pod".into());
+        }
+        values.push(v);
+    }
+    let doc = if values.len() == 1 {
+        values.remove(0)
+    } else {
+        serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": values })
+    };
+    let text = serde_json::to_string_pretty(&doc).context("failed to serialise the status")?;
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(())
+}
+
+fn default_run_dir(loaded: &LoadedFile) -> anyhow::Result<PathBuf> {
+    let name = loaded
+        .pods
+        .first()
+        .and_then(|p| p.document.pod.metadata.name.clone())
+        .unwrap_or_else(|| "pod".into());
+    let stamp = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
+    let base = std::env::temp_dir().join("wasmpod").join("runs");
+    for n in 0.. {
+        let dir = base.join(if n == 0 {
+            format!("{name}-{stamp}")
+        } else {
+            format!("{name}-{stamp}-{n}")
+        });
+        match std::fs::create_dir_all(base.as_path()).and_then(|_| std::fs::create_dir(&dir)) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("failed to create {}", dir.display())),
+        }
+    }
+    unreachable!("the loop returns")
+}

@@ -1,0 +1,106 @@
+//! The host side of `wasmpod:lifecycle/termination` (see `wit/lifecycle.wit`).
+//!
+//! WASI has no signals, so termination is a capability the guest opts into:
+//! [`TerminationSignal`] is shared between the supervisor (which requests
+//! termination) and the guest's store (where the guest subscribes and waits).
+//! A guest that never subscribed is treated like a process without a SIGTERM
+//! handler and stopped at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use wasmtime::component::Resource;
+use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
+
+use super::state::P2State;
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "wasmpod:lifecycle/container",
+    with: { "wasi:io": wasmtime_wasi::p2::bindings::io },
+    imports: { default: async | trappable },
+    require_store_data_send: true,
+});
+
+pub use self::wasmpod::lifecycle::termination;
+
+/// Termination state of one container instance.
+#[derive(Debug)]
+pub struct TerminationSignal {
+    subscribed: AtomicBool,
+    /// `Some(deadline)` once termination was requested.
+    requested: watch::Sender<Option<Instant>>,
+}
+
+impl Default for TerminationSignal {
+    fn default() -> Self {
+        Self {
+            subscribed: AtomicBool::new(false),
+            requested: watch::channel(None).0,
+        }
+    }
+}
+
+impl TerminationSignal {
+    /// Whether the guest declared that it handles termination.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::SeqCst)
+    }
+
+    /// Requests termination; the guest is killed at `deadline`.
+    pub fn request(&self, deadline: Instant) {
+        self.requested.send_replace(Some(deadline));
+    }
+
+    fn subscribe(&self) {
+        self.subscribed.store(true, Ordering::SeqCst);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self.requested.borrow()
+    }
+}
+
+/// A pollable that becomes ready once termination is requested.
+struct TerminationPollable(watch::Receiver<Option<Instant>>);
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for TerminationPollable {
+    async fn ready(&mut self) {
+        // An error means the signal is gone, which only happens when the
+        // container is torn down; being ready then is harmless.
+        let _ = self.0.wait_for(Option::is_some).await;
+    }
+}
+
+impl termination::Host for P2State {
+    async fn subscribe(&mut self) -> wasmtime::Result<Resource<DynPollable>> {
+        self.termination.subscribe();
+        let pollable = TerminationPollable(self.termination.requested.subscribe());
+        let resource = self.table.push(pollable)?;
+        subscribe(&mut self.table, resource)
+    }
+
+    async fn requested(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.termination.deadline().is_some())
+    }
+
+    async fn wait(&mut self) -> wasmtime::Result<()> {
+        self.termination.subscribe();
+        let mut rx = self.termination.requested.subscribe();
+        let _ = rx.wait_for(Option::is_some).await;
+        Ok(())
+    }
+
+    async fn remaining_grace_ms(&mut self) -> wasmtime::Result<Option<u64>> {
+        Ok(self
+            .termination
+            .deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64))
+    }
+}
+
+/// Shared handle type used by the supervisor.
+pub type SharedSignal = Arc<TerminationSignal>;

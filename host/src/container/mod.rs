@@ -1,0 +1,146 @@
+//! One container instance: a fresh `Store` with its own WASI context,
+//! instantiated from a pre-linked [`Image`], run to its exit.
+//!
+//! # Exit codes
+//! * a wasip1 module's `proc_exit(n)`: `n`;
+//! * a wasip2 component returning from `wasi:cli/run`: `0` for `ok`, `1` for
+//!   `err`; `wasi:cli/exit.exit-with-code(n)`: `n`;
+//! * a trap (e.g. `unreachable`, out-of-bounds access): [`TRAP_EXIT_CODE`]
+//!   (134, as `wasmtime run` and a process killed by SIGABRT report), with
+//!   the trap text as the termination message;
+//! * stopped by the supervisor: 143 (no termination handler, like SIGTERM) or
+//!   137 (killed after the grace period, like SIGKILL). Those are decided by
+//!   the supervisor, which aborts the future returned by [`run`].
+
+pub mod lifecycle;
+mod state;
+
+pub use lifecycle::{SharedSignal, TerminationSignal};
+pub use state::{P1State, P2State};
+
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use crate::runtime::Image;
+use crate::sandbox::{OutputSink, Preopen, network_policy};
+
+/// The exit code reported for a guest that trapped.
+pub const TRAP_EXIT_CODE: i32 = 134;
+/// The exit code of a guest stopped at once (it had no termination handler).
+pub const TERMINATED_EXIT_CODE: i32 = 143;
+/// The exit code of a guest killed after its grace period.
+pub const KILLED_EXIT_CODE: i32 = 137;
+
+/// How one instance ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The guest exited with this code.
+    Code(i32),
+    /// The guest trapped; the text says why.
+    Trap(String),
+    /// The instance could not be created (the message says why).
+    StartError(String),
+}
+
+impl Exit {
+    /// The exit code Kubernetes would show.
+    pub fn code(&self) -> i32 {
+        match self {
+            Exit::Code(c) => *c,
+            Exit::Trap(_) => TRAP_EXIT_CODE,
+            Exit::StartError(_) => 128,
+        }
+    }
+}
+
+/// Everything one instance needs.
+pub struct Launch {
+    /// The compiled image.
+    pub image: Image,
+    /// argv (argv[0] included).
+    pub argv: Vec<String>,
+    /// Environment, in order.
+    pub env: Vec<(String, String)>,
+    /// Directories the guest sees.
+    pub preopens: Vec<Preopen>,
+    /// Guest stdout.
+    pub stdout: OutputSink,
+    /// Guest stderr.
+    pub stderr: OutputSink,
+    /// Termination signalling shared with the supervisor.
+    pub termination: SharedSignal,
+}
+
+/// Runs one instance to its exit. Cancel-safe: dropping the future kills the
+/// guest (at its next epoch yield or host call).
+pub async fn run(engine: wasmtime::Engine, launch: Launch) -> Exit {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .args(&launch.argv)
+        .envs(&launch.env)
+        .stdout(launch.stdout)
+        .stderr(launch.stderr)
+        .allow_tcp(true)
+        .allow_udp(true)
+        .allow_ip_name_lookup(true)
+        .socket_addr_check(network_policy);
+    for p in &launch.preopens {
+        let perms = if p.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        if let Err(e) = builder.preopened_dir(&p.host, &p.guest, perms) {
+            return Exit::StartError(format!("failed to mount {:?} at {}: {e}", p.host, p.guest));
+        }
+    }
+    match launch.image {
+        Image::Component(pre) => {
+            let state = P2State {
+                ctx: builder.build(),
+                table: ResourceTable::new(),
+                termination: launch.termination,
+            };
+            let mut store = Store::new(&engine, state);
+            store.epoch_deadline_async_yield_and_update(1);
+            let command = match pre.instantiate_async(&mut store).await {
+                Ok(c) => c,
+                Err(e) => return Exit::StartError(crate::runtime::error_text(&e)),
+            };
+            match command.wasi_cli_run().call_run(&mut store).await {
+                Ok(Ok(())) => Exit::Code(0),
+                Ok(Err(())) => Exit::Code(1),
+                Err(e) => exit_from_error(e),
+            }
+        }
+        Image::Module(pre) => {
+            let mut store = Store::new(
+                &engine,
+                P1State {
+                    ctx: builder.build_p1(),
+                },
+            );
+            store.epoch_deadline_async_yield_and_update(1);
+            let instance = match pre.instantiate_async(&mut store).await {
+                Ok(i) => i,
+                Err(e) => return Exit::StartError(crate::runtime::error_text(&e)),
+            };
+            let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
+                Ok(f) => f,
+                Err(e) => return Exit::StartError(crate::runtime::error_text(&e)),
+            };
+            match start.call_async(&mut store, ()).await {
+                Ok(()) => Exit::Code(0),
+                Err(e) => exit_from_error(e),
+            }
+        }
+    }
+}
+
+fn exit_from_error(e: wasmtime::Error) -> Exit {
+    match e.downcast_ref::<I32Exit>() {
+        Some(I32Exit(code)) => Exit::Code(*code),
+        None => Exit::Trap(crate::runtime::error_text(&e)),
+    }
+}

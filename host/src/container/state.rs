@@ -1,0 +1,28 @@
+//! Store data for one container instance.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::lifecycle::SharedSignal;
+
+/// Store data of a wasip2 component instance.
+pub struct P2State {
+    pub(crate) ctx: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) termination: SharedSignal,
+}
+
+impl WasiView for P2State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Store data of a wasip1 core module instance.
+pub struct P1State {
+    pub(crate) ctx: WasiP1Ctx,
+}

@@ -1,0 +1,45 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::plan::PlanError;
+use crate::runtime::{ImageError, RuntimeError};
+use crate::sandbox::SandboxError;
+use crate::spec::SpecError;
+
+/// Why a pod could not be created. None of these start any container.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pod spec is invalid (fix the YAML).
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// The pod could not be resolved.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// An image could not be loaded.
+    #[error("container {container:?}: {source}")]
+    Image {
+        /// The container whose image failed.
+        container: String,
+        /// The cause.
+        source: ImageError,
+        /// The pod's status at that point (Pending, the container waiting).
+        pod: Box<Pod>,
+    },
+    /// The pod's directories could not be set up.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The run directory could not be created.
+    #[error("failed to create the run directory {path:?}: {source}")]
+    RunDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The runtime could not be set up.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}

@@ -1,0 +1,42 @@
+//! # wasmpod
+//!
+//! A Kubernetes-compatible pod runtime where every container is a
+//! WebAssembly component. It reads a `v1` Pod, runs its init containers to
+//! completion in order, then its native sidecars and app containers
+//! together, with shared directory volumes, a loopback-only network and the
+//! kubelet's restart, backoff and status rules.
+//!
+//! The data flows through one module per stage:
+//! [`spec`] (parse, validate) → [`plan`] (resolved pod) → [`supervisor`]
+//! (the kubelet state machine) → [`container`] (one Wasm instance) →
+//! [`sandbox`] (directories, network, stdio). [`Runtime`] owns the wasmtime
+//! engine and runs pods; [`PodHandle`] watches and stops one.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use wasmpod::{RunOptions, Runtime, RuntimeConfig};
+//!
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let yaml = std::fs::read_to_string("examples/hello.yaml")?;
+//! let pod = runtime.run_yaml(&yaml, RunOptions::default()).await?;
+//! let mut logs = pod.logs();
+//! while let Ok(line) = logs.recv().await {
+//!     println!("{} | {}", line.container, line.line);
+//! }
+//! println!("{}", pod.wait().await.phase.as_str());
+//! # Ok(()) }
+//! ```
+
+pub mod container;
+mod error;
+pub mod plan;
+pub mod pod;
+pub mod runtime;
+pub mod sandbox;
+pub mod spec;
+pub mod supervisor;
+
+pub use error::Error;
+pub use pod::{Event, EventType, LogLine, Outcome, PodHandle, RunOptions, StopReason};
+pub use runtime::{Runtime, RuntimeConfig};
+pub use supervisor::{BackoffPolicy, Phase};

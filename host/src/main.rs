@@ -1,0 +1,48 @@
+//! The `wasmpod` command-line tool: a thin client of the `wasmpod` library.
+//!
+//! Exit status of `wasmpod run`: 0 when the pod Succeeded, 1 when it Failed,
+//! 2 for invalid input (nothing ran), 124 when stopped by `--timeout`.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::args::{Cli, Command};
+use cli::output::note;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WASMPOD_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            note(&format!("error: failed to start: {e}"));
+            return ExitCode::from(cli::run::EXIT_INVALID);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Run(args) => cli::run::run(args).await,
+            Command::Validate(args) => cli::run::validate(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            note(&format!("error: {:#}", failure.error));
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Image references: what an `image:` line names.
+//!
+//! wasmpod has no registry. An image is a `.wasm` file (a wasip2 component or
+//! a wasip1 core module), named by a path relative to the pod YAML's
+//! directory, an absolute path, or a `file://` URL. A few well-known image
+//! names map to guests built into the binary so that pods written for them
+//! run unchanged: `busybox` and `alpine` (any tag or digest) are the toolbox,
+//! `nginx` is the HTTP server.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A guest that ships inside the wasmpod binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BuiltinImage {
+    /// The busybox-like toolbox (`sh`, `echo`, `sleep`, `nc`, `tail`, …).
+    Toolbox,
+    /// The small HTTP server standing in for nginx.
+    Httpd,
+}
+
+impl BuiltinImage {
+    /// The component bytes.
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            BuiltinImage::Toolbox => wasmpod_guests::TOOLBOX,
+            BuiltinImage::Httpd => wasmpod_guests::HTTPD,
+        }
+    }
+
+    /// argv when the container sets neither `command` nor `args`, like the
+    /// image's ENTRYPOINT/CMD (busybox's CMD is `sh`; nginx's is the server).
+    pub fn default_argv(self) -> Vec<String> {
+        match self {
+            BuiltinImage::Toolbox => vec!["sh".into()],
+            BuiltinImage::Httpd => vec!["nginx".into()],
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            BuiltinImage::Toolbox => "builtin:toolbox",
+            BuiltinImage::Httpd => "builtin:httpd",
+        }
+    }
+}
+
+/// Where an image's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ImageSource {
+    /// Built into the binary.
+    Builtin(BuiltinImage),
+    /// A `.wasm` file on disk (absolute path).
+    File(PathBuf),
+}
+
+impl fmt::Display for ImageSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageSource::Builtin(b) => f.write_str(b.label()),
+            ImageSource::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Resolves an `image:` value. `base_dir` is the directory relative paths are
+/// taken from (the pod YAML's directory).
+///
+/// ```
+/// use std::path::Path;
+/// use wasmpod::plan::{resolve_image, BuiltinImage, ImageSource};
+/// let base = Path::new("/pods");
+/// assert_eq!(resolve_image("busybox:1.36", base), ImageSource::Builtin(BuiltinImage::Toolbox));
+/// assert_eq!(resolve_image("docker.io/library/nginx:latest", base), ImageSource::Builtin(BuiltinImage::Httpd));
+/// assert_eq!(resolve_image("app.wasm", base), ImageSource::File("/pods/app.wasm".into()));
+/// assert_eq!(resolve_image("file:///opt/x.wasm", base), ImageSource::File("/opt/x.wasm".into()));
+/// ```
+pub fn resolve_image(image: &str, base_dir: &Path) -> ImageSource {
+    if let Some(path) = image.strip_prefix("file://") {
+        return ImageSource::File(base_dir.join(path));
+    }
+    if let Some(builtin) = builtin_for(image) {
+        return ImageSource::Builtin(builtin);
+    }
+    ImageSource::File(base_dir.join(image))
+}
+
+/// The builtin a registry-style reference names, if any: the repository's
+/// last path component without tag or digest, for Docker Hub's library names.
+fn builtin_for(image: &str) -> Option<BuiltinImage> {
+    if image.ends_with(".wasm") || image.starts_with('/') || image.starts_with('.') {
+        return None;
+    }
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let (repo, _tag) = match without_digest.rsplit_once(':') {
+        // A ':' after the last '/' is a tag; one before it is a registry port.
+        Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
+        _ => (without_digest, None),
+    };
+    let repo = repo
+        .strip_prefix("docker.io/")
+        .or_else(|| repo.strip_prefix("index.docker.io/"))
+        .unwrap_or(repo);
+    let repo = repo.strip_prefix("library/").unwrap_or(repo);
+    match repo {
+        "busybox" | "alpine" => Some(BuiltinImage::Toolbox),
+        "nginx" => Some(BuiltinImage::Httpd),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_map_to_builtins() {
+        let base = Path::new("/b");
+        for name in [
+            "busybox",
+            "busybox:1.36",
+            "alpine:3.20",
+            "library/alpine",
+            "busybox@sha256:abc",
+        ] {
+            assert_eq!(
+                resolve_image(name, base),
+                ImageSource::Builtin(BuiltinImage::Toolbox),
+                "{name}"
+            );
+        }
+        for name in ["nginx", "nginx:latest", "docker.io/library/nginx:1.27"] {
+            assert_eq!(
+                resolve_image(name, base),
+                ImageSource::Builtin(BuiltinImage::Httpd),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_names_are_files() {
+        let base = Path::new("/b");
+        assert_eq!(
+            resolve_image("python:3.8", base),
+            ImageSource::File("/b/python:3.8".into())
+        );
+        assert_eq!(
+            resolve_image("./busybox", base),
+            ImageSource::File("/b/./busybox".into())
+        );
+        assert_eq!(
+            resolve_image("/abs/nginx.wasm", base),
+            ImageSource::File("/abs/nginx.wasm".into())
+        );
+        assert_eq!(
+            resolve_image("myregistry:5000/busybox", base),
+            ImageSource::File("/b/myregistry:5000/busybox".into())
+        );
+    }
+}

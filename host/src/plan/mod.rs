@@ -1,0 +1,449 @@
+//! The resolved pod: what the supervisor runs.
+//!
+//! [`resolve`] turns a validated Kubernetes [`Pod`] into a [`PodPlan`]: image
+//! references resolved to sources, argv built from `command`/`args`, the
+//! environment filled in and expanded, restart policies as enums, volumes and
+//! mounts as plain data. Nothing after this point reads the raw spec (except
+//! to echo it back in the status file).
+//!
+//! # argv
+//! Kubernetes runs `command` followed by `args`, replacing the image's
+//! ENTRYPOINT and CMD. A Wasm component has no ENTRYPOINT, so:
+//! * `command` set: argv is `command ++ args`, and `argv[0]` is `command[0]`
+//!   (the toolbox picks its applet from it, as busybox does).
+//! * only `args`: argv is `[default argv[0]] ++ args`.
+//! * neither: the image's default argv (`sh` for busybox/alpine, `nginx` for
+//!   nginx, the file name without `.wasm` for a file image).
+//!
+//! `$(VAR)` references in `command` and `args` are expanded against the
+//! container's complete environment, with no shell involved.
+
+mod env;
+mod image;
+
+pub use env::{Environment, expand};
+pub use image::{BuiltinImage, ImageSource, resolve_image};
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
+
+/// A restart policy (pod-level or container-level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    /// Restart on every exit (the Kubernetes default).
+    #[default]
+    Always,
+    /// Restart on a non-zero exit.
+    OnFailure,
+    /// Never restart.
+    Never,
+}
+
+impl RestartPolicy {
+    /// Parses a Kubernetes value; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "Always" => Some(Self::Always),
+            "OnFailure" => Some(Self::OnFailure),
+            "Never" => Some(Self::Never),
+            _ => None,
+        }
+    }
+
+    /// Whether a container that exited with `exit_code` is restarted.
+    pub fn restarts_after(self, exit_code: i32) -> bool {
+        match self {
+            Self::Always => true,
+            Self::OnFailure => exit_code != 0,
+            Self::Never => false,
+        }
+    }
+}
+
+/// Which list a container is declared in, and how it behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// `initContainers[]` without `restartPolicy: Always`: runs to completion.
+    Init,
+    /// `initContainers[]` with `restartPolicy: Always`: a native sidecar.
+    Sidecar,
+    /// `containers[]`.
+    Regular,
+}
+
+/// One mount of a volume into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    /// The volume's name (an entry of [`PodPlan::volumes`]).
+    pub volume: String,
+    /// The absolute path the guest sees.
+    pub mount_path: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+    /// A sub-directory of the volume to mount instead of its root.
+    pub sub_path: Option<String>,
+}
+
+/// What backs a volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSource {
+    /// A fresh directory per pod, removed when the pod ends.
+    EmptyDir {
+        /// `medium: Memory`: memory-backed (tmpfs) where the OS allows.
+        memory: bool,
+    },
+    /// A directory of the host.
+    HostPath {
+        /// The host path (absolute).
+        path: PathBuf,
+        /// `type:` (`""`, `Directory`, `DirectoryOrCreate`, …).
+        kind: String,
+    },
+}
+
+/// A pod volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumePlan {
+    /// The volume's name.
+    pub name: String,
+    /// What backs it.
+    pub source: VolumeSource,
+}
+
+/// One container, resolved.
+#[derive(Debug, Clone)]
+pub struct ContainerPlan {
+    /// The container's name.
+    pub name: String,
+    /// Init, sidecar or regular.
+    pub kind: ContainerKind,
+    /// The `image:` value as written.
+    pub image: String,
+    /// Where the image's bytes come from.
+    pub source: ImageSource,
+    /// The guest's argv (see the module docs for the argv[0] rule).
+    pub argv: Vec<String>,
+    /// The guest's environment, in order.
+    pub env: Vec<(String, String)>,
+    /// `workingDir`, if set.
+    pub working_dir: Option<String>,
+    /// Volume mounts.
+    pub mounts: Vec<MountPlan>,
+    /// A container-level `restartPolicy` (not for sidecars, which always restart).
+    pub restart_policy: Option<RestartPolicy>,
+}
+
+/// The resolved pod.
+#[derive(Debug, Clone)]
+pub struct PodPlan {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace` (default `default`).
+    pub namespace: String,
+    /// `metadata.uid`, or a generated one.
+    pub uid: String,
+    /// The hostname guests see (`spec.hostname`, else the pod name).
+    pub hostname: String,
+    /// `spec.restartPolicy`.
+    pub restart_policy: RestartPolicy,
+    /// `spec.terminationGracePeriodSeconds` (default 30 s).
+    pub grace_period: Duration,
+    /// `initContainers[]` in order: regular init containers and sidecars.
+    pub init_containers: Vec<ContainerPlan>,
+    /// `containers[]` in order.
+    pub containers: Vec<ContainerPlan>,
+    /// `volumes[]`.
+    pub volumes: Vec<VolumePlan>,
+    /// The Pod as given, echoed in the status.
+    pub pod: Pod,
+}
+
+impl PodPlan {
+    /// The effective policy for a regular or init container.
+    pub fn policy_for(&self, c: &ContainerPlan) -> RestartPolicy {
+        match c.kind {
+            ContainerKind::Sidecar => RestartPolicy::Always,
+            // A successful init container never re-runs, so pod `Always`
+            // behaves like `OnFailure` for init containers.
+            ContainerKind::Init => match c.restart_policy.unwrap_or(self.restart_policy) {
+                RestartPolicy::Always => RestartPolicy::OnFailure,
+                p => p,
+            },
+            ContainerKind::Regular => c.restart_policy.unwrap_or(self.restart_policy),
+        }
+    }
+}
+
+/// Why a validated pod could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A field the resolver needs is missing; validation should have caught it.
+    #[error("{path}: {message}")]
+    Field {
+        /// The field path, e.g. `spec.containers[0].image`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Resolves a validated pod. `base_dir` is where relative image paths start.
+///
+/// # Errors
+/// [`PlanError::Field`] if a required field is missing (validation in
+/// [`crate::spec`] reports these with YAML lines first).
+pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
+    let meta = &pod.metadata;
+    let name = meta
+        .name
+        .clone()
+        .or_else(|| {
+            meta.generate_name
+                .as_ref()
+                .map(|g| format!("{g}{}", short_id()))
+        })
+        .ok_or_else(|| field("metadata.name", "Required value"))?;
+    let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
+    let uid = meta.uid.clone().unwrap_or_else(new_uid);
+    let spec = pod
+        .spec
+        .as_ref()
+        .ok_or_else(|| field("spec", "Required value"))?;
+    let restart_policy = spec
+        .restart_policy
+        .as_deref()
+        .map(|p| {
+            RestartPolicy::parse(p).ok_or_else(|| field("spec.restartPolicy", "Unsupported value"))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
+    let ctx = PodContext {
+        name: &name,
+        namespace: &namespace,
+        uid: &uid,
+        hostname: &hostname,
+        pod,
+        base_dir,
+    };
+
+    let init_containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| {
+            let kind = if c.restart_policy.as_deref() == Some("Always") {
+                ContainerKind::Sidecar
+            } else {
+                ContainerKind::Init
+            };
+            resolve_container(&ctx, c, kind, &format!("spec.initContainers[{i}]"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let containers = spec
+        .containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            resolve_container(
+                &ctx,
+                c,
+                ContainerKind::Regular,
+                &format!("spec.containers[{i}]"),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let volumes = spec
+        .volumes
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, v)| {
+            let source = if let Some(e) = &v.empty_dir {
+                VolumeSource::EmptyDir {
+                    memory: e.medium.as_deref() == Some("Memory"),
+                }
+            } else if let Some(h) = &v.host_path {
+                VolumeSource::HostPath {
+                    path: PathBuf::from(&h.path),
+                    kind: h.type_.clone().unwrap_or_default(),
+                }
+            } else {
+                return Err(field(
+                    &format!("spec.volumes[{i}]"),
+                    "volume type not supported",
+                ));
+            };
+            Ok(VolumePlan {
+                name: v.name.clone(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let grace_period =
+        Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
+    Ok(PodPlan {
+        name,
+        namespace,
+        uid,
+        hostname,
+        restart_policy,
+        grace_period,
+        init_containers,
+        containers,
+        volumes,
+        pod: pod.clone(),
+    })
+}
+
+struct PodContext<'a> {
+    name: &'a str,
+    namespace: &'a str,
+    uid: &'a str,
+    hostname: &'a str,
+    pod: &'a Pod,
+    base_dir: &'a Path,
+}
+
+fn resolve_container(
+    ctx: &PodContext<'_>,
+    c: &Container,
+    kind: ContainerKind,
+    path: &str,
+) -> Result<ContainerPlan, PlanError> {
+    let image = c
+        .image
+        .clone()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| field(&format!("{path}.image"), "Required value"))?;
+    let source = resolve_image(&image, ctx.base_dir);
+
+    let mut env = Environment::default();
+    env.set("HOSTNAME", ctx.hostname.to_string());
+    for (i, var) in c.env.iter().flatten().enumerate() {
+        let value = env_value(ctx, var)
+            .ok_or_else(|| field(&format!("{path}.env[{i}].valueFrom"), "Unsupported value"))?;
+        env.set(&var.name, value);
+    }
+    if let Some(dir) = &c.working_dir {
+        env.set("PWD", dir.clone());
+    }
+
+    let default_argv = || match &source {
+        ImageSource::Builtin(b) => b.default_argv(),
+        ImageSource::File(p) => vec![
+            p.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ],
+    };
+    let command: Vec<String> = c.command.iter().flatten().map(|s| env.expand(s)).collect();
+    let args: Vec<String> = c.args.iter().flatten().map(|s| env.expand(s)).collect();
+    let argv = match (command.is_empty(), args.is_empty()) {
+        (false, _) => command.into_iter().chain(args).collect(),
+        (true, false) => default_argv().into_iter().take(1).chain(args).collect(),
+        (true, true) => default_argv(),
+    };
+
+    let mounts = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| MountPlan {
+            volume: m.name.clone(),
+            mount_path: m.mount_path.clone(),
+            read_only: m.read_only.unwrap_or(false),
+            sub_path: m.sub_path.clone().filter(|s| !s.is_empty()),
+        })
+        .collect();
+    let restart_policy = match kind {
+        ContainerKind::Sidecar => None,
+        _ => c.restart_policy.as_deref().and_then(RestartPolicy::parse),
+    };
+    Ok(ContainerPlan {
+        name: c.name.clone(),
+        kind,
+        image,
+        source,
+        argv,
+        env: env.vars().to_vec(),
+        working_dir: c.working_dir.clone(),
+        mounts,
+        restart_policy,
+    })
+}
+
+/// The value of one `env` entry: `value` (expanded against earlier entries)
+/// or a supported `valueFrom.fieldRef`. `None` for an unsupported source.
+fn env_value(ctx: &PodContext<'_>, var: &EnvVar) -> Option<String> {
+    let Some(from) = &var.value_from else {
+        return Some(var.value.clone().unwrap_or_default());
+    };
+    let field_path = &from.field_ref.as_ref()?.field_path;
+    let meta = &ctx.pod.metadata;
+    let map_key = |prefix: &str| {
+        field_path
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix("['"))
+            .and_then(|rest| rest.strip_suffix("']"))
+            .map(str::to_string)
+    };
+    Some(match field_path.as_str() {
+        "metadata.name" => ctx.name.to_string(),
+        "metadata.namespace" => ctx.namespace.to_string(),
+        "metadata.uid" => ctx.uid.to_string(),
+        "spec.nodeName" => ctx
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_else(|| "localhost".into()),
+        "spec.serviceAccountName" => ctx
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_else(|| "default".into()),
+        "status.podIP" | "status.podIPs" | "status.hostIP" | "status.hostIPs" => "127.0.0.1".into(),
+        _ => {
+            if let Some(k) = map_key("metadata.labels") {
+                meta.labels
+                    .as_ref()
+                    .and_then(|l| l.get(&k).cloned())
+                    .unwrap_or_default()
+            } else if let Some(k) = map_key("metadata.annotations") {
+                meta.annotations
+                    .as_ref()
+                    .and_then(|a| a.get(&k).cloned())
+                    .unwrap_or_default()
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+fn field(path: &str, message: &str) -> PlanError {
+    PlanError::Field {
+        path: path.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// A random UUID, like the API server assigns.
+fn new_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Five lowercase alphanumerics, like `generateName` suffixes.
+fn short_id() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes[..5]
+        .iter()
+        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
+        .collect()
+}

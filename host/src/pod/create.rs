@@ -1,0 +1,218 @@
+//! Creating pods: validate → resolve → load images → set up directories →
+//! spawn the supervisor (which waits for [`PodHandle::start`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Pod;
+use tokio::sync::{oneshot, watch};
+
+use super::{Outcome, PodHandle, RunOptions, Shared};
+use crate::error::Error;
+use crate::plan::{self, PodPlan};
+use crate::runtime::Runtime;
+use crate::sandbox::PodDirs;
+use crate::spec::{self, SpecError, ValidPod};
+use crate::supervisor::driver::Driver;
+use crate::supervisor::{Observed, Slot, State, status};
+
+impl Runtime {
+    /// Validates `pod`, compiles its images and prepares its volumes, without
+    /// starting it. Validation problems carry field paths (no YAML lines:
+    /// the pod did not come from a file).
+    ///
+    /// # Errors
+    /// [`Error::Spec`] for an invalid pod, [`Error::Image`] when an image
+    /// cannot be loaded (the error carries the pod's status, with the
+    /// container waiting under a Kubernetes reason), [`Error::Sandbox`] /
+    /// [`Error::RunDir`] when directories cannot be set up.
+    pub async fn create(&self, pod: Pod, options: RunOptions) -> Result<PodHandle, Error> {
+        let yaml = serde_yaml::to_string(&pod).map_err(|e| SpecError::Document {
+            document: 0,
+            line: None,
+            message: e.to_string(),
+        })?;
+        let valid = match spec::load(&yaml) {
+            Ok(mut file) => file.pods.remove(0),
+            Err(e) => return Err(Error::Spec(without_lines(e))),
+        };
+        self.create_valid(&valid, options).await
+    }
+
+    /// Like [`create`](Self::create) for a Pod from [`spec::load`], whose
+    /// warnings the caller has shown.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub async fn create_valid(
+        &self,
+        valid: &ValidPod,
+        options: RunOptions,
+    ) -> Result<PodHandle, Error> {
+        let base_dir = match options.base_dir.clone() {
+            Some(d) => d,
+            None => std::env::current_dir().map_err(|source| Error::RunDir {
+                path: ".".into(),
+                source,
+            })?,
+        };
+        let plan = Arc::new(plan::resolve(&valid.document.pod, &base_dir)?);
+
+        // Load every image before anything starts.
+        let mut images = HashMap::new();
+        let slots = (0..plan.init_containers.len())
+            .map(Slot::Init)
+            .chain((0..plan.containers.len()).map(Slot::Regular));
+        for slot in slots {
+            let c = slot.plan(&plan);
+            match self.load_image(&c.source).await {
+                Ok(image) => {
+                    images.insert(slot, image);
+                }
+                Err(source) => {
+                    let status =
+                        image_error_status(&plan, slot, source.reason(), &source.to_string());
+                    return Err(Error::Image {
+                        container: c.name.clone(),
+                        source,
+                        pod: Box::new(status),
+                    });
+                }
+            }
+        }
+
+        let (run_dir, temp) = match &options.run_dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix(&format!("wasmpod-{}-", plan.name))
+                    .tempdir()
+                    .map_err(|source| Error::RunDir {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        std::fs::create_dir_all(&run_dir).map_err(|source| Error::RunDir {
+            path: run_dir.clone(),
+            source,
+        })?;
+        let dirs = PodDirs::create(&plan, &run_dir)?;
+
+        let mut initial = plan.pod.clone();
+        let obs = Observed::new(&plan);
+        initial.status = Some(status::generate(
+            &plan,
+            &obs,
+            status::phase(&plan, &obs, false),
+            None,
+            obs.start_time,
+        ));
+        let shared = Arc::new(Shared::new(initial));
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let (start_tx, start_rx) = oneshot::channel();
+        let (done_tx, done_rx) = watch::channel(None);
+        let driver = Driver {
+            runtime: self.clone(),
+            plan: plan.clone(),
+            images,
+            dirs,
+            backoff: options.backoff,
+            shared: shared.clone(),
+            stop: stop_rx.clone(),
+            log_dir: options.run_dir.as_ref().map(|d| d.join("logs")),
+            obs,
+        };
+        let shared_for_task = shared.clone();
+        tokio::spawn(async move {
+            // Dropped without start: nothing ran; leave quietly.
+            if start_rx.await.is_err() {
+                drop(temp);
+                return;
+            }
+            let phase = driver.run().await;
+            drop(temp);
+            let outcome = Outcome {
+                phase,
+                pod: shared_for_task.status.borrow().clone(),
+                stopped: *stop_rx.borrow(),
+            };
+            let _ = done_tx.send(Some(outcome));
+        });
+        Ok(PodHandle {
+            name: plan.name.clone(),
+            shared,
+            stop: stop_tx,
+            start: Mutex::new(Some(start_tx)),
+            done: done_rx,
+            run_dir: PathBuf::from(&run_dir),
+        })
+    }
+
+    /// [`create`](Self::create) and start.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub async fn run(&self, pod: Pod, options: RunOptions) -> Result<PodHandle, Error> {
+        let handle = self.create(pod, options).await?;
+        handle.start();
+        Ok(handle)
+    }
+
+    /// Parses YAML text holding exactly one Pod (other documents are
+    /// skipped), then [`create_valid`](Self::create_valid) and start.
+    ///
+    /// # Errors
+    /// [`Error::Spec`] for invalid YAML or a file with several Pods, else as
+    /// [`create`](Self::create).
+    pub async fn run_yaml(&self, yaml: &str, options: RunOptions) -> Result<PodHandle, Error> {
+        let mut file = spec::load(yaml)?;
+        if file.pods.len() != 1 {
+            return Err(Error::Spec(SpecError::Document {
+                document: 0,
+                line: None,
+                message: format!("expected one Pod, found {}", file.pods.len()),
+            }));
+        }
+        let valid = file.pods.remove(0);
+        for w in &valid.warnings {
+            tracing::warn!("{w}");
+        }
+        let handle = self.create_valid(&valid, options).await?;
+        handle.start();
+        Ok(handle)
+    }
+}
+
+/// The pod as it stands when an image fails to load: Pending, the container
+/// waiting with the image error's reason.
+fn image_error_status(plan: &PodPlan, slot: Slot, reason: &str, message: &str) -> Pod {
+    let mut obs = Observed::new(plan);
+    obs.record_mut(slot).state = State::Waiting {
+        reason: reason.into(),
+        message: Some(message.into()),
+    };
+    let mut pod = plan.pod.clone();
+    pod.status = Some(status::generate(
+        plan,
+        &obs,
+        status::phase(plan, &obs, false),
+        None,
+        obs.start_time,
+    ));
+    pod
+}
+
+fn without_lines(e: SpecError) -> SpecError {
+    match e {
+        SpecError::Invalid { pod, mut problems } => {
+            for p in &mut problems {
+                p.line = None;
+            }
+            SpecError::Invalid { pod, problems }
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,77 @@
+//! Pod events, as `kubectl describe pod` shows them.
+
+use std::fmt;
+
+use k8s_openapi::jiff::Timestamp;
+
+/// `Normal` or `Warning`, as Kubernetes events are typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// Routine.
+    Normal,
+    /// Something went wrong.
+    Warning,
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        })
+    }
+}
+
+/// Something that happened to a pod or one of its containers.
+///
+/// Reasons are the kubelet's (`Pulled`, `Created`, `Started`, `Killing`,
+/// `BackOff`, `Failed`) plus `Exited`, which the kubelet has no event for but
+/// a local runner wants to show, and `Completed`/`Failed` for the pod's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// When it happened.
+    pub time: Timestamp,
+    /// Normal or Warning.
+    pub type_: EventType,
+    /// The reason, e.g. `Started`.
+    pub reason: String,
+    /// The container concerned, if any.
+    pub container: Option<String>,
+    /// A human-readable message.
+    pub message: String,
+}
+
+impl Event {
+    pub(crate) fn normal(reason: &str, container: Option<&str>, message: String) -> Self {
+        Self::new(EventType::Normal, reason, container, message)
+    }
+
+    pub(crate) fn warning(reason: &str, container: Option<&str>, message: String) -> Self {
+        Self::new(EventType::Warning, reason, container, message)
+    }
+
+    fn new(type_: EventType, reason: &str, container: Option<&str>, message: String) -> Self {
+        Self {
+            time: Timestamp::now(),
+            type_,
+            reason: reason.into(),
+            container: container.map(Into::into),
+            message,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    /// `Normal  Started  container/app  Started container app`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let object = match &self.container {
+            Some(c) => format!("container/{c}"),
+            None => "pod".into(),
+        };
+        write!(
+            f,
+            "{:<7}  {:<9}  {object}  {}",
+            self.type_, self.reason, self.message
+        )
+    }
+}

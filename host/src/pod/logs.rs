@@ -1,0 +1,202 @@
+//! Container output: split into lines, written to CRI-format log files, and
+//! published to subscribers.
+//!
+//! The file format is the CRI one the kubelet reads
+//! (`<RFC 3339 nano time> <stream> <P|F> <content>`); files sit at
+//! `<run dir>/logs/<container>/<restart count>.log`, like
+//! `/var/log/pods/<pod>/<container>/<n>.log`. A line longer than
+//! [`MAX_LINE`] is split into partial (`P`) records, as containerd does.
+
+use std::path::PathBuf;
+
+use k8s_openapi::jiff::Timestamp;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::sandbox::{Chunk, Stream};
+
+/// The longest log record; longer lines become several partial records.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// One line (or partial line) of container output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// The container's name.
+    pub container: String,
+    /// stdout or stderr.
+    pub stream: Stream,
+    /// When the line was complete.
+    pub time: Timestamp,
+    /// The text, without its newline (invalid UTF-8 replaced).
+    pub line: String,
+    /// `true` for a partial record of an overlong line.
+    pub partial: bool,
+}
+
+impl LogLine {
+    /// The CRI log record for this line (with its newline).
+    pub fn cri_record(&self) -> String {
+        let tag = if self.partial { "P" } else { "F" };
+        format!(
+            "{} {} {tag} {}\n",
+            self.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            self.stream.as_str(),
+            self.line
+        )
+    }
+}
+
+/// Starts the pipeline for one container instance; the task ends when every
+/// sender of `rx` is gone (the instance ended) and all output is written.
+pub(crate) fn spawn(
+    container: String,
+    file: Option<PathBuf>,
+    mut rx: mpsc::Receiver<Chunk>,
+    out: Option<broadcast::Sender<LogLine>>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut writer = match &file {
+            Some(path) => open(path).await,
+            None => None,
+        };
+        let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+        while let Some(chunk) = rx.recv().await {
+            let idx = chunk.stream as usize;
+            pending[idx].extend_from_slice(&chunk.bytes);
+            for line in split_lines(&mut pending[idx], false) {
+                emit(&container, chunk.stream, line, &mut writer, &out).await;
+            }
+        }
+        for (idx, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+            for line in split_lines(&mut pending[idx], true) {
+                emit(&container, stream, line, &mut writer, &out).await;
+            }
+        }
+        if let Some(w) = writer.as_mut()
+            && let Err(e) = w.flush().await
+        {
+            tracing::warn!("failed to write the log of {container}: {e}");
+        }
+    })
+}
+
+async fn open(path: &PathBuf) -> Option<tokio::io::BufWriter<tokio::fs::File>> {
+    if let Some(dir) = path.parent() {
+        let _ = tokio::fs::create_dir_all(dir).await;
+    }
+    match tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
+    {
+        Ok(f) => Some(tokio::io::BufWriter::new(f)),
+        Err(e) => {
+            tracing::warn!("cannot write log file {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+async fn emit(
+    container: &str,
+    stream: Stream,
+    (text, partial): (String, bool),
+    writer: &mut Option<tokio::io::BufWriter<tokio::fs::File>>,
+    out: &Option<broadcast::Sender<LogLine>>,
+) {
+    let line = LogLine {
+        container: container.to_string(),
+        stream,
+        time: Timestamp::now(),
+        line: text,
+        partial,
+    };
+    if let Some(w) = writer.as_mut()
+        && let Err(e) = w.write_all(line.cri_record().as_bytes()).await
+    {
+        tracing::warn!("failed to write the log of {container}: {e}");
+        *writer = None;
+    }
+    // No subscriber is fine: the file keeps the output.
+    if let Some(out) = out {
+        let _ = out.send(line);
+    }
+}
+
+/// Takes complete lines (and overlong partial records) out of `buf`; with
+/// `eof`, also the unterminated rest.
+fn split_lines(buf: &mut Vec<u8>, eof: bool) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    loop {
+        let rest = &buf[start..];
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(n) if n <= MAX_LINE => {
+                let mut line = &rest[..n];
+                if line.last() == Some(&b'\r') {
+                    line = &line[..line.len() - 1];
+                }
+                out.push((String::from_utf8_lossy(line).into_owned(), false));
+                start += n + 1;
+            }
+            _ if rest.len() > MAX_LINE => {
+                out.push((
+                    String::from_utf8_lossy(&rest[..MAX_LINE]).into_owned(),
+                    true,
+                ));
+                start += MAX_LINE;
+            }
+            _ => break,
+        }
+    }
+    if eof && start < buf.len() {
+        out.push((String::from_utf8_lossy(&buf[start..]).into_owned(), false));
+        start = buf.len();
+    }
+    buf.drain(..start);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_complete_lines_and_keeps_the_rest() {
+        let mut buf = b"one\ntwo\r\nthr".to_vec();
+        assert_eq!(
+            split_lines(&mut buf, false),
+            vec![("one".into(), false), ("two".into(), false)]
+        );
+        assert_eq!(buf, b"thr");
+        assert_eq!(split_lines(&mut buf, true), vec![("thr".into(), false)]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn overlong_lines_become_partial_records() {
+        let mut buf = vec![b'x'; MAX_LINE + 10];
+        buf.push(b'\n');
+        let lines = split_lines(&mut buf, false);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].1 && lines[0].0.len() == MAX_LINE);
+        assert_eq!(lines[1], ("x".repeat(10), false));
+    }
+
+    #[test]
+    fn cri_record_format() {
+        let line = LogLine {
+            container: "c".into(),
+            stream: Stream::Stderr,
+            time: "2026-11-21T06:09:00.123456789Z".parse().unwrap(),
+            line: "hello".into(),
+            partial: false,
+        };
+        assert_eq!(
+            line.cri_record(),
+            "2026-11-21T06:09:00.123456789Z stderr F hello\n"
+        );
+    }
+}

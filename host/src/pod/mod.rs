@@ -1,0 +1,212 @@
+//! A running pod and its handle: status, events, logs, stop, wait.
+//!
+//! [`Runtime::create`](crate::Runtime::create) validates and prepares a pod
+//! (images compiled, volumes created) without starting it, so that a caller
+//! can subscribe to [`PodHandle::events`] and [`PodHandle::logs`] before the
+//! first line is written; [`PodHandle::start`] starts it.
+//! [`Runtime::run`](crate::Runtime::run) does both.
+
+mod create;
+pub(crate) mod events;
+pub(crate) mod logs;
+
+pub use events::{Event, EventType};
+pub use logs::LogLine;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Pod;
+use tokio::sync::{broadcast, oneshot, watch};
+
+use crate::supervisor::{BackoffPolicy, Phase};
+
+/// Options for one pod run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where relative image paths start (the YAML file's directory).
+    /// Default: the current directory.
+    pub base_dir: Option<PathBuf>,
+    /// The run directory: logs (`logs/<container>/<n>.log`), emptyDir
+    /// volumes and container roots. Default: a temporary directory removed
+    /// when the pod ends (logs are then only available through
+    /// [`PodHandle::logs`]).
+    pub run_dir: Option<PathBuf>,
+    /// Crash-loop backoff (default: Kubernetes' 10 s doubling to 300 s).
+    pub backoff: BackoffPolicy,
+}
+
+/// Why a pod was stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// [`PodHandle::stop`] (Ctrl-C, SIGTERM, an embedding program).
+    Requested,
+    /// A time limit ran out (`wasmpod run --timeout`).
+    Timeout,
+}
+
+/// How a pod ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The final phase: `Succeeded` or `Failed`.
+    pub phase: Phase,
+    /// The final Pod object, status included.
+    pub pod: Pod,
+    /// Set if the pod was stopped from outside.
+    pub stopped: Option<StopReason>,
+}
+
+/// State shared by a pod's handle and its supervisor. The event and log
+/// senders are dropped when the pod ends, which ends every subscription.
+pub(crate) struct Shared {
+    pub(crate) status: watch::Sender<Pod>,
+    events: Mutex<Option<broadcast::Sender<Event>>>,
+    logs: Mutex<Option<broadcast::Sender<LogLine>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(pod: Pod) -> Self {
+        Self {
+            status: watch::channel(pod).0,
+            events: Mutex::new(Some(broadcast::channel(4096).0)),
+            logs: Mutex::new(Some(broadcast::channel(16384).0)),
+        }
+    }
+
+    pub(crate) fn event(&self, e: Event) {
+        tracing::debug!(reason = %e.reason, container = ?e.container, "{}", e.message);
+        if let Some(tx) = lock(&self.events).as_ref() {
+            let _ = tx.send(e);
+        }
+    }
+
+    pub(crate) fn log_sender(&self) -> Option<broadcast::Sender<LogLine>> {
+        lock(&self.logs).clone()
+    }
+
+    /// Ends the event and log streams.
+    pub(crate) fn close(&self) {
+        lock(&self.events).take();
+        lock(&self.logs).take();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn subscribe<T: Clone>(tx: &Mutex<Option<broadcast::Sender<T>>>) -> broadcast::Receiver<T> {
+    match lock(tx).as_ref() {
+        Some(tx) => tx.subscribe(),
+        // The pod has ended: a receiver that reports the end at once.
+        None => broadcast::channel(1).1,
+    }
+}
+
+/// A handle to a pod. Dropping it does not stop the pod; call
+/// [`PodHandle::stop`] and [`PodHandle::wait`].
+///
+/// ```no_run
+/// # async fn demo(runtime: wasmpod::Runtime, pod: k8s_openapi::api::core::v1::Pod) -> Result<(), wasmpod::Error> {
+/// let handle = runtime.create(pod, wasmpod::RunOptions::default()).await?;
+/// let mut logs = handle.logs();
+/// handle.start();
+/// while let Ok(line) = logs.recv().await {
+///     println!("{} | {}", line.container, line.line);
+/// }
+/// let outcome = handle.wait().await;
+/// println!("pod ended {}", outcome.phase.as_str());
+/// # Ok(()) }
+/// ```
+pub struct PodHandle {
+    pub(crate) name: String,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) stop: watch::Sender<Option<StopReason>>,
+    pub(crate) start: Mutex<Option<oneshot::Sender<()>>>,
+    pub(crate) done: watch::Receiver<Option<Outcome>>,
+    pub(crate) run_dir: PathBuf,
+}
+
+impl PodHandle {
+    /// The pod's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The run directory (logs, volumes).
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// Starts the pod (once; later calls do nothing).
+    pub fn start(&self) {
+        if let Some(tx) = lock(&self.start).take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// The Pod object with its current status.
+    pub fn pod(&self) -> Pod {
+        self.shared.status.borrow().clone()
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Option<String> {
+        self.shared
+            .status
+            .borrow()
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch(&self) -> watch::Receiver<Pod> {
+        self.shared.status.subscribe()
+    }
+
+    /// Events from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        subscribe(&self.shared.events)
+    }
+
+    /// Container output lines from now on. The stream ends when the pod has
+    /// ended and every line was delivered.
+    pub fn logs(&self) -> broadcast::Receiver<LogLine> {
+        subscribe(&self.shared.logs)
+    }
+
+    /// Stops the pod like a deletion: regular containers first, then
+    /// sidecars in reverse order, each with the grace period.
+    pub fn stop(&self) {
+        self.stop_with(StopReason::Requested);
+    }
+
+    /// [`stop`](Self::stop) with a reason recorded in the [`Outcome`].
+    pub fn stop_with(&self, reason: StopReason) {
+        self.start();
+        self.stop.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Waits for the pod to end (starting it if needed).
+    pub async fn wait(&self) -> Outcome {
+        self.start();
+        let mut done = self.done.clone();
+        match done.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().expect("checked by wait_for"),
+            // The supervisor task panicked: report what we know.
+            Err(_) => Outcome {
+                phase: Phase::Failed,
+                pod: self.pod(),
+                stopped: *self.stop.borrow(),
+            },
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The [`Runtime`]: one wasmtime [`Engine`] shared by every pod, the host
+//! interfaces linked once, compiled images cached in memory and on disk, and
+//! the executor guests run on.
+//!
+//! Guests run on a tokio runtime of their own, separate from the one driving
+//! pods (the caller's), so a guest spinning on every core cannot delay the
+//! supervisor's timers (backoff, grace periods). Epoch interruption makes a
+//! spinning guest yield every tick, so it never starves its siblings and can
+//! always be stopped.
+
+mod image;
+
+pub(crate) use image::error_text;
+pub use image::{Image, ImageError};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
+
+use crate::container::{P1State, P2State, lifecycle};
+use crate::plan::ImageSource;
+
+/// How a [`Runtime`] is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled code is cached between runs; `None` disables the disk
+    /// cache. Default: `$WASMPOD_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmpod`,
+    /// else `~/.cache/wasmpod`.
+    pub cache_dir: Option<PathBuf>,
+    /// Use wasmtime's pooling allocator (fast instantiation; reserves virtual
+    /// memory up front). Falls back to on-demand allocation if it cannot be set up.
+    pub pooling: bool,
+    /// How often guests are interrupted to yield (epoch tick).
+    pub epoch_tick: Duration,
+    /// Worker threads for guests (default: the number of CPUs).
+    pub guest_threads: Option<usize>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: default_cache_dir(),
+            pooling: true,
+            epoch_tick: Duration::from_millis(5),
+            guest_threads: None,
+        }
+    }
+}
+
+/// The default compiled-code cache directory.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("WASMPOD_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("wasmpod"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/wasmpod"))
+}
+
+/// Errors setting up a [`Runtime`].
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// wasmtime rejected the configuration.
+    #[error("failed to configure wasmtime: {0}")]
+    Engine(String),
+    /// The guest executor could not be started.
+    #[error("failed to start the guest executor: {0}")]
+    Executor(#[source] std::io::Error),
+}
+
+pub(crate) struct Linkers {
+    pub(crate) p2: wasmtime::component::Linker<P2State>,
+    pub(crate) p1: wasmtime::Linker<P1State>,
+}
+
+struct Inner {
+    engine: Engine,
+    linkers: Linkers,
+    /// Compiled images by content digest; each is compiled once per process.
+    images: Mutex<HashMap<[u8; 32], Arc<OnceCell<Image>>>>,
+    guests: Option<tokio::runtime::Runtime>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+        if let Some(rt) = self.guests.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs pods. Cheap to clone; one per process is the intended use.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use wasmpod::{Runtime, RuntimeConfig, RunOptions};
+/// let runtime = Runtime::new(RuntimeConfig::default())?;
+/// let yaml = r#"
+/// apiVersion: v1
+/// kind: Pod
+/// metadata: { name: hello }
+/// spec:
+///   restartPolicy: Never
+///   containers:
+///   - name: hello
+///     image: busybox
+///     command: ["echo", "hello from wasm"]
+/// "#;
+/// let pod = runtime.run_yaml(yaml, RunOptions::default()).await?;
+/// let outcome = pod.wait().await;
+/// assert_eq!(outcome.phase, "Succeeded");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    /// Creates the engine, links the host interfaces and starts the guest
+    /// executor and the epoch ticker.
+    ///
+    /// # Errors
+    /// [`RuntimeError`] if wasmtime rejects the configuration or the executor
+    /// cannot start.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine = match build_engine(&config, config.pooling) {
+            Ok(engine) => engine,
+            Err(e) if config.pooling => {
+                tracing::warn!("pooling allocator unavailable ({e}); using on-demand allocation");
+                build_engine(&config, false)?
+            }
+            Err(e) => return Err(e),
+        };
+        let linkers = build_linkers(&engine)?;
+        let threads = config
+            .guest_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let guests = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("wasmpod-guest")
+            // Guests yield at every epoch tick; check timers and I/O as often
+            // so that a guest's sleep is not delayed by spinning siblings.
+            .event_interval(1)
+            .enable_all()
+            .build()
+            .map_err(RuntimeError::Executor)?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.weak(), config.epoch_tick, stop_ticker.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linkers,
+                images: Mutex::default(),
+                guests: Some(guests),
+                stop_ticker,
+            }),
+        })
+    }
+
+    /// The shared wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Loads, compiles and links an image. Each distinct image (by content)
+    /// is compiled once per process; with a cache directory, once per machine.
+    ///
+    /// # Errors
+    /// [`ImageError`] when the image is missing, not Wasm, fails to compile
+    /// or needs an interface the host does not offer.
+    pub async fn load_image(&self, source: &ImageSource) -> Result<Image, ImageError> {
+        let src = source.clone();
+        let bytes = tokio::task::spawn_blocking(move || image::read(&src))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let cell = {
+            let mut images = self.inner.images.lock().unwrap_or_else(|e| e.into_inner());
+            images.entry(digest).or_default().clone()
+        };
+        let image = cell
+            .get_or_try_init(|| {
+                let inner = self.inner.clone();
+                let name = source.to_string();
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        image::compile(&inner.engine, &inner.linkers, &name, &bytes)
+                    })
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                }
+            })
+            .await?;
+        Ok(image.clone())
+    }
+
+    /// The executor guests run on.
+    pub(crate) fn guest_handle(&self) -> tokio::runtime::Handle {
+        self.inner
+            .guests
+            .as_ref()
+            .expect("guest executor exists until drop")
+            .handle()
+            .clone()
+    }
+}
+
+fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, RuntimeError> {
+    let engine_err = |e: wasmtime::Error| RuntimeError::Engine(image::error_text(&e));
+    let mut c = Config::new();
+    c.epoch_interruption(true);
+    c.wasm_component_model(true);
+    if let Some(dir) = &config.cache_dir {
+        let mut cache_config = CacheConfig::new();
+        cache_config.with_directory(dir);
+        match Cache::new(cache_config) {
+            Ok(cache) => {
+                c.cache(Some(cache));
+            }
+            Err(e) => tracing::warn!("compiled-code cache disabled: {}", image::error_text(&e)),
+        }
+    }
+    if pooling {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(256)
+            .total_core_instances(1024)
+            .total_memories(512)
+            .total_tables(512)
+            .total_stacks(256)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(8)
+            .max_tables_per_component(16)
+            .max_memory_size(1 << 30);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    let engine = Engine::new(&c).map_err(engine_err)?;
+    if pooling {
+        // The pool reserves its memory lazily; fail here, not at the first
+        // instantiation, if the reservation is impossible.
+        let probe = wasmtime::Module::new(&engine, "(module (memory 1))").map_err(engine_err)?;
+        let mut store = wasmtime::Store::new(&engine, ());
+        store.set_epoch_deadline(u64::MAX / 2);
+        wasmtime::Instance::new(&mut store, &probe, &[]).map_err(engine_err)?;
+    }
+    Ok(engine)
+}
+
+fn build_linkers(engine: &Engine) -> Result<Linkers, RuntimeError> {
+    let link_err = |e: wasmtime::Error| RuntimeError::Engine(image::error_text(&e));
+    let mut p2 = wasmtime::component::Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut p2).map_err(link_err)?;
+    lifecycle::termination::add_to_linker::<P2State, wasmtime::component::HasSelf<P2State>>(
+        &mut p2,
+        |s| s,
+    )
+    .map_err(link_err)?;
+    let mut p1 = wasmtime::Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut p1, |s: &mut P1State| &mut s.ctx)
+        .map_err(link_err)?;
+    Ok(Linkers { p2, p1 })
+}
+
+/// Advances the engine's epoch every `tick` until the runtime is dropped.
+fn spawn_ticker(engine: wasmtime::EngineWeak, tick: Duration, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("wasmpod-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .expect("failed to spawn the epoch ticker thread");
+}

@@ -1,0 +1,12 @@
+//! What a guest can touch: directories ([`fs`]), network ([`net`]) and
+//! standard output ([`stdio`]). Deny by default: a guest sees its private
+//! root, its volume mounts and its pod's loopback, nothing else; stdin is
+//! closed.
+
+mod fs;
+mod net;
+mod stdio;
+
+pub use fs::{PodDirs, Preopen, SandboxError};
+pub use net::{is_allowed, network_policy};
+pub use stdio::{CHANNEL_CHUNKS, Chunk, OutputSink, Stream};

@@ -1,0 +1,441 @@
+//! The thin async loop that carries out [`decide`]'s decisions: it starts
+//! instances, records their exits, waits out backoffs, stops the pod, and
+//! publishes the status after every change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::backoff::{BackoffPolicy, go_duration};
+use super::decide::{Action, decide};
+use super::observed::{Observed, Slot, State, Termination};
+use super::status::{Phase, generate, phase};
+use crate::container::{self, Exit, KILLED_EXIT_CODE, Launch, SharedSignal, TERMINATED_EXIT_CODE};
+use crate::plan::{ContainerKind, PodPlan};
+use crate::pod::{Event, Shared, StopReason};
+use crate::runtime::{Image, Runtime};
+use crate::sandbox::{CHANNEL_CHUNKS, OutputSink, PodDirs, Stream};
+
+/// The kubelet's floor for a container's remaining grace period.
+const MIN_GRACE: Duration = Duration::from_secs(2);
+
+struct Instance {
+    id: u64,
+    abort: AbortHandle,
+    signal: SharedSignal,
+    started_at: Timestamp,
+    /// Set when the supervisor stops the instance: the code it then reports.
+    kill_code: Option<i32>,
+}
+
+struct ExitNote {
+    slot: Slot,
+    id: u64,
+    /// `None` when the instance was aborted.
+    exit: Option<Exit>,
+}
+
+/// Drives one pod from start to end.
+pub(crate) struct Driver {
+    pub(crate) runtime: Runtime,
+    pub(crate) plan: Arc<PodPlan>,
+    pub(crate) images: HashMap<Slot, Image>,
+    pub(crate) dirs: PodDirs,
+    pub(crate) backoff: BackoffPolicy,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) stop: watch::Receiver<Option<StopReason>>,
+    pub(crate) log_dir: Option<std::path::PathBuf>,
+    pub(crate) obs: Observed,
+}
+
+struct Run {
+    d: Driver,
+    running: HashMap<Slot, Instance>,
+    exits_tx: mpsc::UnboundedSender<ExitNote>,
+    exits_rx: mpsc::UnboundedReceiver<ExitNote>,
+    next_id: u64,
+    /// The backoff period last announced per container (one event per period).
+    announced: HashMap<Slot, Duration>,
+}
+
+impl Driver {
+    /// Runs the pod to its end and returns the final phase.
+    pub(crate) async fn run(self) -> Phase {
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let mut run = Run {
+            d: self,
+            running: HashMap::new(),
+            exits_tx,
+            exits_rx,
+            next_id: 0,
+            announced: HashMap::new(),
+        };
+        run.main_loop().await
+    }
+}
+
+impl Run {
+    async fn main_loop(&mut self) -> Phase {
+        loop {
+            if self.d.stop.borrow().is_some() {
+                self.delete().await;
+                break;
+            }
+            let now = Instant::now();
+            let decision = decide(&self.d.plan, &self.d.obs, &self.d.backoff, now);
+            let mut wake: Option<Instant> = None;
+            let mut started = false;
+            for action in decision.actions {
+                match action {
+                    Action::Start(slot) => {
+                        self.start(slot);
+                        started = true;
+                    }
+                    Action::BackOff {
+                        slot,
+                        remaining,
+                        period,
+                    } => {
+                        self.back_off(slot, period);
+                        let at = now + remaining;
+                        wake = Some(wake.map_or(at, |w| w.min(at)));
+                    }
+                }
+            }
+            if decision.complete {
+                // Job-like completion (or a failed init under Never): stop the
+                // sidecars in reverse order and finish.
+                self.stop_sidecars(Instant::now() + self.d.plan.grace_period)
+                    .await;
+                break;
+            }
+            self.publish(false);
+            if started {
+                // A start can unblock the next container (a started sidecar).
+                continue;
+            }
+            let mut stop = self.d.stop.clone();
+            tokio::select! {
+                Some(note) = self.exits_rx.recv() => self.on_exit(note),
+                _ = sleep_until_opt(wake) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        self.d.obs.terminal = true;
+        let phase = self.publish(true);
+        self.d.dirs.remove();
+        let (kind, reason) = if phase == Phase::Succeeded {
+            (true, "Completed")
+        } else {
+            (false, "Failed")
+        };
+        let msg = format!("Pod {} ended: {}", self.d.plan.name, phase.as_str());
+        self.d.shared.event(if kind {
+            Event::normal(reason, None, msg)
+        } else {
+            Event::warning(reason, None, msg)
+        });
+        self.d.shared.close();
+        phase
+    }
+
+    fn start(&mut self, slot: Slot) {
+        let plan = self.d.plan.clone();
+        let c = slot.plan(&plan);
+        let now = Instant::now();
+        let rec = self.d.obs.record_mut(slot);
+        if rec.has_run() {
+            let prev = rec.newest_termination().cloned();
+            if let Some(prev) = prev {
+                rec.backoff = Some(
+                    self.d
+                        .backoff
+                        .next(rec.backoff.as_ref(), prev.finished, now),
+                );
+                rec.last = Some(prev);
+            }
+            rec.restart_count += 1;
+        }
+        let restart_count = rec.restart_count;
+        let started_at = Timestamp::now();
+        rec.state = State::Running { started_at };
+        self.announced.remove(&slot);
+
+        let shared = &self.d.shared;
+        shared.event(Event::normal(
+            "Pulled",
+            Some(&c.name),
+            format!("Container image \"{}\" already present on machine", c.image),
+        ));
+        let preopens = match self.d.dirs.preopens_for(c) {
+            Ok(p) => p,
+            Err(e) => {
+                shared.event(Event::warning(
+                    "Failed",
+                    Some(&c.name),
+                    format!("Error: {e}"),
+                ));
+                self.record_exit(slot, started_at, Exit::StartError(e.to_string()));
+                return;
+            }
+        };
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let log_file = self
+            .d
+            .log_dir
+            .as_ref()
+            .map(|d| d.join(&c.name).join(format!("{restart_count}.log")));
+        let log_task = crate::pod::logs::spawn(c.name.clone(), log_file, rx, shared.log_sender());
+        let signal = SharedSignal::default();
+        let launch = Launch {
+            image: self.d.images[&slot].clone(),
+            argv: c.argv.clone(),
+            env: c.env.clone(),
+            preopens,
+            stdout: OutputSink::new(tx.clone(), Stream::Stdout),
+            stderr: OutputSink::new(tx, Stream::Stderr),
+            termination: signal.clone(),
+        };
+        let handle = self
+            .d
+            .runtime
+            .guest_handle()
+            .spawn(container::run(self.d.runtime.engine().clone(), launch));
+        self.next_id += 1;
+        let id = self.next_id;
+        self.running.insert(
+            slot,
+            Instance {
+                id,
+                abort: handle.abort_handle(),
+                signal,
+                started_at,
+                kill_code: None,
+            },
+        );
+        let exits = self.exits_tx.clone();
+        tokio::spawn(async move {
+            let exit = handle.await.ok();
+            let _ = log_task.await;
+            let _ = exits.send(ExitNote { slot, id, exit });
+        });
+        shared.event(Event::normal(
+            "Created",
+            Some(&c.name),
+            format!("Created container: {}", c.name),
+        ));
+        shared.event(Event::normal(
+            "Started",
+            Some(&c.name),
+            format!("Started container {}", c.name),
+        ));
+    }
+
+    fn back_off(&mut self, slot: Slot, period: Duration) {
+        let c = slot.plan(&self.d.plan);
+        let message = format!(
+            "back-off {} restarting failed container={} pod={}_{}({})",
+            go_duration(period),
+            c.name,
+            self.d.plan.name,
+            self.d.plan.namespace,
+            self.d.plan.uid
+        );
+        let rec = self.d.obs.record_mut(slot);
+        if let State::Terminated(t) = &rec.state {
+            rec.last = Some(t.clone());
+        }
+        rec.state = State::Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: Some(message),
+        };
+        if self.announced.insert(slot, period) != Some(period) {
+            self.d.shared.event(Event::warning(
+                "BackOff",
+                Some(&c.name),
+                format!(
+                    "Back-off restarting failed container {} in pod {}",
+                    c.name, self.d.plan.name
+                ),
+            ));
+        }
+    }
+
+    fn on_exit(&mut self, note: ExitNote) {
+        let Some(inst) = self.running.get(&note.slot).filter(|i| i.id == note.id) else {
+            return;
+        };
+        let exit = match (note.exit, inst.kill_code) {
+            // Aborted by us.
+            (None, Some(code)) => Exit::Code(code),
+            (None, None) => Exit::Trap("the guest task was cancelled".into()),
+            (Some(exit), _) => exit,
+        };
+        let started_at = inst.started_at;
+        self.running.remove(&note.slot);
+        self.record_exit(note.slot, started_at, exit);
+    }
+
+    fn record_exit(&mut self, slot: Slot, started_at: Timestamp, exit: Exit) {
+        let c = slot.plan(&self.d.plan);
+        let code = exit.code();
+        let (reason, message) = match &exit {
+            Exit::Code(0) => ("Completed", None),
+            Exit::Code(_) => ("Error", None),
+            Exit::Trap(text) => ("Error", Some(format!("wasm trap: {text}"))),
+            Exit::StartError(text) => ("StartError", Some(text.clone())),
+        };
+        let t = Termination {
+            exit_code: code,
+            reason: reason.into(),
+            message: message.clone(),
+            started_at,
+            finished_at: Timestamp::now(),
+            finished: Instant::now(),
+        };
+        let text = match &message {
+            Some(m) => format!(
+                "Container {} exited with code {code} ({reason}): {m}",
+                c.name
+            ),
+            None => format!("Container {} exited with code {code} ({reason})", c.name),
+        };
+        let event = if code == 0 {
+            Event::normal("Exited", Some(&c.name), text)
+        } else {
+            Event::warning("Exited", Some(&c.name), text)
+        };
+        self.d.shared.event(event);
+        self.d.obs.record_mut(slot).state = State::Terminated(t);
+    }
+
+    /// Pod deletion: regular containers (and a running init container) get
+    /// TERM at once; then the sidecars, in reverse order.
+    async fn delete(&mut self) {
+        self.d.obs.deleting = true;
+        // Containers waiting to restart will not: they keep their last state.
+        for rec in self
+            .d
+            .obs
+            .init
+            .iter_mut()
+            .chain(self.d.obs.regular.iter_mut())
+        {
+            if let (State::Waiting { .. }, Some(last)) = (&rec.state, &rec.last) {
+                rec.state = State::Terminated(last.clone());
+            }
+        }
+        self.publish(false);
+        let deadline = Instant::now() + self.d.plan.grace_period;
+        let first: Vec<Slot> = self
+            .running
+            .keys()
+            .copied()
+            .filter(|s| slot_kind(&self.d.plan, *s) != ContainerKind::Sidecar)
+            .collect();
+        self.kill(&first, deadline).await;
+        self.stop_sidecars(deadline).await;
+    }
+
+    /// Stops running sidecars one at a time in reverse declaration order.
+    async fn stop_sidecars(&mut self, deadline: Instant) {
+        let sidecars: Vec<Slot> = (0..self.d.plan.init_containers.len())
+            .rev()
+            .map(Slot::Init)
+            .filter(|s| self.running.contains_key(s))
+            .collect();
+        for slot in sidecars {
+            self.kill(&[slot], deadline).await;
+        }
+    }
+
+    /// Stops `slots` in parallel: a guest subscribed to termination gets
+    /// until `deadline` (at least [`MIN_GRACE`]) and is then killed (137);
+    /// one that is not is stopped at once (143).
+    async fn kill(&mut self, slots: &[Slot], deadline: Instant) {
+        let deadline = deadline.max(Instant::now() + MIN_GRACE);
+        let wall_deadline =
+            std::time::Instant::now() + deadline.saturating_duration_since(Instant::now());
+        let mut waiting = Vec::new();
+        for &slot in slots {
+            let name = slot.plan(&self.d.plan).name.clone();
+            let Some(inst) = self.running.get_mut(&slot) else {
+                continue;
+            };
+            self.d.shared.event(Event::normal(
+                "Killing",
+                Some(&name),
+                format!("Stopping container {name}"),
+            ));
+            if inst.signal.is_subscribed() {
+                inst.kill_code = Some(KILLED_EXIT_CODE);
+                inst.signal.request(wall_deadline);
+                waiting.push(slot);
+            } else {
+                inst.kill_code = Some(TERMINATED_EXIT_CODE);
+                inst.abort.abort();
+                waiting.push(slot);
+            }
+        }
+        self.publish(false);
+        let timer = tokio::time::sleep_until(deadline);
+        tokio::pin!(timer);
+        while waiting.iter().any(|s| self.running.contains_key(s)) {
+            tokio::select! {
+                Some(note) = self.exits_rx.recv() => self.on_exit(note),
+                _ = &mut timer => break,
+            }
+        }
+        // Past the deadline: kill what is left and collect its exit.
+        for slot in &waiting {
+            if let Some(inst) = self.running.get(slot) {
+                inst.abort.abort();
+            }
+        }
+        while waiting.iter().any(|s| self.running.contains_key(s)) {
+            match self.exits_rx.recv().await {
+                Some(note) => self.on_exit(note),
+                None => break,
+            }
+        }
+        self.publish(false);
+    }
+
+    /// Recomputes the phase and status and publishes them if they changed.
+    fn publish(&mut self, terminal: bool) -> Phase {
+        let mut phase = phase(&self.d.plan, &self.d.obs, terminal || self.d.obs.deleting);
+        if terminal && !phase.is_terminal() {
+            // A pod is driven to a terminal phase before removal (v1.27+);
+            // one stopped before every regular container ran has failed.
+            phase = Phase::Failed;
+        }
+        let now = Timestamp::now();
+        let plan = &self.d.plan;
+        let obs = &self.d.obs;
+        self.d.shared.status.send_if_modified(|pod| {
+            let status = generate(plan, obs, phase, pod.status.as_ref(), now);
+            if pod.status.as_ref() == Some(&status) {
+                return false;
+            }
+            pod.status = Some(status);
+            true
+        });
+        phase
+    }
+}
+
+fn slot_kind(plan: &PodPlan, slot: Slot) -> ContainerKind {
+    slot.plan(plan).kind
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,17 @@
+//! The pod supervisor: the kubelet's state machine for one pod.
+//!
+//! Decisions are pure functions of the plan and the observed state:
+//! [`decide`] (what to start, what backs off, whether the pod is done) and
+//! [`status::phase`]/[`status::generate`] (the API status). [`driver`] is the
+//! thin async loop that carries them out.
+
+mod backoff;
+mod decide;
+pub(crate) mod driver;
+mod observed;
+pub mod status;
+
+pub use backoff::{BackoffEntry, BackoffPolicy, RESET_AFTER, go_duration};
+pub use decide::{Action, Decision, decide};
+pub use observed::{Observed, Record, Slot, State, Termination, is_started, termination};
+pub use status::Phase;

@@ -1,0 +1,196 @@
+//! What the supervisor knows about each container: the runtime's view, from
+//! which both decisions ([`super::decide`]) and the API status
+//! ([`super::status`]) are computed.
+
+use k8s_openapi::jiff::Timestamp;
+use tokio::time::Instant;
+
+use super::backoff::BackoffEntry;
+use crate::plan::{ContainerKind, ContainerPlan, PodPlan};
+
+/// Identifies a container by list and index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Slot {
+    /// `initContainers[i]` (regular init container or sidecar).
+    Init(usize),
+    /// `containers[i]`.
+    Regular(usize),
+}
+
+impl Slot {
+    /// The container's plan.
+    pub fn plan<'a>(&self, pod: &'a PodPlan) -> &'a ContainerPlan {
+        match *self {
+            Slot::Init(i) => &pod.init_containers[i],
+            Slot::Regular(i) => &pod.containers[i],
+        }
+    }
+}
+
+/// How an instance ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Termination {
+    /// The exit code.
+    pub exit_code: i32,
+    /// `Completed` (0), `Error`, or `StartError`.
+    pub reason: String,
+    /// The termination message (e.g. the trap text).
+    pub message: Option<String>,
+    /// When the instance started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub finished_at: Timestamp,
+    /// When it ended, on the supervisor's monotonic clock.
+    pub finished: Instant,
+}
+
+/// The current state of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Not running: not created yet, backing off, or blocked.
+    Waiting {
+        /// The Kubernetes reason (`PodInitializing`, `CrashLoopBackOff`, …).
+        reason: String,
+        /// Details.
+        message: Option<String>,
+    },
+    /// Running since `started_at`.
+    Running {
+        /// When the instance started.
+        started_at: Timestamp,
+    },
+    /// The newest instance ended and has not been restarted.
+    Terminated(Termination),
+}
+
+/// The runtime's record of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Current state.
+    pub state: State,
+    /// The previous instance's end (`lastState`).
+    pub last: Option<Termination>,
+    /// How many times the container was restarted.
+    pub restart_count: u32,
+    /// The crash-loop backoff entry.
+    pub backoff: Option<BackoffEntry>,
+}
+
+impl Record {
+    fn new(initial_reason: &str) -> Self {
+        Self {
+            state: State::Waiting {
+                reason: initial_reason.into(),
+                message: None,
+            },
+            last: None,
+            restart_count: 0,
+            backoff: None,
+        }
+    }
+
+    /// Whether an instance is running.
+    pub fn is_running(&self) -> bool {
+        matches!(self.state, State::Running { .. })
+    }
+
+    /// Whether an instance was ever created.
+    pub fn has_run(&self) -> bool {
+        !matches!(self.state, State::Waiting { .. }) || self.last.is_some()
+    }
+
+    /// The newest termination: the current state's, or while waiting to
+    /// restart, the previous instance's.
+    pub fn newest_termination(&self) -> Option<&Termination> {
+        match &self.state {
+            State::Terminated(t) => Some(t),
+            _ => self.last.as_ref(),
+        }
+    }
+}
+
+/// The runtime's view of a pod.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Records of `initContainers[]`, in order.
+    pub init: Vec<Record>,
+    /// Records of `containers[]`, in order.
+    pub regular: Vec<Record>,
+    /// The pod is being deleted (stopped by the user or a timeout).
+    pub deleting: bool,
+    /// The pod has finished (all containers stopped for good).
+    pub terminal: bool,
+    /// When the pod started.
+    pub start_time: Timestamp,
+}
+
+impl Observed {
+    /// The initial view: nothing created yet.
+    pub fn new(plan: &PodPlan) -> Self {
+        let reason = if plan.init_containers.is_empty() {
+            "ContainerCreating"
+        } else {
+            "PodInitializing"
+        };
+        Self {
+            init: plan
+                .init_containers
+                .iter()
+                .map(|_| Record::new(reason))
+                .collect(),
+            regular: plan
+                .containers
+                .iter()
+                .map(|_| Record::new(reason))
+                .collect(),
+            deleting: false,
+            terminal: false,
+            start_time: Timestamp::now(),
+        }
+    }
+
+    /// The record of `slot`.
+    pub fn record(&self, slot: Slot) -> &Record {
+        match slot {
+            Slot::Init(i) => &self.init[i],
+            Slot::Regular(i) => &self.regular[i],
+        }
+    }
+
+    /// The mutable record of `slot`.
+    pub fn record_mut(&mut self, slot: Slot) -> &mut Record {
+        match slot {
+            Slot::Init(i) => &mut self.init[i],
+            Slot::Regular(i) => &mut self.regular[i],
+        }
+    }
+
+    /// Whether any regular container was ever created; the pod then counts
+    /// as initialized and regular init containers never re-run.
+    pub fn any_regular_started(&self) -> bool {
+        self.regular.iter().any(Record::has_run)
+    }
+}
+
+/// Whether a container of `kind` counts as started (running, and with no
+/// startup probe: probes are not supported yet).
+pub fn is_started(kind: ContainerKind, record: &Record) -> bool {
+    kind != ContainerKind::Init && record.is_running()
+}
+
+/// Convenience for tests: a termination at `finished`.
+pub fn termination(exit_code: i32, finished: Instant) -> Termination {
+    let now = Timestamp::now();
+    Termination {
+        exit_code,
+        reason: if exit_code == 0 {
+            "Completed".into()
+        } else {
+            "Error".into()
+        },
+        message: None,
+        started_at: now,
+        finished_at: now,
+        finished,
+    }
+}
