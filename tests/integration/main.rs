@@ -1,0 +1,16 @@
+//! Integration tests: pods run end to end through the library and through
+//! the `wasmpod` binary. One test binary, one module per concern.
+//!
+//! Timing: tests wait for conditions with generous deadlines and assert on
+//! order (from timestamps guests write) rather than on durations, so they
+//! hold on a loaded 2-core machine.
+
+mod support;
+
+mod cli;
+mod examples;
+mod exits;
+mod lifecycle;
+mod network;
+mod stopping;
+mod volumes;
