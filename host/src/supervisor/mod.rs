@@ -13,5 +13,10 @@ pub mod status;
 
 pub use backoff::{BackoffEntry, BackoffPolicy, RESET_AFTER, go_duration};
 pub use decide::{Action, Decision, decide};
-pub use observed::{Observed, Record, Slot, State, Termination, is_started, termination};
+#[cfg(test)]
+use observed::termination;
+pub use observed::{Observed, Record, Slot, State, Termination, is_started};
 pub use status::Phase;
+
+#[cfg(test)]
+mod tests;

@@ -178,8 +178,9 @@ pub fn is_started(kind: ContainerKind, record: &Record) -> bool {
     kind != ContainerKind::Init && record.is_running()
 }
 
-/// Convenience for tests: a termination at `finished`.
-pub fn termination(exit_code: i32, finished: Instant) -> Termination {
+/// A termination at `finished` (for tests of the pure functions).
+#[cfg(test)]
+pub(crate) fn termination(exit_code: i32, finished: Instant) -> Termination {
     let now = Timestamp::now();
     Termination {
         exit_code,
