@@ -1,6 +1,6 @@
 //! `wasmpod run` and `wasmpod validate`.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -266,12 +266,41 @@ async fn shutdown_signal() {
     }
 }
 
+/// On a terminal, prints the kubectl READY/STATUS/RESTARTS columns whenever
+/// they change (`wasmpod: pod/web  READY 0/1  STATUS Init:0/1  RESTARTS 0`).
+fn spawn_status_line(h: &PodHandle) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let mut rx = h.watch();
+    let name = h.name().to_string();
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let row = wasmpod::pod::kubectl_row(&rx.borrow_and_update());
+            if last.as_ref() != Some(&row) {
+                note(&format!(
+                    "pod/{name}  READY {}  STATUS {}  RESTARTS {}",
+                    row.ready, row.status, row.restarts
+                ));
+                last = Some(row);
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
 fn spawn_printer(
     h: &PodHandle,
     printer: std::sync::Arc<Printer>,
     several: bool,
     quiet: bool,
 ) -> tokio::task::JoinHandle<()> {
+    if !quiet {
+        spawn_status_line(h);
+    }
     let mut logs = h.logs();
     let mut events = h.events();
     let pod = h.name().to_string();

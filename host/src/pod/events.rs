@@ -25,8 +25,9 @@ impl fmt::Display for EventType {
 /// Something that happened to a pod or one of its containers.
 ///
 /// Reasons are the kubelet's (`Pulled`, `Created`, `Started`, `Killing`,
-/// `BackOff`, `Failed`) plus `Exited`, which the kubelet has no event for but
-/// a local runner wants to show, and `Completed`/`Failed` for the pod's end.
+/// `BackOff`, `Failed`) plus `Exited` and `Restarting`, which the kubelet has
+/// no events for but a local runner wants to show, and `Completed`/`Failed`
+/// for the pod's end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// When it happened.

@@ -8,9 +8,11 @@
 
 mod create;
 pub(crate) mod events;
+mod kubectl;
 pub(crate) mod logs;
 
 pub use events::{Event, EventType};
+pub use kubectl::{PodRow, kubectl_row};
 pub use logs::LogLine;
 
 use std::path::{Path, PathBuf};

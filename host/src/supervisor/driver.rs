@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
@@ -167,6 +168,14 @@ impl Run {
         self.announced.remove(&slot);
 
         let shared = &self.d.shared;
+        if restart_count > 0 {
+            // Not a kubelet event, but what a local runner wants to see.
+            shared.event(Event::normal(
+                "Restarting",
+                Some(&c.name),
+                format!("Restarting container {} (restart {restart_count})", c.name),
+            ));
+        }
         shared.event(Event::normal(
             "Pulled",
             Some(&c.name),
@@ -318,6 +327,11 @@ impl Run {
     /// TERM at once; then the sidecars, in reverse order.
     async fn delete(&mut self) {
         self.d.obs.deleting = true;
+        let grace = self.d.plan.grace_period.as_secs() as i64;
+        self.d.shared.status.send_modify(|pod| {
+            pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+            pod.metadata.deletion_grace_period_seconds = Some(grace);
+        });
         // Containers waiting to restart will not: they keep their last state.
         for rec in self
             .d
