@@ -397,3 +397,33 @@ async fn backoff_waits_grow_like_the_kubelets() {
         run.dump()
     );
 }
+
+#[tokio::test]
+async fn active_deadline_fails_the_pod_with_deadline_exceeded() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: dl}\nspec:\n  activeDeadlineSeconds: 1\n  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', 'sleep 60']\n";
+    let run = run_pod(yaml).await;
+    assert_eq!(run.phase(), "Failed", "{}", run.dump());
+    let status = run.outcome.pod.status.clone().unwrap();
+    assert_eq!(status.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(
+        status.message.as_deref(),
+        Some("Pod was active on the node longer than the specified deadline")
+    );
+    assert_eq!(run.exit_code("app"), 143);
+}
+
+#[tokio::test]
+async fn termination_messages_come_from_the_file_or_the_log_tail() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: tm}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: file\n    image: busybox\n    command: ['sh', '-c', 'echo -n all done > /dev/termination-log']\n  - name: custom-path\n    image: busybox\n    terminationMessagePath: /tmp/msg\n    command: ['sh', '-c', 'echo -n custom > /tmp/msg; exit 2']\n  - name: fallback\n    image: busybox\n    terminationMessagePolicy: FallbackToLogsOnError\n    command: ['sh', '-c', 'echo first; echo last words; exit 1']\n  - name: no-fallback-on-success\n    image: busybox\n    terminationMessagePolicy: FallbackToLogsOnError\n    command: ['sh', '-c', 'echo fine']\n";
+    let run = run_pod(yaml).await;
+    let message = |c: &str| run.status(c).state.unwrap().terminated.unwrap().message;
+    assert_eq!(
+        message("file").as_deref(),
+        Some("all done"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(message("custom-path").as_deref(), Some("custom"));
+    assert_eq!(message("fallback").as_deref(), Some("first\nlast words"));
+    assert_eq!(message("no-fallback-on-success"), None);
+}

@@ -133,6 +133,29 @@ pub struct ContainerPlan {
     pub mounts: Vec<MountPlan>,
     /// A container-level `restartPolicy` (not for sidecars, which always restart).
     pub restart_policy: Option<RestartPolicy>,
+    /// `restartPolicyRules` (only with a container-level `restartPolicy`).
+    pub restart_rules: Vec<RestartRule>,
+    /// `terminationMessagePath` (default `/dev/termination-log`).
+    pub termination_message_path: String,
+    /// `terminationMessagePolicy: FallbackToLogsOnError`.
+    pub fallback_to_logs_on_error: bool,
+}
+
+/// One `restartPolicyRules` entry: restart when the exit code is (`In`) or
+/// is not (`NotIn`) one of `values`. `Restart` is the only action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartRule {
+    /// `true` for `In`, `false` for `NotIn`.
+    pub operator_in: bool,
+    /// The exit codes.
+    pub values: Vec<i32>,
+}
+
+impl RestartRule {
+    /// Whether the rule matches an exit code.
+    pub fn matches(&self, exit_code: i32) -> bool {
+        self.values.contains(&exit_code) == self.operator_in
+    }
 }
 
 /// The resolved pod.
@@ -150,6 +173,8 @@ pub struct PodPlan {
     pub restart_policy: RestartPolicy,
     /// `spec.terminationGracePeriodSeconds` (default 30 s).
     pub grace_period: Duration,
+    /// `spec.activeDeadlineSeconds`: the pod fails once it has been active this long.
+    pub active_deadline: Option<Duration>,
     /// `initContainers[]` in order: regular init containers and sidecars.
     pub init_containers: Vec<ContainerPlan>,
     /// `containers[]` in order.
@@ -161,6 +186,20 @@ pub struct PodPlan {
 }
 
 impl PodPlan {
+    /// Whether a container that exited with `exit_code` is restarted: a port
+    /// of `podutil.ContainerShouldRestart`. Sidecars always restart; with a
+    /// container-level policy, the first matching rule wins, else that
+    /// policy decides; otherwise the pod's policy does.
+    pub fn should_restart(&self, c: &ContainerPlan, exit_code: i32) -> bool {
+        if c.kind == ContainerKind::Sidecar {
+            return true;
+        }
+        if c.restart_policy.is_some() && c.restart_rules.iter().any(|r| r.matches(exit_code)) {
+            return true;
+        }
+        self.policy_for(c).restarts_after(exit_code)
+    }
+
     /// The effective policy for a regular or init container.
     pub fn policy_for(&self, c: &ContainerPlan) -> RestartPolicy {
         match c.kind {
@@ -295,6 +334,9 @@ pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
         init_containers,
         containers,
         volumes,
+        active_deadline: spec
+            .active_deadline_seconds
+            .map(|s| Duration::from_secs(s.max(0) as u64)),
         pod: pod.clone(),
     })
 }
@@ -373,6 +415,24 @@ fn resolve_container(
         working_dir: c.working_dir.clone(),
         mounts,
         restart_policy,
+        restart_rules: c
+            .restart_policy_rules
+            .iter()
+            .flatten()
+            .filter(|r| r.action == "Restart")
+            .filter_map(|r| r.exit_codes.as_ref())
+            .map(|e| RestartRule {
+                operator_in: e.operator == "In",
+                values: e.values.clone().unwrap_or_default(),
+            })
+            .collect(),
+        termination_message_path: c
+            .termination_message_path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/dev/termination-log".into()),
+        fallback_to_logs_on_error: c.termination_message_policy.as_deref()
+            == Some("FallbackToLogsOnError"),
     })
 }
 

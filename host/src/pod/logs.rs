@@ -47,15 +47,22 @@ impl LogLine {
     }
 }
 
+/// The most log lines kept for a termination message
+/// (`FallbackToLogsOnError`: the kubelet's 80 lines / 2048 bytes).
+const TAIL_LINES: usize = 80;
+const TAIL_BYTES: usize = 2048;
+
 /// Starts the pipeline for one container instance; the task ends when every
-/// sender of `rx` is gone (the instance ended) and all output is written.
+/// sender of `rx` is gone (the instance ended) and all output is written. It
+/// returns the tail of the output, for termination messages.
 pub(crate) fn spawn(
     container: String,
     file: Option<PathBuf>,
     mut rx: mpsc::Receiver<Chunk>,
     out: Option<broadcast::Sender<LogLine>>,
-) -> JoinHandle<()> {
+) -> JoinHandle<String> {
     tokio::spawn(async move {
+        let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let mut writer = match &file {
             Some(path) => open(path).await,
             None => None,
@@ -65,11 +72,13 @@ pub(crate) fn spawn(
             let idx = chunk.stream as usize;
             pending[idx].extend_from_slice(&chunk.bytes);
             for line in split_lines(&mut pending[idx], false) {
+                keep_tail(&mut tail, &line.0);
                 emit(&container, chunk.stream, line, &mut writer, &out).await;
             }
         }
         for (idx, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
             for line in split_lines(&mut pending[idx], true) {
+                keep_tail(&mut tail, &line.0);
                 emit(&container, stream, line, &mut writer, &out).await;
             }
         }
@@ -78,7 +87,32 @@ pub(crate) fn spawn(
         {
             tracing::warn!("failed to write the log of {container}: {e}");
         }
+        tail_text(&tail)
     })
+}
+
+fn keep_tail(tail: &mut std::collections::VecDeque<String>, line: &str) {
+    tail.push_back(line.to_string());
+    if tail.len() > TAIL_LINES {
+        tail.pop_front();
+    }
+}
+
+/// The last lines, at most [`TAIL_BYTES`] (cut at the front, on a char boundary).
+fn tail_text(tail: &std::collections::VecDeque<String>) -> String {
+    let text = tail
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n");
+    if text.len() <= TAIL_BYTES {
+        return text;
+    }
+    let mut start = text.len() - TAIL_BYTES;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
 }
 
 async fn open(path: &PathBuf) -> Option<tokio::io::BufWriter<tokio::fs::File>> {
@@ -183,6 +217,22 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].1 && lines[0].0.len() == MAX_LINE);
         assert_eq!(lines[1], ("x".repeat(10), false));
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines_and_bytes() {
+        let mut tail = std::collections::VecDeque::new();
+        for i in 0..100 {
+            keep_tail(&mut tail, &format!("line {i}"));
+        }
+        let text = tail_text(&tail);
+        assert!(
+            text.starts_with("line 20\n") && text.ends_with("line 99"),
+            "{text}"
+        );
+        let mut long = std::collections::VecDeque::new();
+        keep_tail(&mut long, &"é".repeat(2000));
+        assert!(tail_text(&long).len() <= TAIL_BYTES);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!   standing in for a container's writable layer: guests can use `/tmp`
 //!   without a volume. It is recreated for every instance, like a restarted
 //!   container's layer. The volume mounts are preopened on top of it; WASI
-//!   resolves a path through the longest matching preopen.
+//!   resolves a path through the longest matching preopen. The root holds an
+//!   empty `terminationMessagePath` file (`/dev/termination-log`).
 //!
 //! `subPath` mounts a sub-directory of the volume (created if missing, as the
 //! kubelet does); a `subPath` that resolves outside the volume (through a
@@ -127,6 +128,14 @@ impl PodDirs {
                 .map_err(|source| io_err("rootfs", "failed to reset", &root, source))?;
         }
         create_dir("rootfs", &root)?;
+        // Like the kubelet's bind-mounted /dev/termination-log: an empty file
+        // the guest may write its termination message to.
+        let message = root.join(c.termination_message_path.trim_start_matches('/'));
+        if let Some(dir) = message.parent() {
+            create_dir("rootfs", dir)?;
+            std::fs::write(&message, b"")
+                .map_err(|source| io_err("rootfs", "failed to create", &message, source))?;
+        }
         let mut preopens = vec![Preopen {
             host: root.clone(),
             guest: "/".into(),

@@ -69,6 +69,7 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.volumes", Honoured),
     ("spec.restartPolicy", Accepted),
     ("spec.terminationGracePeriodSeconds", Accepted),
+    ("spec.activeDeadlineSeconds", Accepted),
     ("spec.hostname", Accepted),
     // Accepted no-ops: cluster concepts with nothing to do on one machine.
     ("spec.dnsPolicy", Accepted),
@@ -94,6 +95,9 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.containers[*].args", Accepted),
     ("spec.containers[*].workingDir", Accepted),
     ("spec.containers[*].restartPolicy", Accepted),
+    ("spec.containers[*].restartPolicyRules", Accepted),
+    ("spec.containers[*].terminationMessagePath", Accepted),
+    ("spec.containers[*].terminationMessagePolicy", Accepted),
     ("spec.containers[*].env", Honoured),
     ("spec.containers[*].env[*].name", Accepted),
     ("spec.containers[*].env[*].value", Accepted),
@@ -348,7 +352,8 @@ mod tests {
         );
         assert!(matches!(t("spec.volumes[1].configMap"), Reject(_)));
         assert_eq!(t("spec.volumes[1].emptyDir"), Honoured);
-        assert_eq!(t("spec.activeDeadlineSeconds"), Warn(NOT_HONOURED));
+        assert_eq!(t("spec.activeDeadlineSeconds"), Accepted);
+        assert_eq!(t("spec.readinessGates"), Warn(NOT_HONOURED));
         assert_eq!(t("metadata.managedFields"), Accepted);
     }
 

@@ -77,7 +77,7 @@ pub fn decide(plan: &PodPlan, obs: &Observed, backoff: &BackoffPolicy, now: Inst
             }
             _ => {
                 let code = rec.newest_termination().map_or(0, |t| t.exit_code);
-                if plan.policy_for(c).restarts_after(code) {
+                if plan.should_restart(c, code) {
                     any_active = true;
                     d.actions.push(start_or_backoff(slot, rec, backoff, now));
                 }
@@ -137,7 +137,7 @@ fn walk_init(
                     }
                     _ => {
                         let code = rec.newest_termination().map_or(1, |t| t.exit_code);
-                        if plan.policy_for(c).restarts_after(code) {
+                        if plan.should_restart(c, code) {
                             d.actions.push(start_or_backoff(slot, rec, backoff, now));
                         } else {
                             d.init_failed = true;

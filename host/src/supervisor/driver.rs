@@ -39,7 +39,13 @@ struct ExitNote {
     id: u64,
     /// `None` when the instance was aborted.
     exit: Option<Exit>,
+    /// The termination message (`terminationMessagePath`, or the log tail
+    /// under `FallbackToLogsOnError`).
+    message: Option<String>,
 }
+
+/// The most bytes of a termination message file that are read (the kubelet's limit).
+const MAX_MESSAGE: u64 = 4096;
 
 /// Drives one pod from start to end.
 pub(crate) struct Driver {
@@ -82,9 +88,14 @@ impl Driver {
 
 impl Run {
     async fn main_loop(&mut self) -> Phase {
+        let active_deadline = self.d.plan.active_deadline.map(|d| Instant::now() + d);
         loop {
             if self.d.stop.borrow().is_some() {
                 self.delete().await;
+                break;
+            }
+            if active_deadline.is_some_and(|d| Instant::now() >= d) {
+                self.deadline_exceeded().await;
                 break;
             }
             let now = Instant::now();
@@ -124,6 +135,7 @@ impl Run {
             tokio::select! {
                 Some(note) = self.exits_rx.recv() => self.on_exit(note),
                 _ = sleep_until_opt(wake) => {}
+                _ = sleep_until_opt(active_deadline) => {}
                 _ = stop.changed() => {}
             }
         }
@@ -189,10 +201,12 @@ impl Run {
                     Some(&c.name),
                     format!("Error: {e}"),
                 ));
-                self.record_exit(slot, started_at, Exit::StartError(e.to_string()));
+                self.record_exit(slot, started_at, Exit::StartError(e.to_string()), None);
                 return;
             }
         };
+        let message_file = host_path_of(&preopens, &c.termination_message_path);
+        let fallback_to_logs = c.fallback_to_logs_on_error;
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let log_file = self
             .d
@@ -230,8 +244,17 @@ impl Run {
         let exits = self.exits_tx.clone();
         tokio::spawn(async move {
             let exit = handle.await.ok();
-            let _ = log_task.await;
-            let _ = exits.send(ExitNote { slot, id, exit });
+            let tail = log_task.await.unwrap_or_default();
+            let failed = exit.as_ref().is_none_or(|e| e.code() != 0);
+            let message = read_message(message_file)
+                .await
+                .or_else(|| (fallback_to_logs && failed && !tail.is_empty()).then_some(tail));
+            let _ = exits.send(ExitNote {
+                slot,
+                id,
+                exit,
+                message,
+            });
         });
         shared.event(Event::normal(
             "Created",
@@ -287,18 +310,25 @@ impl Run {
         };
         let started_at = inst.started_at;
         self.running.remove(&note.slot);
-        self.record_exit(note.slot, started_at, exit);
+        self.record_exit(note.slot, started_at, exit, note.message);
     }
 
-    fn record_exit(&mut self, slot: Slot, started_at: Timestamp, exit: Exit) {
+    fn record_exit(
+        &mut self,
+        slot: Slot,
+        started_at: Timestamp,
+        exit: Exit,
+        message: Option<String>,
+    ) {
         let c = slot.plan(&self.d.plan);
         let code = exit.code();
-        let (reason, message) = match &exit {
+        let (reason, default_message) = match &exit {
             Exit::Code(0) => ("Completed", None),
             Exit::Code(_) => ("Error", None),
             Exit::Trap(text) => ("Error", Some(format!("wasm trap: {text}"))),
             Exit::StartError(text) => ("StartError", Some(text.clone())),
         };
+        let message = message.or(default_message);
         let t = Termination {
             exit_code: code,
             reason: reason.into(),
@@ -326,12 +356,30 @@ impl Run {
     /// Pod deletion: regular containers (and a running init container) get
     /// TERM at once; then the sidecars, in reverse order.
     async fn delete(&mut self) {
-        self.d.obs.deleting = true;
         let grace = self.d.plan.grace_period.as_secs() as i64;
         self.d.shared.status.send_modify(|pod| {
             pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
             pod.metadata.deletion_grace_period_seconds = Some(grace);
         });
+        self.terminate_all().await;
+    }
+
+    /// `activeDeadlineSeconds` ran out (pkg/kubelet/active_deadline.go): the
+    /// pod fails with reason DeadlineExceeded and every container is killed.
+    async fn deadline_exceeded(&mut self) {
+        self.d.obs.deadline_exceeded = true;
+        self.d.shared.event(Event::warning(
+            "DeadlineExceeded",
+            None,
+            super::status::DEADLINE_MESSAGE.into(),
+        ));
+        self.terminate_all().await;
+    }
+
+    /// Stops every container: regular ones (and a running init container)
+    /// first, in parallel, then the sidecars in reverse order.
+    async fn terminate_all(&mut self) {
+        self.d.obs.deleting = true;
         // Containers waiting to restart will not: they keep their last state.
         for rec in self
             .d
@@ -441,6 +489,27 @@ impl Run {
         });
         phase
     }
+}
+
+/// The host path behind a guest path, through the longest matching preopen.
+fn host_path_of(preopens: &[crate::sandbox::Preopen], guest: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(guest);
+    preopens
+        .iter()
+        .filter_map(|p| path.strip_prefix(&p.guest).ok().map(|rest| (p, rest)))
+        .max_by_key(|(p, _)| p.guest.len())
+        .map(|(p, rest)| p.host.join(rest))
+}
+
+/// Reads a termination message file (at most [`MAX_MESSAGE`] bytes); `None`
+/// when it is missing or empty.
+async fn read_message(path: Option<std::path::PathBuf>) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path?).await.ok()?;
+    let mut buf = Vec::new();
+    file.take(MAX_MESSAGE).read_to_end(&mut buf).await.ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    (!text.is_empty()).then_some(text)
 }
 
 fn slot_kind(plan: &PodPlan, slot: Slot) -> ContainerKind {

@@ -120,6 +120,8 @@ pub struct Observed {
     pub deleting: bool,
     /// The pod has finished (all containers stopped for good).
     pub terminal: bool,
+    /// `activeDeadlineSeconds` ran out.
+    pub deadline_exceeded: bool,
     /// When the pod started.
     pub start_time: Timestamp,
 }
@@ -145,6 +147,7 @@ impl Observed {
                 .collect(),
             deleting: false,
             terminal: false,
+            deadline_exceeded: false,
             start_time: Timestamp::now(),
         }
     }

@@ -10,7 +10,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::observed::{Observed, Record, Slot, State, Termination, is_started};
-use crate::plan::{ContainerKind, ContainerPlan, PodPlan, RestartPolicy};
+use crate::plan::{ContainerKind, ContainerPlan, PodPlan};
+
+/// The pod status message when `activeDeadlineSeconds` ran out.
+pub const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 
 /// The pod phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +48,9 @@ impl Phase {
 /// A port of `getPhase`. `terminal` is the kubelet's `podIsTerminal`: the
 /// pod is being deleted or has finished.
 pub fn phase(plan: &PodPlan, obs: &Observed, terminal: bool) -> Phase {
+    if obs.deadline_exceeded {
+        return Phase::Failed;
+    }
     let (mut pending_init, mut failed_init, mut pending_sidecars) = (0, 0, 0);
     let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
     for (c, rec) in plan.init_containers.iter().zip(&obs.init) {
@@ -104,11 +110,21 @@ pub fn phase(plan: &PodPlan, obs: &Observed, terminal: bool) -> Phase {
                 Phase::Failed
             };
         }
-        return match plan.restart_policy {
-            RestartPolicy::Always => Phase::Running,
-            _ if stopped == succeeded => Phase::Succeeded,
-            RestartPolicy::Never => Phase::Failed,
-            RestartPolicy::OnFailure => Phase::Running,
+        // With per-container restart policies (KEP-5307) the kubelet asks
+        // whether any stopped container will restart; with the pod policy
+        // alone this is the classic Always/OnFailure/Never table.
+        let will_restart = plan.containers.iter().zip(&obs.regular).any(|(c, rec)| {
+            !rec.is_running()
+                && rec
+                    .newest_termination()
+                    .is_some_and(|t| plan.should_restart(c, t.exit_code))
+        });
+        return if will_restart {
+            Phase::Running
+        } else if stopped == succeeded {
+            Phase::Succeeded
+        } else {
+            Phase::Failed
         };
     }
     Phase::Pending
@@ -118,9 +134,10 @@ pub fn phase(plan: &PodPlan, obs: &Observed, terminal: bool) -> Phase {
 fn init_failure_is_final(plan: &PodPlan, obs: &Observed) -> bool {
     plan.init_containers.iter().zip(&obs.init).any(|(c, rec)| {
         c.kind == ContainerKind::Init
-            && rec.newest_termination().is_some_and(|t| t.exit_code != 0)
             && !matches!(rec.state, State::Running { .. })
-            && !plan.policy_for(c).restarts_after(1)
+            && rec
+                .newest_termination()
+                .is_some_and(|t| t.exit_code != 0 && !plan.should_restart(c, t.exit_code))
     })
 }
 
@@ -161,6 +178,8 @@ pub fn generate(
             ip: "127.0.0.1".into(),
         }]),
         qos_class: Some("BestEffort".into()),
+        reason: obs.deadline_exceeded.then(|| "DeadlineExceeded".into()),
+        message: obs.deadline_exceeded.then(|| DEADLINE_MESSAGE.into()),
         start_time: Some(Time(obs.start_time)),
         ..Default::default()
     }

@@ -407,3 +407,33 @@ fn succeeded_pod_reports_pod_completed() {
     );
     assert_eq!(find("Ready").status, "False");
 }
+
+#[test]
+fn restart_policy_rules_decide_per_exit_code() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  restartPolicy: Always\n  containers:\n  - name: a\n    image: busybox\n    restartPolicy: Never\n    restartPolicyRules:\n    - action: Restart\n      exitCodes: {operator: In, values: [42]}\n";
+    let file = crate::spec::load(yaml).expect("valid");
+    let p = resolve(&file.pods[0].document.pod, std::path::Path::new("/")).unwrap();
+    let c = &p.containers[0];
+    assert!(p.should_restart(c, 42), "a matching rule restarts");
+    assert!(
+        !p.should_restart(c, 1),
+        "no rule matches: the container's Never decides, not the pod's Always"
+    );
+    let mut obs = Observed::new(&p);
+    set(&mut obs, Slot::Regular(0), exited(1));
+    assert_eq!(
+        status::phase(&p, &obs, false),
+        Phase::Failed,
+        "nothing will restart"
+    );
+    set(&mut obs, Slot::Regular(0), exited(42));
+    assert_eq!(
+        status::phase(&p, &obs, false),
+        Phase::Running,
+        "it will restart"
+    );
+    assert_eq!(
+        decide(&p, &obs, &backoff(), Instant::now()).actions,
+        vec![Action::Start(Slot::Regular(0))]
+    );
+}
