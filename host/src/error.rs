@@ -19,12 +19,12 @@ pub enum Error {
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// An image could not be loaded.
-    #[error("container {container:?}: {source}")]
+    #[error("container {container:?}: {cause}")]
     Image {
         /// The container whose image failed.
         container: String,
-        /// The cause.
-        source: ImageError,
+        /// The cause (part of the message, so not also a `source()`).
+        cause: ImageError,
         /// The pod's status at that point (Pending, the container waiting).
         pod: Box<Pod>,
     },
@@ -32,7 +32,7 @@ pub enum Error {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     /// The run directory could not be created.
-    #[error("failed to create the run directory {path:?}: {source}")]
+    #[error("failed to create the run directory {path:?}")]
     RunDir {
         /// The directory.
         path: PathBuf,

@@ -12,5 +12,7 @@ mod examples;
 mod exits;
 mod lifecycle;
 mod network;
+mod podnet;
+mod probes;
 mod stopping;
 mod volumes;

@@ -2,7 +2,7 @@
 //! wasmpod examples (a wasm32-wasip2 component on `std::net`).
 //!
 //! * Port: `-p PORT`/`--port PORT`, else env `PORT`, else 80; it listens on
-//!   the pod's loopback, `127.0.0.1` (wasmpod lets guests listen only there),
+//!   the pod's loopback, `127.0.0.1` (in wasmpod's pod network `0.0.0.0` would be too),
 //!   and prints `httpd: listening on 127.0.0.1:PORT`.
 //! * Document root: `-r DIR`/`--root DIR`, else env `DOCROOT`, else
 //!   `/usr/share/nginx/html`. `GET` and `HEAD` are served from it, `/` and

@@ -37,6 +37,14 @@ pub struct RunArgs {
     /// Longest crash-loop backoff wait (Kubernetes: 300s).
     #[arg(long, value_parser = parse_duration, default_value = "300s")]
     pub backoff_max: Duration,
+    /// Forward a host port to a pod port: `[HOST_IP:]HOST_PORT:CONTAINER_PORT`
+    /// (host IP default 127.0.0.1). Repeatable. `ports[].hostPort` is forwarded too.
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "[HOST_IP:]HOST_PORT:CONTAINER_PORT"
+    )]
+    pub publish: Vec<String>,
     /// Write the final Pod (spec and status) as JSON to this file.
     #[arg(long)]
     pub status_file: Option<PathBuf>,

@@ -178,6 +178,28 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     for h in &handles {
         printers.push(spawn_printer(h, printer.clone(), several, args.quiet));
     }
+    // Host sockets exist only for forwarded ports: `ports[].hostPort` and `-p`.
+    let explicit = parse_publish(&args.publish, handles.len())?;
+    for (i, h) in handles.iter().enumerate() {
+        let mut forwards = h.publish_host_ports().await;
+        if i == 0 {
+            for (host, port) in &explicit {
+                forwards.push((format!("{host} -> {port}"), h.publish(*host, *port).await));
+            }
+        }
+        for (what, result) in forwards {
+            match result {
+                Ok(_) => note(&format!("pod {}: forwarding {what}", h.name())),
+                Err(e) => {
+                    handles.iter().for_each(PodHandle::stop);
+                    return Err(Failure {
+                        code: EXIT_INVALID,
+                        error: anyhow::anyhow!("pod {}: cannot forward {what}: {e}", h.name()),
+                    });
+                }
+            }
+        }
+    }
     for h in &handles {
         h.start();
     }
@@ -324,6 +346,38 @@ fn spawn_printer(
             }
         }
     })
+}
+
+/// Parses `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT` values (host IP default
+/// `127.0.0.1`, as `kubectl port-forward` listens on loopback).
+fn parse_publish(
+    values: &[String],
+    pods: usize,
+) -> Result<Vec<(std::net::SocketAddr, u16)>, Failure> {
+    if !values.is_empty() && pods != 1 {
+        return Err(
+            anyhow::anyhow!("-p needs a file with exactly one pod (this one has {pods})").into(),
+        );
+    }
+    values
+        .iter()
+        .map(|v| {
+            let bad =
+                || anyhow::anyhow!("invalid -p {v:?}: expected [HOST_IP:]HOST_PORT:CONTAINER_PORT");
+            let (host, container) = v.rsplit_once(':').ok_or_else(bad)?;
+            let container: u16 = container.parse().map_err(|_| bad())?;
+            let (ip, port) = match host.rsplit_once(':') {
+                Some((ip, port)) => (
+                    ip.trim_matches(['[', ']']).parse().map_err(|_| bad())?,
+                    port,
+                ),
+                None => (std::net::IpAddr::from([127, 0, 0, 1]), host),
+            };
+            let port: u16 = port.parse().map_err(|_| bad())?;
+            Ok((std::net::SocketAddr::new(ip, port), container))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(Failure::from)
 }
 
 fn write_status(path: &Path, pods: &[Pod]) -> Result<(), Failure> {

@@ -23,7 +23,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::runtime::Image;
-use crate::sandbox::{OutputSink, Preopen, network_policy};
+use crate::sandbox::{OutputSink, PodNetwork, Preopen};
 
 /// The exit code reported for a guest that trapped.
 pub const TRAP_EXIT_CODE: i32 = 134;
@@ -70,6 +70,8 @@ pub struct Launch {
     pub stderr: OutputSink,
     /// Termination signalling shared with the supervisor.
     pub termination: SharedSignal,
+    /// The pod's network namespace.
+    pub network: std::sync::Arc<PodNetwork>,
 }
 
 /// Runs one instance to its exit. Cancel-safe: dropping the future kills the
@@ -80,11 +82,9 @@ pub async fn run(engine: wasmtime::Engine, launch: Launch) -> Exit {
         .args(&launch.argv)
         .envs(&launch.env)
         .stdout(launch.stdout)
-        .stderr(launch.stderr)
-        .allow_tcp(true)
-        .allow_udp(true)
-        .allow_ip_name_lookup(true)
-        .socket_addr_check(network_policy);
+        .stderr(launch.stderr);
+    // No host sockets: a component's `wasi:sockets` is its pod's in-memory
+    // network (`launch.network`); wasip1 has no sockets.
     for p in &launch.preopens {
         let perms = if p.read_only {
             FsPerms::ReadOnly
@@ -101,6 +101,7 @@ pub async fn run(engine: wasmtime::Engine, launch: Launch) -> Exit {
                 ctx: builder.build(),
                 table: ResourceTable::new(),
                 termination: launch.termination,
+                network: launch.network,
             };
             let mut store = Store::new(&engine, state);
             store.epoch_deadline_async_yield_and_update(1);

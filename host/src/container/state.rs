@@ -1,16 +1,21 @@
 //! Store data for one container instance.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::lifecycle::SharedSignal;
+use crate::sandbox::net::{PodNetHost, PodNetView, PodNetwork};
 
 /// Store data of a wasip2 component instance.
 pub struct P2State {
     pub(crate) ctx: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) termination: SharedSignal,
+    /// The pod's network (its `wasi:sockets`).
+    pub(crate) network: Arc<PodNetwork>,
 }
 
 impl WasiView for P2State {
@@ -18,6 +23,15 @@ impl WasiView for P2State {
         WasiCtxView {
             ctx: &mut self.ctx,
             table: &mut self.table,
+        }
+    }
+}
+
+impl PodNetHost for P2State {
+    fn pod_net(&mut self) -> PodNetView<'_> {
+        PodNetView {
+            table: &mut self.table,
+            net: &self.network,
         }
     }
 }

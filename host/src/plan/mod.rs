@@ -20,9 +20,11 @@
 
 mod env;
 mod image;
+mod probe;
 
 pub use env::{Environment, expand};
 pub use image::{BuiltinImage, ImageSource, resolve_image};
+pub use probe::{ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_probe};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -139,6 +141,8 @@ pub struct ContainerPlan {
     pub termination_message_path: String,
     /// `terminationMessagePolicy: FallbackToLogsOnError`.
     pub fallback_to_logs_on_error: bool,
+    /// Startup, liveness and readiness probes (not for regular init containers).
+    pub probes: Probes,
 }
 
 /// One `restartPolicyRules` entry: restart when the exit code is (`In`) or
@@ -366,8 +370,17 @@ fn resolve_container(
     let mut env = Environment::default();
     env.set("HOSTNAME", ctx.hostname.to_string());
     for (i, var) in c.env.iter().flatten().enumerate() {
-        let value = env_value(ctx, var)
-            .ok_or_else(|| field(&format!("{path}.env[{i}].valueFrom"), "Unsupported value"))?;
+        let value = match env_value(ctx, var) {
+            // `value` is expanded against the variables defined before it.
+            Some(v) if var.value_from.is_none() => env.expand(&v),
+            Some(v) => v,
+            None => {
+                return Err(field(
+                    &format!("{path}.env[{i}].valueFrom"),
+                    "Unsupported value",
+                ));
+            }
+        };
         env.set(&var.name, value);
     }
     if let Some(dir) = &c.working_dir {
@@ -433,11 +446,30 @@ fn resolve_container(
             .unwrap_or_else(|| "/dev/termination-log".into()),
         fallback_to_logs_on_error: c.termination_message_policy.as_deref()
             == Some("FallbackToLogsOnError"),
+        probes: if kind == ContainerKind::Init {
+            Probes::default()
+        } else {
+            let ports: Vec<(String, u16)> = c
+                .ports
+                .iter()
+                .flatten()
+                .filter_map(|p| Some((p.name.clone()?, u16::try_from(p.container_port).ok()?)))
+                .collect();
+            let probe = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+                p.as_ref().and_then(|p| resolve_probe(p, &ports))
+            };
+            Probes {
+                startup: probe(&c.startup_probe),
+                liveness: probe(&c.liveness_probe),
+                readiness: probe(&c.readiness_probe),
+            }
+        },
     })
 }
 
-/// The value of one `env` entry: `value` (expanded against earlier entries)
-/// or a supported `valueFrom.fieldRef`. `None` for an unsupported source.
+/// The raw value of one `env` entry: `value` (the caller expands it against
+/// earlier entries) or a supported `valueFrom.fieldRef`. `None` for an
+/// unsupported source.
 fn env_value(ctx: &PodContext<'_>, var: &EnvVar) -> Option<String> {
     let Some(from) = &var.value_from else {
         return Some(var.value.clone().unwrap_or_default());

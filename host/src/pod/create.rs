@@ -70,12 +70,12 @@ impl Runtime {
                 Ok(image) => {
                     images.insert(slot, image);
                 }
-                Err(source) => {
+                Err(cause) => {
                     let status =
-                        image_error_status(&plan, slot, source.reason(), &source.to_string());
+                        image_error_status(&plan, slot, cause.reason(), &cause.to_string());
                     return Err(Error::Image {
                         container: c.name.clone(),
-                        source,
+                        cause,
                         pod: Box::new(status),
                     });
                 }
@@ -114,6 +114,8 @@ impl Runtime {
         let (stop_tx, stop_rx) = watch::channel(None);
         let (start_tx, start_rx) = oneshot::channel();
         let (done_tx, done_rx) = watch::channel(None);
+        // The pod's network namespace, shared by its containers.
+        let network = crate::sandbox::PodNetwork::new(plan.hostname.clone());
         let driver = Driver {
             runtime: self.clone(),
             plan: plan.clone(),
@@ -124,6 +126,7 @@ impl Runtime {
             stop: stop_rx.clone(),
             log_dir: options.run_dir.as_ref().map(|d| d.join("logs")),
             obs,
+            network: network.clone(),
         };
         let shared_for_task = shared.clone();
         tokio::spawn(async move {
@@ -148,6 +151,7 @@ impl Runtime {
             start: Mutex::new(Some(start_tx)),
             done: done_rx,
             run_dir: PathBuf::from(&run_dir),
+            network,
         })
     }
 

@@ -2,7 +2,7 @@
 //! published to subscribers.
 //!
 //! The file format is the CRI one the kubelet reads
-//! (`<RFC 3339 nano time> <stream> <P|F> <content>`); files sit at
+//! (`<RFC 3339 time with 9 fraction digits, as containerd writes it> <stream> <P|F> <content>`); files sit at
 //! `<run dir>/logs/<container>/<restart count>.log`, like
 //! `/var/log/pods/<pod>/<container>/<n>.log`. A line longer than
 //! [`MAX_LINE`] is split into partial (`P`) records, as containerd does.
@@ -40,7 +40,7 @@ impl LogLine {
         let tag = if self.partial { "P" } else { "F" };
         format!(
             "{} {} {tag} {}\n",
-            self.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            self.time.strftime("%Y-%m-%dT%H:%M:%S%.9fZ"),
             self.stream.as_str(),
             self.line
         )

@@ -6,6 +6,7 @@
 //! first line is written; [`PodHandle::start`] starts it.
 //! [`Runtime::run`](crate::Runtime::run) does both.
 
+mod connect;
 mod create;
 pub(crate) mod events;
 mod kubectl;
@@ -127,6 +128,7 @@ pub struct PodHandle {
     pub(crate) start: Mutex<Option<oneshot::Sender<()>>>,
     pub(crate) done: watch::Receiver<Option<Outcome>>,
     pub(crate) run_dir: PathBuf,
+    pub(crate) network: Arc<crate::sandbox::PodNetwork>,
 }
 
 impl PodHandle {

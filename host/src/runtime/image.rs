@@ -49,12 +49,12 @@ pub enum ImageError {
         path: PathBuf,
     },
     /// The file could not be read.
-    #[error("failed to read image {path:?}: {source}")]
+    #[error("failed to read image {path:?}: {cause}")]
     Read {
         /// The resolved path.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (part of the message, so not also a `source()`).
+        cause: std::io::Error,
     },
     /// The bytes are neither a component nor a core module.
     #[error("{source_name} is not a WebAssembly component or module")]
@@ -100,9 +100,9 @@ pub(crate) fn read(source: &ImageSource) -> Result<Arc<[u8]>, ImageError> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(ImageError::NotFound { path: path.clone() })
             }
-            Err(source) => Err(ImageError::Read {
+            Err(cause) => Err(ImageError::Read {
                 path: path.clone(),
-                source,
+                cause,
             }),
         },
     }

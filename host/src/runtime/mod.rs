@@ -119,7 +119,7 @@ impl Drop for Inner {
 /// "#;
 /// let pod = runtime.run_yaml(yaml, RunOptions::default()).await?;
 /// let outcome = pod.wait().await;
-/// assert_eq!(outcome.phase, "Succeeded");
+/// assert_eq!(outcome.phase.as_str(), "Succeeded");
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -224,7 +224,8 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, Runtime
     c.wasm_component_model(true);
     if let Some(dir) = &config.cache_dir {
         let mut cache_config = CacheConfig::new();
-        cache_config.with_directory(dir);
+        // wasmtime's cache wants an absolute directory.
+        cache_config.with_directory(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
         match Cache::new(cache_config) {
             Ok(cache) => {
                 c.cache(Some(cache));
@@ -261,6 +262,8 @@ fn build_linkers(engine: &Engine) -> Result<Linkers, RuntimeError> {
     let link_err = |e: wasmtime::Error| RuntimeError::Engine(image::error_text(&e));
     let mut p2 = wasmtime::component::Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut p2).map_err(link_err)?;
+    // Sockets are the pod's in-memory network, linked over wasmtime-wasi's.
+    crate::sandbox::net::add_to_linker(&mut p2).map_err(link_err)?;
     lifecycle::termination::add_to_linker::<P2State, wasmtime::component::HasSelf<P2State>>(
         &mut p2,
         |s| s,

@@ -35,7 +35,7 @@ pub struct Preopen {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// A directory could not be created or opened.
-    #[error("volume {volume:?}: {message}: {path:?}: {source}")]
+    #[error("volume {volume:?}: {message}: {path:?}: {cause}")]
     Io {
         /// The volume (or `rootfs`).
         volume: String,
@@ -43,8 +43,8 @@ pub enum SandboxError {
         message: &'static str,
         /// The host path.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (part of the message, so not also a `source()`).
+        cause: std::io::Error,
     },
     /// A hostPath does not match its `type`, or a subPath escapes its volume.
     #[error("volume {volume:?}: {message}")]
@@ -128,6 +128,8 @@ impl PodDirs {
                 .map_err(|source| io_err("rootfs", "failed to reset", &root, source))?;
         }
         create_dir("rootfs", &root)?;
+        // A container image has a /tmp; so does the private root.
+        create_dir("rootfs", &root.join("tmp"))?;
         // Like the kubelet's bind-mounted /dev/termination-log: an empty file
         // the guest may write its termination message to.
         let message = root.join(c.termination_message_path.trim_start_matches('/'));
@@ -207,7 +209,7 @@ fn io_err(
         volume: volume.to_string(),
         message,
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 

@@ -1,12 +1,12 @@
 //! What a guest can touch: directories ([`fs`]), network ([`net`]) and
 //! standard output ([`stdio`]). Deny by default: a guest sees its private
-//! root, its volume mounts and its pod's loopback, nothing else; stdin is
-//! closed.
+//! root, its volume mounts and its pod's own in-memory loopback, nothing
+//! else; stdin is closed.
 
 mod fs;
-mod net;
+pub mod net;
 mod stdio;
 
 pub use fs::{PodDirs, Preopen, SandboxError};
-pub use net::{is_allowed, network_policy};
+pub use net::{PodNetwork, PodStream, is_allowed, network_policy};
 pub use stdio::{CHANNEL_CHUNKS, Chunk, OutputSink, Stream};

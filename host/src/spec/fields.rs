@@ -108,10 +108,42 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.containers[*].volumeMounts[*].mountPath", Accepted),
     ("spec.containers[*].volumeMounts[*].readOnly", Accepted),
     ("spec.containers[*].volumeMounts[*].subPath", Accepted),
+    // Probes: rules are written for livenessProbe and apply to all three.
+    ("spec.containers[*].livenessProbe", Honoured),
+    ("spec.containers[*].livenessProbe.exec", Accepted),
+    ("spec.containers[*].livenessProbe.tcpSocket", Honoured),
+    ("spec.containers[*].livenessProbe.tcpSocket.port", Accepted),
+    ("spec.containers[*].livenessProbe.httpGet", Honoured),
+    ("spec.containers[*].livenessProbe.httpGet.path", Accepted),
+    ("spec.containers[*].livenessProbe.httpGet.port", Accepted),
+    (
+        "spec.containers[*].livenessProbe.httpGet.httpHeaders",
+        Accepted,
+    ),
+    (
+        "spec.containers[*].livenessProbe.initialDelaySeconds",
+        Accepted,
+    ),
+    ("spec.containers[*].livenessProbe.periodSeconds", Accepted),
+    ("spec.containers[*].livenessProbe.timeoutSeconds", Accepted),
+    (
+        "spec.containers[*].livenessProbe.successThreshold",
+        Accepted,
+    ),
+    (
+        "spec.containers[*].livenessProbe.failureThreshold",
+        Accepted,
+    ),
+    (
+        "spec.containers[*].livenessProbe.terminationGracePeriodSeconds",
+        Accepted,
+    ),
     ("spec.containers[*].ports", Honoured),
     ("spec.containers[*].ports[*].containerPort", Accepted),
     ("spec.containers[*].ports[*].name", Accepted),
     ("spec.containers[*].ports[*].protocol", Accepted),
+    ("spec.containers[*].ports[*].hostPort", Accepted),
+    ("spec.containers[*].ports[*].hostIP", Accepted),
     // Volumes: the type is an error (a mount of it could never start), see validate.rs.
     ("spec.volumes[*].name", Accepted),
     ("spec.volumes[*].emptyDir", Honoured),
@@ -163,12 +195,24 @@ pub(crate) fn treatment(path: &[Seg]) -> Treatment {
     if let Some(t) = lookup(path) {
         return t;
     }
-    if path.len() > 2 && path[0] == Seg::key("spec") && path[1] == Seg::key("initContainers") {
-        let mut as_container = path.to_vec();
-        as_container[1] = Seg::key("containers");
-        if let Some(t) = lookup(&as_container) {
-            return t;
-        }
+    // Container rules also serve init containers; livenessProbe rules serve
+    // the startup and readiness probes.
+    let mut general = path.to_vec();
+    if general.len() > 2
+        && general[0] == Seg::key("spec")
+        && general[1] == Seg::key("initContainers")
+    {
+        general[1] = Seg::key("containers");
+    }
+    if general.len() > 3
+        && (general[3] == Seg::key("startupProbe") || general[3] == Seg::key("readinessProbe"))
+    {
+        general[3] = Seg::key("livenessProbe");
+    }
+    if general != path
+        && let Some(t) = lookup(&general)
+    {
+        return t;
     }
     Warn(NOT_HONOURED)
 }
@@ -340,7 +384,16 @@ mod tests {
     fn table_lookups() {
         assert_eq!(t("spec.containers[3].image"), Accepted);
         assert_eq!(t("spec.initContainers[0].image"), Accepted);
-        assert_eq!(t("spec.containers[0].livenessProbe"), Warn(NOT_HONOURED));
+        assert_eq!(t("spec.containers[0].livenessProbe"), Honoured);
+        assert_eq!(
+            t("spec.initContainers[1].readinessProbe.httpGet.port"),
+            Accepted
+        );
+        assert_eq!(
+            t("spec.containers[0].startupProbe.grpc"),
+            Warn(NOT_HONOURED)
+        );
+        assert_eq!(t("spec.containers[0].lifecycle"), Warn(NOT_HONOURED));
         assert_eq!(
             t("spec.initContainers[0].securityContext"),
             Warn(NOT_HONOURED)

@@ -12,7 +12,7 @@
 //!    field validation — unknown fields such as a `comand:` typo are errors, because
 //!    `k8s-openapi` would otherwise drop them silently (see `fields.rs`). It returns **every**
 //!    problem at once, each with its field path and line. Fields that are valid Kubernetes but
-//!    not implemented by wasmpod yet (probes, resources, securityContext, ...) come back as
+//!    not implemented by wasmpod yet (resources, securityContext, ...) come back as
 //!    warnings, never silently ignored.
 //! 3. [`load`] does both for every Pod in a file.
 //!
@@ -31,15 +31,15 @@
 //!   containers:
 //!   - name: app
 //!     image: hello.wasm
-//!     livenessProbe:
-//!       exec: {command: [check]}
+//!     securityContext:
+//!       runAsUser: 1000
 //! ";
 //! let file = wasmpod::spec::load(yaml).unwrap();
 //! let pod = &file.pods[0];
 //! assert_eq!(pod.document.pod.metadata.name.as_deref(), Some("hello"));
 //! assert_eq!(
 //!     pod.warnings[0].to_string(),
-//!     "spec.containers[0].livenessProbe (line 9): not honoured by wasmpod yet; ignored"
+//!     "spec.containers[0].securityContext (line 9): not honoured by wasmpod yet; ignored"
 //! );
 //! ```
 

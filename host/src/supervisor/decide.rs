@@ -119,7 +119,7 @@ fn walk_init(
                 if !rec.is_running() {
                     d.actions.push(start_or_backoff(slot, rec, backoff, now));
                 }
-                if !is_started(c.kind, rec) && initialized && !regular_started {
+                if !is_started(c, rec) && initialized && !regular_started {
                     // The next container waits until this sidecar has started.
                     initialized = false;
                 }

@@ -9,13 +9,16 @@ mod backoff;
 mod decide;
 pub(crate) mod driver;
 mod observed;
+mod probe;
+mod prober;
 pub mod status;
 
 pub use backoff::{BackoffEntry, BackoffPolicy, RESET_AFTER, go_duration};
 pub use decide::{Action, Decision, decide};
 #[cfg(test)]
 use observed::termination;
-pub use observed::{Observed, Record, Slot, State, Termination, is_started};
+pub use observed::{Observed, Record, Slot, State, Termination, is_ready, is_started};
+pub use probe::{ProbeResult, ProbeState};
 pub use status::Phase;
 
 #[cfg(test)]

@@ -74,6 +74,10 @@ pub struct Record {
     pub restart_count: u32,
     /// The crash-loop backoff entry.
     pub backoff: Option<BackoffEntry>,
+    /// The running instance's startup probe has succeeded.
+    pub startup_passed: bool,
+    /// The running instance's readiness probe is passing.
+    pub readiness_passed: bool,
 }
 
 impl Record {
@@ -86,6 +90,8 @@ impl Record {
             last: None,
             restart_count: 0,
             backoff: None,
+            startup_passed: false,
+            readiness_passed: false,
         }
     }
 
@@ -175,10 +181,17 @@ impl Observed {
     }
 }
 
-/// Whether a container of `kind` counts as started (running, and with no
-/// startup probe: probes are not supported yet).
-pub fn is_started(kind: ContainerKind, record: &Record) -> bool {
-    kind != ContainerKind::Init && record.is_running()
+/// Whether a container counts as started: running, and its startup probe
+/// (if any) has succeeded. Regular init containers are never "started".
+pub fn is_started(c: &ContainerPlan, record: &Record) -> bool {
+    c.kind != ContainerKind::Init
+        && record.is_running()
+        && (c.probes.startup.is_none() || record.startup_passed)
+}
+
+/// Whether a started container is ready: its readiness probe (if any) passes.
+pub fn is_ready(c: &ContainerPlan, record: &Record) -> bool {
+    is_started(c, record) && (c.probes.readiness.is_none() || record.readiness_passed)
 }
 
 /// A termination at `finished` (for tests of the pure functions).

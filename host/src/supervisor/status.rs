@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use super::observed::{Observed, Record, Slot, State, Termination, is_started};
+use super::observed::{Observed, Record, Slot, State, Termination, is_ready, is_started};
 use crate::plan::{ContainerKind, ContainerPlan, PodPlan};
 
 /// The pod status message when `activeDeadlineSeconds` ran out.
@@ -58,7 +58,7 @@ pub fn phase(plan: &PodPlan, obs: &Observed, terminal: bool) -> Phase {
         match (c.kind, &rec.state) {
             (ContainerKind::Sidecar, State::Running { .. }) => {
                 running += 1;
-                if !is_started(c.kind, rec) {
+                if !is_started(c, rec) {
                     pending_sidecars += 1;
                 }
             }
@@ -190,11 +190,11 @@ fn container_status(plan: &PodPlan, c: &ContainerPlan, rec: &Record) -> Containe
     let ready = match c.kind {
         // A regular init container is ready iff it exited 0 (prober_manager.go).
         ContainerKind::Init => matches!(&rec.state, State::Terminated(t) if t.exit_code == 0),
-        _ => running,
+        _ => is_ready(c, rec),
     };
     let started = match c.kind {
         ContainerKind::Init => Some(running),
-        _ => Some(is_started(c.kind, rec)),
+        _ => Some(is_started(c, rec)),
     };
     let attempt = rec.restart_count;
     ContainerStatus {

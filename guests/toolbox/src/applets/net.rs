@@ -95,10 +95,11 @@ pub(super) fn describe(e: &io::Error) -> String {
 pub(super) fn connect(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
     let mut last = None;
     for addr in resolve(host, port)? {
-        let r = match timeout {
-            Some(t) => TcpStream::connect_timeout(&addr, t),
-            None => TcpStream::connect(addr),
-        };
+        // Not `connect_timeout`: on wasm32-wasip2 its non-blocking connect
+        // reports a refused port as connected. Peers are on the pod's
+        // loopback, where a connect never hangs; `-w` bounds reads instead.
+        let _ = timeout;
+        let r = TcpStream::connect(addr);
         match r {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
@@ -121,7 +122,7 @@ pub(super) fn seconds(v: Option<&str>) -> Result<Option<Duration>, String> {
 /// * `nc [-w SECS] HOST PORT`: connect, send stdin, then print what the peer
 ///   sends until it closes (or is idle for SECS).
 /// * `nc -l [-k] [-e] [-p] PORT`: listen on the pod's loopback (127.0.0.1;
-///   wasmpod lets guests listen only there), print what one client
+///   the pod network keeps it private either way), print what one client
 ///   (`-k`: each client) sends until it closes; `-e` echoes it back.
 /// * `nc -u [-w SECS] HOST PORT`: send stdin as one datagram, then wait up
 ///   to SECS (no `-w`: don't wait) for a reply and print it.

@@ -15,12 +15,19 @@ use tokio::time::Instant;
 use super::backoff::{BackoffPolicy, go_duration};
 use super::decide::{Action, decide};
 use super::observed::{Observed, Slot, State, Termination};
+use super::probe::ProbeState;
+use super::prober::{ProbeNote, ProbeTarget};
 use super::status::{Phase, generate, phase};
 use crate::container::{self, Exit, KILLED_EXIT_CODE, Launch, SharedSignal, TERMINATED_EXIT_CODE};
-use crate::plan::{ContainerKind, PodPlan};
+use crate::plan::{ContainerKind, PodPlan, ProbeKind};
 use crate::pod::{Event, Shared, StopReason};
 use crate::runtime::{Image, Runtime};
 use crate::sandbox::{CHANNEL_CHUNKS, OutputSink, PodDirs, Stream};
+
+mod messages;
+mod probes;
+
+use messages::{host_path_of, read_message};
 
 /// The kubelet's floor for a container's remaining grace period.
 const MIN_GRACE: Duration = Duration::from_secs(2);
@@ -32,6 +39,18 @@ struct Instance {
     started_at: Timestamp,
     /// Set when the supervisor stops the instance: the code it then reports.
     kill_code: Option<i32>,
+    /// Running probe workers and their results.
+    probes: Vec<(ProbeKind, ProbeState, AbortHandle)>,
+    /// What exec probes start.
+    target: Arc<ProbeTarget>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        for (_, _, worker) in &self.probes {
+            worker.abort();
+        }
+    }
 }
 
 struct ExitNote {
@@ -44,9 +63,6 @@ struct ExitNote {
     message: Option<String>,
 }
 
-/// The most bytes of a termination message file that are read (the kubelet's limit).
-const MAX_MESSAGE: u64 = 4096;
-
 /// Drives one pod from start to end.
 pub(crate) struct Driver {
     pub(crate) runtime: Runtime,
@@ -58,6 +74,8 @@ pub(crate) struct Driver {
     pub(crate) stop: watch::Receiver<Option<StopReason>>,
     pub(crate) log_dir: Option<std::path::PathBuf>,
     pub(crate) obs: Observed,
+    /// The pod's network namespace.
+    pub(crate) network: Arc<crate::sandbox::PodNetwork>,
 }
 
 struct Run {
@@ -65,6 +83,8 @@ struct Run {
     running: HashMap<Slot, Instance>,
     exits_tx: mpsc::UnboundedSender<ExitNote>,
     exits_rx: mpsc::UnboundedReceiver<ExitNote>,
+    probe_tx: mpsc::UnboundedSender<ProbeNote>,
+    probe_rx: mpsc::UnboundedReceiver<ProbeNote>,
     next_id: u64,
     /// The backoff period last announced per container (one event per period).
     announced: HashMap<Slot, Duration>,
@@ -74,11 +94,14 @@ impl Driver {
     /// Runs the pod to its end and returns the final phase.
     pub(crate) async fn run(self) -> Phase {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let (probe_tx, probe_rx) = mpsc::unbounded_channel();
         let mut run = Run {
             d: self,
             running: HashMap::new(),
             exits_tx,
             exits_rx,
+            probe_tx,
+            probe_rx,
             next_id: 0,
             announced: HashMap::new(),
         };
@@ -136,6 +159,7 @@ impl Run {
                 Some(note) = self.exits_rx.recv() => self.on_exit(note),
                 _ = sleep_until_opt(wake) => {}
                 _ = sleep_until_opt(active_deadline) => {}
+                Some(note) = self.probe_rx.recv() => self.on_probe(note).await,
                 _ = stop.changed() => {}
             }
         }
@@ -179,7 +203,7 @@ impl Run {
         rec.state = State::Running { started_at };
         self.announced.remove(&slot);
 
-        let shared = &self.d.shared;
+        let shared = self.d.shared.clone();
         if restart_count > 0 {
             // Not a kubelet event, but what a local runner wants to see.
             shared.event(Event::normal(
@@ -215,6 +239,13 @@ impl Run {
             .map(|d| d.join(&c.name).join(format!("{restart_count}.log")));
         let log_task = crate::pod::logs::spawn(c.name.clone(), log_file, rx, shared.log_sender());
         let signal = SharedSignal::default();
+        let target = Arc::new(ProbeTarget {
+            runtime: self.d.runtime.clone(),
+            image: self.d.images[&slot].clone(),
+            env: c.env.clone(),
+            preopens: preopens.clone(),
+            network: self.d.network.clone(),
+        });
         let launch = Launch {
             image: self.d.images[&slot].clone(),
             argv: c.argv.clone(),
@@ -223,6 +254,7 @@ impl Run {
             stdout: OutputSink::new(tx.clone(), Stream::Stdout),
             stderr: OutputSink::new(tx, Stream::Stderr),
             termination: signal.clone(),
+            network: self.d.network.clone(),
         };
         let handle = self
             .d
@@ -239,8 +271,19 @@ impl Run {
                 signal,
                 started_at,
                 kill_code: None,
+                probes: Vec::new(),
+                target,
             },
         );
+        let rec = self.d.obs.record_mut(slot);
+        rec.startup_passed = false;
+        rec.readiness_passed = false;
+        let first = if c.probes.startup.is_some() {
+            &[ProbeKind::Startup][..]
+        } else {
+            &[ProbeKind::Liveness, ProbeKind::Readiness][..]
+        };
+        self.start_probes(slot, first);
         let exits = self.exits_tx.clone();
         tokio::spawn(async move {
             let exit = handle.await.ok();
@@ -400,7 +443,7 @@ impl Run {
             .copied()
             .filter(|s| slot_kind(&self.d.plan, *s) != ContainerKind::Sidecar)
             .collect();
-        self.kill(&first, deadline).await;
+        self.kill(&first, deadline, None).await;
         self.stop_sidecars(deadline).await;
     }
 
@@ -412,14 +455,14 @@ impl Run {
             .filter(|s| self.running.contains_key(s))
             .collect();
         for slot in sidecars {
-            self.kill(&[slot], deadline).await;
+            self.kill(&[slot], deadline, None).await;
         }
     }
 
     /// Stops `slots` in parallel: a guest subscribed to termination gets
     /// until `deadline` (at least [`MIN_GRACE`]) and is then killed (137);
     /// one that is not is stopped at once (143).
-    async fn kill(&mut self, slots: &[Slot], deadline: Instant) {
+    async fn kill(&mut self, slots: &[Slot], deadline: Instant, message: Option<String>) {
         let deadline = deadline.max(Instant::now() + MIN_GRACE);
         let wall_deadline =
             std::time::Instant::now() + deadline.saturating_duration_since(Instant::now());
@@ -432,7 +475,9 @@ impl Run {
             self.d.shared.event(Event::normal(
                 "Killing",
                 Some(&name),
-                format!("Stopping container {name}"),
+                message
+                    .clone()
+                    .unwrap_or_else(|| format!("Stopping container {name}")),
             ));
             if inst.signal.is_subscribed() {
                 inst.kill_code = Some(KILLED_EXIT_CODE);
@@ -489,27 +534,6 @@ impl Run {
         });
         phase
     }
-}
-
-/// The host path behind a guest path, through the longest matching preopen.
-fn host_path_of(preopens: &[crate::sandbox::Preopen], guest: &str) -> Option<std::path::PathBuf> {
-    let path = std::path::Path::new(guest);
-    preopens
-        .iter()
-        .filter_map(|p| path.strip_prefix(&p.guest).ok().map(|rest| (p, rest)))
-        .max_by_key(|(p, _)| p.guest.len())
-        .map(|(p, rest)| p.host.join(rest))
-}
-
-/// Reads a termination message file (at most [`MAX_MESSAGE`] bytes); `None`
-/// when it is missing or empty.
-async fn read_message(path: Option<std::path::PathBuf>) -> Option<String> {
-    use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(path?).await.ok()?;
-    let mut buf = Vec::new();
-    file.take(MAX_MESSAGE).read_to_end(&mut buf).await.ok()?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    (!text.is_empty()).then_some(text)
 }
 
 fn slot_kind(plan: &PodPlan, slot: Slot) -> ContainerKind {

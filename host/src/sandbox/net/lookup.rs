@@ -1,0 +1,92 @@
+//! Name lookup inside a pod: `localhost` (and any name under
+//! `.localhost`, RFC 6761) and the pod's hostname resolve to the pod's
+//! loopback, `127.0.0.1` then `::1`; IP literals resolve to themselves;
+//! every other name is `name-unresolvable` (a pod has no DNS). A name that
+//! is not valid domain syntax is `invalid-argument`.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use wasmtime_wasi::p2::Pollable;
+use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
+
+/// Resolves `name` for a pod whose hostname is `hostname`.
+///
+/// # Errors
+/// `invalid-argument` for a syntactically invalid name;
+/// `name-unresolvable` for a name that is not the pod's own.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use wasmpod::sandbox::net::resolve;
+/// let lo: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+/// assert_eq!(resolve("web", "LocalHost"), Ok(lo.clone()));
+/// assert_eq!(resolve("web", "web"), Ok(lo));
+/// assert_eq!(resolve("web", "[::1]"), Ok(vec!["::1".parse().unwrap()]));
+/// assert!(resolve("web", "example.com").is_err());
+/// ```
+pub fn resolve(hostname: &str, name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    if !is_domain_syntax(name) {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    let lower = name.trim_end_matches('.').to_ascii_lowercase();
+    let own = lower == "localhost"
+        || lower.ends_with(".localhost")
+        || lower == hostname.trim_end_matches('.').to_ascii_lowercase();
+    if own {
+        Ok(vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()])
+    } else {
+        Err(ErrorCode::NameUnresolvable)
+    }
+}
+
+/// Letters, digits, `-` and `_` in dot-separated labels of 1–63 bytes,
+/// at most 253 bytes (one trailing dot allowed).
+fn is_domain_syntax(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The `resolve-address-stream` resource: the answer, known at once.
+pub struct ResolveAddressStream {
+    result: Result<VecDeque<IpAddr>, ErrorCode>,
+}
+
+impl ResolveAddressStream {
+    /// A stream yielding `result`.
+    pub fn new(result: Result<Vec<IpAddr>, ErrorCode>) -> Self {
+        Self {
+            result: result.map(VecDeque::from),
+        }
+    }
+
+    /// `resolve-next-address`: the next address, `None` at the end.
+    pub fn next_address(&mut self) -> Result<Option<IpAddr>, ErrorCode> {
+        match &mut self.result {
+            Ok(addrs) => Ok(addrs.pop_front()),
+            Err(e) => Err(*e),
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for ResolveAddressStream {
+    async fn ready(&mut self) {
+        // The answer is known when the stream is made.
+    }
+}

@@ -1,0 +1,136 @@
+//! The network a guest may use: its pod's own loopback, in memory.
+//!
+//! In Kubernetes every pod has its own network namespace: its containers
+//! share `localhost`, and two pods can both listen on 8080. wasmpod gives
+//! the same guarantee without touching the host's ports: the host
+//! implements `wasi:sockets` itself, one [`PodNetwork`] per pod, and no
+//! guest socket is ever a host socket.
+//!
+//! * [`netns`]: the namespace — port tables, ephemeral ports, listeners
+//!   with backlogs, UDP mailboxes; every bindable address (`127.0.0.1`,
+//!   `::1`, `0.0.0.0`, `::`) is the pod's loopback, any other is
+//!   `access-denied`.
+//! * [`pipe`]: a connection is two bounded byte pipes (64 KiB each): a slow
+//!   reader holds its writer back; closing a side is EOF for the peer.
+//!   Listener backlogs and UDP mailboxes (`queue`) are bounded too.
+//! * [`tcp`], [`udp`], [`lookup`]: the WASI resources and their state
+//!   machines; `localhost` and the pod's hostname resolve to loopback,
+//!   other names are `name-unresolvable`.
+//! * `bindings` and `host_*`: the generated `wasi:sockets` traits,
+//!   implemented on [`PodNetView`] (the store's resource table plus its
+//!   pod's network), linked over wasmtime-wasi's socket interfaces by
+//!   [`add_to_linker`].
+//! * [`PodStream`]: a connection into a pod from the host side.
+//!
+//! A guest's sockets live in its store's resource table, so when a
+//! container exits, crashes or is killed, dropping its store closes its
+//! connections (peers read EOF; see [`pipe`]) and frees its ports at once.
+//!
+//! [`is_allowed`] and [`network_policy`] are the older host-socket policy
+//! (wasmtime-wasi's `socket_addr_check`); the runtime no longer gives guests
+//! host sockets, so nothing in wasmpod uses them.
+
+mod bindings;
+mod host_lookup;
+mod host_tcp;
+mod host_udp;
+pub mod lookup;
+pub mod netns;
+pub mod pipe;
+mod queue;
+mod stream;
+pub mod tcp;
+#[cfg(test)]
+mod tests;
+pub mod udp;
+
+pub use lookup::resolve;
+pub use netns::PodNetwork;
+pub use stream::PodStream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime_wasi::sockets::SocketAddrUse;
+
+/// What the `wasi:sockets` host functions work on: a store's resource
+/// table and the network of the pod the instance belongs to.
+pub struct PodNetView<'a> {
+    /// The store's resource table.
+    pub table: &'a mut ResourceTable,
+    /// The pod's network.
+    pub net: &'a Arc<PodNetwork>,
+}
+
+/// Store data that gives its instance a pod network.
+pub trait PodNetHost: Send {
+    /// The view the socket functions use.
+    fn pod_net(&mut self) -> PodNetView<'_>;
+}
+
+struct HasPodNet;
+
+impl HasData for HasPodNet {
+    type Data<'a> = PodNetView<'a>;
+}
+
+/// Links our `wasi:sockets` interfaces (`tcp`, `tcp-create-socket`, `udp`,
+/// `udp-create-socket`, `ip-name-lookup`) into `linker`, over the ones
+/// `wasmtime_wasi::p2::add_to_linker_async` added (shadowing is turned on
+/// for the duration). wasmtime-wasi's `network` and `instance-network` stay:
+/// the `network` resource is a stateless capability token.
+///
+/// # Errors
+/// When wasmtime rejects a definition.
+pub fn add_to_linker<T: PodNetHost + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let result = (|| {
+        bindings::tcp::add_to_linker::<T, HasPodNet>(linker, T::pod_net)?;
+        bindings::tcp_create_socket::add_to_linker::<T, HasPodNet>(linker, T::pod_net)?;
+        bindings::udp::add_to_linker::<T, HasPodNet>(linker, T::pod_net)?;
+        bindings::udp_create_socket::add_to_linker::<T, HasPodNet>(linker, T::pod_net)?;
+        bindings::ip_name_lookup::add_to_linker::<T, HasPodNet>(linker, T::pod_net)
+    })();
+    linker.allow_shadowing(false);
+    result
+}
+
+/// The former host-socket policy: whether a guest may use `addr` for
+/// `usage` (loopback peers only; see the module docs).
+///
+/// ```
+/// use wasmpod::sandbox::is_allowed;
+/// use wasmtime_wasi::sockets::SocketAddrUse;
+/// assert!(is_allowed(&"127.0.0.1:5432".parse().unwrap(), SocketAddrUse::TcpConnect));
+/// assert!(!is_allowed(&"10.0.0.1:5432".parse().unwrap(), SocketAddrUse::TcpConnect));
+/// assert!(is_allowed(&"0.0.0.0:0".parse().unwrap(), SocketAddrUse::TcpBind));
+/// assert!(!is_allowed(&"0.0.0.0:80".parse().unwrap(), SocketAddrUse::TcpListen));
+/// assert!(is_allowed(&"127.0.0.1:80".parse().unwrap(), SocketAddrUse::TcpListen));
+/// ```
+pub fn is_allowed(addr: &SocketAddr, usage: SocketAddrUse) -> bool {
+    let ip = addr.ip();
+    match usage {
+        SocketAddrUse::TcpBind => ip.is_loopback() || ip.is_unspecified(),
+        SocketAddrUse::UdpBind => ip.is_loopback() || (ip.is_unspecified() && addr.port() == 0),
+        SocketAddrUse::TcpListen
+        | SocketAddrUse::TcpAccept
+        | SocketAddrUse::TcpConnect
+        | SocketAddrUse::UdpSend
+        | SocketAddrUse::UdpReceive => ip.is_loopback(),
+    }
+}
+
+/// [`is_allowed`] in the shape `WasiCtxBuilder::socket_addr_check` takes.
+pub fn network_policy(
+    addr: SocketAddr,
+    usage: SocketAddrUse,
+) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>> {
+    let allowed = is_allowed(&addr, usage);
+    if !allowed {
+        tracing::debug!(%addr, ?usage, "guest network access denied");
+    }
+    Box::pin(std::future::ready(allowed))
+}

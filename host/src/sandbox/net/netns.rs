@@ -1,0 +1,418 @@
+//! [`PodNetwork`]: one pod's network namespace, in memory.
+//!
+//! A pod has a loopback interface and nothing else. Every address a guest
+//! can bind (`127.0.0.0/8`, `::1`, `0.0.0.0`, `::`) means that loopback, so
+//! the port tables are keyed by protocol, address family and port only:
+//! binding `0.0.0.0:8080` and then `127.0.0.1:8080` is `address-in-use`, as
+//! is a second listener on 8080 in another container of the pod. IPv4 and
+//! IPv6 have separate tables (WASI sockets are IPv6-only, there is no
+//! dual-stack), so `127.0.0.1:8080` and `[::1]:8080` are different sockets.
+//! Any other address is `access-denied`: nothing outside the pod exists.
+//!
+//! * A **bound port** is a [`PortLease`]; dropping the lease (the socket
+//!   was dropped, or the container's store was) frees the port at once, so
+//!   a restarted container can bind it again (there is no TIME_WAIT).
+//! * A **listener** owns a backlog queue. `connect` builds the connection at
+//!   once (both [`Pipe`]s), queues the server's end and hands the client its
+//!   end, so the client can write before the server accepts. A full backlog
+//!   or a port nobody listens on is `connection-refused`. A listener closed
+//!   with connections still queued resets them.
+//! * **UDP**: a bound UDP port has a [`Mailbox`]; a datagram sent to it is
+//!   queued whole (boundaries are kept). As in the kernel, a datagram to a
+//!   port nobody has bound, or to a full mailbox, is silently dropped.
+//! * **Ephemeral ports** (port 0 and the implicit bind of `connect`) come
+//!   from 32768–60999, Linux's default range, round-robin.
+//!
+//! Nothing here opens a host socket: a pod's ports never appear on the host.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
+
+use super::pipe::{Pipe, PipeReader, PipeWriter, lock};
+pub use super::queue::{Datagram, Listener, MAILBOX_BYTES, Mailbox};
+
+/// The first and last ephemeral port (Linux's `ip_local_port_range`).
+pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
+/// The backlog of a listener whose guest did not choose one.
+pub const DEFAULT_BACKLOG: usize = 128;
+
+/// Transport protocol of a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// Address family of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    /// The family of `ip`.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    /// The pod's loopback address in this family.
+    pub fn loopback(self) -> IpAddr {
+        match self {
+            Family::V4 => Ipv4Addr::LOCALHOST.into(),
+            Family::V6 => Ipv6Addr::LOCALHOST.into(),
+        }
+    }
+}
+
+/// Checks an address a socket of `family` binds to: loopback or unspecified.
+///
+/// # Errors
+/// `invalid-argument` for the wrong family, an IPv4-mapped IPv6 address or
+/// a multicast/broadcast address; `access-denied` for any other address
+/// (it is not in the pod).
+pub fn check_local(family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
+    check_family(family, addr.ip())?;
+    let ip = addr.ip();
+    if ip.is_loopback() || ip.is_unspecified() {
+        Ok(())
+    } else {
+        Err(ErrorCode::AccessDenied)
+    }
+}
+
+/// Checks an address a socket of `family` connects or sends to.
+///
+/// # Errors
+/// `invalid-argument` as [`check_local`] and for the unspecified address or
+/// port 0; `access-denied` for a non-loopback address.
+pub fn check_remote(family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
+    check_family(family, addr.ip())?;
+    if addr.ip().is_unspecified() || addr.port() == 0 {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(ErrorCode::AccessDenied)
+    }
+}
+
+fn check_family(family: Family, ip: IpAddr) -> Result<(), ErrorCode> {
+    let unicast = match ip {
+        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_multicast() && v6.to_ipv4_mapped().is_none(),
+    };
+    if Family::of(ip) != family || !unicast {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    Ok(())
+}
+
+type Key = (Proto, Family, u16);
+
+enum Kind {
+    Bound,
+    Listening(Arc<Listener>),
+    Udp(Arc<Mailbox>),
+}
+
+struct Entry {
+    id: u64,
+    kind: Kind,
+}
+
+#[derive(Default)]
+struct Tables {
+    ports: HashMap<Key, Entry>,
+    next_id: u64,
+    cursors: HashMap<(Proto, Family), u16>,
+}
+
+impl Tables {
+    /// Claims `port` (0: an ephemeral one) for `kind`.
+    fn claim(
+        &mut self,
+        proto: Proto,
+        family: Family,
+        port: u16,
+        kind: Kind,
+    ) -> Result<Key, ErrorCode> {
+        let port = if port == 0 {
+            self.ephemeral(proto, family)?
+        } else if self.ports.contains_key(&(proto, family, port)) {
+            return Err(ErrorCode::AddressInUse);
+        } else {
+            port
+        };
+        let key = (proto, family, port);
+        self.next_id += 1;
+        self.ports.insert(
+            key,
+            Entry {
+                id: self.next_id,
+                kind,
+            },
+        );
+        Ok(key)
+    }
+
+    fn ephemeral(&mut self, proto: Proto, family: Family) -> Result<u16, ErrorCode> {
+        let (first, last) = EPHEMERAL_PORTS;
+        let cursor = self.cursors.entry((proto, family)).or_insert(first);
+        for _ in first..=last {
+            let port = *cursor;
+            *cursor = if port >= last { first } else { port + 1 };
+            if !self.ports.contains_key(&(proto, family, port)) {
+                return Ok(port);
+            }
+        }
+        Err(ErrorCode::AddressInUse)
+    }
+}
+
+/// One pod's network namespace. Shared (`Arc`) by every container of the
+/// pod and by [`PodHandle::connect`](crate::PodHandle::connect).
+pub struct PodNetwork {
+    hostname: String,
+    tables: Mutex<Tables>,
+}
+
+impl std::fmt::Debug for PodNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodNetwork")
+            .field("hostname", &self.hostname)
+            .field("ports", &lock(&self.tables).ports.len())
+            .finish()
+    }
+}
+
+impl PodNetwork {
+    /// A new, empty namespace for the pod whose hostname is `hostname`.
+    pub fn new(hostname: impl Into<String>) -> Arc<Self> {
+        Arc::new(Self {
+            hostname: hostname.into(),
+            tables: Mutex::default(),
+        })
+    }
+
+    /// The pod's hostname (it resolves to loopback).
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// Binds `addr` for `proto` (port 0: an ephemeral port).
+    ///
+    /// # Errors
+    /// See [`check_local`]; `address-in-use` when the port is taken or no
+    /// ephemeral port is left.
+    pub fn bind(self: &Arc<Self>, proto: Proto, addr: SocketAddr) -> Result<PortLease, ErrorCode> {
+        let family = Family::of(addr.ip());
+        check_local(family, addr)?;
+        let kind = match proto {
+            Proto::Tcp => Kind::Bound,
+            Proto::Udp => Kind::Udp(Arc::new(Mailbox::default())),
+        };
+        self.claim(proto, addr, kind)
+    }
+
+    fn claim(
+        self: &Arc<Self>,
+        proto: Proto,
+        addr: SocketAddr,
+        kind: Kind,
+    ) -> Result<PortLease, ErrorCode> {
+        let family = Family::of(addr.ip());
+        let mut t = lock(&self.tables);
+        let key = t.claim(proto, family, addr.port(), kind)?;
+        let id = t.ports[&key].id;
+        Ok(PortLease {
+            net: self.clone(),
+            key,
+            id,
+            addr: SocketAddr::new(addr.ip(), key.2),
+        })
+    }
+
+    /// Turns a bound TCP port into a listener with room for `backlog`
+    /// unaccepted connections.
+    pub fn listen(&self, lease: &PortLease, backlog: usize) -> Arc<Listener> {
+        let listener = Arc::new(Listener::new(backlog));
+        let mut t = lock(&self.tables);
+        if let Some(e) = t.ports.get_mut(&lease.key).filter(|e| e.id == lease.id) {
+            e.kind = Kind::Listening(listener.clone());
+        }
+        listener
+    }
+
+    /// What `pick` takes from the entry bound at (`proto`, `family`, `port`).
+    /// The table lock is released before the caller does anything else.
+    fn find<T>(
+        &self,
+        proto: Proto,
+        family: Family,
+        port: u16,
+        pick: impl FnOnce(&Kind) -> Option<T>,
+    ) -> Option<T> {
+        let t = lock(&self.tables);
+        t.ports
+            .get(&(proto, family, port))
+            .and_then(|e| pick(&e.kind))
+    }
+
+    /// The mailbox of a bound UDP port.
+    pub fn mailbox(&self, lease: &PortLease) -> Option<Arc<Mailbox>> {
+        let t = lock(&self.tables);
+        match t.ports.get(&lease.key) {
+            Some(Entry {
+                id,
+                kind: Kind::Udp(m),
+            }) if *id == lease.id => Some(m.clone()),
+            _ => None,
+        }
+    }
+
+    /// Connects to `remote` from `local` (a bound port), or from an
+    /// ephemeral port when `local` is `None`. Returns the client's end of
+    /// the connection and the lease of its port.
+    ///
+    /// # Errors
+    /// See [`check_remote`]; `connection-refused` when nobody listens on
+    /// `remote` or its backlog is full; `address-in-use` when no ephemeral
+    /// port is left.
+    pub fn connect(
+        self: &Arc<Self>,
+        local: Option<PortLease>,
+        remote: SocketAddr,
+    ) -> Result<(Conn, PortLease), ErrorCode> {
+        let family = Family::of(remote.ip());
+        check_remote(family, remote)?;
+        let lease = match local {
+            Some(l) => l,
+            None => self.bind(Proto::Tcp, SocketAddr::new(family.loopback(), 0))?,
+        };
+        let listener = self.find(Proto::Tcp, family, remote.port(), |kind| match kind {
+            Kind::Listening(l) => Some(l.clone()),
+            _ => None,
+        });
+        let Some(listener) = listener else {
+            return Err(ErrorCode::ConnectionRefused);
+        };
+        let client_addr = SocketAddr::new(family.loopback(), lease.addr.port());
+        let (c_rx, s_tx) = Pipe::pair();
+        let (s_rx, c_tx) = Pipe::pair();
+        let server = Conn {
+            reader: s_rx,
+            writer: s_tx,
+            local: remote,
+            remote: client_addr,
+        };
+        let client = Conn {
+            reader: c_rx,
+            writer: c_tx,
+            local: client_addr,
+            remote,
+        };
+        listener.enqueue(server)?;
+        Ok((client, lease))
+    }
+
+    /// Sends one datagram from `from` (the sender's bound address) to `to`.
+    /// A datagram nobody can receive is dropped, as on a real network.
+    ///
+    /// # Errors
+    /// See [`check_remote`].
+    pub fn send_datagram(
+        &self,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: Vec<u8>,
+    ) -> Result<(), ErrorCode> {
+        let family = Family::of(to.ip());
+        check_remote(family, to)?;
+        let mailbox = self.find(Proto::Udp, family, to.port(), |kind| match kind {
+            Kind::Udp(m) => Some(m.clone()),
+            _ => None,
+        });
+        let Some(mailbox) = mailbox else {
+            return Ok(());
+        };
+        let from = SocketAddr::new(family.loopback(), from.port());
+        mailbox.deliver(Datagram { data, from });
+        Ok(())
+    }
+
+    /// Ports currently bound for `proto` in `family` (for tests and tools).
+    pub fn bound_ports(&self, proto: Proto, family: Family) -> Vec<u16> {
+        let t = lock(&self.tables);
+        let mut ports: Vec<u16> = t
+            .ports
+            .keys()
+            .filter(|(p, f, _)| *p == proto && *f == family)
+            .map(|k| k.2)
+            .collect();
+        ports.sort_unstable();
+        ports
+    }
+
+    fn release(&self, key: Key, id: u64) {
+        let removed = {
+            let mut t = lock(&self.tables);
+            match t.ports.get(&key) {
+                Some(e) if e.id == id => t.ports.remove(&key),
+                _ => None,
+            }
+        };
+        match removed.map(|e| e.kind) {
+            Some(Kind::Listening(l)) => l.close(),
+            Some(Kind::Udp(m)) => m.close(),
+            _ => {}
+        }
+    }
+}
+
+/// A claimed port. Dropping it frees the port (closing its listener or
+/// mailbox).
+pub struct PortLease {
+    net: Arc<PodNetwork>,
+    key: Key,
+    id: u64,
+    addr: SocketAddr,
+}
+
+impl PortLease {
+    /// The address as bound (`0.0.0.0:8080` stays `0.0.0.0:8080`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for PortLease {
+    fn drop(&mut self) {
+        self.net.release(self.key, self.id);
+    }
+}
+
+impl std::fmt::Debug for PortLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PortLease({:?} {})", self.key.0, self.addr)
+    }
+}
+
+/// One end of an established connection.
+pub struct Conn {
+    /// What the peer sends.
+    pub reader: PipeReader,
+    /// What this end sends.
+    pub writer: PipeWriter,
+    /// This end's address.
+    pub local: SocketAddr,
+    /// The peer's address.
+    pub remote: SocketAddr,
+}

@@ -1,0 +1,284 @@
+//! The `tcp-socket` resource: WASI 0.2's TCP state machine over a
+//! [`PodNetwork`].
+//!
+//! States follow `wasi:sockets/tcp`: a socket is created unbound, is bound
+//! (explicitly, or implicitly by `connect`), then either connects or
+//! listens. Every operation completes at once in memory, so `start-*`
+//! does the work and `finish-*` only reports it; `finish-connect` never
+//! returns `would-block`. Socket options the in-memory network has no use
+//! for (keep-alive, hop limit, buffer sizes) are validated and remembered,
+//! so guests that set them work unchanged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use wasmtime_wasi::p2::Pollable;
+use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
+
+use super::netns::{Conn, DEFAULT_BACKLOG, Family, Listener, PodNetwork, PortLease, Proto};
+use super::pipe::{PIPE_CAPACITY, Pipe, PipeReader, PipeWriter};
+
+/// An operation started and not yet finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Bind,
+    Connect,
+    Listen,
+}
+
+pub(crate) enum State {
+    Unbound,
+    Bound(PortLease),
+    /// `start-connect` ran; `finish-connect` reports this.
+    Connecting(Result<(Conn, PortLease), ErrorCode>),
+    Connected(Connected),
+    Listening {
+        lease: PortLease,
+        listener: Arc<Listener>,
+    },
+    /// A connection attempt failed: only `drop` is left.
+    Closed,
+}
+
+/// A connected socket. The streams were handed to the guest; the socket
+/// keeps the pipes for `shutdown`.
+pub(crate) struct Connected {
+    /// The client's port (`None` for an accepted socket, which shares its
+    /// listener's port).
+    _lease: Option<PortLease>,
+    local: SocketAddr,
+    remote: SocketAddr,
+    rx: Arc<Pipe>,
+    tx: Arc<Pipe>,
+}
+
+/// Options kept for `get`/`set` (they change nothing in memory).
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) keep_alive: bool,
+    pub(crate) keep_alive_idle_ns: u64,
+    pub(crate) keep_alive_interval_ns: u64,
+    pub(crate) keep_alive_count: u32,
+    pub(crate) hop_limit: u8,
+    pub(crate) receive_buffer: u64,
+    pub(crate) send_buffer: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            keep_alive: false,
+            keep_alive_idle_ns: 7200 * 1_000_000_000,
+            keep_alive_interval_ns: 75 * 1_000_000_000,
+            keep_alive_count: 9,
+            hop_limit: 64,
+            receive_buffer: PIPE_CAPACITY as u64,
+            send_buffer: PIPE_CAPACITY as u64,
+        }
+    }
+}
+
+/// A guest's TCP socket.
+pub struct TcpSocket {
+    net: Arc<PodNetwork>,
+    family: Family,
+    pub(crate) state: State,
+    pub(crate) in_progress: Option<Op>,
+    backlog: usize,
+    pub(crate) options: Options,
+}
+
+impl TcpSocket {
+    /// A new unbound socket.
+    pub fn new(net: Arc<PodNetwork>, family: Family) -> Self {
+        Self {
+            net,
+            family,
+            state: State::Unbound,
+            in_progress: None,
+            backlog: DEFAULT_BACKLOG,
+            options: Options::default(),
+        }
+    }
+
+    /// An accepted connection (already connected; the caller hands its
+    /// streams to the guest).
+    fn accepted(net: Arc<PodNetwork>, family: Family, conn: &Conn) -> Self {
+        let mut s = Self::new(net, family);
+        s.state = State::Connected(Connected {
+            _lease: None,
+            local: conn.local,
+            remote: conn.remote,
+            rx: conn.reader.pipe().clone(),
+            tx: conn.writer.pipe().clone(),
+        });
+        s
+    }
+
+    pub(crate) fn family(&self) -> Family {
+        self.family
+    }
+
+    fn begin(&self) -> Result<(), ErrorCode> {
+        match self.in_progress {
+            Some(_) => Err(ErrorCode::ConcurrencyConflict),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self, op: Op) -> Result<(), ErrorCode> {
+        if self.in_progress != Some(op) {
+            return Err(ErrorCode::NotInProgress);
+        }
+        self.in_progress = None;
+        Ok(())
+    }
+
+    /// `start-bind`.
+    pub fn start_bind(&mut self, addr: SocketAddr) -> Result<(), ErrorCode> {
+        self.begin()?;
+        if !matches!(self.state, State::Unbound) {
+            return Err(ErrorCode::InvalidState);
+        }
+        if Family::of(addr.ip()) != self.family {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        self.state = State::Bound(self.net.bind(Proto::Tcp, addr)?);
+        self.in_progress = Some(Op::Bind);
+        Ok(())
+    }
+
+    /// `finish-bind`.
+    pub fn finish_bind(&mut self) -> Result<(), ErrorCode> {
+        self.finish(Op::Bind)
+    }
+
+    /// `start-connect`: connects at once; the outcome waits for
+    /// `finish-connect`. Invalid or forbidden addresses fail here.
+    pub fn start_connect(&mut self, remote: SocketAddr) -> Result<(), ErrorCode> {
+        self.begin()?;
+        if !matches!(self.state, State::Unbound | State::Bound(_)) {
+            return Err(ErrorCode::InvalidState);
+        }
+        super::netns::check_remote(self.family, remote)?;
+        let local = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Bound(lease) => Some(lease),
+            _ => None,
+        };
+        self.state = State::Connecting(self.net.connect(local, remote));
+        self.in_progress = Some(Op::Connect);
+        Ok(())
+    }
+
+    /// `finish-connect`: the guest's ends of the connection.
+    pub fn finish_connect(&mut self) -> Result<(PipeReader, PipeWriter), ErrorCode> {
+        self.finish(Op::Connect)?;
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Connecting(Ok((conn, lease))) => {
+                self.state = State::Connected(Connected {
+                    _lease: Some(lease),
+                    local: conn.local,
+                    remote: conn.remote,
+                    rx: conn.reader.pipe().clone(),
+                    tx: conn.writer.pipe().clone(),
+                });
+                Ok((conn.reader, conn.writer))
+            }
+            State::Connecting(Err(e)) => Err(e),
+            _ => Err(ErrorCode::InvalidState),
+        }
+    }
+
+    /// `start-listen` (WASI 0.2: the socket must be bound first).
+    pub fn start_listen(&mut self) -> Result<(), ErrorCode> {
+        self.begin()?;
+        let State::Bound(_) = &self.state else {
+            return Err(ErrorCode::InvalidState);
+        };
+        let State::Bound(lease) = std::mem::replace(&mut self.state, State::Closed) else {
+            unreachable!("checked above");
+        };
+        let listener = self.net.listen(&lease, self.backlog);
+        self.state = State::Listening { lease, listener };
+        self.in_progress = Some(Op::Listen);
+        Ok(())
+    }
+
+    /// `finish-listen`.
+    pub fn finish_listen(&mut self) -> Result<(), ErrorCode> {
+        self.finish(Op::Listen)
+    }
+
+    /// `accept`: the next queued connection as a new socket and its streams.
+    pub fn accept(&mut self) -> Result<(TcpSocket, PipeReader, PipeWriter), ErrorCode> {
+        let State::Listening { listener, .. } = &self.state else {
+            return Err(ErrorCode::InvalidState);
+        };
+        let conn = listener.try_accept().ok_or(ErrorCode::WouldBlock)?;
+        let socket = TcpSocket::accepted(self.net.clone(), self.family, &conn);
+        Ok((socket, conn.reader, conn.writer))
+    }
+
+    /// `local-address`.
+    pub fn local_address(&self) -> Result<SocketAddr, ErrorCode> {
+        match &self.state {
+            State::Bound(lease) | State::Listening { lease, .. } => Ok(lease.addr()),
+            State::Connecting(Ok((conn, _))) => Ok(conn.local),
+            State::Connected(c) => Ok(c.local),
+            _ => Err(ErrorCode::InvalidState),
+        }
+    }
+
+    /// `remote-address`.
+    pub fn remote_address(&self) -> Result<SocketAddr, ErrorCode> {
+        match &self.state {
+            State::Connected(c) => Ok(c.remote),
+            _ => Err(ErrorCode::InvalidState),
+        }
+    }
+
+    /// `is-listening`.
+    pub fn is_listening(&self) -> bool {
+        matches!(self.state, State::Listening { .. })
+    }
+
+    /// `set-listen-backlog-size`.
+    pub fn set_listen_backlog_size(&mut self, value: u64) -> Result<(), ErrorCode> {
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let value = usize::try_from(value).unwrap_or(usize::MAX).min(1 << 16);
+        match &self.state {
+            State::Unbound | State::Bound(_) => {}
+            State::Listening { listener, .. } => listener.set_backlog(value),
+            _ => return Err(ErrorCode::InvalidState),
+        }
+        self.backlog = value;
+        Ok(())
+    }
+
+    /// `shutdown`: `receive` discards what is unread and ends reading;
+    /// `send` is a FIN (the peer reads EOF after what was sent).
+    pub fn shutdown(&mut self, receive: bool, send: bool) -> Result<(), ErrorCode> {
+        let State::Connected(c) = &self.state else {
+            return Err(ErrorCode::InvalidState);
+        };
+        if receive {
+            c.rx.close_read();
+        }
+        if send {
+            c.tx.close_write();
+        }
+        Ok(())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for TcpSocket {
+    async fn ready(&mut self) {
+        // Bind, listen and connect complete at once; only `accept` waits.
+        if let (None, State::Listening { listener, .. }) = (self.in_progress, &self.state) {
+            std::future::poll_fn(|cx| listener.poll_ready(cx)).await;
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Startup, liveness and readiness probes (exec, tcpSocket, httpGet).
+
+use std::time::Duration;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn sidecar_startup_probe_gates_the_next_container() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: gate}\nspec:\n  restartPolicy: Never\n  initContainers:\n  - name: side\n    image: busybox\n    restartPolicy: Always\n    command: ['sh', '-c', 'sleep 1; touch /tmp/ready; while true; do sleep 1; done']\n    startupProbe:\n      exec: {command: [test, -f, /tmp/ready]}\n      periodSeconds: 1\n      failureThreshold: 30\n  containers:\n  - name: app\n    image: busybox\n    command: ['echo', 'app ran']\n";
+    let run = run_pod(yaml).await;
+    assert_eq!(run.phase(), "Succeeded", "{}", run.dump());
+    let pos = |c: &str, reason: &str| {
+        run.events
+            .iter()
+            .position(|e| e.container.as_deref() == Some(c) && e.reason == reason)
+    };
+    // The startup probe failed at least once (the file is made after 1 s),
+    // and the app started only after that.
+    let first_failure = pos("side", "Unhealthy").expect("an early startup probe failure");
+    assert!(
+        first_failure < pos("app", "Started").unwrap(),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(run.lines("app"), ["app ran"]);
+}
+
+#[tokio::test]
+async fn liveness_failure_kills_and_restarts_the_container() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: live}\nspec:\n  restartPolicy: OnFailure\n  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', 'test -f /tmp/second && exit 0; touch /tmp/second; sleep 60']\n    livenessProbe:\n      exec: {command: ['false']}\n      periodSeconds: 1\n      failureThreshold: 2\n";
+    // The private root is reset per instance, so the restarted instance
+    // sleeps again; stop once the restart is seen.
+    let pod = start(yaml, options()).await;
+    pod.wait_for(
+        Duration::from_secs(60),
+        "a restart after the liveness failure",
+        |p| status_of(p, "app").restart_count >= 1,
+    )
+    .await;
+    let run = pod.stop().await;
+    let killing: Vec<String> = run
+        .events
+        .iter()
+        .filter(|e| e.reason == "Killing")
+        .map(|e| e.message.clone())
+        .collect();
+    assert!(
+        killing
+            .iter()
+            .any(|m| m == "Container app failed liveness probe, will be restarted"),
+        "{}",
+        run.dump()
+    );
+    let last = run
+        .status("app")
+        .last_state
+        .unwrap()
+        .terminated
+        .expect("lastState");
+    assert_eq!(last.exit_code, 143, "killed without a TERM handler");
+    assert!(
+        run.events
+            .iter()
+            .any(|e| e.reason == "Unhealthy" && e.message.starts_with("Liveness probe failed"))
+    );
+}
+
+#[tokio::test]
+async fn readiness_drives_ready_and_the_ready_conditions() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: ready}\nspec:\n  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', 'sleep 1; touch /tmp/ready; sleep 2; rm /tmp/ready; sleep 60']\n    readinessProbe:\n      exec: {command: [test, -f, /tmp/ready]}\n      periodSeconds: 1\n      failureThreshold: 1\n";
+    let pod = start(yaml, options()).await;
+    let ready = |p: &k8s_openapi::api::core::v1::Pod| status_of(p, "app").ready;
+    let condition = |p: &k8s_openapi::api::core::v1::Pod, t: &str| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == t))
+            .map(|c| c.status.clone())
+    };
+    assert!(!ready(&pod.pod()), "not ready before the first success");
+    pod.wait_for(Duration::from_secs(30), "ready", |p| {
+        ready(p) && condition(p, "Ready").as_deref() == Some("True")
+    })
+    .await;
+    assert_eq!(
+        condition(&pod.pod(), "ContainersReady").as_deref(),
+        Some("True")
+    );
+    pod.wait_for(Duration::from_secs(30), "not ready again", |p| {
+        !ready(p) && condition(p, "Ready").as_deref() == Some("False")
+    })
+    .await;
+    let p = pod.pod();
+    assert_eq!(
+        status_of(&p, "app").restart_count,
+        0,
+        "readiness never restarts"
+    );
+    assert_eq!(p.status.as_ref().unwrap().phase.as_deref(), Some("Running"));
+    pod.stop().await;
+}
+
+#[tokio::test]
+async fn http_and_tcp_probes_reach_the_pods_port() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx\n    args: ['-p', '8080']\n    ports: [{name: http, containerPort: 8080}]\n    readinessProbe:\n      httpGet: {path: /healthz, port: http}\n      periodSeconds: 1\n    livenessProbe:\n      tcpSocket: {port: 8080}\n      periodSeconds: 1\n";
+    let pod = start(yaml, options()).await;
+    pod.wait_for(Duration::from_secs(30), "web ready through httpGet", |p| {
+        status_of(p, "web").ready
+    })
+    .await;
+    let run = pod.stop().await;
+    assert!(
+        run.lines("web")
+            .iter()
+            .any(|l| l.contains("GET /healthz") && l.contains(" 200 ")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.status("web").restart_count,
+        0,
+        "the tcpSocket liveness probe passed"
+    );
+}
