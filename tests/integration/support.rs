@@ -314,3 +314,98 @@ pub fn wat_file(dir: &Path, name: &str, wat: &str) -> PathBuf {
     std::fs::write(&path, wat::parse_str(wat).expect("valid WAT")).unwrap();
     path
 }
+
+/// A log subscription taken before a pod starts, to wait for lines while
+/// the pod runs (the [`Started`] collectors only answer at the end).
+pub struct LogWatch {
+    rx: tokio::sync::broadcast::Receiver<LogLine>,
+    /// Every line received so far.
+    seen: Vec<LogLine>,
+}
+
+impl LogWatch {
+    /// Waits until `container` has printed `n` lines containing `text`
+    /// (counted from the pod's start); panics after `limit`.
+    pub async fn wait_lines(&mut self, container: &str, text: &str, n: usize, limit: Duration) {
+        let matches = |l: &LogLine| l.container == container && l.line.contains(text);
+        let found = tokio::time::timeout(limit, async {
+            while self.seen.iter().filter(|l| matches(l)).count() < n {
+                match self.rx.recv().await {
+                    Ok(l) => self.seen.push(l),
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return false,
+                }
+            }
+            true
+        })
+        .await;
+        let count = self.seen.iter().filter(|l| matches(l)).count();
+        assert!(
+            matches!(found, Ok(true)),
+            "{container} printed {count} of {n} lines containing {text:?} (pod ended or timed out)"
+        );
+    }
+
+    /// Waits for one line of `container` containing `text`.
+    pub async fn wait_line(&mut self, container: &str, text: &str, limit: Duration) {
+        self.wait_lines(container, text, 1, limit).await;
+    }
+}
+
+/// Like [`start`], with a [`LogWatch`] subscribed before the pod starts.
+pub async fn start_watched(yaml: &str, options: RunOptions) -> (Started, LogWatch) {
+    let mut file = wasmpod::spec::load(yaml).unwrap_or_else(|e| panic!("invalid test pod: {e}"));
+    let valid = file.pods.remove(0);
+    let handle = runtime()
+        .create_valid(&valid, options)
+        .await
+        .unwrap_or_else(|e| panic!("create failed: {e}"));
+    let logs = collect(handle.logs());
+    let events = collect(handle.events());
+    let watch = LogWatch {
+        rx: handle.logs(),
+        seen: Vec::new(),
+    };
+    handle.start();
+    (
+        Started {
+            handle,
+            logs,
+            events,
+        },
+        watch,
+    )
+}
+
+/// Creates a pod that must fail to be created, and returns why.
+pub async fn create_error(yaml: &str, options: RunOptions) -> wasmpod::Error {
+    let mut file = wasmpod::spec::load(yaml).unwrap_or_else(|e| panic!("invalid test pod: {e}"));
+    let valid = file.pods.remove(0);
+    match runtime().create_valid(&valid, options).await {
+        Ok(handle) => panic!("creating pod {} should have failed", handle.name()),
+        Err(e) => e,
+    }
+}
+
+/// A container's final `state.terminated` (panics if it did not terminate).
+pub fn terminated_state(
+    run: &PodRun,
+    container: &str,
+) -> k8s_openapi::api::core::v1::ContainerStateTerminated {
+    run.status(container)
+        .state
+        .and_then(|s| s.terminated)
+        .unwrap_or_else(|| panic!("{container} did not terminate:\n{}", run.dump()))
+}
+
+/// A container's `state.waiting.reason` in `pod`, if it is waiting.
+pub fn waiting_reason(pod: &Pod, container: &str) -> Option<String> {
+    status_of(pod, container).state?.waiting?.reason
+}
+
+/// Whether `container` is running in `pod`.
+pub fn is_running(pod: &Pod, container: &str) -> bool {
+    status_of(pod, container)
+        .state
+        .is_some_and(|s| s.running.is_some())
+}
