@@ -10,6 +10,7 @@ mod support;
 mod cli;
 mod examples;
 mod exits;
+mod hooks;
 mod lifecycle;
 mod network;
 mod podnet;

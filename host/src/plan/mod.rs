@@ -24,7 +24,7 @@ mod probe;
 
 pub use env::{Environment, expand};
 pub use image::{BuiltinImage, ImageSource, resolve_image};
-pub use probe::{ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_probe};
+pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -143,6 +143,8 @@ pub struct ContainerPlan {
     pub fallback_to_logs_on_error: bool,
     /// Startup, liveness and readiness probes (not for regular init containers).
     pub probes: Probes,
+    /// `lifecycle` hooks (not for regular init containers).
+    pub hooks: Hooks,
 }
 
 /// One `restartPolicyRules` entry: restart when the exit code is (`In`) or
@@ -418,6 +420,15 @@ fn resolve_container(
         ContainerKind::Sidecar => None,
         _ => c.restart_policy.as_deref().and_then(RestartPolicy::parse),
     };
+    let ports: Vec<(String, u16)> = c
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| Some((p.name.clone()?, u16::try_from(p.container_port).ok()?)))
+        .collect();
+    let probe = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref().and_then(|p| resolve_probe(p, &ports))
+    };
     Ok(ContainerPlan {
         name: c.name.clone(),
         kind,
@@ -449,20 +460,18 @@ fn resolve_container(
         probes: if kind == ContainerKind::Init {
             Probes::default()
         } else {
-            let ports: Vec<(String, u16)> = c
-                .ports
-                .iter()
-                .flatten()
-                .filter_map(|p| Some((p.name.clone()?, u16::try_from(p.container_port).ok()?)))
-                .collect();
-            let probe = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
-                p.as_ref().and_then(|p| resolve_probe(p, &ports))
-            };
             Probes {
                 startup: probe(&c.startup_probe),
                 liveness: probe(&c.liveness_probe),
                 readiness: probe(&c.readiness_probe),
             }
+        },
+        hooks: match (&c.lifecycle, kind) {
+            (Some(l), ContainerKind::Regular | ContainerKind::Sidecar) => Hooks {
+                post_start: l.post_start.as_ref().and_then(|h| resolve_hook(h, &ports)),
+                pre_stop: l.pre_stop.as_ref().and_then(|h| resolve_hook(h, &ports)),
+            },
+            _ => Hooks::default(),
         },
     })
 }

@@ -45,6 +45,38 @@ pub enum ProbeHandler {
         /// Extra request headers.
         headers: Vec<(String, String)>,
     },
+    /// Sleep this long (lifecycle hooks only: `sleep.seconds`).
+    Sleep(Duration),
+}
+
+/// A container's lifecycle hooks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// `lifecycle.postStart`: runs right after the start; the container is not
+    /// started (and the next container waits) until it returns.
+    pub post_start: Option<ProbeHandler>,
+    /// `lifecycle.preStop`: runs before the container is told to stop,
+    /// within its grace period.
+    pub pre_stop: Option<ProbeHandler>,
+}
+
+/// Resolves a lifecycle hook handler (`exec`, `httpGet`, `sleep`);
+/// `tcpSocket` is deprecated and not run.
+pub fn resolve_hook(
+    h: &k8s_openapi::api::core::v1::LifecycleHandler,
+    ports: &[(String, u16)],
+) -> Option<ProbeHandler> {
+    if let Some(sleep) = &h.sleep {
+        return Some(ProbeHandler::Sleep(Duration::from_secs(
+            sleep.seconds.max(0) as u64,
+        )));
+    }
+    let as_probe = Probe {
+        exec: h.exec.clone(),
+        http_get: h.http_get.clone(),
+        ..Default::default()
+    };
+    resolve_probe(&as_probe, ports).map(|p| p.handler)
 }
 
 /// One resolved probe.

@@ -138,6 +138,24 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
         "spec.containers[*].livenessProbe.terminationGracePeriodSeconds",
         Accepted,
     ),
+    // Lifecycle hooks: rules are written for postStart and apply to preStop.
+    ("spec.containers[*].lifecycle", Honoured),
+    ("spec.containers[*].lifecycle.postStart", Honoured),
+    ("spec.containers[*].lifecycle.postStart.exec", Accepted),
+    ("spec.containers[*].lifecycle.postStart.sleep", Accepted),
+    ("spec.containers[*].lifecycle.postStart.httpGet", Honoured),
+    (
+        "spec.containers[*].lifecycle.postStart.httpGet.path",
+        Accepted,
+    ),
+    (
+        "spec.containers[*].lifecycle.postStart.httpGet.port",
+        Accepted,
+    ),
+    (
+        "spec.containers[*].lifecycle.postStart.httpGet.httpHeaders",
+        Accepted,
+    ),
     ("spec.containers[*].ports", Honoured),
     ("spec.containers[*].ports[*].containerPort", Accepted),
     ("spec.containers[*].ports[*].name", Accepted),
@@ -208,6 +226,10 @@ pub(crate) fn treatment(path: &[Seg]) -> Treatment {
         && (general[3] == Seg::key("startupProbe") || general[3] == Seg::key("readinessProbe"))
     {
         general[3] = Seg::key("livenessProbe");
+    }
+    if general.len() > 4 && general[3] == Seg::key("lifecycle") && general[4] == Seg::key("preStop")
+    {
+        general[4] = Seg::key("postStart");
     }
     if general != path
         && let Some(t) = lookup(&general)
@@ -393,7 +415,11 @@ mod tests {
             t("spec.containers[0].startupProbe.grpc"),
             Warn(NOT_HONOURED)
         );
-        assert_eq!(t("spec.containers[0].lifecycle"), Warn(NOT_HONOURED));
+        assert_eq!(t("spec.containers[0].lifecycle.preStop.sleep"), Accepted);
+        assert_eq!(
+            t("spec.containers[0].lifecycle.preStop.tcpSocket"),
+            Warn(NOT_HONOURED)
+        );
         assert_eq!(
             t("spec.initContainers[0].securityContext"),
             Warn(NOT_HONOURED)

@@ -66,14 +66,23 @@ pub fn decide(plan: &PodPlan, obs: &Observed, backoff: &BackoffPolicy, now: Inst
         return d;
     }
     let mut any_active = false;
+    // Containers start in spec order, each after the previous one's
+    // postStart hook returned (SyncPod starts them sequentially).
+    let mut post_start_pending = false;
     for (i, c) in plan.containers.iter().enumerate() {
         let slot = Slot::Regular(i);
         let rec = &obs.regular[i];
         match &rec.state {
-            State::Running { .. } => any_active = true,
+            State::Running { .. } => {
+                any_active = true;
+                post_start_pending |= rec.post_start_pending;
+            }
             State::Waiting { .. } if rec.last.is_none() => {
                 any_active = true;
-                d.actions.push(Action::Start(slot));
+                if !post_start_pending {
+                    d.actions.push(Action::Start(slot));
+                    post_start_pending |= c.hooks.post_start.is_some();
+                }
             }
             _ => {
                 let code = rec.newest_termination().map_or(0, |t| t.exit_code);

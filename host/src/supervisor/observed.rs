@@ -78,6 +78,8 @@ pub struct Record {
     pub startup_passed: bool,
     /// The running instance's readiness probe is passing.
     pub readiness_passed: bool,
+    /// The running instance's postStart hook has not returned yet.
+    pub post_start_pending: bool,
 }
 
 impl Record {
@@ -92,6 +94,7 @@ impl Record {
             backoff: None,
             startup_passed: false,
             readiness_passed: false,
+            post_start_pending: false,
         }
     }
 
@@ -186,6 +189,7 @@ impl Observed {
 pub fn is_started(c: &ContainerPlan, record: &Record) -> bool {
     c.kind != ContainerKind::Init
         && record.is_running()
+        && !record.post_start_pending
         && (c.probes.startup.is_none() || record.startup_passed)
 }
 

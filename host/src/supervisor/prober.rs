@@ -55,21 +55,18 @@ pub(crate) fn spawn(
         tokio::time::sleep(plan.initial_delay).await;
         loop {
             let started = tokio::time::Instant::now();
-            let (ok, output) = match tokio::time::timeout(
-                plan.timeout,
-                probe_once(&plan.handler, &target),
-            )
-            .await
-            {
-                Ok(result) => result,
-                Err(_) => (
-                    false,
-                    format!(
-                        "timeout: probe did not complete within {}s",
-                        plan.timeout.as_secs()
+            let (ok, output) =
+                match tokio::time::timeout(plan.timeout, run_handler(&plan.handler, &target)).await
+                {
+                    Ok(result) => result,
+                    Err(_) => (
+                        false,
+                        format!(
+                            "timeout: probe did not complete within {}s",
+                            plan.timeout.as_secs()
+                        ),
                     ),
-                ),
-            };
+                };
             if tx
                 .send(ProbeNote {
                     slot,
@@ -88,8 +85,13 @@ pub(crate) fn spawn(
     .abort_handle()
 }
 
-async fn probe_once(handler: &ProbeHandler, target: &ProbeTarget) -> (bool, String) {
+/// Runs a probe or hook handler once: (success, output for events).
+pub(crate) async fn run_handler(handler: &ProbeHandler, target: &ProbeTarget) -> (bool, String) {
     match handler {
+        ProbeHandler::Sleep(d) => {
+            tokio::time::sleep(*d).await;
+            (true, String::new())
+        }
         ProbeHandler::Exec(argv) => exec(argv, target).await,
         ProbeHandler::TcpSocket(port) => match PodStream::connect(&target.network, *port) {
             Ok(_) => (true, String::new()),

@@ -24,6 +24,7 @@ use crate::pod::{Event, Shared, StopReason};
 use crate::runtime::{Image, Runtime};
 use crate::sandbox::{CHANNEL_CHUNKS, OutputSink, PodDirs, Stream};
 
+mod hooks;
 mod messages;
 mod probes;
 
@@ -41,8 +42,10 @@ struct Instance {
     kill_code: Option<i32>,
     /// Running probe workers and their results.
     probes: Vec<(ProbeKind, ProbeState, AbortHandle)>,
-    /// What exec probes start.
+    /// What exec probes and hooks start.
     target: Arc<ProbeTarget>,
+    /// The preStop hook was started (it runs once per instance).
+    pre_stop_ran: bool,
 }
 
 impl Drop for Instance {
@@ -85,6 +88,8 @@ struct Run {
     exits_rx: mpsc::UnboundedReceiver<ExitNote>,
     probe_tx: mpsc::UnboundedSender<ProbeNote>,
     probe_rx: mpsc::UnboundedReceiver<ProbeNote>,
+    hook_tx: mpsc::UnboundedSender<hooks::HookNote>,
+    hook_rx: mpsc::UnboundedReceiver<hooks::HookNote>,
     next_id: u64,
     /// The backoff period last announced per container (one event per period).
     announced: HashMap<Slot, Duration>,
@@ -95,6 +100,7 @@ impl Driver {
     pub(crate) async fn run(self) -> Phase {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+        let (hook_tx, hook_rx) = mpsc::unbounded_channel();
         let mut run = Run {
             d: self,
             running: HashMap::new(),
@@ -102,6 +108,8 @@ impl Driver {
             exits_rx,
             probe_tx,
             probe_rx,
+            hook_tx,
+            hook_rx,
             next_id: 0,
             announced: HashMap::new(),
         };
@@ -160,6 +168,7 @@ impl Run {
                 _ = sleep_until_opt(wake) => {}
                 _ = sleep_until_opt(active_deadline) => {}
                 Some(note) = self.probe_rx.recv() => self.on_probe(note).await,
+                Some(note) = self.hook_rx.recv() => self.on_post_start(note).await,
                 _ = stop.changed() => {}
             }
         }
@@ -273,17 +282,20 @@ impl Run {
                 kill_code: None,
                 probes: Vec::new(),
                 target,
+                pre_stop_ran: false,
             },
         );
         let rec = self.d.obs.record_mut(slot);
         rec.startup_passed = false;
         rec.readiness_passed = false;
+        rec.post_start_pending = false;
         let first = if c.probes.startup.is_some() {
             &[ProbeKind::Startup][..]
         } else {
             &[ProbeKind::Liveness, ProbeKind::Readiness][..]
         };
         self.start_probes(slot, first);
+        self.start_post_start(slot);
         let exits = self.exits_tx.clone();
         tokio::spawn(async move {
             let exit = handle.await.ok();
@@ -437,13 +449,16 @@ impl Run {
         }
         self.publish(false);
         let deadline = Instant::now() + self.d.plan.grace_period;
-        let first: Vec<Slot> = self
+        let (first, sidecars): (Vec<Slot>, Vec<Slot>) = self
             .running
             .keys()
             .copied()
-            .filter(|s| slot_kind(&self.d.plan, *s) != ContainerKind::Sidecar)
-            .collect();
+            .partition(|s| slot_kind(&self.d.plan, *s) != ContainerKind::Sidecar);
+        // Sidecars' preStop hooks start at once, before their wait
+        // (kuberuntime_termination_order.go).
+        let sidecar_pre_stops = self.start_pre_stops(&sidecars);
         self.kill(&first, deadline, None).await;
+        self.finish_pre_stops(sidecar_pre_stops, deadline).await;
         self.stop_sidecars(deadline).await;
     }
 
@@ -463,6 +478,10 @@ impl Run {
     /// until `deadline` (at least [`MIN_GRACE`]) and is then killed (137);
     /// one that is not is stopped at once (143).
     async fn kill(&mut self, slots: &[Slot], deadline: Instant, message: Option<String>) {
+        // preStop runs first, within the grace period; whatever it leaves
+        // of the grace is floored at the kubelet's 2 s.
+        let pre_stops = self.start_pre_stops(slots);
+        self.finish_pre_stops(pre_stops, deadline).await;
         let deadline = deadline.max(Instant::now() + MIN_GRACE);
         let wall_deadline =
             std::time::Instant::now() + deadline.saturating_duration_since(Instant::now());
