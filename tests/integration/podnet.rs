@@ -372,3 +372,39 @@ async fn what_a_pod_listens_on_is_not_on_the_host() {
     host_tcp.expect("the pod's TCP port is free on the host");
     host_udp.expect("the pod's UDP port is free on the host");
 }
+
+#[tokio::test]
+async fn fifty_pods_in_parallel_each_serve_8080_to_their_own_clients() {
+    const PODS: usize = 50;
+    let mut pods = Vec::new();
+    for i in 0..PODS {
+        let yaml = pod(
+            &format!("p{i}"),
+            "",
+            "",
+            &sh("echo", "nc -lk -e -p 8080", ""),
+        );
+        pods.push(start(&yaml, options()).await);
+    }
+    // Every pod answers on its own 8080 with its own echo server, concurrently.
+    let exchanges = pods.iter().enumerate().map(|(i, p)| async move {
+        let mut stream = connect(&p.handle, 8080).await;
+        let request = format!("hello pod {i}\n");
+        (
+            request.clone(),
+            exchange(&mut stream, request.as_bytes()).await,
+        )
+    });
+    for (request, reply) in futures::future::join_all(exchanges).await {
+        assert_eq!(reply, request);
+    }
+    for (i, p) in pods.into_iter().enumerate() {
+        let run = p.stop().await;
+        assert_eq!(
+            run.lines("echo"),
+            [format!("hello pod {i}")],
+            "{}",
+            run.dump()
+        );
+    }
+}

@@ -9,6 +9,7 @@ mod fs;
 mod grep;
 mod misc;
 mod net;
+mod netbench;
 mod regex;
 mod tail;
 mod text;
@@ -40,6 +41,7 @@ pub const APPLETS: &[(&str, Applet)] = &[
     ("mkdir", fs::mkdir),
     ("mv", fs::mv),
     ("nc", net::nc),
+    ("netbench", netbench::netbench),
     ("printenv", misc::printenv),
     ("printf", text::printf),
     ("pwd", fs::pwd),

@@ -1,0 +1,115 @@
+//! Bench-only: `netbench` measures TCP throughput and round-trip latency
+//! between two containers of a pod (used by `host/benches/network.rs`).
+//!
+//! * `netbench sink PORT`: accept one connection, read to EOF, print
+//!   `netbench sink bytes=N secs=S`.
+//! * `netbench send HOST PORT MIB`: connect (retrying until the sink
+//!   listens), write MIB MiB in 64 KiB writes, close, print
+//!   `netbench send bytes=N secs=S`.
+//! * `netbench echo PORT`: accept one connection and echo fixed 64-byte
+//!   messages until EOF.
+//! * `netbench ping HOST PORT COUNT`: send COUNT 64-byte messages one at a
+//!   time, each after the previous echo, print `netbench ping count=N secs=S`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::io::Io;
+
+const MESSAGE: usize = 64;
+
+/// The `netbench` applet.
+pub fn netbench(args: &[String], io: &mut Io) -> i32 {
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    let result = match (arg(1), args.len()) {
+        ("sink", 3) => sink(arg(2)),
+        ("send", 5) => send(arg(2), arg(3), arg(4)),
+        ("echo", 3) => echo(arg(2)),
+        ("ping", 5) => ping(arg(2), arg(3), arg(4)),
+        _ => Err("usage: netbench sink PORT | send HOST PORT MIB | echo PORT | ping HOST PORT COUNT".into()),
+    };
+    match result {
+        Ok(line) => {
+            let _ = writeln!(io.stdout, "{line}");
+            io.flush();
+            0
+        }
+        Err(e) => {
+            io.error(format!("netbench: {e}"));
+            1
+        }
+    }
+}
+
+fn accept(port: &str) -> Result<TcpStream, String> {
+    let listener = TcpListener::bind(("127.0.0.1", port.parse::<u16>().map_err(|e| e.to_string())?)).map_err(|e| e.to_string())?;
+    listener.accept().map(|(s, _)| s).map_err(|e| e.to_string())
+}
+
+fn dial(host: &str, port: &str) -> Result<TcpStream, String> {
+    let port: u16 = port.parse().map_err(|e: std::num::ParseIntError| e.to_string())?;
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        match TcpStream::connect((host, port)) {
+            Ok(s) => return Ok(s),
+            Err(e) if Instant::now() > give_up => return Err(e.to_string()),
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+fn sink(port: &str) -> Result<String, String> {
+    let mut s = accept(port)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    let start = Instant::now();
+    loop {
+        match s.read(&mut buf).map_err(|e| e.to_string())? {
+            0 => break,
+            n => total += n as u64,
+        }
+    }
+    Ok(format!("netbench sink bytes={total} secs={:.6}", start.elapsed().as_secs_f64()))
+}
+
+fn send(host: &str, port: &str, mib: &str) -> Result<String, String> {
+    let mib: u64 = mib.parse().map_err(|e: std::num::ParseIntError| e.to_string())?;
+    let mut s = dial(host, port)?;
+    let chunk = vec![0x5au8; 64 * 1024];
+    let start = Instant::now();
+    for _ in 0..mib * 16 {
+        s.write_all(&chunk).map_err(|e| e.to_string())?;
+    }
+    s.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())?;
+    Ok(format!("netbench send bytes={} secs={:.6}", mib * 1024 * 1024, start.elapsed().as_secs_f64()))
+}
+
+fn echo(port: &str) -> Result<String, String> {
+    let mut s = accept(port)?;
+    let mut buf = [0u8; MESSAGE];
+    let mut count = 0u64;
+    loop {
+        match s.read_exact(&mut buf) {
+            Ok(()) => s.write_all(&buf).map_err(|e| e.to_string())?,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e.to_string()),
+        }
+        count += 1;
+    }
+    Ok(format!("netbench echo count={count}"))
+}
+
+fn ping(host: &str, port: &str, count: &str) -> Result<String, String> {
+    let count: u64 = count.parse().map_err(|e: std::num::ParseIntError| e.to_string())?;
+    let mut s = dial(host, port)?;
+    let _ = s.set_nodelay(true);
+    let msg = [0x42u8; MESSAGE];
+    let mut buf = [0u8; MESSAGE];
+    let start = Instant::now();
+    for _ in 0..count {
+        s.write_all(&msg).map_err(|e| e.to_string())?;
+        s.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    }
+    Ok(format!("netbench ping count={count} secs={:.6}", start.elapsed().as_secs_f64()))
+}
