@@ -150,15 +150,26 @@ pub async fn run_pod_with(yaml: &str, options: RunOptions, limit: Duration) -> P
 
 /// Creates a pod from YAML, subscribes to its logs and events, and starts it.
 pub async fn start(yaml: &str, options: RunOptions) -> Started {
+    let handle = create(yaml, options).await;
+    let started = subscribe(handle);
+    started.handle.start();
+    started
+}
+
+/// Creates (without starting) a pod from YAML.
+async fn create(yaml: &str, options: RunOptions) -> PodHandle {
     let mut file = wasmpod::spec::load(yaml).unwrap_or_else(|e| panic!("invalid test pod: {e}"));
     let valid = file.pods.remove(0);
-    let handle = runtime()
+    runtime()
         .create_valid(&valid, options)
         .await
-        .unwrap_or_else(|e| panic!("create failed: {e}"));
+        .unwrap_or_else(|e| panic!("create failed: {e}"))
+}
+
+/// Subscribes to a created pod's logs and events.
+fn subscribe(handle: PodHandle) -> Started {
     let logs = collect(handle.logs());
     let events = collect(handle.events());
-    handle.start();
     Started {
         handle,
         logs,
@@ -354,27 +365,13 @@ impl LogWatch {
 
 /// Like [`start`], with a [`LogWatch`] subscribed before the pod starts.
 pub async fn start_watched(yaml: &str, options: RunOptions) -> (Started, LogWatch) {
-    let mut file = wasmpod::spec::load(yaml).unwrap_or_else(|e| panic!("invalid test pod: {e}"));
-    let valid = file.pods.remove(0);
-    let handle = runtime()
-        .create_valid(&valid, options)
-        .await
-        .unwrap_or_else(|e| panic!("create failed: {e}"));
-    let logs = collect(handle.logs());
-    let events = collect(handle.events());
+    let started = subscribe(create(yaml, options).await);
     let watch = LogWatch {
-        rx: handle.logs(),
+        rx: started.handle.logs(),
         seen: Vec::new(),
     };
-    handle.start();
-    (
-        Started {
-            handle,
-            logs,
-            events,
-        },
-        watch,
-    )
+    started.handle.start();
+    (started, watch)
 }
 
 /// Creates a pod that must fail to be created, and returns why.
