@@ -408,3 +408,29 @@ async fn fifty_pods_in_parallel_each_serve_8080_to_their_own_clients() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_crashing_server_closes_its_connections() {
+    // The server accepts, sends "hello" and traps with the connection open.
+    let yaml = pod(
+        "crash",
+        never(),
+        "",
+        &sh("server", "netbench crash 8080", ""),
+    );
+    let started = start(&yaml, options()).await;
+    let mut stream = connect(&started.handle, 8080).await;
+    let mut received = Vec::new();
+    tokio::time::timeout(LIMIT, stream.read_to_end(&mut received))
+        .await
+        .expect("EOF in time")
+        .expect("the peer sees EOF, not an error");
+    assert_eq!(received, b"hello");
+    let run = started.finish(LIMIT).await;
+    assert_eq!(
+        run.exit_code("server"),
+        134,
+        "the server trapped\n{}",
+        run.dump()
+    );
+}

@@ -10,6 +10,8 @@
 //!   messages until EOF.
 //! * `netbench ping HOST PORT COUNT`: send COUNT 64-byte messages one at a
 //!   time, each after the previous echo, print `netbench ping count=N secs=S`.
+//! * `netbench crash PORT`: accept one connection, send `hello`, then trap
+//!   (a crash with the connection open, for tests).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,7 +29,8 @@ pub fn netbench(args: &[String], io: &mut Io) -> i32 {
         ("send", 5) => send(arg(2), arg(3), arg(4)),
         ("echo", 3) => echo(arg(2)),
         ("ping", 5) => ping(arg(2), arg(3), arg(4)),
-        _ => Err("usage: netbench sink PORT | send HOST PORT MIB | echo PORT | ping HOST PORT COUNT".into()),
+        ("crash", 3) => crash(arg(2), io),
+        _ => Err("usage: netbench sink PORT | send HOST PORT MIB | echo PORT | ping HOST PORT COUNT | crash PORT".into()),
     };
     match result {
         Ok(line) => {
@@ -112,4 +115,11 @@ fn ping(host: &str, port: &str, count: &str) -> Result<String, String> {
         s.read_exact(&mut buf).map_err(|e| e.to_string())?;
     }
     Ok(format!("netbench ping count={count} secs={:.6}", start.elapsed().as_secs_f64()))
+}
+
+fn crash(port: &str, io: &mut Io) -> Result<String, String> {
+    let mut s = accept(port)?;
+    s.write_all(b"hello").map_err(|e| e.to_string())?;
+    super::misc::trapnow(&[], io);
+    unreachable!("trapnow does not return")
 }
