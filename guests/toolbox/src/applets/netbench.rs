@@ -46,12 +46,16 @@ pub fn netbench(args: &[String], io: &mut Io) -> i32 {
 }
 
 fn accept(port: &str) -> Result<TcpStream, String> {
-    let listener = TcpListener::bind(("127.0.0.1", port.parse::<u16>().map_err(|e| e.to_string())?)).map_err(|e| e.to_string())?;
+    let listener =
+        TcpListener::bind(("127.0.0.1", port.parse::<u16>().map_err(|e| e.to_string())?))
+            .map_err(|e| e.to_string())?;
     listener.accept().map(|(s, _)| s).map_err(|e| e.to_string())
 }
 
 fn dial(host: &str, port: &str) -> Result<TcpStream, String> {
-    let port: u16 = port.parse().map_err(|e: std::num::ParseIntError| e.to_string())?;
+    let port: u16 = port
+        .parse()
+        .map_err(|e: std::num::ParseIntError| e.to_string())?;
     let give_up = Instant::now() + Duration::from_secs(30);
     loop {
         match TcpStream::connect((host, port)) {
@@ -73,19 +77,29 @@ fn sink(port: &str) -> Result<String, String> {
             n => total += n as u64,
         }
     }
-    Ok(format!("netbench sink bytes={total} secs={:.6}", start.elapsed().as_secs_f64()))
+    Ok(format!(
+        "netbench sink bytes={total} secs={:.6}",
+        start.elapsed().as_secs_f64()
+    ))
 }
 
 fn send(host: &str, port: &str, mib: &str) -> Result<String, String> {
-    let mib: u64 = mib.parse().map_err(|e: std::num::ParseIntError| e.to_string())?;
+    let mib: u64 = mib
+        .parse()
+        .map_err(|e: std::num::ParseIntError| e.to_string())?;
     let mut s = dial(host, port)?;
     let chunk = vec![0x5au8; 64 * 1024];
     let start = Instant::now();
     for _ in 0..mib * 16 {
         s.write_all(&chunk).map_err(|e| e.to_string())?;
     }
-    s.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())?;
-    Ok(format!("netbench send bytes={} secs={:.6}", mib * 1024 * 1024, start.elapsed().as_secs_f64()))
+    s.shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "netbench send bytes={} secs={:.6}",
+        mib * 1024 * 1024,
+        start.elapsed().as_secs_f64()
+    ))
 }
 
 fn echo(port: &str) -> Result<String, String> {
@@ -104,7 +118,9 @@ fn echo(port: &str) -> Result<String, String> {
 }
 
 fn ping(host: &str, port: &str, count: &str) -> Result<String, String> {
-    let count: u64 = count.parse().map_err(|e: std::num::ParseIntError| e.to_string())?;
+    let count: u64 = count
+        .parse()
+        .map_err(|e: std::num::ParseIntError| e.to_string())?;
     let mut s = dial(host, port)?;
     let _ = s.set_nodelay(true);
     let msg = [0x42u8; MESSAGE];
@@ -114,7 +130,10 @@ fn ping(host: &str, port: &str, count: &str) -> Result<String, String> {
         s.write_all(&msg).map_err(|e| e.to_string())?;
         s.read_exact(&mut buf).map_err(|e| e.to_string())?;
     }
-    Ok(format!("netbench ping count={count} secs={:.6}", start.elapsed().as_secs_f64()))
+    Ok(format!(
+        "netbench ping count={count} secs={:.6}",
+        start.elapsed().as_secs_f64()
+    ))
 }
 
 fn crash(port: &str, io: &mut Io) -> Result<String, String> {
