@@ -1,10 +1,6 @@
-//! The pod network: containers reach each other over loopback with TCP and
-//! UDP; nothing else is reachable. Ports 41100–41199 belong to this file
-//! (the host network is shared by tests running in parallel).
-//!
-//! Listening on `0.0.0.0` is not tested end to end: no guest can ask for it
-//! (toolbox `nc -l` and httpd always bind 127.0.0.1); the policy itself is
-//! covered by the doctest of `wasmpod::sandbox::is_allowed`.
+//! The pod network from the guests' side: containers reach each other over
+//! loopback with TCP and UDP; nothing else is reachable (the per-pod
+//! isolation itself is tested in `podnet.rs`).
 
 use std::process::Command;
 
@@ -25,7 +21,7 @@ fn sh(name: &str, script: &str, extra: &str) -> String {
 /// A shell loop waiting (up to ~10 s) until something listens on `port`.
 fn wait_port(port: u16) -> String {
     format!(
-        "i=0; until nc -z localhost {port}; do i=$((i+1)); [ $i -lt 100 ] || exit 9; sleep 0.1; done"
+        "i=0; until nc -z localhost {port} 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || exit 9; sleep 0.1; done"
     )
 }
 

@@ -8,5 +8,5 @@ pub mod net;
 mod stdio;
 
 pub use fs::{PodDirs, Preopen, SandboxError};
-pub use net::{PodNetwork, PodStream, is_allowed, network_policy};
+pub use net::{PodNetwork, PodStream};
 pub use stdio::{CHANNEL_CHUNKS, Chunk, OutputSink, Stream};

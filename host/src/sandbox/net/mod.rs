@@ -25,10 +25,6 @@
 //! A guest's sockets live in its store's resource table, so when a
 //! container exits, crashes or is killed, dropping its store closes its
 //! connections (peers read EOF; see [`pipe`]) and frees its ports at once.
-//!
-//! [`is_allowed`] and [`network_policy`] are the older host-socket policy
-//! (wasmtime-wasi's `socket_addr_check`); the runtime no longer gives guests
-//! host sockets, so nothing in wasmpod uses them.
 
 mod bindings;
 mod host_lookup;
@@ -48,13 +44,9 @@ pub use lookup::resolve;
 pub use netns::PodNetwork;
 pub use stream::PodStream;
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime_wasi::sockets::SocketAddrUse;
 
 /// What the `wasi:sockets` host functions work on: a store's resource
 /// table and the network of the pod the instance belongs to.
@@ -96,41 +88,4 @@ pub fn add_to_linker<T: PodNetHost + 'static>(linker: &mut Linker<T>) -> wasmtim
     })();
     linker.allow_shadowing(false);
     result
-}
-
-/// The former host-socket policy: whether a guest may use `addr` for
-/// `usage` (loopback peers only; see the module docs).
-///
-/// ```
-/// use wasmpod::sandbox::is_allowed;
-/// use wasmtime_wasi::sockets::SocketAddrUse;
-/// assert!(is_allowed(&"127.0.0.1:5432".parse().unwrap(), SocketAddrUse::TcpConnect));
-/// assert!(!is_allowed(&"10.0.0.1:5432".parse().unwrap(), SocketAddrUse::TcpConnect));
-/// assert!(is_allowed(&"0.0.0.0:0".parse().unwrap(), SocketAddrUse::TcpBind));
-/// assert!(!is_allowed(&"0.0.0.0:80".parse().unwrap(), SocketAddrUse::TcpListen));
-/// assert!(is_allowed(&"127.0.0.1:80".parse().unwrap(), SocketAddrUse::TcpListen));
-/// ```
-pub fn is_allowed(addr: &SocketAddr, usage: SocketAddrUse) -> bool {
-    let ip = addr.ip();
-    match usage {
-        SocketAddrUse::TcpBind => ip.is_loopback() || ip.is_unspecified(),
-        SocketAddrUse::UdpBind => ip.is_loopback() || (ip.is_unspecified() && addr.port() == 0),
-        SocketAddrUse::TcpListen
-        | SocketAddrUse::TcpAccept
-        | SocketAddrUse::TcpConnect
-        | SocketAddrUse::UdpSend
-        | SocketAddrUse::UdpReceive => ip.is_loopback(),
-    }
-}
-
-/// [`is_allowed`] in the shape `WasiCtxBuilder::socket_addr_check` takes.
-pub fn network_policy(
-    addr: SocketAddr,
-    usage: SocketAddrUse,
-) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>> {
-    let allowed = is_allowed(&addr, usage);
-    if !allowed {
-        tracing::debug!(%addr, ?usage, "guest network access denied");
-    }
-    Box::pin(std::future::ready(allowed))
 }
