@@ -122,3 +122,31 @@ async fn http_and_tcp_probes_reach_the_pods_port() {
         "the tcpSocket liveness probe passed"
     );
 }
+
+#[tokio::test]
+async fn readiness_keeps_running_during_termination() {
+    // On TERM the guest stops being ready but keeps running until its grace
+    // ends; the readiness probe notices while the container terminates.
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: draining}\nspec:\n  terminationGracePeriodSeconds: 4\n  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', 'trap \"rm /tmp/ready\" TERM; touch /tmp/ready; while true; do sleep 0.1; done']\n    readinessProbe:\n      exec: {command: [test, -f, /tmp/ready]}\n      periodSeconds: 1\n      failureThreshold: 1\n";
+    let pod = start(yaml, options()).await;
+    pod.wait_for(Duration::from_secs(30), "ready", |p| {
+        status_of(p, "app").ready
+    })
+    .await;
+    pod.handle.stop();
+    pod.wait_for(
+        Duration::from_secs(30),
+        "not ready while still running",
+        |p| {
+            let s = status_of(p, "app");
+            !s.ready && s.state.as_ref().is_some_and(|st| st.running.is_some())
+        },
+    )
+    .await;
+    let run = pod.finish(Duration::from_secs(60)).await;
+    assert_eq!(
+        run.exit_code("app"),
+        137,
+        "killed at the end of its grace period"
+    );
+}

@@ -90,6 +90,8 @@ struct Run {
     probe_rx: mpsc::UnboundedReceiver<ProbeNote>,
     hook_tx: mpsc::UnboundedSender<hooks::HookNote>,
     hook_rx: mpsc::UnboundedReceiver<hooks::HookNote>,
+    /// Probe-failure kills waiting to be carried out: (container, deadline, message).
+    deferred_kills: Vec<(Slot, Instant, String)>,
     next_id: u64,
     /// The backoff period last announced per container (one event per period).
     announced: HashMap<Slot, Duration>,
@@ -110,6 +112,7 @@ impl Driver {
             probe_rx,
             hook_tx,
             hook_rx,
+            deferred_kills: Vec::new(),
             next_id: 0,
             announced: HashMap::new(),
         };
@@ -171,6 +174,8 @@ impl Run {
                 Some(note) = self.hook_rx.recv() => self.on_post_start(note).await,
                 _ = stop.changed() => {}
             }
+            // Probe failures seen while another container was being stopped.
+            self.run_deferred_kills().await;
         }
         self.d.obs.terminal = true;
         let phase = self.publish(true);
@@ -498,6 +503,15 @@ impl Run {
                     .clone()
                     .unwrap_or_else(|| format!("Stopping container {name}")),
             ));
+            // Liveness and startup probes stop for a container being killed;
+            // readiness keeps running until it is gone (prober_manager.go).
+            inst.probes.retain(|(kind, _, worker)| {
+                let keep = *kind == ProbeKind::Readiness;
+                if !keep {
+                    worker.abort();
+                }
+                keep
+            });
             if inst.signal.is_subscribed() {
                 inst.kill_code = Some(KILLED_EXIT_CODE);
                 inst.signal.request(wall_deadline);
@@ -514,6 +528,11 @@ impl Run {
         while waiting.iter().any(|s| self.running.contains_key(s)) {
             tokio::select! {
                 Some(note) = self.exits_rx.recv() => self.on_exit(note),
+                // Readiness keeps being probed while containers terminate.
+                Some(note) = self.probe_rx.recv() => {
+                    self.apply_probe(note);
+                    self.publish(false);
+                }
                 _ = &mut timer => break,
             }
         }

@@ -36,16 +36,30 @@ impl Run {
 
     /// Applies one probe outcome: thresholds, then the kubelet's reaction.
     pub(super) async fn on_probe(&mut self, note: ProbeNote) {
+        self.apply_probe(note);
+        self.run_deferred_kills().await;
+    }
+
+    /// Kills containers whose liveness or startup probe failed.
+    pub(super) async fn run_deferred_kills(&mut self) {
+        while let Some((slot, deadline, message)) = self.deferred_kills.pop() {
+            self.kill(&[slot], deadline, Some(message)).await;
+        }
+    }
+
+    /// Records one probe outcome. Readiness takes effect at once; a
+    /// liveness or startup failure queues a kill (carried out by
+    /// [`run_deferred_kills`](Self::run_deferred_kills), so that outcomes
+    /// arriving while another container is being stopped are not lost).
+    pub(super) fn apply_probe(&mut self, note: ProbeNote) {
         let plan = self.d.plan.clone();
         let c = note.slot.plan(&plan);
         let Some(probe) = c.probes.get(note.kind) else {
             return;
         };
-        let Some(inst) = self
-            .running
-            .get_mut(&note.slot)
-            .filter(|i| i.id == note.id && i.kill_code.is_none())
-        else {
+        let Some(inst) = self.running.get_mut(&note.slot).filter(|i| {
+            i.id == note.id && (i.kill_code.is_none() || note.kind == ProbeKind::Readiness)
+        }) else {
             return;
         };
         if !note.ok {
@@ -75,8 +89,8 @@ impl Run {
                     note.kind.label().to_lowercase()
                 );
                 let grace = prober::kill_grace(probe, plan.grace_period);
-                self.kill(&[note.slot], Instant::now() + grace, Some(message))
-                    .await;
+                self.deferred_kills
+                    .push((note.slot, Instant::now() + grace, message));
             }
             (ProbeKind::Readiness, r) => {
                 self.d.obs.record_mut(note.slot).readiness_passed = r == ProbeResult::Success;
