@@ -75,6 +75,12 @@ pub(crate) fn spawn(
                 keep_tail(&mut tail, &line.0);
                 emit(&container, chunk.stream, line, &mut writer, &out).await;
             }
+            // Buffer bursts, but let `tail -f` on the file see lines as they come.
+            if rx.is_empty()
+                && let Some(w) = writer.as_mut()
+            {
+                let _ = w.flush().await;
+            }
         }
         for (idx, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
             for line in split_lines(&mut pending[idx], true) {
