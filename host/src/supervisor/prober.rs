@@ -157,22 +157,80 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// An HTTP GET probe through the pod network. Same-host redirects are
+/// followed (up to 10, like Go's client); a redirect to another host counts
+/// as success, as the kubelet's prober treats it.
 async fn http_get(
     network: &Arc<PodNetwork>,
     port: u16,
     path: &str,
     headers: &[(String, String)],
 ) -> (bool, String) {
-    let url = format!("http://127.0.0.1:{port}{path}");
-    let mut stream = match PodStream::connect(network, port) {
-        Ok(s) => s,
-        Err(e) => {
-            return (
-                false,
-                format!("Get \"{url}\": dial tcp 127.0.0.1:{port}: {e}"),
-            );
+    let mut path = path.to_string();
+    for _ in 0..10 {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let response = match get_once(network, port, &path, headers).await {
+            Ok(r) => r,
+            Err(e) => return (false, format!("Get \"{url}\": {e}")),
+        };
+        let text = String::from_utf8_lossy(&response);
+        let mut lines = text.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let code = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok());
+        let location = lines.take_while(|l| !l.is_empty()).find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v.trim().to_string())
+        });
+        match (code, location) {
+            (Some(code), Some(location)) if (300..400).contains(&code) => {
+                match same_host_path(&location, port) {
+                    Some(next) => path = next,
+                    None => return (true, String::new()),
+                }
+            }
+            (Some(code), _) if (200..400).contains(&code) => return (true, String::new()),
+            (Some(code), _) => {
+                return (false, format!("HTTP probe failed with statuscode: {code}"));
+            }
+            (None, _) => {
+                return (
+                    false,
+                    format!("Get \"{url}\": malformed HTTP response {status_line:?}"),
+                );
+            }
         }
-    };
+    }
+    (false, "stopped after 10 redirects".into())
+}
+
+/// The path of a redirect target on the probed host, or `None` for another host.
+fn same_host_path(location: &str, port: u16) -> Option<String> {
+    if location.starts_with('/') {
+        return Some(location.to_string());
+    }
+    let rest = location.strip_prefix("http://")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let local = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
+    (local.contains(&host.to_string())
+        || (port == 80 && (host == "127.0.0.1" || host == "localhost")))
+        .then_some(path)
+}
+
+/// One GET; returns the whole (bounded) response. Reading it all, as Go's
+/// client does, keeps the server from seeing the connection reset under it.
+async fn get_once(
+    network: &Arc<PodNetwork>,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+) -> std::io::Result<Vec<u8>> {
+    let mut stream = PodStream::connect(network, port)?;
     let mut request = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: kube-probe/1.35\r\nAccept: */*\r\nConnection: close\r\n"
     );
@@ -180,41 +238,40 @@ async fn http_get(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    if let Err(e) = stream.write_all(request.as_bytes()).await {
-        return (false, format!("Get \"{url}\": {e}"));
-    }
-    // Read the whole (bounded) response, as Go's client does, so the server
-    // does not see the connection reset under it.
-    let mut head = Vec::new();
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
     let mut buf = [0u8; 4096];
-    while head.len() < 64 * 1024 {
-        match stream.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) => return (false, format!("Get \"{url}\": {e}")),
+    while response.len() < 64 * 1024 {
+        match stream.read(&mut buf).await? {
+            0 => break,
+            n => response.extend_from_slice(&buf[..n]),
         }
     }
-    let status_line = String::from_utf8_lossy(&head)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    match status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-    {
-        Some(code) if (200..400).contains(&code) => (true, String::new()),
-        Some(code) => (false, format!("HTTP probe failed with statuscode: {code}")),
-        None => (
-            false,
-            format!("Get \"{url}\": malformed HTTP response {status_line:?}"),
-        ),
-    }
+    Ok(response)
 }
 
 /// How long a kill for a failed probe may take: the probe's own grace
 /// period if set, else the pod's.
 pub(crate) fn kill_grace(plan: &ProbePlan, pod_grace: Duration) -> Duration {
     plan.grace_period.unwrap_or(pod_grace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_host_path;
+
+    #[test]
+    fn redirect_targets() {
+        assert_eq!(same_host_path("/dir/", 8080).as_deref(), Some("/dir/"));
+        assert_eq!(
+            same_host_path("http://127.0.0.1:8080/x", 8080).as_deref(),
+            Some("/x")
+        );
+        assert_eq!(
+            same_host_path("http://localhost:8080", 8080).as_deref(),
+            Some("/")
+        );
+        assert_eq!(same_host_path("http://example.com/x", 8080), None);
+        assert_eq!(same_host_path("http://127.0.0.1:9090/x", 8080), None);
+    }
 }

@@ -474,7 +474,17 @@ impl Run {
             .map(Slot::Init)
             .filter(|s| self.running.contains_key(s))
             .collect();
-        for slot in sidecars {
+        // Every sidecar's preStop starts at once, before its turn comes
+        // (kuberuntime_termination_order.go).
+        let pre_stops = self.start_pre_stops(&sidecars);
+        self.finish_pre_stops(pre_stops, deadline).await;
+        for (i, &slot) in sidecars.iter().enumerate() {
+            if Instant::now() >= deadline {
+                // The grace is used up: the rest get TERM together, with the
+                // 2 s minimum.
+                self.kill(&sidecars[i..], deadline, None).await;
+                break;
+            }
             self.kill(&[slot], deadline, None).await;
         }
     }
@@ -483,6 +493,19 @@ impl Run {
     /// until `deadline` (at least [`MIN_GRACE`]) and is then killed (137);
     /// one that is not is stopped at once (143).
     async fn kill(&mut self, slots: &[Slot], deadline: Instant, message: Option<String>) {
+        // Liveness and startup probes stop for a container being killed;
+        // readiness keeps running until it is gone (prober_manager.go).
+        for slot in slots {
+            if let Some(inst) = self.running.get_mut(slot) {
+                inst.probes.retain(|(kind, _, worker)| {
+                    let keep = *kind == ProbeKind::Readiness;
+                    if !keep {
+                        worker.abort();
+                    }
+                    keep
+                });
+            }
+        }
         // preStop runs first, within the grace period; whatever it leaves
         // of the grace is floored at the kubelet's 2 s.
         let pre_stops = self.start_pre_stops(slots);
@@ -503,15 +526,6 @@ impl Run {
                     .clone()
                     .unwrap_or_else(|| format!("Stopping container {name}")),
             ));
-            // Liveness and startup probes stop for a container being killed;
-            // readiness keeps running until it is gone (prober_manager.go).
-            inst.probes.retain(|(kind, _, worker)| {
-                let keep = *kind == ProbeKind::Readiness;
-                if !keep {
-                    worker.abort();
-                }
-                keep
-            });
             if inst.signal.is_subscribed() {
                 inst.kill_code = Some(KILLED_EXIT_CODE);
                 inst.signal.request(wall_deadline);
