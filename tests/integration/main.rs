@@ -8,6 +8,7 @@
 mod support;
 
 mod cli;
+mod conformance;
 mod examples;
 mod exits;
 mod hooks;
