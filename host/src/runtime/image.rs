@@ -5,14 +5,16 @@
 //! imports an interface the host does not offer is an error at load time.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use sha2::{Digest, Sha256};
 
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
 use crate::container::{P1State, P2State};
-use crate::plan::ImageSource;
+use crate::plan::{BuiltinImage, ImageSource};
 
 /// A compiled, pre-linked image, ready to instantiate many times.
 #[derive(Clone)]
@@ -91,12 +93,28 @@ impl ImageError {
     }
 }
 
-/// Reads an image's bytes.
-pub(crate) fn read(source: &ImageSource) -> Result<Arc<[u8]>, ImageError> {
+/// An image's bytes and their SHA-256 digest (the compile-once key).
+pub(crate) type Content = (Arc<[u8]>, [u8; 32]);
+
+/// Reads an image and digests it. A builtin image is the same for the whole
+/// process, so it is copied and digested once.
+pub(crate) fn read(source: &ImageSource) -> Result<Content, ImageError> {
+    static TOOLBOX: OnceLock<Content> = OnceLock::new();
+    static HTTPD: OnceLock<Content> = OnceLock::new();
+    let digest = |bytes: Arc<[u8]>| {
+        let d: [u8; 32] = Sha256::digest(&bytes).into();
+        (bytes, d)
+    };
     match source {
-        ImageSource::Builtin(b) => Ok(Arc::from(b.bytes())),
+        ImageSource::Builtin(b) => {
+            let cell = match b {
+                BuiltinImage::Toolbox => &TOOLBOX,
+                BuiltinImage::Httpd => &HTTPD,
+            };
+            Ok(cell.get_or_init(|| digest(Arc::from(b.bytes()))).clone())
+        }
         ImageSource::File(path) => match std::fs::read(path) {
-            Ok(bytes) => Ok(Arc::from(bytes)),
+            Ok(bytes) => Ok(digest(Arc::from(bytes))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(ImageError::NotFound { path: path.clone() })
             }

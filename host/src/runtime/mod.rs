@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use wasmtime::{
     Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
@@ -182,10 +181,13 @@ impl Runtime {
     /// or needs an interface the host does not offer.
     pub async fn load_image(&self, source: &ImageSource) -> Result<Image, ImageError> {
         let src = source.clone();
-        let bytes = tokio::task::spawn_blocking(move || image::read(&src))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let (bytes, digest) = match source {
+            // Builtins are in memory, read and digested once per process.
+            ImageSource::Builtin(_) => image::read(&src)?,
+            ImageSource::File(_) => tokio::task::spawn_blocking(move || image::read(&src))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?,
+        };
         let cell = {
             let mut images = self.inner.images.lock().unwrap_or_else(|e| e.into_inner());
             images.entry(digest).or_default().clone()

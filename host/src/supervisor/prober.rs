@@ -20,7 +20,7 @@ use super::observed::Slot;
 use crate::container::{self, Launch, SharedSignal};
 use crate::plan::{ProbeHandler, ProbeKind, ProbePlan};
 use crate::runtime::{Image, Runtime};
-use crate::sandbox::{OutputSink, PodNetwork, PodStream, Preopen, Stream};
+use crate::sandbox::{Chunk, OutputSink, PodNetwork, PodStream, Preopen, Stream};
 
 /// The most probe output kept for an `Unhealthy` event.
 const MAX_OUTPUT: usize = 1024;
@@ -34,13 +34,42 @@ pub(crate) struct ProbeNote {
     pub(crate) output: String,
 }
 
-/// What an exec probe needs to start an instance like the container's.
+/// What an instance of a container needs: the container's own instance,
+/// and exec probes and hooks, which run fresh instances like it.
 pub(crate) struct ProbeTarget {
     pub(crate) runtime: Runtime,
     pub(crate) image: Image,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) preopens: Vec<Preopen>,
     pub(crate) network: Arc<PodNetwork>,
+}
+
+impl ProbeTarget {
+    /// An instance running `argv`, its output to `output`.
+    pub(crate) fn launch(
+        &self,
+        argv: Vec<String>,
+        output: mpsc::Sender<Chunk>,
+        termination: SharedSignal,
+    ) -> Launch {
+        Launch {
+            image: self.image.clone(),
+            argv,
+            env: self.env.clone(),
+            preopens: self.preopens.clone(),
+            stdout: OutputSink::new(output.clone(), Stream::Stdout),
+            stderr: OutputSink::new(output, Stream::Stderr),
+            termination,
+            network: self.network.clone(),
+        }
+    }
+
+    /// Starts an instance on the guest executor.
+    pub(crate) fn spawn(&self, launch: Launch) -> tokio::task::JoinHandle<container::Exit> {
+        self.runtime
+            .guest_handle()
+            .spawn(container::run(self.runtime.engine().clone(), launch))
+    }
 }
 
 /// Starts the worker for one probe; abort the handle to stop it.
@@ -109,20 +138,7 @@ pub(crate) async fn run_handler(handler: &ProbeHandler, target: &ProbeTarget) ->
 /// future (at the timeout) kills the instance.
 async fn exec(argv: &[String], target: &ProbeTarget) -> (bool, String) {
     let (tx, mut rx) = mpsc::channel(crate::sandbox::CHANNEL_CHUNKS);
-    let launch = Launch {
-        image: target.image.clone(),
-        argv: argv.to_vec(),
-        env: target.env.clone(),
-        preopens: target.preopens.clone(),
-        stdout: OutputSink::new(tx.clone(), Stream::Stdout),
-        stderr: OutputSink::new(tx, Stream::Stderr),
-        termination: SharedSignal::default(),
-        network: target.network.clone(),
-    };
-    let instance = target
-        .runtime
-        .guest_handle()
-        .spawn(container::run(target.runtime.engine().clone(), launch));
+    let instance = target.spawn(target.launch(argv.to_vec(), tx, SharedSignal::default()));
     // Abort the instance if this future is dropped at the timeout.
     let guard = AbortOnDrop(instance.abort_handle());
     let mut output = Vec::new();

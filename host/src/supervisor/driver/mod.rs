@@ -18,11 +18,11 @@ use super::observed::{Observed, Slot, State, Termination};
 use super::probe::ProbeState;
 use super::prober::{ProbeNote, ProbeTarget};
 use super::status::{Phase, generate, phase};
-use crate::container::{self, Exit, KILLED_EXIT_CODE, Launch, SharedSignal, TERMINATED_EXIT_CODE};
+use crate::container::{Exit, KILLED_EXIT_CODE, SharedSignal, TERMINATED_EXIT_CODE};
 use crate::plan::{ContainerKind, PodPlan, ProbeKind};
 use crate::pod::{Event, Shared, StopReason};
 use crate::runtime::{Image, Runtime};
-use crate::sandbox::{CHANNEL_CHUNKS, OutputSink, PodDirs, Stream};
+use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 
 mod hooks;
 mod messages;
@@ -257,24 +257,11 @@ impl Run {
             runtime: self.d.runtime.clone(),
             image: self.d.images[&slot].clone(),
             env: c.env.clone(),
-            preopens: preopens.clone(),
+            preopens,
             network: self.d.network.clone(),
         });
-        let launch = Launch {
-            image: self.d.images[&slot].clone(),
-            argv: c.argv.clone(),
-            env: c.env.clone(),
-            preopens,
-            stdout: OutputSink::new(tx.clone(), Stream::Stdout),
-            stderr: OutputSink::new(tx, Stream::Stderr),
-            termination: signal.clone(),
-            network: self.d.network.clone(),
-        };
-        let handle = self
-            .d
-            .runtime
-            .guest_handle()
-            .spawn(container::run(self.d.runtime.engine().clone(), launch));
+        let launch = target.launch(c.argv.clone(), tx, signal.clone());
+        let handle = target.spawn(launch);
         self.next_id += 1;
         let id = self.next_id;
         self.running.insert(
