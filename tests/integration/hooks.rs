@@ -47,6 +47,71 @@ async fn failing_post_start_kills_the_container() {
         run.dump()
     );
     assert_eq!(run.exit_code("app"), 143);
+    // The kubelet's texts: no hook output in events (it may hold secrets).
+    assert_eq!(
+        run.event_messages("app", "FailedPostStartHook"),
+        ["PostStartHook failed"]
+    );
+    assert_eq!(
+        run.event_messages("app", "Killing"),
+        ["FailedPostStartHook"]
+    );
+}
+
+#[tokio::test]
+async fn failed_post_start_restarts_per_policy() {
+    let j = Journal::new();
+    let body = format!(
+        "  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', '{}; sleep 30']\n{JOURNAL_MOUNT}    lifecycle:\n      postStart:\n        exec: {{command: ['sh', '-c', 'exit 3']}}\n",
+        Journal::note("app", "start"),
+    );
+    let yaml = pod(&j, &body).replace("restartPolicy: Never", "restartPolicy: OnFailure");
+    let st = start(&yaml, options()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while j.count("app", "start") < 2 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", j.entries());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let run = st.stop().await;
+    let status = run.status("app");
+    assert!(status.restart_count >= 1, "{}", run.dump());
+    let last = status
+        .last_state
+        .and_then(|s| s.terminated)
+        .expect("lastState");
+    assert_eq!(last.exit_code, 143, "{}", run.dump());
+}
+
+#[tokio::test]
+async fn http_hooks_fail_only_without_a_response() {
+    // The kubelet does not look at a hook's HTTP status: a 404 is no failure;
+    // a closed port is.
+    let j = Journal::new();
+    let body = "  containers:\n  - name: web\n    image: nginx\n    args: ['-p', '8080']\n    lifecycle:\n      preStop:\n        httpGet: {path: /missing, port: 8080}\n  - name: closed\n    image: busybox\n    command: ['sh', '-c', 'trap ''exit 0'' TERM; while true; do sleep 0.05; done']\n    lifecycle:\n      preStop:\n        httpGet: {path: /, port: 9999}\n";
+    let (st, mut logs) = start_watched(&pod(&j, body), options()).await;
+    let limit = std::time::Duration::from_secs(30);
+    logs.wait_line("web", "listening", limit).await;
+    st.wait_for(limit, "both running", |p| is_running(p, "closed"))
+        .await;
+    let run = st.stop().await;
+    assert!(
+        run.lines("web")
+            .iter()
+            .any(|l| l.contains("GET /missing") && l.contains(" 404 ")),
+        "the hook's request was served\n{}",
+        run.dump()
+    );
+    assert!(
+        run.event_messages("web", "FailedPreStopHook").is_empty(),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.event_messages("closed", "FailedPreStopHook"),
+        ["PreStopHook failed"],
+        "{}",
+        run.dump()
+    );
 }
 
 #[tokio::test]

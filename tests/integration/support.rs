@@ -80,6 +80,15 @@ impl PodRun {
             .collect()
     }
 
+    /// Messages of the events about `container` with `reason`, in order.
+    pub fn event_messages(&self, container: &str, reason: &str) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e.container.as_deref() == Some(container) && e.reason == reason)
+            .map(|e| e.message.clone())
+            .collect()
+    }
+
     /// Whether a container was ever started.
     pub fn started(&self, container: &str) -> bool {
         self.event_reasons(container).iter().any(|r| r == "Started")

@@ -45,6 +45,14 @@ pub enum ProbeHandler {
         /// Extra request headers.
         headers: Vec<(String, String)>,
     },
+    /// The gRPC health service (`grpc.health.v1.Health/Check`) on this port
+    /// of the pod; success when it answers `SERVING` (probes only).
+    Grpc {
+        /// The port.
+        port: u16,
+        /// The service name sent in the request ("" for the whole server).
+        service: String,
+    },
     /// Sleep this long (lifecycle hooks only: `sleep.seconds`).
     Sleep(Duration),
 }
@@ -121,7 +129,7 @@ impl Probes {
 }
 
 /// Resolves one probe; `ports` maps container port names to numbers.
-/// `None` for a handler wasmpod does not run (gRPC), which validation warns about.
+/// `None` without a handler, or for a named port the container does not declare.
 pub fn resolve_probe(p: &Probe, ports: &[(String, u16)]) -> Option<ProbePlan> {
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     let port = |p: &IntOrString| match p {
@@ -146,6 +154,11 @@ pub fn resolve_probe(p: &Probe, ports: &[(String, u16)]) -> Option<ProbePlan> {
                 .flatten()
                 .map(|h| (h.name.clone(), h.value.clone()))
                 .collect(),
+        }
+    } else if let Some(grpc) = &p.grpc {
+        ProbeHandler::Grpc {
+            port: u16::try_from(grpc.port).ok()?,
+            service: grpc.service.clone().unwrap_or_default(),
         }
     } else {
         return None;

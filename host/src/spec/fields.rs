@@ -113,6 +113,9 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.containers[*].livenessProbe.exec", Accepted),
     ("spec.containers[*].livenessProbe.tcpSocket", Honoured),
     ("spec.containers[*].livenessProbe.tcpSocket.port", Accepted),
+    ("spec.containers[*].livenessProbe.grpc", Honoured),
+    ("spec.containers[*].livenessProbe.grpc.port", Accepted),
+    ("spec.containers[*].livenessProbe.grpc.service", Accepted),
     ("spec.containers[*].livenessProbe.httpGet", Honoured),
     ("spec.containers[*].livenessProbe.httpGet.path", Accepted),
     ("spec.containers[*].livenessProbe.httpGet.port", Accepted),
@@ -411,10 +414,8 @@ mod tests {
             t("spec.initContainers[1].readinessProbe.httpGet.port"),
             Accepted
         );
-        assert_eq!(
-            t("spec.containers[0].startupProbe.grpc"),
-            Warn(NOT_HONOURED)
-        );
+        assert_eq!(t("spec.containers[0].startupProbe.grpc"), Honoured);
+        assert_eq!(t("spec.containers[0].startupProbe.grpc.service"), Accepted);
         assert_eq!(t("spec.containers[0].lifecycle.preStop.sleep"), Accepted);
         assert_eq!(
             t("spec.containers[0].lifecycle.preStop.tcpSocket"),

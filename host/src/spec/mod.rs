@@ -45,6 +45,7 @@
 
 mod error;
 mod fields;
+mod handlers;
 mod locate;
 mod validate;
 

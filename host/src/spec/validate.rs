@@ -362,6 +362,9 @@ impl Checker<'_> {
         }
         self.mounts(base, c, volumes);
         self.ports(base, c);
+        for (path, message) in super::handlers::check(base, c) {
+            self.add(path, message);
+        }
     }
 
     fn env(&mut self, base: &str, env: &EnvVar) {

@@ -8,6 +8,7 @@
 mod backoff;
 mod decide;
 pub(crate) mod driver;
+mod grpc;
 mod observed;
 mod probe;
 mod prober;

@@ -108,6 +108,20 @@ impl Record {
         !matches!(self.state, State::Waiting { .. }) || self.last.is_some()
     }
 
+    /// A terminated container that failed to start properly (its postStart
+    /// hook failed) waits to restart with `reason`: its termination becomes
+    /// `lastState`, as the kubelet's reason cache shows it until the next
+    /// start attempt.
+    pub fn wait_to_restart(&mut self, reason: &str, message: String) {
+        if let State::Terminated(t) = &self.state {
+            self.last = Some(t.clone());
+            self.state = State::Waiting {
+                reason: reason.into(),
+                message: Some(message),
+            };
+        }
+    }
+
     /// The newest termination: the current state's, or while waiting to
     /// restart, the previous instance's.
     pub fn newest_termination(&self) -> Option<&Termination> {

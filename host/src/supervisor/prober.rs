@@ -5,9 +5,9 @@
 //! * `exec` runs the probe command in a fresh instance of the container's own
 //!   image, with the container's environment and directories (its private
 //!   root and mounts), and is killed at `timeoutSeconds`.
-//! * `tcpSocket` and `httpGet` connect through the pod's own network
+//! * `tcpSocket`, `httpGet` and `grpc` connect through the pod's own network
 //!   namespace, never through a host socket (`httpGet`: a status in
-//!   200..400 is success).
+//!   200..400 is success; `grpc`: see [`super::grpc`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,18 +84,7 @@ pub(crate) fn spawn(
         tokio::time::sleep(plan.initial_delay).await;
         loop {
             let started = tokio::time::Instant::now();
-            let (ok, output) =
-                match tokio::time::timeout(plan.timeout, run_handler(&plan.handler, &target)).await
-                {
-                    Ok(result) => result,
-                    Err(_) => (
-                        false,
-                        format!(
-                            "timeout: probe did not complete within {}s",
-                            plan.timeout.as_secs()
-                        ),
-                    ),
-                };
+            let (ok, output) = probe_once(&plan, &target).await;
             if tx
                 .send(ProbeNote {
                     slot,
@@ -112,6 +101,26 @@ pub(crate) fn spawn(
         }
     })
     .abort_handle()
+}
+
+/// Runs a probe once, bounded by its `timeoutSeconds`: (success, output
+/// for events).
+async fn probe_once(plan: &ProbePlan, target: &ProbeTarget) -> (bool, String) {
+    if let ProbeHandler::Grpc { port, service } = &plan.handler {
+        // The gRPC prober keeps the deadline itself, to say which step ran
+        // out of time as the kubelet does.
+        return super::grpc::check(&target.network, *port, service, plan.timeout).await;
+    }
+    match tokio::time::timeout(plan.timeout, run_handler(&plan.handler, target)).await {
+        Ok(result) => result,
+        Err(_) => (
+            false,
+            format!(
+                "timeout: probe did not complete within {}s",
+                plan.timeout.as_secs()
+            ),
+        ),
+    }
 }
 
 /// Runs a probe or hook handler once: (success, output for events).
@@ -131,41 +140,66 @@ pub(crate) async fn run_handler(handler: &ProbeHandler, target: &ProbeTarget) ->
             path,
             headers,
         } => http_get(&target.network, *port, path, headers).await,
+        // Only probes have gRPC handlers (`probe_once`); this is the probe default timeout.
+        ProbeHandler::Grpc { port, service } => {
+            super::grpc::check(&target.network, *port, service, Duration::from_secs(1)).await
+        }
     }
 }
 
-/// Runs `argv` in a fresh instance; success is exit code 0. Dropping the
-/// future (at the timeout) kills the instance.
-async fn exec(argv: &[String], target: &ProbeTarget) -> (bool, String) {
+/// What an exec handler's instance did.
+pub(crate) struct ExecOutcome {
+    /// The exit code; `None` if the instance was cancelled.
+    pub(crate) code: Option<i32>,
+    /// stdout and stderr as they interleaved (at most [`MAX_OUTPUT`] bytes).
+    pub(crate) output: String,
+    /// stderr alone (at most [`MAX_OUTPUT`] bytes).
+    pub(crate) stderr: String,
+}
+
+/// Runs `argv` in a fresh instance of the target's image and collects its
+/// output. Dropping the future (at a timeout) kills the instance.
+pub(crate) async fn exec_capture(argv: &[String], target: &ProbeTarget) -> ExecOutcome {
     let (tx, mut rx) = mpsc::channel(crate::sandbox::CHANNEL_CHUNKS);
     let instance = target.spawn(target.launch(argv.to_vec(), tx, SharedSignal::default()));
     // Abort the instance if this future is dropped at the timeout.
     let guard = AbortOnDrop(instance.abort_handle());
-    let mut output = Vec::new();
+    let (mut output, mut stderr) = (Vec::new(), Vec::new());
     while let Some(chunk) = rx.recv().await {
         if output.len() < MAX_OUTPUT {
             output.extend_from_slice(&chunk.bytes);
         }
+        if chunk.stream == Stream::Stderr && stderr.len() < MAX_OUTPUT {
+            stderr.extend_from_slice(&chunk.bytes);
+        }
     }
     let exit = instance.await;
     drop(guard);
-    output.truncate(MAX_OUTPUT);
-    let text = String::from_utf8_lossy(&output).trim_end().to_string();
-    match exit {
-        Ok(exit) if exit.code() == 0 => (true, text),
-        Ok(exit) => (
-            false,
-            if text.is_empty() {
-                format!("command exited with code {}", exit.code())
-            } else {
-                text
-            },
-        ),
-        Err(_) => (false, "probe instance was cancelled".into()),
+    let text = |mut bytes: Vec<u8>| {
+        bytes.truncate(MAX_OUTPUT);
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    ExecOutcome {
+        code: exit.ok().map(|e| e.code()),
+        output: text(output),
+        stderr: text(stderr),
     }
 }
 
-struct AbortOnDrop(AbortHandle);
+/// An exec probe: success is exit code 0; the output is the event text.
+async fn exec(argv: &[String], target: &ProbeTarget) -> (bool, String) {
+    let outcome = exec_capture(argv, target).await;
+    let text = outcome.output.trim_end().to_string();
+    match outcome.code {
+        Some(0) => (true, text),
+        Some(code) if text.is_empty() => (false, format!("command exited with code {code}")),
+        Some(_) => (false, text),
+        None => (false, "probe instance was cancelled".into()),
+    }
+}
+
+/// Aborts a task when dropped: ties a task's life to its owner's.
+pub(crate) struct AbortOnDrop(pub(crate) AbortHandle);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -185,7 +219,7 @@ async fn http_get(
     let mut path = path.to_string();
     for _ in 0..10 {
         let url = format!("http://127.0.0.1:{port}{path}");
-        let response = match get_once(network, port, &path, headers).await {
+        let response = match get_once(network, port, &path, headers, PROBE_AGENT).await {
             Ok(r) => r,
             Err(e) => return (false, format!("Get \"{url}\": {e}")),
         };
@@ -238,17 +272,23 @@ fn same_host_path(location: &str, port: u16) -> Option<String> {
         .then_some(path)
 }
 
+/// The `User-Agent` of probes (`kube-probe/<major>.<minor>`).
+const PROBE_AGENT: &str = "kube-probe/1.35";
+/// The `User-Agent` of lifecycle hooks.
+pub(crate) const HOOK_AGENT: &str = "kube-lifecycle/1.35";
+
 /// One GET; returns the whole (bounded) response. Reading it all, as Go's
 /// client does, keeps the server from seeing the connection reset under it.
-async fn get_once(
+pub(crate) async fn get_once(
     network: &Arc<PodNetwork>,
     port: u16,
     path: &str,
     headers: &[(String, String)],
+    agent: &str,
 ) -> std::io::Result<Vec<u8>> {
     let mut stream = PodStream::connect(network, port)?;
     let mut request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: kube-probe/1.35\r\nAccept: */*\r\nConnection: close\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: {agent}\r\nAccept: */*\r\nConnection: close\r\n"
     );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));

@@ -437,3 +437,34 @@ fn restart_policy_rules_decide_per_exit_code() {
         vec![Action::Start(Slot::Regular(0))]
     );
 }
+
+#[test]
+fn a_failed_post_start_hook_waits_as_post_start_hook_error_then_restarts() {
+    for (policy, restarts) in [("OnFailure", true), ("Never", false)] {
+        let p = plan(policy, &[], &["a"]);
+        let mut obs = Observed::new(&p);
+        set(&mut obs, Slot::Regular(0), exited(143));
+        if p.should_restart(&p.containers[0], 143) {
+            obs.regular[0].wait_to_restart("PostStartHookError", "Exec lifecycle hook".into());
+        }
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let s = status::generate(&p, &obs, status::phase(&p, &obs, false), None, now);
+        let c = &s.container_statuses.as_ref().unwrap()[0];
+        let state = c.state.clone().unwrap();
+        if restarts {
+            let waiting = state.waiting.expect("waiting to restart");
+            assert_eq!(waiting.reason.as_deref(), Some("PostStartHookError"));
+            assert_eq!(waiting.message.as_deref(), Some("Exec lifecycle hook"));
+            let last = c.last_state.clone().unwrap().terminated.expect("lastState");
+            assert_eq!(last.exit_code, 143);
+            assert_eq!(
+                decide(&p, &obs, &backoff(), Instant::now()).actions,
+                vec![Action::Start(Slot::Regular(0))],
+                "the first restart is not backed off"
+            );
+        } else {
+            assert_eq!(state.terminated.expect("stays terminated").exit_code, 143);
+            assert_eq!(status::phase(&p, &obs, false), Phase::Failed);
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Scenarios where wasmpod first disagreed with Kubernetes, fixed since:
 //! D6 (same-host httpGet redirects), D11 (liveness stops during preStop),
-//! E13 (sidecars' preStop hooks start together).
+//! E13 (sidecars' preStop hooks start together), E12 (endless preStop
+//! hooks live until their sidecars are killed).
 
 use super::*;
 
@@ -83,4 +84,52 @@ async fn e13_sidecar_pre_stop_hooks_start_together() {
     // TERM still goes in reverse order once the hooks are done.
     exits_before(&j, "ri-3", "ri-2");
     exits_before(&j, "ri-2", "ri-1");
+}
+
+/// CL :: "should terminate sidecars simultaneously if prestop doesn't exit"
+#[tokio::test]
+async fn e12_sidecars_with_endless_pre_stop_hooks_die_together() {
+    let j = Journal::new();
+    let looping = |n: &str| {
+        format!(
+            "      preStop:\n        exec: {{command: ['sh', '-c', 'while true; do {}; sleep 0.2; done']}}\n",
+            Journal::note(&format!("PreStop-{n}"), "Looping")
+        )
+    };
+    let sidecars: Vec<P> = ["ri-1", "ri-2", "ri-3"]
+        .iter()
+        .map(|n| p(n, 600.0).sidecar().term_long().hook(&looping(n)))
+        .collect();
+    let grace = secs(30);
+    let run = run_pod(&pod(
+        &j,
+        "Never",
+        &format!("  terminationGracePeriodSeconds: {grace}\n"),
+        &sidecars,
+        &[p("regular-1", 5.0)],
+    ))
+    .await;
+    assert_eq!(run.phase(), "Succeeded", "{}", run.dump());
+    let mut lasts = Vec::new();
+    for n in ["ri-1", "ri-2", "ri-3"] {
+        assert_eq!(ended(&run, n), (137, "Error".into()), "{}", run.dump());
+        let loops = times(&j, &format!("PreStop-{n}"), "Looping");
+        let (first, last) = (loops[0], *loops.last().unwrap());
+        // Upstream: grace (30 s) + the 2 s minimum, ±1.5 s; here the grace
+        // is scaled, the minimum is not, and the bound is wider for a loaded
+        // machine.
+        let lived = Duration::from_nanos((last - first) as u64);
+        let expected = Duration::from_secs(grace as u64 + 2);
+        assert!(
+            lived + Duration::from_millis(1500) >= expected
+                && lived <= expected + Duration::from_millis(2500),
+            "PreStop-{n} lived {lived:?}, expected about {expected:?}"
+        );
+        lasts.push(last);
+    }
+    let spread_ms = (lasts.iter().max().unwrap() - lasts.iter().min().unwrap()) / 1_000_000;
+    assert!(
+        spread_ms < 1000,
+        "the hooks' last lines are {spread_ms} ms apart"
+    );
 }

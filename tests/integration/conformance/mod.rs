@@ -50,12 +50,11 @@
 //!
 //! # Found and fixed
 //!
-//! Porting found four disagreements with Kubernetes; `fixed.rs` holds the
-//! scenarios for the three fixed with tests: D6 (same-host httpGet
-//! redirects are followed), D11 (liveness stops when termination starts),
-//! E13 (sidecars' preStop hooks start together). E12 (sidecars whose
-//! preStop hooks outlast the grace are all killed at grace + 2 s) follows
-//! from the same fix but is not ported yet.
+//! Porting found five disagreements with Kubernetes, all fixed; `fixed.rs`
+//! holds their scenarios: D6 (same-host httpGet redirects are followed),
+//! D11 (liveness stops when termination starts), E13 (sidecars' preStop
+//! hooks start together), E12 (preStop hooks that outlast the grace live
+//! until their sidecars are killed together at grace + 2 s).
 
 use std::time::Duration;
 

@@ -114,12 +114,12 @@ fn scalars_for_string_fields_must_be_quoted() {
 #[test]
 fn unsupported_field_is_a_warning_at_its_line() {
     let w = warnings(&pod(
-        "  containers:\n  - name: a\n    image: a.wasm\n    livenessProbe:\n      grpc: {port: 9000}\n    stdin: false\n  nodeName: here\n",
+        "  containers:\n  - name: a\n    image: a.wasm\n    livenessProbe:\n      httpGet: {port: 80, scheme: HTTPS}\n    stdin: false\n  nodeName: here\n",
     ));
     assert_eq!(w.len(), 2, "{w:#?}");
     assert_eq!(
         w[0].to_string(),
-        "spec.containers[0].livenessProbe.grpc (line 10): not honoured by wasmpod yet; ignored"
+        "spec.containers[0].livenessProbe.httpGet.scheme (line 10): not honoured by wasmpod yet; ignored"
     );
     has(&w, "spec.nodeName", 12, "has no effect");
 }

@@ -16,9 +16,9 @@ use super::backoff::{BackoffPolicy, go_duration};
 use super::decide::{Action, decide};
 use super::observed::{Observed, Slot, State, Termination};
 use super::probe::ProbeState;
-use super::prober::{ProbeNote, ProbeTarget};
+use super::prober::{AbortOnDrop, ProbeNote, ProbeTarget};
 use super::status::{Phase, generate, phase};
-use crate::container::{Exit, KILLED_EXIT_CODE, SharedSignal, TERMINATED_EXIT_CODE};
+use crate::container::{Exit, SharedSignal};
 use crate::plan::{ContainerKind, PodPlan, ProbeKind};
 use crate::pod::{Event, Shared, StopReason};
 use crate::runtime::{Image, Runtime};
@@ -27,6 +27,7 @@ use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 mod hooks;
 mod messages;
 mod probes;
+mod stopping;
 
 use messages::{host_path_of, read_message};
 
@@ -44,8 +45,11 @@ struct Instance {
     probes: Vec<(ProbeKind, ProbeState, AbortHandle)>,
     /// What exec probes and hooks start.
     target: Arc<ProbeTarget>,
-    /// The preStop hook was started (it runs once per instance).
-    pre_stop_ran: bool,
+    /// The preStop hook, once started (it runs once per instance, and
+    /// ends with the instance at the latest).
+    pre_stop: Option<AbortOnDrop>,
+    /// The postStart hook failed with this message (`PostStartHookError`).
+    start_error: Option<String>,
 }
 
 impl Drop for Instance {
@@ -274,7 +278,8 @@ impl Run {
                 kill_code: None,
                 probes: Vec::new(),
                 target,
-                pre_stop_ran: false,
+                pre_stop: None,
+                start_error: None,
             },
         );
         let rec = self.d.obs.record_mut(slot);
@@ -356,8 +361,21 @@ impl Run {
             (Some(exit), _) => exit,
         };
         let started_at = inst.started_at;
+        let start_error = inst.start_error.clone();
         self.running.remove(&note.slot);
         self.record_exit(note.slot, started_at, exit, note.message);
+        // A container killed for its postStart hook shows why while it
+        // waits to restart (the kubelet's reason cache); one that will not
+        // restart stays terminated.
+        let c = note.slot.plan(&self.d.plan);
+        let deleting = self.d.obs.deleting;
+        let rec = self.d.obs.record_mut(note.slot);
+        if let (Some(message), State::Terminated(t)) = (start_error, &rec.state)
+            && !deleting
+            && self.d.plan.should_restart(c, t.exit_code)
+        {
+            rec.wait_to_restart("PostStartHookError", message);
+        }
     }
 
     fn record_exit(
@@ -421,135 +439,6 @@ impl Run {
             super::status::DEADLINE_MESSAGE.into(),
         ));
         self.terminate_all().await;
-    }
-
-    /// Stops every container: regular ones (and a running init container)
-    /// first, in parallel, then the sidecars in reverse order.
-    async fn terminate_all(&mut self) {
-        self.d.obs.deleting = true;
-        // Containers waiting to restart will not: they keep their last state.
-        for rec in self
-            .d
-            .obs
-            .init
-            .iter_mut()
-            .chain(self.d.obs.regular.iter_mut())
-        {
-            if let (State::Waiting { .. }, Some(last)) = (&rec.state, &rec.last) {
-                rec.state = State::Terminated(last.clone());
-            }
-        }
-        self.publish(false);
-        let deadline = Instant::now() + self.d.plan.grace_period;
-        let (first, sidecars): (Vec<Slot>, Vec<Slot>) = self
-            .running
-            .keys()
-            .copied()
-            .partition(|s| slot_kind(&self.d.plan, *s) != ContainerKind::Sidecar);
-        // Sidecars' preStop hooks start at once, before their wait
-        // (kuberuntime_termination_order.go).
-        let sidecar_pre_stops = self.start_pre_stops(&sidecars);
-        self.kill(&first, deadline, None).await;
-        self.finish_pre_stops(sidecar_pre_stops, deadline).await;
-        self.stop_sidecars(deadline).await;
-    }
-
-    /// Stops running sidecars one at a time in reverse declaration order.
-    async fn stop_sidecars(&mut self, deadline: Instant) {
-        let sidecars: Vec<Slot> = (0..self.d.plan.init_containers.len())
-            .rev()
-            .map(Slot::Init)
-            .filter(|s| self.running.contains_key(s))
-            .collect();
-        // Every sidecar's preStop starts at once, before its turn comes
-        // (kuberuntime_termination_order.go).
-        let pre_stops = self.start_pre_stops(&sidecars);
-        self.finish_pre_stops(pre_stops, deadline).await;
-        for (i, &slot) in sidecars.iter().enumerate() {
-            if Instant::now() >= deadline {
-                // The grace is used up: the rest get TERM together, with the
-                // 2 s minimum.
-                self.kill(&sidecars[i..], deadline, None).await;
-                break;
-            }
-            self.kill(&[slot], deadline, None).await;
-        }
-    }
-
-    /// Stops `slots` in parallel: a guest subscribed to termination gets
-    /// until `deadline` (at least [`MIN_GRACE`]) and is then killed (137);
-    /// one that is not is stopped at once (143).
-    async fn kill(&mut self, slots: &[Slot], deadline: Instant, message: Option<String>) {
-        // Liveness and startup probes stop for a container being killed;
-        // readiness keeps running until it is gone (prober_manager.go).
-        for slot in slots {
-            if let Some(inst) = self.running.get_mut(slot) {
-                inst.probes.retain(|(kind, _, worker)| {
-                    let keep = *kind == ProbeKind::Readiness;
-                    if !keep {
-                        worker.abort();
-                    }
-                    keep
-                });
-            }
-        }
-        // preStop runs first, within the grace period; whatever it leaves
-        // of the grace is floored at the kubelet's 2 s.
-        let pre_stops = self.start_pre_stops(slots);
-        self.finish_pre_stops(pre_stops, deadline).await;
-        let deadline = deadline.max(Instant::now() + MIN_GRACE);
-        let wall_deadline =
-            std::time::Instant::now() + deadline.saturating_duration_since(Instant::now());
-        let mut waiting = Vec::new();
-        for &slot in slots {
-            let name = slot.plan(&self.d.plan).name.clone();
-            let Some(inst) = self.running.get_mut(&slot) else {
-                continue;
-            };
-            self.d.shared.event(Event::normal(
-                "Killing",
-                Some(&name),
-                message
-                    .clone()
-                    .unwrap_or_else(|| format!("Stopping container {name}")),
-            ));
-            if inst.signal.is_subscribed() {
-                inst.kill_code = Some(KILLED_EXIT_CODE);
-                inst.signal.request(wall_deadline);
-                waiting.push(slot);
-            } else {
-                inst.kill_code = Some(TERMINATED_EXIT_CODE);
-                inst.abort.abort();
-                waiting.push(slot);
-            }
-        }
-        self.publish(false);
-        let timer = tokio::time::sleep_until(deadline);
-        tokio::pin!(timer);
-        while waiting.iter().any(|s| self.running.contains_key(s)) {
-            tokio::select! {
-                Some(note) = self.exits_rx.recv() => self.on_exit(note),
-                // Readiness keeps being probed while containers terminate.
-                Some(note) = self.probe_rx.recv() => {
-                    self.apply_probe(note);
-                    self.publish(false);
-                }
-                _ = &mut timer => break,
-            }
-        }
-        // Past the deadline: kill what is left and collect its exit.
-        for slot in &waiting {
-            if let Some(inst) = self.running.get(slot) {
-                inst.abort.abort();
-            }
-        }
-        while waiting.iter().any(|s| self.running.contains_key(s)) {
-            match self.exits_rx.recv().await {
-                Some(note) => self.on_exit(note),
-                None => break,
-            }
-        }
-        self.publish(false);
     }
 
     /// Recomputes the phase and status and publishes them if they changed.
