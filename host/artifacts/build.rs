@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The guest binaries this crate exposes: (constant name, binary name).
-const GUESTS: &[(&str, &str)] = &[("TOOLBOX", "toolbox"), ("HTTPD", "httpd")];
+const GUESTS: &[(&str, &str)] = &[
+    ("TOOLBOX", "toolbox"),
+    ("HTTPD", "httpd"),
+    ("AGNHOST", "agnhost"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -21,7 +25,14 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     let target_dir = out_dir.join("guests-target");
 
-    for watched in ["Cargo.toml", "Cargo.lock", "toolbox", "httpd", "lifecycle"] {
+    for watched in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "toolbox",
+        "httpd",
+        "agnhost",
+        "lifecycle",
+    ] {
         println!("cargo:rerun-if-changed={}", guests.join(watched).display());
     }
     println!("cargo:rerun-if-changed={}", repo.join("wit").display());

@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod examples;
 mod exits;
+mod grpc;
 mod hooks;
 mod lifecycle;
 mod network;

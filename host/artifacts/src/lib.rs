@@ -2,6 +2,7 @@
 //!
 //! They are built from `guests/` by this crate's build script (never
 //! committed as binaries). The host maps the image names `busybox` and
-//! `alpine` to [`TOOLBOX`] and `nginx` to [`HTTPD`].
+//! `alpine` to [`TOOLBOX`], `nginx` to [`HTTPD`] and Kubernetes' e2e test
+//! image `agnhost` to [`AGNHOST`].
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));

@@ -5,7 +5,9 @@
 //! directory, an absolute path, or a `file://` URL. A few well-known image
 //! names map to guests built into the binary so that pods written for them
 //! run unchanged: `busybox` and `alpine` (any tag or digest) are the toolbox,
-//! `nginx` is the HTTP server.
+//! `nginx` is the HTTP server, and Kubernetes' e2e test image `agnhost`
+//! (`registry.k8s.io/e2e-test-images/agnhost:2.x`) is a guest with its
+//! `grpc-health-checking` subcommand.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ pub enum BuiltinImage {
     Toolbox,
     /// The small HTTP server standing in for nginx.
     Httpd,
+    /// Kubernetes' e2e test image: `grpc-health-checking`.
+    Agnhost,
 }
 
 impl BuiltinImage {
@@ -25,15 +29,18 @@ impl BuiltinImage {
         match self {
             BuiltinImage::Toolbox => wasmpod_guests::TOOLBOX,
             BuiltinImage::Httpd => wasmpod_guests::HTTPD,
+            BuiltinImage::Agnhost => wasmpod_guests::AGNHOST,
         }
     }
 
     /// argv when the container sets neither `command` nor `args`, like the
-    /// image's ENTRYPOINT/CMD (busybox's CMD is `sh`; nginx's is the server).
+    /// image's ENTRYPOINT/CMD (busybox's CMD is `sh`; nginx's is the server;
+    /// agnhost's ENTRYPOINT is `/agnhost`, so `args` name its subcommand).
     pub fn default_argv(self) -> Vec<String> {
         match self {
             BuiltinImage::Toolbox => vec!["sh".into()],
             BuiltinImage::Httpd => vec!["nginx".into()],
+            BuiltinImage::Agnhost => vec!["/agnhost".into()],
         }
     }
 
@@ -41,6 +48,7 @@ impl BuiltinImage {
         match self {
             BuiltinImage::Toolbox => "builtin:toolbox",
             BuiltinImage::Httpd => "builtin:httpd",
+            BuiltinImage::Agnhost => "builtin:agnhost",
         }
     }
 }
@@ -105,6 +113,8 @@ fn builtin_for(image: &str) -> Option<BuiltinImage> {
     match repo {
         "busybox" | "alpine" => Some(BuiltinImage::Toolbox),
         "nginx" => Some(BuiltinImage::Httpd),
+        "agnhost" => Some(BuiltinImage::Agnhost),
+        r if r.ends_with("/e2e-test-images/agnhost") => Some(BuiltinImage::Agnhost),
         _ => None,
     }
 }
@@ -126,6 +136,17 @@ mod tests {
             assert_eq!(
                 resolve_image(name, base),
                 ImageSource::Builtin(BuiltinImage::Toolbox),
+                "{name}"
+            );
+        }
+        for name in [
+            "agnhost",
+            "registry.k8s.io/e2e-test-images/agnhost:2.53",
+            "k8s.gcr.io/e2e-test-images/agnhost@sha256:abc",
+        ] {
+            assert_eq!(
+                resolve_image(name, base),
+                ImageSource::Builtin(BuiltinImage::Agnhost),
                 "{name}"
             );
         }

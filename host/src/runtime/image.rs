@@ -101,6 +101,7 @@ pub(crate) type Content = (Arc<[u8]>, [u8; 32]);
 pub(crate) fn read(source: &ImageSource) -> Result<Content, ImageError> {
     static TOOLBOX: OnceLock<Content> = OnceLock::new();
     static HTTPD: OnceLock<Content> = OnceLock::new();
+    static AGNHOST: OnceLock<Content> = OnceLock::new();
     let digest = |bytes: Arc<[u8]>| {
         let d: [u8; 32] = Sha256::digest(&bytes).into();
         (bytes, d)
@@ -110,6 +111,7 @@ pub(crate) fn read(source: &ImageSource) -> Result<Content, ImageError> {
             let cell = match b {
                 BuiltinImage::Toolbox => &TOOLBOX,
                 BuiltinImage::Httpd => &HTTPD,
+                BuiltinImage::Agnhost => &AGNHOST,
             };
             Ok(cell.get_or_init(|| digest(Arc::from(b.bytes()))).clone())
         }

@@ -36,7 +36,6 @@
 //!   `computePodActions`) with hand-made statuses; their observable effects
 //!   are covered by the end-to-end scenarios here.
 //! * C2: backoff reset needs 10+ minutes of unscaled run time.
-//! * D4 gRPC variants: gRPC probes are not implemented.
 //! * D6 non-local redirect: no second host in a pod's network.
 //! * D7 "should be ready immediately after startupProbe succeeds": with
 //!   periods scaled to 3 s and 1 s the bound no longer tells an immediate
@@ -65,6 +64,7 @@ use crate::support::*;
 mod conditions;
 mod env;
 mod fixed;
+mod grpc;
 mod hooks;
 mod init;
 mod probes;
