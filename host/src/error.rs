@@ -42,4 +42,11 @@ pub enum Error {
     /// The runtime could not be set up.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// [`PodHandle::set_condition`](crate::PodHandle::set_condition) was
+    /// asked to set a condition the kubelet owns.
+    #[error("condition {type_:?} is set by the kubelet; only other conditions can be set")]
+    KubeletCondition {
+        /// The condition type.
+        type_: String,
+    },
 }

@@ -150,3 +150,53 @@ async fn readiness_keeps_running_during_termination() {
         "killed at the end of its grace period"
     );
 }
+
+#[tokio::test]
+async fn readiness_gates_hold_ready_until_their_conditions_are_true() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: gated}\nspec:\n  readinessGates: [{conditionType: example.com/registered}]\n  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', 'sleep 60']\n";
+    let st = start(yaml, options()).await;
+    let ready = |p: &k8s_openapi::api::core::v1::Pod| {
+        let c = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        Some((c.status, c.reason, c.message))
+    };
+    let limit = std::time::Duration::from_secs(30);
+    st.wait_for(limit, "ContainersReady", |p| {
+        status_of(p, "app").ready && ready(p).is_some_and(|(_, reason, _)| reason.is_some())
+    })
+    .await;
+    assert_eq!(
+        ready(&st.pod()),
+        Some((
+            "False".into(),
+            Some("ReadinessGatesNotReady".into()),
+            Some(
+                "corresponding condition of pod readiness gate \"example.com/registered\" does not exist."
+                    .into()
+            )
+        ))
+    );
+    assert!(matches!(
+        st.handle.set_condition("Ready", true, None, None),
+        Err(wasmpod::Error::KubeletCondition { .. })
+    ));
+    st.handle
+        .set_condition("example.com/registered", true, Some("Registered"), None)
+        .unwrap();
+    st.wait_for(limit, "Ready", |p| {
+        ready(p).is_some_and(|(status, _, _)| status == "True")
+    })
+    .await;
+    let run = st.stop().await;
+    let conditions = run.outcome.pod.status.unwrap().conditions.unwrap();
+    let gate = conditions
+        .iter()
+        .find(|c| c.type_ == "example.com/registered")
+        .expect("the condition is part of the status");
+    assert_eq!(gate.reason.as_deref(), Some("Registered"));
+}

@@ -181,6 +181,9 @@ pub struct PodPlan {
     pub grace_period: Duration,
     /// `spec.activeDeadlineSeconds`: the pod fails once it has been active this long.
     pub active_deadline: Option<Duration>,
+    /// `spec.readinessGates[].conditionType`: conditions that must be True,
+    /// besides ready containers, for the pod to be Ready.
+    pub readiness_gates: Vec<String>,
     /// `initContainers[]` in order: regular init containers and sidecars.
     pub init_containers: Vec<ContainerPlan>,
     /// `containers[]` in order.
@@ -343,6 +346,12 @@ pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
         active_deadline: spec
             .active_deadline_seconds
             .map(|s| Duration::from_secs(s.max(0) as u64)),
+        readiness_gates: spec
+            .readiness_gates
+            .iter()
+            .flatten()
+            .map(|g| g.condition_type.clone())
+            .collect(),
         pod: pod.clone(),
     })
 }

@@ -19,7 +19,8 @@ pub use logs::LogLine;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodCondition};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::supervisor::{BackoffPolicy, Phase};
@@ -63,6 +64,8 @@ pub struct Outcome {
 /// senders are dropped when the pod ends, which ends every subscription.
 pub(crate) struct Shared {
     pub(crate) status: watch::Sender<Pod>,
+    /// Conditions set from outside ([`PodHandle::set_condition`]).
+    pub(crate) conditions: watch::Sender<Vec<PodCondition>>,
     events: Mutex<Option<broadcast::Sender<Event>>>,
     logs: Mutex<Option<broadcast::Sender<LogLine>>>,
 }
@@ -71,6 +74,7 @@ impl Shared {
     pub(crate) fn new(pod: Pod) -> Self {
         Self {
             status: watch::channel(pod).0,
+            conditions: watch::channel(Vec::new()).0,
             events: Mutex::new(Some(broadcast::channel(4096).0)),
             logs: Mutex::new(Some(broadcast::channel(16384).0)),
         }
@@ -178,6 +182,52 @@ impl PodHandle {
     /// ended and every line was delivered.
     pub fn logs(&self) -> broadcast::Receiver<LogLine> {
         subscribe(&self.shared.logs)
+    }
+
+    /// Sets a pod condition the kubelet does not own, as a controller would
+    /// through the API server: typically one that a `spec.readinessGates`
+    /// entry names, which must be True for the pod to be Ready. Its
+    /// `lastTransitionTime` changes when its status does.
+    ///
+    /// ```no_run
+    /// # fn demo(handle: &wasmpod::PodHandle) -> Result<(), wasmpod::Error> {
+    /// // spec.readinessGates: [{conditionType: example.com/registered}]
+    /// handle.set_condition("example.com/registered", true, Some("Registered"), None)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::KubeletCondition`](crate::Error::KubeletCondition) for a
+    /// condition the kubelet sets itself (`Ready`, `Initialized`, …).
+    pub fn set_condition(
+        &self,
+        type_: &str,
+        status: bool,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<(), crate::Error> {
+        if crate::supervisor::status::KUBELET_CONDITIONS.contains(&type_) {
+            return Err(crate::Error::KubeletCondition {
+                type_: type_.into(),
+            });
+        }
+        let status = if status { "True" } else { "False" };
+        self.shared.conditions.send_modify(|conditions| {
+            let previous = conditions.iter().position(|c| c.type_ == type_);
+            let transition = match previous.map(|i| conditions.remove(i)) {
+                Some(old) if old.status == status => old.last_transition_time,
+                _ => Some(Time(k8s_openapi::jiff::Timestamp::now())),
+            };
+            conditions.push(PodCondition {
+                type_: type_.into(),
+                status: status.into(),
+                reason: reason.map(Into::into),
+                message: message.map(Into::into),
+                last_transition_time: transition,
+                ..Default::default()
+            });
+        });
+        Ok(())
     }
 
     /// Stops the pod like a deletion: regular containers first, then

@@ -70,6 +70,7 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.restartPolicy", Accepted),
     ("spec.terminationGracePeriodSeconds", Accepted),
     ("spec.activeDeadlineSeconds", Accepted),
+    ("spec.readinessGates", Accepted),
     ("spec.hostname", Accepted),
     // Accepted no-ops: cluster concepts with nothing to do on one machine.
     ("spec.dnsPolicy", Accepted),
@@ -433,7 +434,7 @@ mod tests {
         assert!(matches!(t("spec.volumes[1].configMap"), Reject(_)));
         assert_eq!(t("spec.volumes[1].emptyDir"), Honoured);
         assert_eq!(t("spec.activeDeadlineSeconds"), Accepted);
-        assert_eq!(t("spec.readinessGates"), Warn(NOT_HONOURED));
+        assert_eq!(t("spec.readinessGates"), Accepted);
         assert_eq!(t("metadata.managedFields"), Accepted);
     }
 

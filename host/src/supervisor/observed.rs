@@ -2,6 +2,7 @@
 //! which both decisions ([`super::decide`]) and the API status
 //! ([`super::status`]) are computed.
 
+use k8s_openapi::api::core::v1::PodCondition;
 use k8s_openapi::jiff::Timestamp;
 use tokio::time::Instant;
 
@@ -147,6 +148,9 @@ pub struct Observed {
     pub deadline_exceeded: bool,
     /// When the pod started.
     pub start_time: Timestamp,
+    /// Pod conditions set from outside (by the embedding program, as a
+    /// controller would through the API server), such as readiness gates'.
+    pub conditions: Vec<PodCondition>,
 }
 
 impl Observed {
@@ -172,6 +176,7 @@ impl Observed {
             terminal: false,
             deadline_exceeded: false,
             start_time: Timestamp::now(),
+            conditions: Vec::new(),
         }
     }
 

@@ -314,8 +314,7 @@ fn conditions(
             _ => cond("ContainersReady", true, None, None),
         }
     };
-    let mut ready = containers_ready.clone();
-    ready.type_ = "Ready".into();
+    let ready = ready_condition(&containers_ready, &plan.readiness_gates, &obs.conditions);
     let scheduled = cond("PodScheduled", true, None, None);
 
     let mut out = vec![
@@ -335,7 +334,57 @@ fn conditions(
                 .unwrap_or(Time(now)),
         );
     }
+    // Conditions owned by others are kept as they were set.
+    out.extend(obs.conditions.iter().cloned());
     out
+}
+
+/// The conditions the kubelet owns; any other type may be set from outside.
+pub const KUBELET_CONDITIONS: [&str; 5] = [
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+];
+
+/// `Ready` (GeneratePodReadyCondition): ContainersReady if that is not
+/// True; else False while a readiness gate's condition is missing or not
+/// True.
+fn ready_condition(
+    containers_ready: &PodCondition,
+    gates: &[String],
+    external: &[PodCondition],
+) -> PodCondition {
+    let mut ready = PodCondition {
+        type_: "Ready".into(),
+        ..containers_ready.clone()
+    };
+    if containers_ready.status != "True" {
+        return ready;
+    }
+    let unready: Vec<String> = gates
+        .iter()
+        .filter_map(|gate| match external.iter().find(|c| &c.type_ == gate) {
+            None => Some(format!(
+                "corresponding condition of pod readiness gate {gate:?} does not exist."
+            )),
+            Some(c) if c.status != "True" => Some(format!(
+                "the status of pod readiness gate {gate:?} is not \"True\", but {}",
+                c.status
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    if !unready.is_empty() {
+        ready = cond(
+            "Ready",
+            false,
+            Some("ReadinessGatesNotReady"),
+            Some(unready.join(", ")),
+        );
+    }
+    ready
 }
 
 fn cond(type_: &str, status: bool, reason: Option<&str>, message: Option<String>) -> PodCondition {

@@ -468,3 +468,50 @@ fn a_failed_post_start_hook_waits_as_post_start_hook_error_then_restarts() {
         }
     }
 }
+
+/// F1 (TestGeneratePodReadyCondition): readiness gates.
+#[test]
+fn ready_waits_for_readiness_gates() {
+    let mut p = plan("Always", &[], &["a"]);
+    p.readiness_gates = vec!["gate1".into(), "gate2".into()];
+    let mut obs = Observed::new(&p);
+    set(&mut obs, Slot::Regular(0), running());
+    obs.regular[0].readiness_passed = true;
+    let ready = |obs: &Observed| {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let s = status::generate(&p, obs, status::phase(&p, obs, false), None, now);
+        let find = |t: &str| {
+            s.conditions
+                .clone()
+                .unwrap()
+                .into_iter()
+                .find(|c| c.type_ == t)
+                .unwrap()
+        };
+        assert_eq!(find("ContainersReady").status, "True");
+        let r = find("Ready");
+        (r.status, r.reason, r.message)
+    };
+    let gate = |t: &str, status: &str| k8s_openapi::api::core::v1::PodCondition {
+        type_: t.into(),
+        status: status.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        ready(&obs),
+        (
+            "False".into(),
+            Some("ReadinessGatesNotReady".into()),
+            Some(
+                "corresponding condition of pod readiness gate \"gate1\" does not exist., corresponding condition of pod readiness gate \"gate2\" does not exist.".into()
+            )
+        )
+    );
+    obs.conditions = vec![gate("gate1", "True"), gate("gate2", "False")];
+    assert_eq!(
+        ready(&obs).2.as_deref(),
+        Some("the status of pod readiness gate \"gate2\" is not \"True\", but False")
+    );
+    obs.conditions[1].status = "True".into();
+    assert_eq!(ready(&obs), ("True".into(), None, None));
+}

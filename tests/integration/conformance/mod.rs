@@ -41,8 +41,10 @@
 //!   periods scaled to 3 s and 1 s the bound no longer tells an immediate
 //!   readiness check from the next periodic one.
 //! * E8 Never variant, G4: need an image update of a running pod.
-//! * F1 readiness gates, F3 apiserver-side terminal status, F4 vanished
-//!   containers: no API server conditions, no container records to lose.
+//! * F1 is a unit table (its readiness-gate rows are
+//!   `supervisor::tests::ready_waits_for_readiness_gates`); F3
+//!   apiserver-side terminal status, F4 vanished containers: no API
+//!   server, no container records to lose.
 //! * G3 "reduce GracePeriodSeconds during runtime": a stop cannot carry its
 //!   own grace period.
 //! * H4 envFrom secrets and H5 subPathExpr: not supported by wasmpod.

@@ -99,6 +99,8 @@ struct Run {
     next_id: u64,
     /// The backoff period last announced per container (one event per period).
     announced: HashMap<Slot, Duration>,
+    /// Conditions set from outside (readiness gates).
+    conditions: watch::Receiver<Vec<k8s_openapi::api::core::v1::PodCondition>>,
 }
 
 impl Driver {
@@ -107,7 +109,9 @@ impl Driver {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (probe_tx, probe_rx) = mpsc::unbounded_channel();
         let (hook_tx, hook_rx) = mpsc::unbounded_channel();
+        let conditions = self.shared.conditions.subscribe();
         let mut run = Run {
+            conditions,
             d: self,
             running: HashMap::new(),
             exits_tx,
@@ -177,6 +181,8 @@ impl Run {
                 Some(note) = self.probe_rx.recv() => self.on_probe(note).await,
                 Some(note) = self.hook_rx.recv() => self.on_post_start(note).await,
                 _ = stop.changed() => {}
+                // A readiness gate's condition changed: publish() reads it.
+                Ok(()) = self.conditions.changed() => {}
             }
             // Probe failures seen while another container was being stopped.
             self.run_deferred_kills().await;
@@ -343,8 +349,8 @@ impl Run {
                 "BackOff",
                 Some(&c.name),
                 format!(
-                    "Back-off restarting failed container {} in pod {}",
-                    c.name, self.d.plan.name
+                    "Back-off restarting failed container {} in pod {}_{}({})",
+                    c.name, self.d.plan.name, self.d.plan.namespace, self.d.plan.uid
                 ),
             ));
         }
@@ -443,6 +449,7 @@ impl Run {
 
     /// Recomputes the phase and status and publishes them if they changed.
     fn publish(&mut self, terminal: bool) -> Phase {
+        self.d.obs.conditions = self.conditions.borrow_and_update().clone();
         let mut phase = phase(&self.d.plan, &self.d.obs, terminal || self.d.obs.deleting);
         if terminal && !phase.is_terminal() {
             // A pod is driven to a terminal phase before removal (v1.27+);
