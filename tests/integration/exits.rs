@@ -265,6 +265,34 @@ spec:
     assert_eq!(run.lines("app"), ["/srv/work", "relative"]);
 }
 
+/// Creates `yaml`, which must fail on container `app`'s image: the error's
+/// Kubernetes reason (also the container's waiting reason), its text, and
+/// the pod's status at that point.
+async fn image_error(yaml: &str) -> (String, String, k8s_openapi::api::core::v1::Pod) {
+    let err = create_error(yaml, options()).await;
+    let text = err.to_string();
+    let wasmpod::Error::Image {
+        container,
+        cause,
+        pod,
+    } = err
+    else {
+        panic!("expected Error::Image, got {err:?}");
+    };
+    assert_eq!(container, "app");
+    assert!(text.contains("\"app\""), "the container is named: {text}");
+    assert_eq!(
+        waiting_reason(&pod, "app").as_deref(),
+        Some(cause.reason()),
+        "the waiting reason is the error's"
+    );
+    assert_eq!(
+        pod.status.as_ref().unwrap().phase.as_deref(),
+        Some("Pending")
+    );
+    (cause.reason().to_string(), cause.to_string(), *pod)
+}
+
 #[tokio::test]
 async fn missing_image_file_is_err_image_pull() {
     let dir = tempfile::tempdir().unwrap();
@@ -276,36 +304,22 @@ async fn missing_image_file_is_err_image_pull() {
             missing.display()
         ),
     );
-    match create_error(&yaml, options()).await {
-        wasmpod::Error::Image {
-            container,
-            cause,
-            pod,
-        } => {
-            assert_eq!(container, "app");
-            assert_eq!(cause.reason(), "ErrImagePull");
-            assert!(
-                cause.to_string().contains("nope.wasm"),
-                "the error names the file: {cause}"
-            );
-            assert_eq!(waiting_reason(&pod, "app").as_deref(), Some("ErrImagePull"));
-            let message = status_of(&pod, "app")
-                .state
-                .unwrap()
-                .waiting
-                .unwrap()
-                .message;
-            assert!(
-                message.as_deref().unwrap_or_default().contains("nope.wasm"),
-                "{message:?}"
-            );
-            assert_eq!(
-                pod.status.as_ref().unwrap().phase.as_deref(),
-                Some("Pending")
-            );
-        }
-        other => panic!("expected Error::Image, got {other:?}"),
-    }
+    let (reason, cause, pod) = image_error(&yaml).await;
+    assert_eq!(reason, "ErrImagePull");
+    assert!(
+        cause.contains("nope.wasm"),
+        "the error names the file: {cause}"
+    );
+    let message = status_of(&pod, "app")
+        .state
+        .unwrap()
+        .waiting
+        .unwrap()
+        .message;
+    assert!(
+        message.as_deref().unwrap_or_default().contains("nope.wasm"),
+        "{message:?}"
+    );
 }
 
 #[tokio::test]
@@ -313,21 +327,8 @@ async fn a_file_that_is_not_wasm_is_invalid_image_name() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("script.wasm");
     std::fs::write(&image, "#!/bin/sh\necho not wasm\n").unwrap();
-    match create_error(&file_pod("not-wasm", &image), options()).await {
-        wasmpod::Error::Image {
-            container,
-            cause,
-            pod,
-        } => {
-            assert_eq!(container, "app");
-            assert_eq!(cause.reason(), "InvalidImageName");
-            assert_eq!(
-                waiting_reason(&pod, "app").as_deref(),
-                Some("InvalidImageName")
-            );
-        }
-        other => panic!("expected Error::Image, got {other:?}"),
-    }
+    let (reason, _, _) = image_error(&file_pod("not-wasm", &image)).await;
+    assert_eq!(reason, "InvalidImageName");
 }
 
 #[tokio::test]
@@ -338,28 +339,12 @@ async fn a_component_importing_an_unknown_interface_is_create_container_error() 
         "needs-foo.wasm",
         r#"(component (import "foo:bar/baz" (instance (export "f" (func)))))"#,
     );
-    let err = create_error(&file_pod("unknown-import", &image), options()).await;
-    let text = err.to_string();
-    match err {
-        wasmpod::Error::Image {
-            container,
-            cause,
-            pod,
-        } => {
-            assert_eq!(container, "app");
-            assert_eq!(cause.reason(), "CreateContainerError");
-            assert!(
-                cause.to_string().contains("foo:bar/baz"),
-                "the missing import is named: {cause}"
-            );
-            assert!(text.contains("\"app\""), "the container is named: {text}");
-            assert_eq!(
-                waiting_reason(&pod, "app").as_deref(),
-                Some("CreateContainerError")
-            );
-        }
-        other => panic!("expected Error::Image, got {other:?}"),
-    }
+    let (reason, cause, _) = image_error(&file_pod("unknown-import", &image)).await;
+    assert_eq!(reason, "CreateContainerError");
+    assert!(
+        cause.contains("foo:bar/baz"),
+        "the missing import is named: {cause}"
+    );
 }
 
 #[tokio::test]

@@ -113,13 +113,20 @@ async fn probe_once(plan: &ProbePlan, target: &ProbeTarget) -> (bool, String) {
     }
     match tokio::time::timeout(plan.timeout, run_handler(&plan.handler, target)).await {
         Ok(result) => result,
-        Err(_) => (
-            false,
-            format!(
-                "timeout: probe did not complete within {}s",
-                plan.timeout.as_secs()
-            ),
+        Err(_) => (false, timeout_text(&plan.handler)),
+    }
+}
+
+/// What the kubelet reports for a probe that ran out of time: the CRI's
+/// exec timeout, Go's HTTP client and dialer timeouts.
+fn timeout_text(handler: &ProbeHandler) -> String {
+    match handler {
+        ProbeHandler::Exec(argv) => format!("command {:?} timed out", argv.join(" ")),
+        ProbeHandler::HttpGet { port, path, .. } => format!(
+            "Get \"http://127.0.0.1:{port}{path}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
         ),
+        ProbeHandler::TcpSocket(port) => format!("dial tcp 127.0.0.1:{port}: i/o timeout"),
+        ProbeHandler::Grpc { .. } | ProbeHandler::Sleep(_) => "timeout".into(),
     }
 }
 
@@ -315,6 +322,19 @@ pub(crate) fn kill_grace(plan: &ProbePlan, pod_grace: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::same_host_path;
+
+    #[test]
+    fn timeouts_read_as_the_kubelet_reports_them() {
+        use crate::plan::ProbeHandler;
+        assert_eq!(
+            super::timeout_text(&ProbeHandler::Exec(vec!["sleep".into(), "10".into()])),
+            "command \"sleep 10\" timed out"
+        );
+        assert_eq!(
+            super::timeout_text(&ProbeHandler::TcpSocket(81)),
+            "dial tcp 127.0.0.1:81: i/o timeout"
+        );
+    }
 
     #[test]
     fn redirect_targets() {

@@ -16,12 +16,52 @@ use super::pipe::{Wakers, lock};
 /// Bytes a UDP mailbox holds before further datagrams are dropped.
 pub const MAILBOX_BYTES: usize = 256 * 1024;
 
-#[derive(Default)]
-struct ListenerState {
-    queue: VecDeque<Conn>,
-    backlog: usize,
+/// What both queues share: the items, whether the queue is closed, and
+/// the tasks waiting for either.
+struct Queue<T> {
+    items: VecDeque<T>,
     closed: bool,
     waiters: Wakers,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Self {
+            items: VecDeque::new(),
+            closed: false,
+            waiters: Wakers::default(),
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    /// Ready when an item is waiting or the queue is closed.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.items.is_empty() || self.closed {
+            Poll::Ready(())
+        } else {
+            self.waiters.register(cx.waker());
+            Poll::Pending
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        self.items.push_back(item);
+        self.waiters.wake();
+    }
+
+    /// Closes the queue, wakes its waiters and returns what was queued.
+    fn close(&mut self) -> VecDeque<T> {
+        self.closed = true;
+        self.waiters.wake();
+        std::mem::take(&mut self.items)
+    }
+}
+
+#[derive(Default)]
+struct ListenerState {
+    q: Queue<Conn>,
+    backlog: usize,
 }
 
 /// A listening socket's backlog of connections waiting for `accept`.
@@ -37,28 +77,21 @@ impl Listener {
 
     pub(super) fn enqueue(&self, conn: Conn) -> Result<(), ErrorCode> {
         let mut s = lock(&self.0);
-        if s.closed || s.queue.len() >= s.backlog {
+        if s.q.closed || s.q.items.len() >= s.backlog {
             return Err(ErrorCode::ConnectionRefused);
         }
-        s.queue.push_back(conn);
-        s.waiters.wake();
+        s.q.push(conn);
         Ok(())
     }
 
     /// The oldest connection waiting, if any.
     pub fn try_accept(&self) -> Option<Conn> {
-        lock(&self.0).queue.pop_front()
+        lock(&self.0).q.items.pop_front()
     }
 
     /// Ready when a connection is waiting (or the listener was closed).
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut s = lock(&self.0);
-        if !s.queue.is_empty() || s.closed {
-            Poll::Ready(())
-        } else {
-            s.waiters.register(cx.waker());
-            Poll::Pending
-        }
+        lock(&self.0).q.poll_ready(cx)
     }
 
     /// Changes the backlog (connections already queued stay).
@@ -68,17 +101,12 @@ impl Listener {
 
     /// Connections waiting to be accepted.
     pub fn pending(&self) -> usize {
-        lock(&self.0).queue.len()
+        lock(&self.0).q.items.len()
     }
 
     /// Stops accepting and resets every connection still queued.
     pub(super) fn close(&self) {
-        let queued = {
-            let mut s = lock(&self.0);
-            s.closed = true;
-            s.waiters.wake();
-            std::mem::take(&mut s.queue)
-        };
+        let queued = lock(&self.0).q.close();
         for conn in queued {
             conn.reader.pipe().reset();
             conn.writer.pipe().reset();
@@ -97,10 +125,8 @@ pub struct Datagram {
 
 #[derive(Default)]
 struct MailboxState {
-    queue: VecDeque<Datagram>,
+    q: Queue<Datagram>,
     bytes: usize,
-    closed: bool,
-    waiters: Wakers,
 }
 
 /// The receive queue of a bound UDP port.
@@ -110,39 +136,30 @@ pub struct Mailbox(Mutex<MailboxState>);
 impl Mailbox {
     pub(super) fn deliver(&self, d: Datagram) {
         let mut s = lock(&self.0);
-        if s.closed || s.bytes + d.data.len() > MAILBOX_BYTES {
+        if s.q.closed || s.bytes + d.data.len() > MAILBOX_BYTES {
             tracing::trace!(from = %d.from, len = d.data.len(), "datagram dropped");
             return;
         }
         s.bytes += d.data.len();
-        s.queue.push_back(d);
-        s.waiters.wake();
+        s.q.push(d);
     }
 
     /// The oldest datagram, if any.
     pub fn try_recv(&self) -> Option<Datagram> {
         let mut s = lock(&self.0);
-        let d = s.queue.pop_front()?;
+        let d = s.q.items.pop_front()?;
         s.bytes -= d.data.len();
         Some(d)
     }
 
-    /// Ready when a datagram is waiting.
+    /// Ready when a datagram is waiting (or the port was closed).
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut s = lock(&self.0);
-        if !s.queue.is_empty() || s.closed {
-            Poll::Ready(())
-        } else {
-            s.waiters.register(cx.waker());
-            Poll::Pending
-        }
+        lock(&self.0).q.poll_ready(cx)
     }
 
     pub(super) fn close(&self) {
         let mut s = lock(&self.0);
-        s.closed = true;
-        s.queue.clear();
+        s.q.close();
         s.bytes = 0;
-        s.waiters.wake();
     }
 }
