@@ -63,7 +63,7 @@ impl Event {
 }
 
 impl fmt::Display for Event {
-    /// `Normal  Started  container/app  Started container app`
+    /// `Normal  Started  container/app  Container started`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let object = match &self.container {
             Some(c) => format!("container/{c}"),

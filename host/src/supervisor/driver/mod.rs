@@ -239,7 +239,10 @@ impl Run {
         shared.event(Event::normal(
             "Pulled",
             Some(&c.name),
-            format!("Container image \"{}\" already present on machine", c.image),
+            format!(
+                "Container image \"{}\" already present on machine and can be accessed by the pod",
+                c.image
+            ),
         ));
         let preopens = match self.d.dirs.preopens_for(c) {
             Ok(p) => p,
@@ -317,12 +320,12 @@ impl Run {
         shared.event(Event::normal(
             "Created",
             Some(&c.name),
-            format!("Created container: {}", c.name),
+            "Container created".into(),
         ));
         shared.event(Event::normal(
             "Started",
             Some(&c.name),
-            format!("Started container {}", c.name),
+            "Container started".into(),
         ));
     }
 
