@@ -130,6 +130,34 @@ async fn trap_is_exit_134_with_the_trap_as_message() {
 }
 
 #[tokio::test]
+async fn going_past_the_memory_limit_is_oom_killed() {
+    let limited = |name: &str, size: &str| {
+        format!(
+            "  - name: {name}\n    image: busybox\n    command: [fill-mem, {size}]\n    resources: {{limits: {{memory: 32Mi}}, requests: {{memory: 16Mi}}}}\n"
+        )
+    };
+    let yaml = pod(
+        "oom",
+        &format!("{}{}", limited("hog", "64M"), limited("fits", "8M")),
+    );
+    let run = run_pod(&yaml).await;
+    let hog = terminated_state(&run, "hog");
+    assert_eq!(
+        (hog.exit_code, hog.reason.as_deref()),
+        (137, Some("OOMKilled")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(run.exit_code("fits"), 0, "{}", run.dump());
+    assert!(
+        run.lines("fits")
+            .iter()
+            .any(|l| l == "fill-mem: allocated 8388608 bytes")
+    );
+    assert_eq!(run.phase(), "Failed");
+}
+
+#[tokio::test]
 async fn command_then_args_make_argv() {
     let yaml = pod(
         "argv",

@@ -8,11 +8,13 @@
 //! * a trap (e.g. `unreachable`, out-of-bounds access): [`TRAP_EXIT_CODE`]
 //!   (134, as `wasmtime run` and a process killed by SIGABRT report), with
 //!   the trap text as the termination message;
+//! * past its memory limit ([`limits`]): [`Exit::OomKilled`], 137;
 //! * stopped by the supervisor: 143 (no termination handler, like SIGTERM) or
 //!   137 (killed after the grace period, like SIGKILL). Those are decided by
 //!   the supervisor, which aborts the future returned by [`run`].
 
 pub mod lifecycle;
+pub mod limits;
 mod state;
 
 pub use lifecycle::{SharedSignal, TerminationSignal};
@@ -21,6 +23,8 @@ pub use state::{P1State, P2State};
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use limits::{MemoryLimiter, OutOfMemory};
 
 use crate::runtime::Image;
 use crate::sandbox::{OutputSink, PodNetwork, Preopen};
@@ -41,6 +45,8 @@ pub enum Exit {
     Trap(String),
     /// The instance could not be created (the message says why).
     StartError(String),
+    /// The instance went past its memory limit and was killed.
+    OomKilled(String),
 }
 
 impl Exit {
@@ -50,6 +56,7 @@ impl Exit {
             Exit::Code(c) => *c,
             Exit::Trap(_) => TRAP_EXIT_CODE,
             Exit::StartError(_) => 128,
+            Exit::OomKilled(_) => KILLED_EXIT_CODE,
         }
     }
 }
@@ -72,6 +79,8 @@ pub struct Launch {
     pub termination: SharedSignal,
     /// The pod's network namespace.
     pub network: std::sync::Arc<PodNetwork>,
+    /// `resources.limits.memory` in bytes.
+    pub memory_limit: Option<u64>,
 }
 
 /// Runs one instance to its exit. Cancel-safe: dropping the future kills the
@@ -102,12 +111,14 @@ pub async fn run(engine: wasmtime::Engine, launch: Launch) -> Exit {
                 table: ResourceTable::new(),
                 termination: launch.termination,
                 network: launch.network,
+                limiter: MemoryLimiter::new(launch.memory_limit),
             };
             let mut store = Store::new(&engine, state);
+            store.limiter(|s| &mut s.limiter);
             store.epoch_deadline_async_yield_and_update(1);
             let command = match pre.instantiate_async(&mut store).await {
                 Ok(c) => c,
-                Err(e) => return Exit::StartError(crate::runtime::error_text(&e)),
+                Err(e) => return start_error(e),
             };
             match command.wasi_cli_run().call_run(&mut store).await {
                 Ok(Ok(())) => Exit::Code(0),
@@ -120,12 +131,14 @@ pub async fn run(engine: wasmtime::Engine, launch: Launch) -> Exit {
                 &engine,
                 P1State {
                     ctx: builder.build_p1(),
+                    limiter: MemoryLimiter::new(launch.memory_limit),
                 },
             );
+            store.limiter(|s| &mut s.limiter);
             store.epoch_deadline_async_yield_and_update(1);
             let instance = match pre.instantiate_async(&mut store).await {
                 Ok(i) => i,
-                Err(e) => return Exit::StartError(crate::runtime::error_text(&e)),
+                Err(e) => return start_error(e),
             };
             let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
                 Ok(f) => f,
@@ -140,8 +153,20 @@ pub async fn run(engine: wasmtime::Engine, launch: Launch) -> Exit {
 }
 
 fn exit_from_error(e: wasmtime::Error) -> Exit {
-    match e.downcast_ref::<I32Exit>() {
-        Some(I32Exit(code)) => Exit::Code(*code),
+    if let Some(I32Exit(code)) = e.downcast_ref::<I32Exit>() {
+        return Exit::Code(*code);
+    }
+    match e.downcast_ref::<OutOfMemory>() {
+        Some(oom) => Exit::OomKilled(oom.to_string()),
         None => Exit::Trap(crate::runtime::error_text(&e)),
+    }
+}
+
+/// Instantiation failed: a memory limit below the image's initial memory
+/// is an OOM kill, as a container that exceeds its limit while starting.
+fn start_error(e: wasmtime::Error) -> Exit {
+    match e.downcast_ref::<OutOfMemory>() {
+        Some(oom) => Exit::OomKilled(oom.to_string()),
+        None => Exit::StartError(crate::runtime::error_text(&e)),
     }
 }

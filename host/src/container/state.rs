@@ -7,6 +7,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::lifecycle::SharedSignal;
+use super::limits::MemoryLimiter;
 use crate::sandbox::net::{PodNetHost, PodNetView, PodNetwork};
 
 /// Store data of a wasip2 component instance.
@@ -16,6 +17,8 @@ pub struct P2State {
     pub(crate) termination: SharedSignal,
     /// The pod's network (its `wasi:sockets`).
     pub(crate) network: Arc<PodNetwork>,
+    /// `resources.limits.memory`.
+    pub(crate) limiter: MemoryLimiter,
 }
 
 impl WasiView for P2State {
@@ -39,4 +42,6 @@ impl PodNetHost for P2State {
 /// Store data of a wasip1 core module instance.
 pub struct P1State {
     pub(crate) ctx: WasiP1Ctx,
+    /// `resources.limits.memory`.
+    pub(crate) limiter: MemoryLimiter,
 }

@@ -21,10 +21,12 @@
 mod env;
 mod image;
 mod probe;
+mod quantity;
 
 pub use env::{Environment, expand};
 pub use image::{BuiltinImage, ImageSource, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
+pub use quantity::{QUANTITY_FORMAT, quantity_value};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -145,6 +147,9 @@ pub struct ContainerPlan {
     pub probes: Probes,
     /// `lifecycle` hooks (not for regular init containers).
     pub hooks: Hooks,
+    /// `resources.limits.memory` in bytes: the most linear memory the
+    /// container's instance may hold; going past it is `OOMKilled`.
+    pub memory_limit: Option<u64>,
 }
 
 /// One `restartPolicyRules` entry: restart when the exit code is (`In`) or
@@ -466,6 +471,11 @@ fn resolve_container(
             .unwrap_or_else(|| "/dev/termination-log".into()),
         fallback_to_logs_on_error: c.termination_message_policy.as_deref()
             == Some("FallbackToLogsOnError"),
+        memory_limit: c
+            .resources
+            .as_ref()
+            .and_then(|r| r.limits.as_ref()?.get("memory"))
+            .and_then(|q| u64::try_from(quantity_value(&q.0).ok()?).ok()),
         probes: if kind == ContainerKind::Init {
             Probes::default()
         } else {

@@ -365,6 +365,26 @@ impl Checker<'_> {
         for (path, message) in super::handlers::check(base, c) {
             self.add(path, message);
         }
+        self.resources(base, c);
+    }
+
+    /// Quantities in `resources.limits` and `resources.requests` parse and
+    /// are not negative.
+    fn resources(&mut self, base: &str, c: &Container) {
+        let Some(r) = &c.resources else { return };
+        for (kind, map) in [("limits", &r.limits), ("requests", &r.requests)] {
+            for (name, q) in map.iter().flatten() {
+                let problem = match crate::plan::quantity_value(&q.0) {
+                    Err(format) => format,
+                    Ok(v) if v < 0 => "must be greater than or equal to 0".into(),
+                    Ok(_) => continue,
+                };
+                self.add(
+                    format!("{base}.resources.{kind}.{name}"),
+                    msg::invalid(&msg::quote(&q.0), &problem),
+                );
+            }
+        }
     }
 
     fn env(&mut self, base: &str, env: &EnvVar) {

@@ -42,6 +42,8 @@ pub(crate) struct ProbeTarget {
     pub(crate) env: Vec<(String, String)>,
     pub(crate) preopens: Vec<Preopen>,
     pub(crate) network: Arc<PodNetwork>,
+    /// `resources.limits.memory`, for each instance.
+    pub(crate) memory_limit: Option<u64>,
 }
 
 impl ProbeTarget {
@@ -61,6 +63,7 @@ impl ProbeTarget {
             stderr: OutputSink::new(output, Stream::Stderr),
             termination,
             network: self.network.clone(),
+            memory_limit: self.memory_limit,
         }
     }
 

@@ -103,11 +103,31 @@ fn scalars_for_string_fields_must_be_quoted() {
     let w = warnings(&pod(
         "  containers:\n  - name: a\n    image: a.wasm\n    resources: {limits: {cpu: 1, memory: 1.5}}\n",
     ));
+    assert_eq!(w.len(), 1, "{w:#?}");
     has(
         &w,
-        "spec.containers[0].resources",
+        "spec.containers[0].resources.limits.cpu",
         9,
         "not honoured by wasmpod yet",
+    );
+}
+
+#[test]
+fn bad_quantities_are_errors_at_their_line() {
+    let p = problems(&pod(
+        "  containers:\n  - name: a\n    image: a.wasm\n    resources:\n      limits: {memory: 12MB}\n      requests: {memory: -1Mi}\n",
+    ));
+    has(
+        &p,
+        "spec.containers[0].resources.limits.memory",
+        10,
+        "Invalid value: \"12MB\": quantities must match the regular expression",
+    );
+    has(
+        &p,
+        "spec.containers[0].resources.requests.memory",
+        11,
+        "Invalid value: \"-1Mi\": must be greater than or equal to 0",
     );
 }
 

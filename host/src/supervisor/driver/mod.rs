@@ -272,6 +272,7 @@ impl Run {
             env: c.env.clone(),
             preopens,
             network: self.d.network.clone(),
+            memory_limit: c.memory_limit,
         });
         let launch = target.launch(c.argv.clone(), tx, signal.clone());
         let handle = target.spawn(launch);
@@ -401,6 +402,7 @@ impl Run {
             Exit::Code(_) => ("Error", None),
             Exit::Trap(text) => ("Error", Some(format!("wasm trap: {text}"))),
             Exit::StartError(text) => ("StartError", Some(text.clone())),
+            Exit::OomKilled(_) => ("OOMKilled", None),
         };
         let message = message.or(default_message);
         let t = Termination {
