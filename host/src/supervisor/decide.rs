@@ -7,6 +7,9 @@
 //!   (`restartPolicy: Always`) counts as done once it is started, a regular
 //!   init container once it exited 0. A failed init container is restarted
 //!   (with backoff) unless its effective policy is `Never`, which fails the pod.
+//!   Progress is read from the last init container that has run, as the
+//!   kubelet walks the list backwards: a sidecar before it that exits is
+//!   restarted without holding back the containers after it.
 //! * Once initialized (or once any regular container has run), regular init
 //!   containers never run again; sidecars are restarted whenever they exit;
 //!   regular containers start together and are restarted per policy.
@@ -110,7 +113,15 @@ pub fn decide(plan: &PodPlan, obs: &Observed, backoff: &BackoffPolicy, now: Inst
     d
 }
 
-/// Walks the init containers; returns whether the pod is initialized.
+/// Walks the init containers as `computeInitContainerActions` does; returns
+/// whether the pod is initialized.
+///
+/// The walk goes backwards from the last init container that has run: that
+/// one says how far initialization got. Every container before it counts as
+/// initialized already ("previously initialized"), so an earlier sidecar that
+/// exited is restarted but does not hold back the containers after it, and
+/// an earlier regular init container is never re-run. Once any regular
+/// container has run, every init container counts as previously initialized.
 fn walk_init(
     plan: &PodPlan,
     obs: &Observed,
@@ -118,49 +129,69 @@ fn walk_init(
     now: Instant,
     d: &mut Decision,
 ) -> bool {
+    let n = plan.init_containers.len();
+    if n == 0 {
+        return true;
+    }
     let regular_started = obs.any_regular_started();
-    let mut initialized = true;
-    for (i, c) in plan.init_containers.iter().enumerate() {
+    let mut initialized = regular_started;
+    let mut previously = regular_started;
+    // Collected from the last container to the first.
+    let mut starts = Vec::new();
+    for i in (0..n).rev() {
+        let c = &plan.init_containers[i];
         let slot = Slot::Init(i);
         let rec = &obs.init[i];
-        match c.kind {
-            ContainerKind::Sidecar => {
-                if !rec.is_running() {
-                    d.actions.push(start_or_backoff(slot, rec, backoff, now));
-                }
-                if !is_started(c, rec) && initialized && !regular_started {
-                    // The next container waits until this sidecar has started.
-                    initialized = false;
+        let sidecar = c.kind == ContainerKind::Sidecar;
+        if !rec.has_run() {
+            // Never created (or its record is gone): only a sidecar before
+            // the progress point is (re)started.
+            if previously && sidecar {
+                starts.push(Action::Start(slot));
+            }
+            continue;
+        }
+        if previously && !sidecar {
+            // Regular init containers never re-run once passed.
+            continue;
+        }
+        match &rec.state {
+            State::Running { .. } => {
+                // A running regular init container is waited for; a sidecar
+                // counts once started (startup probe passed, postStart done).
+                if sidecar && is_started(c, rec) {
+                    if i == n - 1 {
+                        initialized = true;
+                    } else if !previously {
+                        starts.push(Action::Start(Slot::Init(i + 1)));
+                    }
                 }
             }
+            _ if sidecar => starts.push(start_or_backoff(slot, rec, backoff, now)),
             _ => {
-                if regular_started || !initialized {
-                    continue;
-                }
-                initialized = false;
-                match &rec.state {
-                    State::Terminated(t) if t.exit_code == 0 => initialized = true,
-                    State::Running { .. } => {}
-                    State::Waiting { .. } if rec.last.is_none() => {
-                        d.actions.push(Action::Start(slot))
+                let code = rec.newest_termination().map_or(1, |t| t.exit_code);
+                if code == 0 {
+                    if i == n - 1 {
+                        initialized = true;
+                    } else {
+                        starts.push(Action::Start(Slot::Init(i + 1)));
                     }
-                    _ => {
-                        let code = rec.newest_termination().map_or(1, |t| t.exit_code);
-                        if plan.should_restart(c, code) {
-                            d.actions.push(start_or_backoff(slot, rec, backoff, now));
-                        } else {
-                            d.init_failed = true;
-                        }
-                    }
+                } else if plan.should_restart(c, code) {
+                    starts.push(start_or_backoff(slot, rec, backoff, now));
+                } else {
+                    d.init_failed = true;
+                    return false;
                 }
             }
         }
-        if !initialized && !regular_started {
-            // Containers after the first unfinished one wait.
-            break;
-        }
+        previously = true;
     }
-    initialized || regular_started
+    if !previously {
+        // Nothing has run yet: start the first one.
+        starts.push(Action::Start(Slot::Init(0)));
+    }
+    d.actions.extend(starts.into_iter().rev());
+    initialized
 }
 
 fn start_or_backoff(slot: Slot, rec: &Record, backoff: &BackoffPolicy, now: Instant) -> Action {

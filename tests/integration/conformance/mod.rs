@@ -28,13 +28,31 @@
 //! [`exits_before`], [`run_together`], [`has_restarted`],
 //! [`has_not_restarted`] and [`doesnt_start`] mirror upstream's assertions.
 //!
+//! # Ported as unit tests
+//!
+//! A12, B5, B6, E22 and E23 are unit tables of kubelet internals
+//! (`getPhase`, `computePodActions`) over hand-made statuses. They are
+//! ported as table tests of the supervisor's pure functions in
+//! `host/src/supervisor/tests/upstream*.rs`: A12, B6, E23 over
+//! `status::phase` in `upstream_phase.rs`, B5, E22 over `decide` in
+//! `upstream_actions.rs`. Rows left out, each with a comment in its table:
+//! B5's two dead-sandbox rows and its no-IP row, and E22's four "Pod
+//! sandbox not ready" rows (there is no sandbox that can die under running
+//! containers); B5's and E22's spec-change rows (no container hash: a pod's
+//! spec is fixed for its life); B5's and E22's "unknown state" rows (the
+//! runtime always knows whether an instance runs). The liveness and
+//! startup-failure kill rows are modelled as "exited after the driver's
+//! kill". E22 found a bug in `decide`, now fixed: initialization progress
+//! was read from the first sidecar that was not started, so a sidecar that
+//! exited after later init containers had run kept those from being
+//! restarted and the regular containers from starting; it is now read from
+//! the last init container that has run, as `computeInitContainerActions`
+//! does.
+//!
 //! # Skipped scenarios
 //!
 //! * A10, E24: need an agent (kubelet) restart; A11, E21: need the sandbox
 //!   destroyed under a running pod (node reboot). wasmpod has neither.
-//! * A12, B5, B6, E22, E23: unit tests of kubelet internals (`getPhase`,
-//!   `computePodActions`) with hand-made statuses; their observable effects
-//!   are covered by the end-to-end scenarios here.
 //! * C2: backoff reset needs 10+ minutes of unscaled run time.
 //! * D6 non-local redirect: no second host in a pod's network.
 //! * D7 "should be ready immediately after startupProbe succeeds": with
