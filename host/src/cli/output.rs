@@ -52,7 +52,7 @@ impl Printer {
         }
     }
 
-    /// `wasmpod: 06:09:00 Normal  Started   container/app  Container started`
+    /// `wasmpod: 06:09:00 Normal  Started   spec.containers{app}  Container started`
     pub fn event(&self, pod: Option<&str>, e: &Event) {
         let time = e.time.strftime("%H:%M:%S");
         let text = match pod {

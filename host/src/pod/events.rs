@@ -38,6 +38,10 @@ pub struct Event {
     pub reason: String,
     /// The container concerned, if any.
     pub container: Option<String>,
+    /// The container as the event's `involvedObject.fieldPath` names it
+    /// (`spec.containers{app}`, `spec.initContainers{init}`), which
+    /// `kubectl describe` shows.
+    pub field_path: Option<String>,
     /// A human-readable message.
     pub message: String,
 }
@@ -57,17 +61,19 @@ impl Event {
             type_,
             reason: reason.into(),
             container: container.map(Into::into),
+            field_path: None,
             message,
         }
     }
 }
 
 impl fmt::Display for Event {
-    /// `Normal  Started  container/app  Container started`
+    /// `Normal  Started  spec.containers{app}  Container started`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let object = match &self.container {
-            Some(c) => format!("container/{c}"),
-            None => "pod".into(),
+        let object = match (&self.field_path, &self.container) {
+            (Some(path), _) => path.clone(),
+            (None, Some(c)) => format!("container/{c}"),
+            (None, None) => "pod".into(),
         };
         write!(
             f,

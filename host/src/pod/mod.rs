@@ -80,7 +80,16 @@ impl Shared {
         }
     }
 
-    pub(crate) fn event(&self, e: Event) {
+    pub(crate) fn event(&self, mut e: Event) {
+        if let Some(name) = &e.container {
+            let pod = self.status.borrow();
+            let spec = pod.spec.as_ref();
+            let init = spec
+                .and_then(|s| s.init_containers.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| &c.name == name));
+            let list = if init { "initContainers" } else { "containers" };
+            e.field_path = Some(format!("spec.{list}{{{name}}}"));
+        }
         tracing::debug!(reason = %e.reason, container = ?e.container, "{}", e.message);
         if let Some(tx) = lock(&self.events).as_ref() {
             let _ = tx.send(e);

@@ -225,10 +225,9 @@ impl Ran {
 
     /// Messages of the events with `reason` about `container`.
     pub fn events_of(&self, container: &str, reason: &str) -> Vec<String> {
-        let object = format!("container/{container}");
         let events = self.events().into_iter();
         events
-            .filter(|(r, o, _)| *r == reason && *o == object)
+            .filter(|(r, o, _)| *r == reason && names(o, container))
             .map(|e| e.2)
             .collect()
     }
@@ -236,9 +235,8 @@ impl Ran {
     /// Index of the first event with `reason` about `container`.
     #[track_caller]
     pub fn event_position(&self, container: &str, reason: &str) -> usize {
-        let object = format!("container/{container}");
         let mut events = self.events().into_iter();
-        let found = events.position(|(r, o, _)| r == reason && o == object);
+        let found = events.position(|(r, o, _)| r == reason && names(o, container));
         found.unwrap_or_else(|| panic!("no {reason} event for {container}\n{self}"))
     }
 
@@ -272,4 +270,14 @@ pub(crate) fn container_status<'a>(pod: &'a Value, container: &str) -> &'a Value
     let mut all = lists.into_iter().filter_map(Value::as_array).flatten();
     let found = all.find(|s| s["name"] == container);
     found.unwrap_or_else(|| panic!("no status for {container}: {pod:#}"))
+}
+
+/// Whether an event's object column (`spec.containers{app}`,
+/// `spec.initContainers{init}`, as kubectl describe shows them) is `container`.
+fn names(object: &str, container: &str) -> bool {
+    [
+        format!("spec.containers{{{container}}}"),
+        format!("spec.initContainers{{{container}}}"),
+    ]
+    .contains(&object.to_string())
 }
