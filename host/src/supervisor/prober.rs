@@ -31,7 +31,29 @@ pub(crate) struct ProbeNote {
     pub(crate) id: u64,
     pub(crate) kind: ProbeKind,
     pub(crate) ok: bool,
+    /// A success the kubelet warns about (a redirect it did not follow):
+    /// a `ProbeWarning` event.
+    pub(crate) warning: bool,
     pub(crate) output: String,
+}
+
+/// What one probe run found, as the kubelet's probers report it
+/// (`probe.Result` and its output). A warning counts as success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Success(String),
+    Warning(String),
+    Failure(String),
+}
+
+impl From<(bool, String)> for Verdict {
+    fn from((ok, output): (bool, String)) -> Self {
+        if ok {
+            Verdict::Success(output)
+        } else {
+            Verdict::Failure(output)
+        }
+    }
 }
 
 /// What an instance of a container needs: the container's own instance,
@@ -87,13 +109,18 @@ pub(crate) fn spawn(
         tokio::time::sleep(plan.initial_delay).await;
         loop {
             let started = tokio::time::Instant::now();
-            let (ok, output) = probe_once(&plan, &target).await;
+            let (ok, warning, output) = match probe_once(&plan, &target).await {
+                Verdict::Success(output) => (true, false, output),
+                Verdict::Warning(output) => (true, true, output),
+                Verdict::Failure(output) => (false, false, output),
+            };
             if tx
                 .send(ProbeNote {
                     slot,
                     id,
                     kind,
                     ok,
+                    warning,
                     output,
                 })
                 .is_err()
@@ -106,17 +133,16 @@ pub(crate) fn spawn(
     .abort_handle()
 }
 
-/// Runs a probe once, bounded by its `timeoutSeconds`: (success, output
-/// for events).
-async fn probe_once(plan: &ProbePlan, target: &ProbeTarget) -> (bool, String) {
-    if let ProbeHandler::Grpc { port, service } = &plan.handler {
+/// Runs a probe once, bounded by its `timeoutSeconds`.
+async fn probe_once(plan: &ProbePlan, target: &ProbeTarget) -> Verdict {
+    if matches!(plan.handler, ProbeHandler::Grpc { .. }) {
         // The gRPC prober keeps the deadline itself, to say which step ran
         // out of time as the kubelet does.
-        return super::grpc::check(&target.network, *port, service, plan.timeout).await;
+        return run_handler(plan, target).await;
     }
-    match tokio::time::timeout(plan.timeout, run_handler(&plan.handler, target)).await {
-        Ok(result) => result,
-        Err(_) => (false, timeout_text(&plan.handler)),
+    match tokio::time::timeout(plan.timeout, run_handler(plan, target)).await {
+        Ok(verdict) => verdict,
+        Err(_) => Verdict::Failure(timeout_text(&plan.handler)),
     }
 }
 
@@ -133,26 +159,28 @@ fn timeout_text(handler: &ProbeHandler) -> String {
     }
 }
 
-/// Runs a probe or hook handler once: (success, output for events).
-pub(crate) async fn run_handler(handler: &ProbeHandler, target: &ProbeTarget) -> (bool, String) {
-    match handler {
-        ProbeHandler::Sleep(d) => {
-            tokio::time::sleep(*d).await;
-            (true, String::new())
-        }
-        ProbeHandler::Exec(argv) => exec(argv, target).await,
+/// Runs a probe's handler once.
+async fn run_handler(plan: &ProbePlan, target: &ProbeTarget) -> Verdict {
+    match &plan.handler {
+        ProbeHandler::Exec(argv) => exec(argv, target).await.into(),
         ProbeHandler::TcpSocket(port) => match PodStream::connect(&target.network, *port) {
-            Ok(_) => (true, String::new()),
-            Err(e) => (false, format!("dial tcp 127.0.0.1:{port}: {e}")),
+            Ok(_) => Verdict::Success(String::new()),
+            Err(e) => Verdict::Failure(format!("dial tcp 127.0.0.1:{port}: {e}")),
         },
         ProbeHandler::HttpGet {
             port,
             path,
             headers,
         } => http_get(&target.network, *port, path, headers).await,
-        // Only probes have gRPC handlers (`probe_once`); this is the probe default timeout.
         ProbeHandler::Grpc { port, service } => {
-            super::grpc::check(&target.network, *port, service, Duration::from_secs(1)).await
+            super::grpc::check(&target.network, *port, service, plan.timeout)
+                .await
+                .into()
+        }
+        // Only hooks sleep.
+        ProbeHandler::Sleep(d) => {
+            tokio::time::sleep(*d).await;
+            Verdict::Success(String::new())
         }
     }
 }
@@ -217,23 +245,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// An HTTP GET probe through the pod network. Same-host redirects are
-/// followed (up to 10, like Go's client); a redirect to another host counts
-/// as success, as the kubelet's prober treats it.
+/// An HTTP GET probe through the pod network (pkg/probe/http). Same-host
+/// redirects are followed (up to 10, like Go's client); a redirect to
+/// another host is not, and counts as success with a warning
+/// ("Probe terminated redirects"), as the kubelet's prober treats it.
 async fn http_get(
     network: &Arc<PodNetwork>,
     port: u16,
     path: &str,
     headers: &[(String, String)],
-) -> (bool, String) {
-    let mut path = path.to_string();
+) -> Verdict {
+    let (mut port, mut path) = (port, path.to_string());
     for _ in 0..10 {
         let url = format!("http://127.0.0.1:{port}{path}");
         let response = match get_once(network, port, &path, headers, PROBE_AGENT).await {
             Ok(r) => r,
-            Err(e) => return (false, format!("Get \"{url}\": {e}")),
+            Err(e) => return Verdict::Failure(format!("Get \"{url}\": {e}")),
         };
         let text = String::from_utf8_lossy(&response);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         let mut lines = text.split("\r\n");
         let status_line = lines.next().unwrap_or_default();
         let code = status_line
@@ -245,41 +275,50 @@ async fn http_get(
                 .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
                 .map(|(_, v)| v.trim().to_string())
         });
-        match (code, location) {
-            (Some(code), Some(location)) if (300..400).contains(&code) => {
-                match same_host_path(&location, port) {
-                    Some(next) => path = next,
-                    None => return (true, String::new()),
-                }
+        let next = location.and_then(|l| same_host_target(&l, port));
+        match (code, next) {
+            (Some(300..400), Some(next)) => (port, path) = next,
+            (Some(300..400), None) => {
+                return Verdict::Warning(format!(
+                    "Probe terminated redirects, Response body: {body}"
+                ));
             }
-            (Some(code), _) if (200..400).contains(&code) => return (true, String::new()),
+            (Some(200..300), _) => return Verdict::Success(body.to_string()),
             (Some(code), _) => {
-                return (false, format!("HTTP probe failed with statuscode: {code}"));
+                return Verdict::Failure(format!("HTTP probe failed with statuscode: {code}"));
             }
             (None, _) => {
-                return (
-                    false,
-                    format!("Get \"{url}\": malformed HTTP response {status_line:?}"),
-                );
+                return Verdict::Failure(format!(
+                    "Get \"{url}\": malformed HTTP response {status_line:?}"
+                ));
             }
         }
     }
-    (false, "stopped after 10 redirects".into())
+    Verdict::Failure(format!(
+        "Get \"http://127.0.0.1:{port}{path}\": stopped after 10 redirects"
+    ))
 }
 
-/// The path of a redirect target on the probed host, or `None` for another host.
-fn same_host_path(location: &str, port: u16) -> Option<String> {
+/// The port and path of a redirect target on the probed host, or `None` for
+/// another host.
+///
+/// As the kubelet's redirect checker, only the host name is compared: the
+/// probed host is the pod's address (127.0.0.1 here, as the pod IP is on a
+/// node), so a redirect to it on another port is followed, and one to any
+/// other name (`localhost` included, as it is not the pod IP) is not.
+fn same_host_target(location: &str, port: u16) -> Option<(u16, String)> {
     if location.starts_with('/') {
-        return Some(location.to_string());
+        return Some((port, location.to_string()));
     }
     let rest = location.strip_prefix("http://")?;
-    let (host, path) = rest
+    let (authority, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let local = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
-    (local.contains(&host.to_string())
-        || (port == 80 && (host == "127.0.0.1" || host == "localhost")))
-        .then_some(path)
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().ok()?),
+        None => (authority, 80),
+    };
+    (host == "127.0.0.1").then_some((port, path))
 }
 
 /// The `User-Agent` of probes (`kube-probe/<major>.<minor>`).
@@ -324,7 +363,7 @@ pub(crate) fn kill_grace(plan: &ProbePlan, pod_grace: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::same_host_path;
+    use super::same_host_target;
 
     #[test]
     fn timeouts_read_as_the_kubelet_reports_them() {
@@ -341,16 +380,13 @@ mod tests {
 
     #[test]
     fn redirect_targets() {
-        assert_eq!(same_host_path("/dir/", 8080).as_deref(), Some("/dir/"));
-        assert_eq!(
-            same_host_path("http://127.0.0.1:8080/x", 8080).as_deref(),
-            Some("/x")
-        );
-        assert_eq!(
-            same_host_path("http://localhost:8080", 8080).as_deref(),
-            Some("/")
-        );
-        assert_eq!(same_host_path("http://example.com/x", 8080), None);
-        assert_eq!(same_host_path("http://127.0.0.1:9090/x", 8080), None);
+        let target = |loc| same_host_target(loc, 8080);
+        assert_eq!(target("/dir/"), Some((8080, "/dir/".into())));
+        assert_eq!(target("http://127.0.0.1:8080/x"), Some((8080, "/x".into())));
+        assert_eq!(target("http://127.0.0.1:9090"), Some((9090, "/".into())));
+        assert_eq!(target("http://127.0.0.1/x"), Some((80, "/x".into())));
+        assert_eq!(target("http://localhost:8080/x"), None, "not the pod IP");
+        assert_eq!(target("http://0.0.0.0/"), None);
+        assert_eq!(target("https://127.0.0.1/"), None);
     }
 }

@@ -68,6 +68,12 @@ impl Run {
                 Some(&c.name),
                 format!("{} probe failed: {}", note.kind.label(), note.output),
             ));
+        } else if note.warning {
+            self.d.shared.event(Event::warning(
+                "ProbeWarning",
+                Some(&c.name),
+                format!("{} probe warning: {}", note.kind.label(), note.output),
+            ));
         }
         let Some(entry) = inst.probes.iter_mut().find(|(k, _, _)| *k == note.kind) else {
             return;
