@@ -1,11 +1,12 @@
-//! Flags of `grpc-health-checking`, parsed like agnhost's (Go, cobra/pflag)
-//! with one liberty: single-dash long flags are accepted too.
+//! Flags of the subcommands, parsed like agnhost's (Go, cobra/pflag) with
+//! one liberty: single-dash long flags are accepted too.
 //!
 //! `--port=5000`, `--port 5000`, `-port=5000` and `-port 5000` are all the
 //! same; a separate value is taken as is, even if it starts with `-`
 //! (`--delay-unhealthy-sec -1`). The last occurrence of a flag wins, `--`
 //! ends the flags, and `-h`/`--help` asks for usage. Integers are decimal.
-//! Positional arguments are rejected, as agnhost does.
+//! Positional arguments are rejected, as agnhost does, and so are flags
+//! the subcommand does not have (`liveness` has none).
 
 /// Settings of one `grpc-health-checking` run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,8 +35,8 @@ impl Default for Options {
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Parsed {
-    Run(Options),
+pub enum Parsed<T = Options> {
+    Run(T),
     Help,
 }
 
@@ -51,10 +52,55 @@ Flags:
   -h, --help                      show this help
 ";
 
-/// Parses the arguments that follow the subcommand.
+/// Parses the arguments that follow `grpc-health-checking`.
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut options = Options::default();
     let mut tls = false;
+    let names = [
+        "port",
+        "http-port",
+        "service",
+        "delay-unhealthy-sec",
+        "tls-cert-file",
+        "tls-private-key-file",
+    ];
+    let help = scan(args, &names, |name, value| {
+        match name {
+            "port" => options.port = port(name, &value)?,
+            "http-port" => options.http_port = port(name, &value)?,
+            "service" => options.service = value,
+            "delay-unhealthy-sec" => options.delay_unhealthy_sec = int(name, &value)?,
+            // agnhost can serve gRPC over TLS; this build cannot.
+            _ => tls |= !value.is_empty(),
+        }
+        Ok(())
+    })?;
+    if help {
+        return Ok(Parsed::Help);
+    }
+    if tls {
+        return Err(
+            "--tls-cert-file/--tls-private-key-file: TLS is not supported by this agnhost".into(),
+        );
+    }
+    Ok(Parsed::Run(options))
+}
+
+/// Parses the arguments that follow a subcommand without flags
+/// (`liveness`): only `-h`/`--help` and `--`.
+pub fn parse_none(args: &[String]) -> Result<Parsed<()>, String> {
+    let help = scan(args, &[], |_, _| Ok(()))?;
+    Ok(if help { Parsed::Help } else { Parsed::Run(()) })
+}
+
+/// Goes through `args`, calling `set` with the name and value of each
+/// flag, which must be one of `names`. `Ok(true)` when usage is asked for
+/// (nothing after that is looked at).
+fn scan(
+    args: &[String],
+    names: &[&str],
+    mut set: impl FnMut(&str, String) -> Result<(), String>,
+) -> Result<bool, String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         if arg == "--" {
@@ -79,37 +125,17 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             None => (flag, None),
         };
         if matches!(name, "h" | "help") {
-            return Ok(Parsed::Help);
+            return Ok(true);
         }
-        if !matches!(
-            name,
-            "port"
-                | "http-port"
-                | "service"
-                | "delay-unhealthy-sec"
-                | "tls-cert-file"
-                | "tls-private-key-file"
-        ) {
+        if !names.contains(&name) {
             return Err(format!("unknown flag: --{name}"));
         }
         let Some(value) = inline.or_else(|| args.next().cloned()) else {
             return Err(format!("flag needs an argument: --{name}"));
         };
-        match name {
-            "port" => options.port = port(name, &value)?,
-            "http-port" => options.http_port = port(name, &value)?,
-            "service" => options.service = value,
-            "delay-unhealthy-sec" => options.delay_unhealthy_sec = int(name, &value)?,
-            // agnhost can serve gRPC over TLS; this build cannot.
-            _ => tls |= !value.is_empty(),
-        }
+        set(name, value)?;
     }
-    if tls {
-        return Err(
-            "--tls-cert-file/--tls-private-key-file: TLS is not supported by this agnhost".into(),
-        );
-    }
-    Ok(Parsed::Run(options))
+    Ok(false)
 }
 
 /// A decimal integer flag value.
@@ -211,6 +237,28 @@ mod tests {
         assert_eq!(
             run(&["--tls-cert-file=", "--tls-private-key-file", ""]).map(|o| o.port),
             Ok(5000)
+        );
+    }
+
+    #[test]
+    fn no_flags() {
+        let none =
+            |args: &[&str]| parse_none(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(none(&[]), Ok(Parsed::Run(())));
+        assert_eq!(none(&["--"]), Ok(Parsed::Run(())));
+        assert_eq!(none(&["-h"]), Ok(Parsed::Help));
+        assert_eq!(none(&["--help", "--bogus"]), Ok(Parsed::Help));
+        assert_eq!(none(&["--port=8080"]), Err("unknown flag: --port".into()));
+        assert_eq!(none(&["-v", "2"]), Err("unknown flag: --v".into()));
+        assert!(
+            none(&["extra"])
+                .unwrap_err()
+                .contains("unexpected argument \"extra\"")
+        );
+        assert!(
+            none(&["--", "x"])
+                .unwrap_err()
+                .contains("unexpected argument \"x\"")
         );
     }
 

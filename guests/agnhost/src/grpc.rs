@@ -21,11 +21,16 @@
 //! failures are trailers-only (one HEADERS frame with `grpc-status` and a
 //! percent-encoded `grpc-message`).
 
+use std::io;
+use std::net::TcpListener;
 use std::time::Instant;
 
-use crate::h2::{MAX_BODY, Request, Response, Service};
+use crate::frame::ErrorCode;
+use crate::h2::{Connection, MAX_BODY, Request, Response, Service};
 use crate::health::{Health, ServingStatus};
-use crate::proto;
+use crate::http1::Http1;
+use crate::server::{Protocol, Server};
+use crate::{control, proto};
 
 /// The one implemented method.
 pub const CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
@@ -96,6 +101,50 @@ impl HealthService<'_> {
             body: frame_message(&reply),
             trailers: vec![("grpc-status", OK.to_string())],
         }
+    }
+}
+
+/// The servers of `grpc-health-checking`: gRPC health on `grpc`, the
+/// control endpoints on `control`, over one [`Health`].
+pub fn server(
+    grpc: TcpListener,
+    control: TcpListener,
+    health: Health,
+) -> io::Result<Server<Health>> {
+    let mut server = Server::new("grpc-health-checking", health);
+    server.listen(grpc, || Box::new(Connection::new()))?;
+    server.listen(control, || Box::new(Http1::new(control::handle)))?;
+    Ok(server)
+}
+
+/// An HTTP/2 connection serving [`HealthService`].
+impl Protocol<Health> for Connection {
+    fn start(&mut self) -> Vec<u8> {
+        // The server's SETTINGS go out first.
+        self.take_output()
+    }
+
+    fn receive(&mut self, data: &[u8], health: &mut Health, now: Instant) -> Vec<u8> {
+        let mut service = HealthService { health, now };
+        Connection::receive(self, data, &mut service);
+        self.take_output()
+    }
+
+    fn eof(&mut self) {
+        Connection::eof(self);
+    }
+
+    fn go_away(&mut self) -> Vec<u8> {
+        Connection::go_away(self, ErrorCode::NoError);
+        self.take_output()
+    }
+
+    fn is_closed(&self) -> bool {
+        Connection::is_closed(self)
+    }
+
+    fn is_idle(&self) -> bool {
+        Connection::is_idle(self)
     }
 }
 

@@ -83,42 +83,6 @@ impl Health {
     }
 }
 
-/// Formats a duration the way Go's `time.Duration.String` does (`0s`,
-/// `1.5µs`, `250ms`, `12.345678901s`, `2m0s`, `1h0m5.5s`), which is what
-/// agnhost's control endpoints answer with.
-pub fn go_duration(d: Duration) -> String {
-    /// `value` / 10^`digits` with the fraction's trailing zeros removed.
-    fn decimal(value: u128, digits: u32) -> String {
-        let scale = 10u128.pow(digits);
-        let (int, frac) = (value / scale, value % scale);
-        if frac == 0 {
-            return int.to_string();
-        }
-        let frac = format!("{frac:0width$}", width = digits as usize);
-        format!("{int}.{}", frac.trim_end_matches('0'))
-    }
-    let ns = d.as_nanos();
-    match ns {
-        0 => "0s".to_string(),
-        1..1_000 => format!("{ns}ns"),
-        1_000..1_000_000 => format!("{}µs", decimal(ns, 3)),
-        1_000_000..1_000_000_000 => format!("{}ms", decimal(ns, 6)),
-        _ => {
-            let secs = d.as_secs();
-            let (h, m) = (secs / 3600, secs / 60 % 60);
-            let s = decimal(
-                u128::from(secs % 60) * 1_000_000_000 + u128::from(d.subsec_nanos()),
-                9,
-            );
-            match (h, m) {
-                (0, 0) => format!("{s}s"),
-                (0, _) => format!("{m}m{s}s"),
-                _ => format!("{h}h{m}m{s}s"),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,21 +137,5 @@ mod tests {
         h.force_unhealthy(false);
         assert_eq!(h.status(start + secs(1)), Serving);
         assert_eq!(h.uptime(start + secs(2)), secs(2));
-    }
-
-    #[test]
-    fn go_durations() {
-        let ns = Duration::from_nanos;
-        assert_eq!(go_duration(ns(0)), "0s");
-        assert_eq!(go_duration(ns(999)), "999ns");
-        assert_eq!(go_duration(ns(1_500)), "1.5µs");
-        assert_eq!(go_duration(ns(2_000)), "2µs");
-        assert_eq!(go_duration(ns(250_000_000)), "250ms");
-        assert_eq!(go_duration(ns(1_234_567)), "1.234567ms");
-        assert_eq!(go_duration(ns(12_345_678_901)), "12.345678901s");
-        assert_eq!(go_duration(secs(1)), "1s");
-        assert_eq!(go_duration(secs(120)), "2m0s");
-        assert_eq!(go_duration(ns(3_605_500_000_000)), "1h0m5.5s");
-        assert_eq!(go_duration(secs(90_000)), "25h0m0s");
     }
 }

@@ -1,12 +1,14 @@
 //! `agnhost`: Kubernetes' e2e test image `agnhost`, as a wasm32-wasip2
-//! component for wasmpod, so that pods written for Kubernetes' gRPC probe
-//! e2e tests run unchanged:
+//! component for wasmpod, so that pods written for Kubernetes' gRPC and
+//! HTTP probe e2e tests run unchanged:
 //!
 //! ```yaml
 //! command: ["/agnhost", "grpc-health-checking"]
+//! # or, with the image's entrypoint /agnhost:
+//! args: ["liveness"]
 //! ```
 //!
-//! One subcommand is implemented, `grpc-health-checking [flags]`:
+//! Two subcommands are implemented. `grpc-health-checking [flags]`:
 //!
 //! * a `grpc.health.v1.Health` server (HTTP/2 cleartext, prior knowledge) on
 //!   `127.0.0.1:--port` (default 5000) answering `Check` for `--service`
@@ -17,29 +19,40 @@
 //!   (negative: always SERVING, the default; 0: NOT_SERVING from the
 //!   start), see [`health`].
 //!
+//! `liveness` (no flags): an HTTP/1.1 server on `127.0.0.1:8080` with
+//! `/started` (time since start), `/healthz` (`200 ok` for 10 seconds,
+//! then `500`) and `/redirect?loc=...` (`302`), see [`liveness`].
+//!
 //! Flags are parsed as described in [`flags`]. Without a subcommand, or with
 //! an unknown one, usage goes to stderr and the exit code is 1; so it is for
-//! a bad flag value, with a message naming the flag. `agnhost help` and
-//! `--help` print usage on stdout and exit 0. The first line printed once
-//! both ports listen is
-//! `grpc-health-checking: serving gRPC health on 127.0.0.1:5000, control on 127.0.0.1:8080`.
+//! a bad flag value or an unknown flag, with a message naming the flag.
+//! `agnhost help` and `--help` print usage on stdout and exit 0. The first
+//! line printed once the ports listen is
+//! `grpc-health-checking: serving gRPC health on 127.0.0.1:5000, control on 127.0.0.1:8080`,
+//! or `liveness: serving on 127.0.0.1:8080`.
 //!
-//! It subscribes to wasmpod termination (`wasmpod-guest`): when the pod is
-//! stopped it sends its HTTP/2 clients a GOAWAY, prints
-//! `grpc-health-checking: shutting down` and exits 0.
+//! Both subscribe to wasmpod termination (`wasmpod-guest`): when the pod is
+//! stopped they say goodbye to their clients (a GOAWAY to HTTP/2 ones),
+//! print `<subcommand>: shutting down` and exit 0.
 //!
 //! Everything runs on one thread with nonblocking sockets ([`server`]).
-//! HTTP/2 framing is in [`frame`] and [`h2`] (HPACK from `loona-hpack`),
-//! the two protobuf messages are encoded by hand in [`proto`].
+//! HTTP/1.1 is in [`http1`] (with the bits of Go's `net/url` it needs in
+//! [`url`], and Go's value formatting in [`gofmt`]); HTTP/2 framing is in
+//! [`frame`] and [`h2`] (HPACK from `loona-hpack`), the two protobuf
+//! messages are encoded by hand in [`proto`].
 
 mod control;
 mod flags;
 mod frame;
+mod gofmt;
 mod grpc;
 mod h2;
 mod health;
+mod http1;
+mod liveness;
 mod proto;
 mod server;
+mod url;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -58,9 +71,11 @@ agnhost for wasmpod: Kubernetes' e2e test image, as a WebAssembly component.
 Subcommands:
   grpc-health-checking   serve grpc.health.v1 Check on --port, and
                          /make-serving and /make-not-serving on --http-port
+  liveness               serve /started, /healthz (healthy for 10 seconds,
+                         then failing) and /redirect on 127.0.0.1:8080
   help                   show this help
 
-Run 'agnhost grpc-health-checking --help' for its flags.
+Run 'agnhost <subcommand> --help' for its flags.
 ";
 
 /// What the command line asks for.
@@ -70,6 +85,8 @@ enum Command {
     Help(String),
     /// Start the servers.
     GrpcHealthChecking(Options),
+    /// Start the `liveness` server.
+    Liveness,
 }
 
 /// Interprets the whole command line (`args[0]` is the program name, with
@@ -81,11 +98,29 @@ fn command(args: &[String]) -> Result<Command, String> {
             Ok(Parsed::Help) => Ok(Command::Help(subcommand_usage())),
             Err(e) => Err(format!("{SUBCOMMAND}: {e}\n\n{}", subcommand_usage())),
         },
+        Some(liveness::SUBCOMMAND) => match flags::parse_none(&args[2..]) {
+            Ok(Parsed::Run(())) => Ok(Command::Liveness),
+            Ok(Parsed::Help) => Ok(Command::Help(LIVENESS_USAGE.into())),
+            Err(e) => Err(format!("{}: {e}\n\n{LIVENESS_USAGE}", liveness::SUBCOMMAND)),
+        },
         Some("help" | "-h" | "--help") => Ok(Command::Help(USAGE.into())),
         Some(other) => Err(format!("agnhost: unknown subcommand {other:?}\n\n{USAGE}")),
         None => Err(format!("agnhost: a subcommand is required\n\n{USAGE}")),
     }
 }
+
+const LIVENESS_USAGE: &str = "\
+Usage: agnhost liveness
+
+Serves HTTP on 127.0.0.1:8080, timing from its start:
+  /started    200, the time since start (Go's duration format, 1.234567s)
+  /healthz    200 \"ok\" for 10 seconds, then 500 \"error: <seconds since start>\"
+  /redirect   302 to the location in the ?loc= query parameter (URL-escaped)
+and 404 for anything else. There are no flags.
+
+Flags:
+  -h, --help   show this help
+";
 
 fn subcommand_usage() -> String {
     format!(
@@ -106,6 +141,7 @@ fn main() {
             wasmpod_guest::exit(0);
         }
         Ok(Command::GrpcHealthChecking(options)) => grpc_health_checking(options),
+        Ok(Command::Liveness) => liveness::run(),
         Err(message) => {
             eprint!("{message}");
             wasmpod_guest::exit(1);
@@ -121,10 +157,11 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     let _ = out.flush();
 }
 
-/// Binds a port on the pod's loopback, or exits 1 saying which.
-fn listen(what: &str, port: u16) -> TcpListener {
+/// Binds a port on the pod's loopback for `subcommand`, or exits 1 saying
+/// which.
+pub fn listen(subcommand: &str, what: &str, port: u16) -> TcpListener {
     TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| {
-        eprintln!("{SUBCOMMAND}: can't listen for {what} on 127.0.0.1:{port}: {e}");
+        eprintln!("{subcommand}: can't listen for {what} on 127.0.0.1:{port}: {e}");
         wasmpod_guest::exit(1);
     })
 }
@@ -132,15 +169,15 @@ fn listen(what: &str, port: u16) -> TcpListener {
 /// Runs `grpc-health-checking` until termination is requested.
 fn grpc_health_checking(options: Options) -> ! {
     let started = Instant::now();
-    let grpc = listen("gRPC health", options.port);
-    let control = listen("control requests", options.http_port);
+    let grpc = listen(SUBCOMMAND, "gRPC health", options.port);
+    let control = listen(SUBCOMMAND, "control requests", options.http_port);
     let addr = |l: &TcpListener, port| {
         l.local_addr()
             .map_or(format!("127.0.0.1:{port}"), |a| a.to_string())
     };
     let (grpc_addr, control_addr) = (addr(&grpc, options.port), addr(&control, options.http_port));
     let health = Health::new(started, options.service, options.delay_unhealthy_sec);
-    let mut server = server::Server::new(grpc, control, health).unwrap_or_else(|e| {
+    let mut server = grpc::server(grpc, control, health).unwrap_or_else(|e| {
         eprintln!("{SUBCOMMAND}: can't make the listeners nonblocking: {e}");
         wasmpod_guest::exit(1);
     });
@@ -179,6 +216,15 @@ mod tests {
         };
         assert_eq!(o.port, 5001);
         assert_eq!(cmd(&["agnhost", "help"]), Ok(Command::Help(USAGE.into())));
+        assert!(USAGE.contains("  liveness "));
+        for argv0 in ["/agnhost", "agnhost"] {
+            assert_eq!(cmd(&[argv0, "liveness"]), Ok(Command::Liveness));
+        }
+        assert_eq!(cmd(&["/agnhost", "liveness", "--"]), Ok(Command::Liveness));
+        assert_eq!(
+            cmd(&["agnhost", "liveness", "--help"]),
+            Ok(Command::Help(LIVENESS_USAGE.into()))
+        );
         assert!(
             matches!(cmd(&["agnhost", "grpc-health-checking", "-h"]), Ok(Command::Help(u)) if u.contains("--delay-unhealthy-sec"))
         );
@@ -191,6 +237,16 @@ mod tests {
         let err = cmd(&["agnhost", "netexec"]).unwrap_err();
         assert!(
             err.starts_with("agnhost: unknown subcommand \"netexec\"") && err.contains("Usage")
+        );
+        let err = cmd(&["agnhost", "liveness", "--port=8081"]).unwrap_err();
+        assert!(
+            err.starts_with("liveness: unknown flag: --port\n\nUsage: agnhost liveness"),
+            "{err}"
+        );
+        let err = cmd(&["agnhost", "liveness", "extra"]).unwrap_err();
+        assert!(
+            err.starts_with("liveness: unexpected argument \"extra\""),
+            "{err}"
         );
         let err = cmd(&["agnhost", "grpc-health-checking", "--port=x"]).unwrap_err();
         assert!(

@@ -1,37 +1,33 @@
-//! The event loop: both listeners and all their connections, served
-//! interleaved on one thread with nonblocking `std::net` sockets (which
-//! `wasm32-wasip2` supports), so kubelet's liveness and readiness probes can
-//! be answered at the same time and no client can hold up another.
+//! The event loop: a subcommand's listeners and all their connections,
+//! served interleaved on one thread with nonblocking `std::net` sockets
+//! (which `wasm32-wasip2` supports), so kubelet's liveness and readiness
+//! probes can be answered at the same time and no client can hold up
+//! another. What a connection speaks is a [`Protocol`], chosen by the
+//! listener that accepted it; all of them share one state.
 //!
 //! Each turn accepts what is pending, then reads from, feeds and writes to
 //! every connection; when a turn does nothing the loop naps for 1 ms,
 //! doubling up to [`MAX_NAP`] while it stays quiet.
 //!
 //! Bounds: a connection in the middle of something (the HTTP/2 preface or a
-//! request not yet complete, a control request, output the client does not
-//! read) must make progress every [`REQUEST_TIMEOUT`]; an HTTP/2 connection
-//! between requests may stay open for [`IDLE_TIMEOUT`] and is then sent a
-//! GOAWAY. At most [`MAX_CONNECTIONS`] are kept: a new one replaces the
-//! longest quiet of those between requests or closing, or else waits in the
-//! listener's backlog until a connection ends. Closing is graceful: the
-//! server shuts down its sending side, then reads (and discards) what the
-//! client still sends for up to [`LINGER`], so that its last response is
-//! not lost to a TCP reset.
+//! request not yet complete, an HTTP/1.1 request, output the client does
+//! not read) must make progress every [`REQUEST_TIMEOUT`]; an HTTP/2
+//! connection between requests may stay open for [`IDLE_TIMEOUT`] and is
+//! then sent a GOAWAY. At most [`MAX_CONNECTIONS`] are kept: a new one
+//! replaces the longest quiet of those between requests or closing, or else
+//! waits in the listener's backlog until a connection ends. Closing is
+//! graceful: the server shuts down its sending side, then reads (and
+//! discards) what the client still sends for up to [`LINGER`], so that its
+//! last response is not lost to a TCP reset.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::control;
-use crate::frame::ErrorCode;
-use crate::grpc::HealthService;
-use crate::h2;
-use crate::health::Health;
-
 /// How long a connection in the middle of something may go without
 /// progress.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an HTTP/2 connection may sit between requests.
+/// How long a connection may sit between requests.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Most connections served at once.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -47,18 +43,37 @@ const MAX_PENDING_OUTPUT: usize = 256 * 1024;
 /// Most connections accepted from one listener per turn.
 const ACCEPT_BATCH: usize = 16;
 
-/// What a connection speaks.
-enum Protocol {
-    /// gRPC over HTTP/2.
-    Grpc(Box<h2::Connection>),
-    /// One control request; `done` once answered (or abandoned).
-    Control { received: Vec<u8>, done: bool },
+/// What one connection speaks (HTTP/2 for gRPC, or one HTTP/1.1 request,
+/// see [`crate::http1::Http1`]), over the state `S` that all connections
+/// of a [`Server`] share.
+pub trait Protocol<S>: Send {
+    /// What to send as soon as the connection is accepted.
+    fn start(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+    /// Hands over bytes received from the client; returns bytes to send.
+    fn receive(&mut self, data: &[u8], state: &mut S, now: Instant) -> Vec<u8>;
+    /// The client closed its sending side.
+    fn eof(&mut self);
+    /// Ends the protocol politely; returns the goodbye to send.
+    fn go_away(&mut self) -> Vec<u8>;
+    /// Whether the protocol is over (its output may still be pending).
+    fn is_closed(&self) -> bool;
+    /// Whether the connection sits between requests: it may then stay
+    /// quiet for [`IDLE_TIMEOUT`] rather than [`REQUEST_TIMEOUT`], and may
+    /// make room for a newcomer when [`MAX_CONNECTIONS`] are open.
+    fn is_idle(&self) -> bool {
+        false
+    }
 }
 
+/// Makes the protocol of a newly accepted connection.
+pub type Open<S> = fn() -> Box<dyn Protocol<S>>;
+
 /// One accepted connection.
-struct Conn {
+struct Conn<S> {
     stream: TcpStream,
-    protocol: Protocol,
+    protocol: Box<dyn Protocol<S>>,
     /// Bytes waiting to be written.
     output: Vec<u8>,
     /// Last time bytes were read or written.
@@ -69,85 +84,38 @@ struct Conn {
     finished: bool,
 }
 
-impl Conn {
-    fn new(stream: TcpStream, protocol: Protocol, now: Instant) -> Conn {
-        let mut conn = Conn {
+impl<S> Conn<S> {
+    fn new(stream: TcpStream, mut protocol: Box<dyn Protocol<S>>, now: Instant) -> Conn<S> {
+        Conn {
             stream,
+            output: protocol.start(),
             protocol,
-            output: Vec::new(),
             last_activity: now,
             closing: None,
             finished: false,
-        };
-        if let Protocol::Grpc(h2) = &mut conn.protocol {
-            // The server's SETTINGS go out first.
-            conn.output = h2.take_output();
-        }
-        conn
-    }
-
-    /// Whether the protocol is over (its output may still be pending).
-    fn protocol_closed(&self) -> bool {
-        match &self.protocol {
-            Protocol::Grpc(h2) => h2.is_closed(),
-            Protocol::Control { done, .. } => *done,
         }
     }
 
     /// Whether the connection sits between requests.
     fn idle(&self) -> bool {
-        matches!(&self.protocol, Protocol::Grpc(h2) if h2.is_idle()) && self.output.is_empty()
+        self.protocol.is_idle() && self.output.is_empty()
     }
 
-    /// Hands received bytes to the protocol.
-    fn feed(&mut self, data: &[u8], health: &mut Health, now: Instant) {
-        match &mut self.protocol {
-            Protocol::Grpc(h2) => {
-                let mut service = HealthService { health, now };
-                h2.receive(data, &mut service);
-                self.output.extend(h2.take_output());
-            }
-            Protocol::Control { received, done } => {
-                if *done {
-                    return;
-                }
-                received.extend_from_slice(data);
-                if let Some(response) = control::respond(received, health, now) {
-                    self.output.extend(response);
-                    *done = true;
-                }
-            }
-        }
-    }
-
-    /// The client closed its sending side.
-    fn eof(&mut self) {
-        match &mut self.protocol {
-            Protocol::Grpc(h2) => h2.eof(),
-            Protocol::Control { done, .. } => *done = true,
-        }
-    }
-
-    /// Ends the protocol politely (GOAWAY for HTTP/2).
+    /// Ends the protocol politely.
     fn go_away(&mut self) {
-        match &mut self.protocol {
-            Protocol::Grpc(h2) => {
-                h2.go_away(ErrorCode::NoError);
-                self.output.extend(h2.take_output());
-            }
-            Protocol::Control { done, .. } => *done = true,
-        }
+        let goodbye = self.protocol.go_away();
+        self.output.extend(goodbye);
     }
 
     /// One turn: read, write, close, time out. Returns whether anything
     /// happened.
-    fn poll(&mut self, health: &mut Health, now: Instant) -> bool {
+    fn poll(&mut self, state: &mut S, now: Instant) -> bool {
         let mut progress = false;
         if self.closing.is_none()
-            && !self.protocol_closed()
+            && !self.protocol.is_closed()
             && self.output.len() < MAX_PENDING_OUTPUT
         {
-            progress |= self.read(health, now);
+            progress |= self.read(state, now);
         }
         progress |= self.write(now);
         if self.finished {
@@ -158,7 +126,7 @@ impl Conn {
             if now.saturating_duration_since(since) >= LINGER {
                 self.finished = true;
             }
-        } else if self.protocol_closed() && self.output.is_empty() {
+        } else if self.protocol.is_closed() && self.output.is_empty() {
             let _ = self.stream.shutdown(Shutdown::Write);
             self.closing = Some(now);
             progress = true;
@@ -172,7 +140,7 @@ impl Conn {
             if quiet >= limit + LINGER {
                 // Even the goodbye could not be delivered.
                 self.finished = true;
-            } else if quiet >= limit && !self.protocol_closed() {
+            } else if quiet >= limit && !self.protocol.is_closed() {
                 self.go_away();
                 progress = true;
             }
@@ -181,21 +149,22 @@ impl Conn {
     }
 
     /// Reads what is available (up to [`READ_BUDGET`]) and feeds it.
-    fn read(&mut self, health: &mut Health, now: Instant) -> bool {
+    fn read(&mut self, state: &mut S, now: Instant) -> bool {
         let mut buf = [0; 16 * 1024];
         let mut budget = READ_BUDGET;
         let mut progress = false;
-        while budget > 0 && !self.protocol_closed() {
+        while budget > 0 && !self.protocol.is_closed() {
             match self.stream.read(&mut buf) {
                 Ok(0) => {
-                    self.eof();
+                    self.protocol.eof();
                     return true;
                 }
                 Ok(n) => {
                     progress = true;
                     budget = budget.saturating_sub(n);
                     self.last_activity = now;
-                    self.feed(&buf[..n], health, now);
+                    let reply = self.protocol.receive(&buf[..n], state, now);
+                    self.output.extend(reply);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -250,32 +219,38 @@ impl Conn {
     }
 }
 
-/// Which listener a connection came from.
-#[derive(Clone, Copy)]
-enum Kind {
-    Grpc,
-    Control,
+/// A listening socket and the protocol its connections speak.
+struct Listener<S> {
+    socket: TcpListener,
+    open: Open<S>,
 }
 
-/// Both servers of `grpc-health-checking` and their shared state.
-pub struct Server {
-    grpc: TcpListener,
-    control: TcpListener,
-    conns: Vec<Conn>,
-    health: Health,
+/// The listeners of one subcommand, their connections and the state they
+/// share (`S`).
+pub struct Server<S> {
+    /// The subcommand, for log lines.
+    name: &'static str,
+    listeners: Vec<Listener<S>>,
+    conns: Vec<Conn<S>>,
+    state: S,
 }
 
-impl Server {
-    /// Serves gRPC health on `grpc` and the control endpoints on `control`.
-    pub fn new(grpc: TcpListener, control: TcpListener, health: Health) -> io::Result<Server> {
-        grpc.set_nonblocking(true)?;
-        control.set_nonblocking(true)?;
-        Ok(Server {
-            grpc,
-            control,
+impl<S> Server<S> {
+    /// A server without listeners yet; `name` prefixes its log lines.
+    pub fn new(name: &'static str, state: S) -> Server<S> {
+        Server {
+            name,
+            listeners: Vec::new(),
             conns: Vec::new(),
-            health,
-        })
+            state,
+        }
+    }
+
+    /// Serves `socket`, whose connections speak what `open` makes.
+    pub fn listen(&mut self, socket: TcpListener, open: Open<S>) -> io::Result<()> {
+        socket.set_nonblocking(true)?;
+        self.listeners.push(Listener { socket, open });
+        Ok(())
     }
 
     /// Serves until `stop` says so, calling `sleep` when there is nothing
@@ -296,17 +271,19 @@ impl Server {
     /// One pass over listeners and connections. Returns whether anything
     /// happened.
     pub fn turn(&mut self, now: Instant) -> bool {
-        let mut progress = self.accept(Kind::Grpc, now);
-        progress |= self.accept(Kind::Control, now);
+        let mut progress = false;
+        for i in 0..self.listeners.len() {
+            progress |= self.accept(i, now);
+        }
         for conn in &mut self.conns {
-            progress |= conn.poll(&mut self.health, now);
+            progress |= conn.poll(&mut self.state, now);
         }
         self.conns.retain(|c| !c.finished);
         progress
     }
 
-    /// Sends every HTTP/2 client a GOAWAY (as far as its socket takes it
-    /// without waiting) and closes all connections.
+    /// Says goodbye to every client (a GOAWAY for HTTP/2), as far as its
+    /// socket takes it without waiting, and closes all connections.
     pub fn shutdown(&mut self) {
         let now = Instant::now();
         for conn in &mut self.conns {
@@ -316,26 +293,23 @@ impl Server {
         self.conns.clear();
     }
 
-    /// Accepts pending connections from one listener. When
+    /// Accepts pending connections from listener `i`. When
     /// [`MAX_CONNECTIONS`] are open, a new one takes the place of the
     /// longest quiet connection that is between requests or closing; if
     /// there is none, it waits in the listener's backlog.
-    fn accept(&mut self, kind: Kind, now: Instant) -> bool {
+    fn accept(&mut self, i: usize, now: Instant) -> bool {
         let mut progress = false;
         for _ in 0..ACCEPT_BATCH {
             if self.conns.len() >= MAX_CONNECTIONS && !self.evict(now) {
                 break;
             }
-            let listener = match kind {
-                Kind::Grpc => &self.grpc,
-                Kind::Control => &self.control,
-            };
-            let stream = match listener.accept() {
+            let listener = &self.listeners[i];
+            let stream = match listener.socket.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let _ = writeln!(io::stderr(), "grpc-health-checking: accept failed: {e}");
+                    let _ = writeln!(io::stderr(), "{}: accept failed: {e}", self.name);
                     break;
                 }
             };
@@ -343,24 +317,18 @@ impl Server {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            // Small frames should not wait for Nagle; not every host
+            // Small responses should not wait for Nagle; not every host
             // supports the option.
             let _ = stream.set_nodelay(true);
-            let protocol = match kind {
-                Kind::Grpc => Protocol::Grpc(Box::default()),
-                Kind::Control => Protocol::Control {
-                    received: Vec::new(),
-                    done: false,
-                },
-            };
+            let protocol = (listener.open)();
             self.conns.push(Conn::new(stream, protocol, now));
         }
         progress
     }
 
     /// Drops the longest quiet connection that is between requests or
-    /// closing (with a GOAWAY, if the socket takes it at once); `false` if
-    /// there is none.
+    /// closing (with a goodbye, if the socket takes it at once); `false`
+    /// if there is none.
     fn evict(&mut self, now: Instant) -> bool {
         let oldest = self
             .conns

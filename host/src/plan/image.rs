@@ -7,7 +7,7 @@
 //! run unchanged: `busybox` and `alpine` (any tag or digest) are the toolbox,
 //! `nginx` is the HTTP server, and Kubernetes' e2e test image `agnhost`
 //! (`registry.k8s.io/e2e-test-images/agnhost:2.x`) is a guest with its
-//! `grpc-health-checking` subcommand.
+//! `grpc-health-checking` and `liveness` subcommands.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ pub enum BuiltinImage {
     Toolbox,
     /// The small HTTP server standing in for nginx.
     Httpd,
-    /// Kubernetes' e2e test image: `grpc-health-checking`.
+    /// Kubernetes' e2e test image: `grpc-health-checking`, `liveness`.
     Agnhost,
 }
 

@@ -54,7 +54,6 @@
 //! * A10, E24: need an agent (kubelet) restart; A11, E21: need the sandbox
 //!   destroyed under a running pod (node reboot). wasmpod has neither.
 //! * C2: backoff reset needs 10+ minutes of unscaled run time.
-//! * D6 non-local redirect: no second host in a pod's network.
 //! * D7 "should be ready immediately after startupProbe succeeds": with
 //!   periods scaled to 3 s and 1 s the bound no longer tells an immediate
 //!   readiness check from the next periodic one.

@@ -115,12 +115,24 @@ async fn d3_liveness_exec_not_restarted() {
     assert!(!killing_for(&run, "liveness"), "{}", run.dump());
 }
 
-/// PR :: "should be restarted with a /healthz http liveness probe" (the Wasm
-/// server answers 404 where upstream's answers 500; both are failures)
+/// upstream's `livenessPodSpec`: `agnhost liveness`, whose /healthz answers
+/// 500 once it has run for 10 s (its own constant, not scaled).
+const AGNHOST_LIVENESS: &str =
+    "    image: registry.k8s.io/e2e-test-images/agnhost:2.53\n    args: [liveness]\n";
+
+/// upstream's `httpGetHandler(path, 8080)` liveness probe, failureThreshold 1.
+fn http_liveness(path: &str) -> String {
+    format!(
+        "    livenessProbe:\n      httpGet: {{path: '{path}', port: 8080}}\n      initialDelaySeconds: {}\n      periodSeconds: 1\n      failureThreshold: 1\n",
+        secs(15)
+    )
+}
+
+/// PR :: "should be restarted with a /healthz http liveness probe"
 #[tokio::test]
 async fn d4_liveness_http_restarted() {
-    let probe = "    livenessProbe:\n      httpGet: {path: /healthz-missing, port: 8080}\n      initialDelaySeconds: 1\n      periodSeconds: 1\n      failureThreshold: 1\n";
-    let st = start(&single("Always", "", HTTPD, probe), fast()).await;
+    let probe = http_liveness("/healthz");
+    let st = start(&single("Always", "", AGNHOST_LIVENESS, &probe), fast()).await;
     st.wait_for(LIMIT, "a restart", |p| restarts(p, "app") >= 1)
         .await;
     let run = st.stop().await;
@@ -356,4 +368,28 @@ async fn d10_startup_failure_runs_prestop() {
 #[tokio::test]
 async fn d10_liveness_failure_runs_prestop() {
     failure_runs_prestop("livenessProbe").await;
+}
+
+/// PR :: "should *not* be restarted with a non-local redirect http liveness probe"
+#[tokio::test]
+async fn d6_non_local_redirect_is_a_warning() {
+    let probe = http_liveness("/redirect?loc=http%3A%2F%2F0.0.0.0%2F");
+    let st = start(&single("Always", "", AGNHOST_LIVENESS, &probe), fast()).await;
+    st.wait_for(LIMIT, "running", |p| is_running(p, "app"))
+        .await;
+    // The initial delay (2 s) and several probes; /healthz would have
+    // failed only after 10 s, and the redirect is not followed anyway.
+    never_within(&st, Duration::from_secs(5), "a restart", |p| {
+        restarts(p, "app") > 0
+    })
+    .await;
+    let run = st.stop().await;
+    let warnings = run.event_messages("app", "ProbeWarning");
+    assert!(
+        warnings.first().is_some_and(|w| w
+            .starts_with("Liveness probe warning: Probe terminated redirects, Response body: ")),
+        "{}",
+        run.dump()
+    );
+    assert!(!killing_for(&run, "liveness"), "{}", run.dump());
 }

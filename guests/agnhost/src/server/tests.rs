@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use super::*;
-use crate::grpc::{CHECK_PATH, frame_message};
+use crate::grpc::{self, CHECK_PATH, frame_message};
 use crate::h2::testing::{Client, Reply, parse_frames, preface};
+use crate::health::Health;
 use crate::{frame, proto};
 
 /// A server running on a thread until dropped.
@@ -25,7 +26,7 @@ impl Running {
         let control = TcpListener::bind("127.0.0.1:0").unwrap();
         let (grpc_addr, control_addr) = (grpc.local_addr().unwrap(), control.local_addr().unwrap());
         let health = Health::new(Instant::now(), String::new(), delay_unhealthy_sec);
-        let mut server = Server::new(grpc, control, health).unwrap();
+        let mut server = grpc::server(grpc, control, health).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -173,10 +174,10 @@ fn idle_timeouts() {
     let control = TcpListener::bind("127.0.0.1:0").unwrap();
     let (grpc_addr, control_addr) = (grpc.local_addr().unwrap(), control.local_addr().unwrap());
     let start = Instant::now();
-    let mut server = Server::new(grpc, control, Health::new(start, String::new(), -1)).unwrap();
+    let mut server = grpc::server(grpc, control, Health::new(start, String::new(), -1)).unwrap();
     let mut silent = TcpStream::connect(control_addr).unwrap();
     let mut h2 = H2::connect(grpc_addr);
-    let turns = |server: &mut Server, at: Instant| {
+    let turns = |server: &mut Server<Health>, at: Instant| {
         for _ in 0..50 {
             server.turn(at);
             std::thread::sleep(Duration::from_millis(2));
@@ -212,8 +213,8 @@ fn a_full_house_queues_new_connections() {
     let control = TcpListener::bind("127.0.0.1:0").unwrap();
     let grpc_addr = grpc.local_addr().unwrap();
     let start = Instant::now();
-    let mut server = Server::new(grpc, control, Health::new(start, String::new(), -1)).unwrap();
-    let turns = |server: &mut Server| {
+    let mut server = grpc::server(grpc, control, Health::new(start, String::new(), -1)).unwrap();
+    let turns = |server: &mut Server<Health>| {
         for _ in 0..50 {
             server.turn(start);
             std::thread::sleep(Duration::from_millis(2));
