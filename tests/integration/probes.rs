@@ -200,3 +200,22 @@ async fn readiness_gates_hold_ready_until_their_conditions_are_true() {
         .expect("the condition is part of the status");
     assert_eq!(gate.reason.as_deref(), Some("Registered"));
 }
+
+#[tokio::test]
+async fn a_readiness_gate_set_before_the_start_counts() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: gated}\nspec:\n  readinessGates: [{conditionType: example.com/registered}]\n  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', 'sleep 60']\n";
+    let st = start_after(yaml, options(), |handle| {
+        handle
+            .set_condition("example.com/registered", true, None, None)
+            .unwrap();
+    })
+    .await;
+    st.wait_for(std::time::Duration::from_secs(30), "Ready", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    })
+    .await;
+    st.stop().await;
+}

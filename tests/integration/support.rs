@@ -159,7 +159,17 @@ pub async fn run_pod_with(yaml: &str, options: RunOptions, limit: Duration) -> P
 
 /// Creates a pod from YAML, subscribes to its logs and events, and starts it.
 pub async fn start(yaml: &str, options: RunOptions) -> Started {
+    start_after(yaml, options, |_| {}).await
+}
+
+/// Like [`start`], running `before` on the created pod before it starts.
+pub async fn start_after(
+    yaml: &str,
+    options: RunOptions,
+    before: impl FnOnce(&PodHandle),
+) -> Started {
     let handle = create(yaml, options).await;
+    before(&handle);
     let started = subscribe(handle);
     started.handle.start();
     started

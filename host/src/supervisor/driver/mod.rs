@@ -124,6 +124,8 @@ impl Driver {
             next_id: 0,
             announced: HashMap::new(),
         };
+        // Conditions set before the pod started.
+        run.d.obs.conditions = run.conditions.borrow_and_update().clone();
         run.main_loop().await
     }
 }
@@ -181,8 +183,10 @@ impl Run {
                 Some(note) = self.probe_rx.recv() => self.on_probe(note).await,
                 Some(note) = self.hook_rx.recv() => self.on_post_start(note).await,
                 _ = stop.changed() => {}
-                // A readiness gate's condition changed: publish() reads it.
-                Ok(()) = self.conditions.changed() => {}
+                // A condition set from outside (a readiness gate's) changed.
+                Ok(()) = self.conditions.changed() => {
+                    self.d.obs.conditions = self.conditions.borrow_and_update().clone();
+                }
             }
             // Probe failures seen while another container was being stopped.
             self.run_deferred_kills().await;
@@ -454,7 +458,6 @@ impl Run {
 
     /// Recomputes the phase and status and publishes them if they changed.
     fn publish(&mut self, terminal: bool) -> Phase {
-        self.d.obs.conditions = self.conditions.borrow_and_update().clone();
         let mut phase = phase(&self.d.plan, &self.d.obs, terminal || self.d.obs.deleting);
         if terminal && !phase.is_terminal() {
             // A pod is driven to a terminal phase before removal (v1.27+);
