@@ -19,7 +19,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use prost::Message;
 use tokio::time::Instant;
 
-use super::prober::AbortOnDrop;
+use super::prober::{AbortOnDrop, Verdict};
 use crate::sandbox::{PodNetwork, PodStream};
 
 /// `grpc.health.v1.HealthCheckRequest`.
@@ -118,48 +118,35 @@ impl From<h2::Error> for RpcError {
 }
 
 /// Runs one gRPC health probe against `port` of the pod, asking about
-/// `service`, within `timeout`: (success, the kubelet's result text).
+/// `service`, within `timeout`, with the kubelet's result texts.
 pub(crate) async fn check(
     network: &Arc<PodNetwork>,
     port: u16,
     service: &str,
     timeout: Duration,
-) -> (bool, String) {
+) -> Verdict {
     let addr = format!("127.0.0.1:{port}");
     let within = format!("{}s", timeout.as_secs_f64());
     let deadline = Instant::now() + timeout;
     let Some(stream) = dial(network, port, deadline).await else {
-        return (
-            false,
-            format!(
-                "timeout: failed to connect service {addr:?} within {within}: context deadline exceeded"
-            ),
-        );
+        return Verdict::Failure(format!(
+            "timeout: failed to connect service {addr:?} within {within}: context deadline exceeded"
+        ));
     };
-    match tokio::time::timeout_at(deadline, call(stream, port, service, timeout)).await {
-        Err(_) => (
-            false,
-            format!("timeout: health rpc did not complete within {within}"),
+    let text = match tokio::time::timeout_at(deadline, call(stream, port, service, timeout)).await {
+        Ok(Ok(status)) if status == ServingStatus::Serving as i32 => return Verdict::Success,
+        Ok(Ok(status)) => format!(
+            "service unhealthy (responded with {:?})",
+            status_name(status)
         ),
-        Ok(Err(e)) if e.code == UNIMPLEMENTED => (
-            false,
-            format!(
-                "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
-                e.message
-            ),
+        Ok(Err(e)) if e.code == UNIMPLEMENTED => format!(
+            "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
+            e.message
         ),
-        Ok(Err(e)) => (false, format!("error: health rpc probe failed: {e}")),
-        Ok(Ok(status)) if status == ServingStatus::Serving as i32 => {
-            (true, "service healthy".into())
-        }
-        Ok(Ok(status)) => (
-            false,
-            format!(
-                "service unhealthy (responded with {:?})",
-                status_name(status)
-            ),
-        ),
-    }
+        Ok(Err(e)) => format!("error: health rpc probe failed: {e}"),
+        Err(_) => format!("timeout: health rpc did not complete within {within}"),
+    };
+    Verdict::Failure(text)
 }
 
 /// Connects to the port, retrying a refused connection with grpc's

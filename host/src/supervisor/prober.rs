@@ -30,29 +30,24 @@ pub(crate) struct ProbeNote {
     pub(crate) slot: Slot,
     pub(crate) id: u64,
     pub(crate) kind: ProbeKind,
-    pub(crate) ok: bool,
-    /// A success the kubelet warns about (a redirect it did not follow):
-    /// a `ProbeWarning` event.
-    pub(crate) warning: bool,
-    pub(crate) output: String,
+    pub(crate) verdict: Verdict,
 }
 
 /// What one probe run found, as the kubelet's probers report it
-/// (`probe.Result` and its output). A warning counts as success.
+/// (`probe.Result`, with the output events show).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    Success(String),
+    Success,
+    /// A success the kubelet warns about (a redirect it did not follow):
+    /// a `ProbeWarning` event.
     Warning(String),
     Failure(String),
 }
 
-impl From<(bool, String)> for Verdict {
-    fn from((ok, output): (bool, String)) -> Self {
-        if ok {
-            Verdict::Success(output)
-        } else {
-            Verdict::Failure(output)
-        }
+impl Verdict {
+    /// Success or warning.
+    pub(crate) fn passed(&self) -> bool {
+        !matches!(self, Verdict::Failure(_))
     }
 }
 
@@ -109,19 +104,13 @@ pub(crate) fn spawn(
         tokio::time::sleep(plan.initial_delay).await;
         loop {
             let started = tokio::time::Instant::now();
-            let (ok, warning, output) = match probe_once(&plan, &target).await {
-                Verdict::Success(output) => (true, false, output),
-                Verdict::Warning(output) => (true, true, output),
-                Verdict::Failure(output) => (false, false, output),
-            };
+            let verdict = probe_once(&plan, &target).await;
             if tx
                 .send(ProbeNote {
                     slot,
                     id,
                     kind,
-                    ok,
-                    warning,
-                    output,
+                    verdict,
                 })
                 .is_err()
             {
@@ -162,9 +151,9 @@ fn timeout_text(handler: &ProbeHandler) -> String {
 /// Runs a probe's handler once.
 async fn run_handler(plan: &ProbePlan, target: &ProbeTarget) -> Verdict {
     match &plan.handler {
-        ProbeHandler::Exec(argv) => exec(argv, target).await.into(),
+        ProbeHandler::Exec(argv) => exec(argv, target).await,
         ProbeHandler::TcpSocket(port) => match PodStream::connect(&target.network, *port) {
-            Ok(_) => Verdict::Success(String::new()),
+            Ok(_) => Verdict::Success,
             Err(e) => Verdict::Failure(format!("dial tcp 127.0.0.1:{port}: {e}")),
         },
         ProbeHandler::HttpGet {
@@ -173,14 +162,12 @@ async fn run_handler(plan: &ProbePlan, target: &ProbeTarget) -> Verdict {
             headers,
         } => http_get(&target.network, *port, path, headers).await,
         ProbeHandler::Grpc { port, service } => {
-            super::grpc::check(&target.network, *port, service, plan.timeout)
-                .await
-                .into()
+            super::grpc::check(&target.network, *port, service, plan.timeout).await
         }
         // Only hooks sleep.
         ProbeHandler::Sleep(d) => {
             tokio::time::sleep(*d).await;
-            Verdict::Success(String::new())
+            Verdict::Success
         }
     }
 }
@@ -224,15 +211,17 @@ pub(crate) async fn exec_capture(argv: &[String], target: &ProbeTarget) -> ExecO
     }
 }
 
-/// An exec probe: success is exit code 0; the output is the event text.
-async fn exec(argv: &[String], target: &ProbeTarget) -> (bool, String) {
+/// An exec probe: success is exit code 0; a failure's text is the output.
+async fn exec(argv: &[String], target: &ProbeTarget) -> Verdict {
     let outcome = exec_capture(argv, target).await;
     let text = outcome.output.trim_end().to_string();
     match outcome.code {
-        Some(0) => (true, text),
-        Some(code) if text.is_empty() => (false, format!("command exited with code {code}")),
-        Some(_) => (false, text),
-        None => (false, "probe instance was cancelled".into()),
+        Some(0) => Verdict::Success,
+        Some(code) if text.is_empty() => {
+            Verdict::Failure(format!("command exited with code {code}"))
+        }
+        Some(_) => Verdict::Failure(text),
+        None => Verdict::Failure("probe instance was cancelled".into()),
     }
 }
 
@@ -283,7 +272,7 @@ async fn http_get(
                     "Probe terminated redirects, Response body: {body}"
                 ));
             }
-            (Some(200..300), _) => return Verdict::Success(body.to_string()),
+            (Some(200..300), _) => return Verdict::Success,
             (Some(code), _) => {
                 return Verdict::Failure(format!("HTTP probe failed with statuscode: {code}"));
             }

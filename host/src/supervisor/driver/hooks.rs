@@ -69,18 +69,14 @@ async fn run_hook(
         }
         ProbeHandler::Exec(argv) => {
             let outcome = prober::exec_capture(argv, target).await;
+            let command = argv.join(" ");
             let error = match outcome.code {
                 Some(0) => return Ok(()),
-                Some(code) => format!(
-                    "command '{}' exited with {code}: {}",
-                    argv.join(" "),
-                    outcome.stderr
-                ),
+                Some(code) => format!("command '{command}' exited with {code}: {}", outcome.stderr),
                 None => "the hook's instance was cancelled".into(),
             };
             Err(format!(
-                "Exec lifecycle hook ([{}]) for Container {container:?} in Pod {pod:?} failed - error: {error}, message: {:?}",
-                argv.join(" "),
+                "Exec lifecycle hook ([{command}]) for Container {container:?} in Pod {pod:?} failed - error: {error}, message: {:?}",
                 outcome.output
             ))
         }

@@ -10,7 +10,7 @@ use crate::plan::ProbeKind;
 use crate::pod::Event;
 use crate::supervisor::observed::Slot;
 use crate::supervisor::probe::{ProbeResult, ProbeState};
-use crate::supervisor::prober::{self, ProbeNote};
+use crate::supervisor::prober::{self, ProbeNote, Verdict};
 
 impl Run {
     /// Starts probe workers of `kinds` for the running instance of `slot`.
@@ -62,23 +62,24 @@ impl Run {
         }) else {
             return;
         };
-        if !note.ok {
-            self.d.shared.event(Event::warning(
-                "Unhealthy",
-                Some(&c.name),
-                format!("{} probe failed: {}", note.kind.label(), note.output),
-            ));
-        } else if note.warning {
-            self.d.shared.event(Event::warning(
+        let label = note.kind.label();
+        match &note.verdict {
+            Verdict::Success => {}
+            Verdict::Warning(output) => self.d.shared.event(Event::warning(
                 "ProbeWarning",
                 Some(&c.name),
-                format!("{} probe warning: {}", note.kind.label(), note.output),
-            ));
+                format!("{label} probe warning: {output}"),
+            )),
+            Verdict::Failure(output) => self.d.shared.event(Event::warning(
+                "Unhealthy",
+                Some(&c.name),
+                format!("{label} probe failed: {output}"),
+            )),
         }
         let Some(entry) = inst.probes.iter_mut().find(|(k, _, _)| *k == note.kind) else {
             return;
         };
-        let Some(result) = entry.1.observe(note.ok, probe) else {
+        let Some(result) = entry.1.observe(note.verdict.passed(), probe) else {
             return;
         };
         match (note.kind, result) {
