@@ -18,6 +18,9 @@ const GUESTS: &[(&str, &str)] = &[
     ("AGNHOST", "agnhost"),
 ];
 
+/// Guests only tests run, by path: (constant name, binary name).
+const TEST_GUESTS: &[(&str, &str)] = &[("HOSTILE_PATH", "hostile")];
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let repo = manifest_dir.join("../..");
@@ -32,6 +35,7 @@ fn main() {
         "httpd",
         "agnhost",
         "lifecycle",
+        "hostile",
     ] {
         println!("cargo:rerun-if-changed={}", guests.join(watched).display());
     }
@@ -75,6 +79,18 @@ fn main() {
         generated.push_str(&format!(
             "/// The `{bin}` guest component (built from `guests/{bin}`).\n\
              pub const {constant}: &[u8] = include_bytes!({:?});\n",
+            path_str(&wasm)
+        ));
+    }
+    // Test-only guests: exposed by path, never embedded in the binary.
+    for (constant, bin) in TEST_GUESTS {
+        let wasm = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{bin}.wasm"));
+        assert!(wasm.exists(), "guest {bin} was not built: {}", wasm.display());
+        generated.push_str(&format!(
+            "/// The path of the test-only `{bin}` guest (built from `guests/{bin}`).\n\
+             pub const {constant}: &str = {:?};\n",
             path_str(&wasm)
         ));
     }

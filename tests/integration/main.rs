@@ -7,6 +7,7 @@
 
 mod support;
 
+mod adversarial;
 mod cli;
 mod conformance;
 mod examples;

@@ -3,6 +3,7 @@
 //! They are built from `guests/` by this crate's build script (never
 //! committed as binaries). The host maps the image names `busybox` and
 //! `alpine` to [`TOOLBOX`], `nginx` to [`HTTPD`] and Kubernetes' e2e test
-//! image `agnhost` to [`AGNHOST`].
+//! image `agnhost` to [`AGNHOST`]. [`HOSTILE_PATH`] is a test-only guest
+//! that attacks its host (the adversarial tests run it from that path).
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));

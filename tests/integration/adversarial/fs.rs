@@ -1,0 +1,4 @@
+//! fs: see the module doc of `adversarial`.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! manifests: see the module doc of `adversarial`.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! resources: see the module doc of `adversarial`.
+
+#[allow(unused_imports)]
+use super::*;
