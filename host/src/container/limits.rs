@@ -6,6 +6,10 @@
 
 use wasmtime::ResourceLimiter;
 
+/// The most elements one table may grow to (`table.grow` past it returns
+/// -1, as a failed growth does).
+pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
 /// The error a growth past the limit traps with; [`super::run`] tells an
 /// OOM kill from other traps by it.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +59,9 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(maximum.is_none_or(|m| desired <= m))
+        // A table element is a host pointer or two: bound each table, as
+        // memories are bound by the engine's maximum memory size.
+        Ok(desired <= MAX_TABLE_ELEMENTS && maximum.is_none_or(|m| desired <= m))
     }
 }
 
@@ -81,5 +87,15 @@ mod tests {
         );
         let mut unlimited = MemoryLimiter::new(None);
         assert!(unlimited.memory_growing(0, 1 << 30, None).unwrap());
+        assert!(
+            unlimited
+                .table_growing(0, MAX_TABLE_ELEMENTS, None)
+                .unwrap()
+        );
+        assert!(
+            !unlimited
+                .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
+                .unwrap()
+        );
     }
 }

@@ -13,6 +13,7 @@
 //!   137 (killed after the grace period, like SIGKILL). Those are decided by
 //!   the supervisor, which aborts the future returned by [`run`].
 
+pub mod cpu;
 pub mod lifecycle;
 pub mod limits;
 mod state;
@@ -20,13 +21,17 @@ mod state;
 pub use lifecycle::{SharedSignal, TerminationSignal};
 pub use state::{P1State, P2State};
 
+use std::sync::Arc;
+
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiView};
 
+use cpu::{CpuAccount, Meter, Metered};
 use limits::{MemoryLimiter, OutOfMemory};
 
 use crate::runtime::Image;
+use crate::sandbox::handles::MAX_TABLE_ENTRIES;
 use crate::sandbox::{OutputSink, PodNetwork, Preopen};
 
 /// The exit code reported for a guest that trapped.
@@ -81,11 +86,31 @@ pub struct Launch {
     pub network: std::sync::Arc<PodNetwork>,
     /// `resources.limits.memory` in bytes.
     pub memory_limit: Option<u64>,
+    /// The container's CPU account (`resources.limits.cpu`/`requests.cpu`),
+    /// shared with its exec probes and hooks; `None`: unmetered.
+    pub cpu: Option<Arc<CpuAccount>>,
 }
 
-/// Runs one instance to its exit. Cancel-safe: dropping the future kills the
-/// guest (at its next epoch yield or host call).
-pub async fn run(engine: wasmtime::Engine, launch: Launch) -> Exit {
+/// Runs one instance to its exit, its time charged to its CPU account.
+/// Cancel-safe: dropping the future kills the guest (at its next epoch
+/// yield or host call).
+pub fn run(engine: wasmtime::Engine, launch: Launch) -> impl Future<Output = Exit> + Send {
+    let meter = launch.cpu.clone().map(Meter::new);
+    Metered::new(run_metered(engine, launch, meter.clone()), meter)
+}
+
+/// Makes a store yield at every epoch tick, or as its meter decides.
+fn set_yield<T: 'static>(store: &mut Store<T>, meter: Option<Arc<Meter>>) {
+    match meter {
+        Some(meter) => {
+            store.epoch_deadline_callback(move |_| Ok(meter.on_tick()));
+            store.set_epoch_deadline(1);
+        }
+        None => store.epoch_deadline_async_yield_and_update(1),
+    }
+}
+
+async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc<Meter>>) -> Exit {
     let mut builder = WasiCtxBuilder::new();
     builder
         .args(&launch.argv)
@@ -106,16 +131,18 @@ pub async fn run(engine: wasmtime::Engine, launch: Launch) -> Exit {
     }
     match launch.image {
         Image::Component(pre) => {
+            let mut table = ResourceTable::new();
+            table.set_max_capacity(MAX_TABLE_ENTRIES);
             let state = P2State {
                 ctx: builder.build(),
-                table: ResourceTable::new(),
+                table,
                 termination: launch.termination,
                 network: launch.network,
                 limiter: MemoryLimiter::new(launch.memory_limit),
             };
             let mut store = Store::new(&engine, state);
             store.limiter(|s| &mut s.limiter);
-            store.epoch_deadline_async_yield_and_update(1);
+            set_yield(&mut store, meter);
             let command = match pre.instantiate_async(&mut store).await {
                 Ok(c) => c,
                 Err(e) => return start_error(e),
@@ -127,15 +154,17 @@ pub async fn run(engine: wasmtime::Engine, launch: Launch) -> Exit {
             }
         }
         Image::Module(pre) => {
+            let mut ctx = builder.build_p1();
+            ctx.ctx().table.set_max_capacity(MAX_TABLE_ENTRIES);
             let mut store = Store::new(
                 &engine,
                 P1State {
-                    ctx: builder.build_p1(),
+                    ctx,
                     limiter: MemoryLimiter::new(launch.memory_limit),
                 },
             );
             store.limiter(|s| &mut s.limiter);
-            store.epoch_deadline_async_yield_and_update(1);
+            set_yield(&mut store, meter);
             let instance = match pre.instantiate_async(&mut store).await {
                 Ok(i) => i,
                 Err(e) => return start_error(e),

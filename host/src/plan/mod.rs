@@ -26,7 +26,7 @@ mod quantity;
 pub use env::{Environment, expand};
 pub use image::{BuiltinImage, ImageSource, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
-pub use quantity::{QUANTITY_FORMAT, quantity_value};
+pub use quantity::{QUANTITY_FORMAT, quantity_milli_value, quantity_value};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -150,6 +150,12 @@ pub struct ContainerPlan {
     /// `resources.limits.memory` in bytes: the most linear memory the
     /// container's instance may hold; going past it is `OOMKilled`.
     pub memory_limit: Option<u64>,
+    /// `resources.limits.cpu` in millicores: a CFS-style quota per period.
+    pub cpu_limit_millis: Option<u64>,
+    /// `resources.requests.cpu` in millicores (the limit when only that is
+    /// set, as the API server defaults it): the container's weight when the
+    /// cores are contended.
+    pub cpu_request_millis: Option<u64>,
 }
 
 /// One `restartPolicyRules` entry: restart when the exit code is (`In`) or
@@ -476,6 +482,9 @@ fn resolve_container(
             .as_ref()
             .and_then(|r| r.limits.as_ref()?.get("memory"))
             .and_then(|q| u64::try_from(quantity_value(&q.0).ok()?).ok()),
+        cpu_limit_millis: quantity::cpu_millis(c, false),
+        cpu_request_millis: quantity::cpu_millis(c, true)
+            .or_else(|| quantity::cpu_millis(c, false)),
         probes: if kind == ContainerKind::Init {
             Probes::default()
         } else {

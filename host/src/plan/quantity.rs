@@ -1,9 +1,23 @@
 //! Kubernetes resource quantities (`128Mi`, `1G`, `1.5Gi`, `129e6`), as
-//! `k8s.io/apimachinery/pkg/api/resource` reads them, for memory limits.
+//! `k8s.io/apimachinery/pkg/api/resource` reads them, for memory and CPU.
 
 /// The format the API server requires of a quantity.
 pub const QUANTITY_FORMAT: &str =
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+
+/// A quantity in thousandths of its unit (millicores for CPU), rounded up as
+/// `Quantity.MilliValue()` does. `Err` carries the API server's message.
+///
+/// ```
+/// use wasmpod::plan::quantity_milli_value;
+/// assert_eq!(quantity_milli_value("500m"), Ok(500));
+/// assert_eq!(quantity_milli_value("1.5"), Ok(1500));
+/// assert_eq!(quantity_milli_value("2"), Ok(2000));
+/// assert_eq!(quantity_milli_value("100u"), Ok(1));
+/// ```
+pub fn quantity_milli_value(text: &str) -> Result<i128, String> {
+    scaled(text, 3)
+}
 
 /// A quantity as a whole number of units (bytes for memory), rounded up as
 /// `Quantity.Value()` does. `Err` carries the API server's message.
@@ -17,6 +31,11 @@ pub const QUANTITY_FORMAT: &str =
 /// assert!(quantity_value("12 MB").is_err());
 /// ```
 pub fn quantity_value(text: &str) -> Result<i128, String> {
+    scaled(text, 0)
+}
+
+/// The quantity × 10^`shift`, rounded up.
+fn scaled(text: &str, shift: i32) -> Result<i128, String> {
     let bad = || Err(QUANTITY_FORMAT.to_string());
     let (negative, rest) = match text.strip_prefix('-') {
         Some(r) => (true, r),
@@ -58,7 +77,7 @@ pub fn quantity_value(text: &str) -> Result<i128, String> {
         },
         _ => return bad(),
     };
-    let exponent = decimal - fraction.len() as i32;
+    let exponent = decimal + shift - fraction.len() as i32;
     let Some(scaled) = 1024i128
         .checked_pow(binary)
         .and_then(|b| mantissa.checked_mul(b))
@@ -76,6 +95,15 @@ pub fn quantity_value(text: &str) -> Result<i128, String> {
         return bad();
     };
     Ok(if negative { -scaled } else { scaled })
+}
+
+/// A container's `resources.requests.cpu` (`requests`) or
+/// `resources.limits.cpu`, in millicores.
+pub(super) fn cpu_millis(c: &k8s_openapi::api::core::v1::Container, requests: bool) -> Option<u64> {
+    let r = c.resources.as_ref()?;
+    let map = if requests { &r.requests } else { &r.limits };
+    let q = map.as_ref()?.get("cpu")?;
+    u64::try_from(quantity_milli_value(&q.0).ok()?).ok()
 }
 
 #[cfg(test)]

@@ -41,6 +41,12 @@ pub struct RuntimeConfig {
     pub epoch_tick: Duration,
     /// Worker threads for guests (default: the number of CPUs).
     pub guest_threads: Option<usize>,
+    /// The most instances one pod may run at once — its containers plus the
+    /// fresh instances of its exec probes and hooks, which together may take
+    /// at most a quarter of it — so that no pod starves the others of an
+    /// embedding program. Default 64. Past it, a container gets a
+    /// `StartError` naming this setting (an exec probe fails with it).
+    pub max_instances_per_pod: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -50,6 +56,7 @@ impl Default for RuntimeConfig {
             pooling: true,
             epoch_tick: Duration::from_millis(5),
             guest_threads: None,
+            max_instances_per_pod: 64,
         }
     }
 }
@@ -88,6 +95,7 @@ struct Inner {
     images: Mutex<HashMap<[u8; 32], Arc<OnceCell<Image>>>>,
     guests: Option<tokio::runtime::Runtime>,
     stop_ticker: Arc<AtomicBool>,
+    max_instances_per_pod: usize,
 }
 
 impl Drop for Inner {
@@ -134,6 +142,8 @@ impl Runtime {
     /// [`RuntimeError`] if wasmtime rejects the configuration or the executor
     /// cannot start.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        // Guests' files are host descriptors: allow as many as the host does.
+        crate::sandbox::handles::raise_fd_limit();
         let engine = match build_engine(&config, config.pooling) {
             Ok(engine) => engine,
             Err(e) if config.pooling => {
@@ -164,6 +174,7 @@ impl Runtime {
                 images: Mutex::default(),
                 guests: Some(guests),
                 stop_ticker,
+                max_instances_per_pod: config.max_instances_per_pod,
             }),
         })
     }
@@ -206,6 +217,11 @@ impl Runtime {
             })
             .await?;
         Ok(image.clone())
+    }
+
+    /// [`RuntimeConfig::max_instances_per_pod`].
+    pub(crate) fn max_instances_per_pod(&self) -> usize {
+        self.inner.max_instances_per_pod
     }
 
     /// The executor guests run on.
@@ -266,6 +282,8 @@ fn build_linkers(engine: &Engine) -> Result<Linkers, RuntimeError> {
     wasmtime_wasi::p2::add_to_linker_async(&mut p2).map_err(link_err)?;
     // Sockets are the pod's in-memory network, linked over wasmtime-wasi's.
     crate::sandbox::net::add_to_linker(&mut p2).map_err(link_err)?;
+    // A budget of open files per instance, over wasmtime-wasi's `open-at`.
+    crate::sandbox::handles::add_open_budget(&mut p2).map_err(link_err)?;
     lifecycle::termination::add_to_linker::<P2State, wasmtime::component::HasSelf<P2State>>(
         &mut p2,
         |s| s,

@@ -4,6 +4,7 @@
 //! else; stdin is closed.
 
 mod fs;
+pub mod handles;
 pub mod net;
 mod stdio;
 

@@ -94,11 +94,12 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.containers[*].imagePullPolicy", Accepted), // images are local files
     ("spec.containers[*].command", Accepted),
     ("spec.containers[*].args", Accepted),
-    // Memory limits are enforced; requests only matter to a scheduler.
+    // Memory and CPU limits are enforced; a CPU request is a weight.
     ("spec.containers[*].resources", Honoured),
     ("spec.containers[*].resources.requests", Accepted),
     ("spec.containers[*].resources.limits", Honoured),
     ("spec.containers[*].resources.limits.memory", Accepted),
+    ("spec.containers[*].resources.limits.cpu", Accepted),
     ("spec.containers[*].workingDir", Accepted),
     ("spec.containers[*].restartPolicy", Accepted),
     ("spec.containers[*].restartPolicyRules", Accepted),

@@ -6,6 +6,7 @@
 //! thin async loop that carries them out.
 
 mod backoff;
+mod budget;
 mod decide;
 pub(crate) mod driver;
 mod grpc;

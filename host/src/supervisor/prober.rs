@@ -16,7 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use super::budget::{InstanceBudget, Use};
 use super::observed::Slot;
+use crate::container::cpu::CpuAccount;
 use crate::container::{self, Launch, SharedSignal};
 use crate::plan::{ProbeHandler, ProbeKind, ProbePlan};
 use crate::runtime::{Image, Runtime};
@@ -61,6 +63,10 @@ pub(crate) struct ProbeTarget {
     pub(crate) network: Arc<PodNetwork>,
     /// `resources.limits.memory`, for each instance.
     pub(crate) memory_limit: Option<u64>,
+    /// The container's CPU account, shared by all its instances.
+    pub(crate) cpu: Option<Arc<CpuAccount>>,
+    /// The pod's instance budget.
+    pub(crate) budget: Arc<InstanceBudget>,
 }
 
 impl ProbeTarget {
@@ -81,14 +87,30 @@ impl ProbeTarget {
             termination,
             network: self.network.clone(),
             memory_limit: self.memory_limit,
+            cpu: self.cpu.clone(),
         }
     }
 
-    /// Starts an instance on the guest executor.
-    pub(crate) fn spawn(&self, launch: Launch) -> tokio::task::JoinHandle<container::Exit> {
-        self.runtime
-            .guest_handle()
-            .spawn(container::run(self.runtime.engine().clone(), launch))
+    /// Starts an instance on the guest executor, holding a permit of the
+    /// pod's budget while it lives; without one it ends at once with a
+    /// `StartError` saying which limit was reached.
+    pub(crate) fn spawn(
+        &self,
+        launch: Launch,
+        what: Use,
+    ) -> tokio::task::JoinHandle<container::Exit> {
+        let guests = self.runtime.guest_handle();
+        match self.budget.try_acquire(what) {
+            Ok(permit) => {
+                let run = container::run(self.runtime.engine().clone(), launch);
+                guests.spawn(async move {
+                    let exit = run.await;
+                    drop(permit);
+                    exit
+                })
+            }
+            Err(why) => guests.spawn(async move { container::Exit::StartError(why) }),
+        }
     }
 }
 
@@ -186,7 +208,10 @@ pub(crate) struct ExecOutcome {
 /// output. Dropping the future (at a timeout) kills the instance.
 pub(crate) async fn exec_capture(argv: &[String], target: &ProbeTarget) -> ExecOutcome {
     let (tx, mut rx) = mpsc::channel(crate::sandbox::CHANNEL_CHUNKS);
-    let instance = target.spawn(target.launch(argv.to_vec(), tx, SharedSignal::default()));
+    let instance = target.spawn(
+        target.launch(argv.to_vec(), tx, SharedSignal::default()),
+        Use::Exec,
+    );
     // Abort the instance if this future is dropped at the timeout.
     let guard = AbortOnDrop(instance.abort_handle());
     let (mut output, mut stderr) = (Vec::new(), Vec::new());

@@ -51,6 +51,7 @@ impl tcp_create_socket::Host for PodNetView<'_> {
         &mut self,
         address_family: IpAddressFamily,
     ) -> SocketResult<Resource<TcpSocket>> {
+        self.check_socket_budget()?;
         let socket = TcpSocket::new(self.net.clone(), family(address_family));
         Ok(self.table.push(socket)?)
     }
@@ -109,6 +110,7 @@ impl tcp::HostTcpSocket for PodNetView<'_> {
         Resource<DynInputStream>,
         Resource<DynOutputStream>,
     )> {
+        self.check_socket_budget()?;
         let (socket, reader, writer) = self.table.get_mut(&this)?.accept()?;
         let socket = self.table.push(socket)?;
         let (input, output) = self.push_streams(&socket, reader, writer)?;

@@ -17,6 +17,7 @@ impl udp_create_socket::Host for PodNetView<'_> {
         &mut self,
         address_family: IpAddressFamily,
     ) -> SocketResult<Resource<UdpSocket>> {
+        self.check_socket_budget()?;
         let socket = UdpSocket::new(self.net.clone(), family(address_family));
         Ok(self.table.push(socket)?)
     }

@@ -57,6 +57,27 @@ pub struct PodNetView<'a> {
     pub net: &'a Arc<PodNetwork>,
 }
 
+impl PodNetView<'_> {
+    /// Fails with `new-socket-limit` (what EMFILE maps to in wasi:sockets)
+    /// when the instance already holds [`MAX_SOCKETS`] sockets.
+    fn check_socket_budget(&mut self) -> wasmtime_wasi::p2::SocketResult<()> {
+        let held = self
+            .table
+            .iter_mut()
+            .filter(|e| e.is::<tcp::TcpSocket>() || e.is::<udp::UdpSocket>())
+            .count();
+        if held >= MAX_SOCKETS {
+            return Err(
+                wasmtime_wasi::p2::bindings::sockets::network::ErrorCode::NewSocketLimit.into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The most sockets (TCP and UDP) one instance may hold at once.
+pub const MAX_SOCKETS: usize = 1024;
+
 /// Store data that gives its instance a pod network.
 pub trait PodNetHost: Send {
     /// The view the socket functions use.

@@ -13,6 +13,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::backoff::{BackoffPolicy, go_duration};
+use super::budget::{InstanceBudget, Use};
 use super::decide::{Action, decide};
 use super::observed::{Observed, Slot, State, Termination};
 use super::probe::ProbeState;
@@ -87,6 +88,8 @@ pub(crate) struct Driver {
 
 struct Run {
     d: Driver,
+    /// The pod's share of the runtime's instances.
+    budget: Arc<InstanceBudget>,
     running: HashMap<Slot, Instance>,
     exits_tx: mpsc::UnboundedSender<ExitNote>,
     exits_rx: mpsc::UnboundedReceiver<ExitNote>,
@@ -111,6 +114,7 @@ impl Driver {
         let (hook_tx, hook_rx) = mpsc::unbounded_channel();
         let conditions = self.shared.conditions.subscribe();
         let mut run = Run {
+            budget: InstanceBudget::new(self.runtime.max_instances_per_pod()),
             conditions,
             d: self,
             running: HashMap::new(),
@@ -277,9 +281,11 @@ impl Run {
             preopens,
             network: self.d.network.clone(),
             memory_limit: c.memory_limit,
+            cpu: crate::container::cpu::CpuAccount::new(c.cpu_limit_millis, c.cpu_request_millis),
+            budget: self.budget.clone(),
         });
         let launch = target.launch(c.argv.clone(), tx, signal.clone());
-        let handle = target.spawn(launch);
+        let handle = target.spawn(launch, Use::Container);
         self.next_id += 1;
         let id = self.next_id;
         self.running.insert(
