@@ -87,7 +87,11 @@ fn main() {
         let wasm = target_dir
             .join("wasm32-wasip2/release")
             .join(format!("{bin}.wasm"));
-        assert!(wasm.exists(), "guest {bin} was not built: {}", wasm.display());
+        assert!(
+            wasm.exists(),
+            "guest {bin} was not built: {}",
+            wasm.display()
+        );
         generated.push_str(&format!(
             "/// The path of the test-only `{bin}` guest (built from `guests/{bin}`).\n\
              pub const {constant}: &str = {:?};\n",

@@ -176,7 +176,7 @@ pub async fn start_after(
 }
 
 /// Creates (without starting) a pod from YAML.
-async fn create(yaml: &str, options: RunOptions) -> PodHandle {
+pub async fn create(yaml: &str, options: RunOptions) -> PodHandle {
     let mut file = wasmpod::spec::load(yaml).unwrap_or_else(|e| panic!("invalid test pod: {e}"));
     let valid = file.pods.remove(0);
     runtime()

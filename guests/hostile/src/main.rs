@@ -10,6 +10,7 @@
 mod cpu;
 mod flood;
 mod fs;
+mod resources;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +21,7 @@ fn main() {
     let code = fs::run(attack, rest)
         .or_else(|| flood::run(attack, rest))
         .or_else(|| cpu::run(attack, rest))
+        .or_else(|| resources::run(attack, rest))
         .unwrap_or_else(|| {
             eprintln!("hostile: unknown attack {attack:?}");
             2

@@ -115,6 +115,11 @@ pub(crate) fn spawn(mut cmd: Command, stdin: Option<&str>) -> Running {
 }
 
 impl Running {
+    /// The process id (to read its usage under `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn has_exited(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_some()
     }
