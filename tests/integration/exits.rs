@@ -92,6 +92,44 @@ async fn wasip1_module_prints_and_its_proc_exit_code_is_the_exit_code() {
 }
 
 #[tokio::test]
+async fn exit_codes_are_what_a_process_reports_low_8_bits() {
+    // wasip1: proc_exit(n) of any n; wasip2: the toolbox's `exit n`
+    // (wasi:cli/exit.exit-with-code takes the low 8 bits already).
+    let dir = tempfile::tempdir().unwrap();
+    let codes = [0, 1, 125, 126, 127, 128, 255, 256, 257, -1];
+    let mut containers = String::new();
+    for (i, code) in codes.iter().enumerate() {
+        let image = wat_file(
+            dir.path(),
+            &format!("exit{i}.wasm"),
+            &wasip1_wat("bye", Some(*code)),
+        );
+        containers.push_str(&format!(
+            "  - name: p1-{i}\n    image: {}\n",
+            image.display()
+        ));
+        if *code >= 0 {
+            containers.push_str(&sh(&format!("p2-{i}"), &format!("exit {code}")));
+        }
+    }
+    let run = run_pod(&pod("exit-codes", &containers)).await;
+    for (i, code) in codes.iter().enumerate() {
+        assert_eq!(
+            run.exit_code(&format!("p1-{i}")),
+            code & 0xff,
+            "proc_exit({code})"
+        );
+        if *code >= 0 {
+            assert_eq!(
+                run.exit_code(&format!("p2-{i}")),
+                code & 0xff,
+                "exit {code}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn wasip1_module_returning_from_start_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let image = wat_file(dir.path(), "ret.wasm", &wasip1_wat("returning", None));

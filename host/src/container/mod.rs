@@ -2,7 +2,8 @@
 //! instantiated from a pre-linked [`Image`], run to its exit.
 //!
 //! # Exit codes
-//! * a wasip1 module's `proc_exit(n)`: `n`;
+//! * a wasip1 module's `proc_exit(n)`: `n & 0xff`, what a process's exit
+//!   status shows of `exit(n)`;
 //! * a wasip2 component returning from `wasi:cli/run`: `0` for `ok`, `1` for
 //!   `err`; `wasi:cli/exit.exit-with-code(n)`: `n`;
 //! * a trap (e.g. `unreachable`, out-of-bounds access): [`TRAP_EXIT_CODE`]
@@ -183,7 +184,8 @@ async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc
 
 fn exit_from_error(e: wasmtime::Error) -> Exit {
     if let Some(I32Exit(code)) = e.downcast_ref::<I32Exit>() {
-        return Exit::Code(*code);
+        // A process's exit status keeps the low 8 bits of exit(n).
+        return Exit::Code(code & 0xff);
     }
     match e.downcast_ref::<OutOfMemory>() {
         Some(oom) => Exit::OomKilled(oom.to_string()),

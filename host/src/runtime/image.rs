@@ -143,18 +143,20 @@ pub(crate) fn compile(
         source_name: source_name.to_string(),
         message: error_text(&e),
     };
+    // Refuse what cannot run before compiling it: a large image takes
+    // seconds to compile, a missing entry point is found in microseconds.
+    if let Some(message) = entry_point_problem(bytes) {
+        return Err(ImageError::Link {
+            source_name: source_name.to_string(),
+            message,
+        });
+    }
     if wasmparser::Parser::is_component(bytes) {
         let component = Component::new(engine, bytes).map_err(compile_err)?;
         let pre = linkers.p2.instantiate_pre(&component).map_err(link_err)?;
         Ok(Image::Component(CommandPre::new(pre).map_err(link_err)?))
     } else if wasmparser::Parser::is_core_wasm(bytes) {
         let module = Module::new(engine, bytes).map_err(compile_err)?;
-        if module.get_export("_start").is_none() {
-            return Err(ImageError::Link {
-                source_name: source_name.to_string(),
-                message: "the module exports no `_start` function (is it a WASI command?)".into(),
-            });
-        }
         let pre = linkers.p1.instantiate_pre(&module).map_err(link_err)?;
         Ok(Image::Module(pre))
     } else {
@@ -162,6 +164,74 @@ pub(crate) fn compile(
             source_name: source_name.to_string(),
         })
     }
+}
+
+/// Why an image has no entry point wasmpod can run, read from its top-level
+/// exports without compiling it; `None` when it has one (or cannot be
+/// parsed, which compilation then reports).
+fn entry_point_problem(bytes: &[u8]) -> Option<String> {
+    use wasmparser::{Parser, Payload};
+    let component = Parser::is_component(bytes);
+    let mut exports = Vec::new();
+    let mut foreign_imports = Vec::new();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ExportSection(section) if depth == 0 && !component => {
+                for export in section {
+                    exports.push(export.ok()?.name.to_string());
+                }
+            }
+            Payload::ComponentImportSection(section) if depth == 0 && component => {
+                for import in section {
+                    let name = import.ok()?.name.name.to_string();
+                    if !name.starts_with("wasi:") && !name.starts_with("wasmpod:") {
+                        foreign_imports.push(name);
+                    }
+                }
+            }
+            Payload::ComponentExportSection(section) if depth == 0 && component => {
+                for export in section {
+                    exports.push(export.ok()?.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    if !component {
+        return (!exports.iter().any(|e| e == "_start")).then(|| {
+            "the module exports no `_start` function (is it a WASI command?)".to_string()
+        });
+    }
+    let exports_interface = |interface: &str| {
+        exports
+            .iter()
+            .any(|e| e.split('@').next() == Some(interface))
+    };
+    if exports_interface("wasi:cli/run") {
+        return None;
+    }
+    let world = if exports_interface("wasi:http/incoming-handler") {
+        "the wasi:http/proxy world (it exports wasi:http/incoming-handler)".to_string()
+    } else if exports.is_empty() {
+        "no world with an entry point (it exports nothing)".to_string()
+    } else {
+        format!("a world that exports {}", exports.join(", "))
+    };
+    let imports = if foreign_imports.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; it also imports {}, which wasmpod does not offer",
+            foreign_imports.join(", ")
+        )
+    };
+    Some(format!(
+        "the component targets {world}; wasmpod runs wasi:cli/command components \
+         (exporting wasi:cli/run@0.2) and wasip1 commands (exporting _start){imports}"
+    ))
 }
 
 /// A wasmtime error with its causes, on one line.
@@ -174,4 +244,36 @@ pub(crate) fn error_text(e: &wasmtime::Error) -> String {
         }
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entry_point_problem;
+
+    #[test]
+    fn entry_points_are_checked_before_compiling() {
+        let command = wat::parse_str(r#"(module (func (export "_start")))"#).unwrap();
+        assert_eq!(entry_point_problem(&command), None);
+        let library = wat::parse_str(r#"(module (func (export "run")))"#).unwrap();
+        let why = entry_point_problem(&library).unwrap();
+        assert!(why.contains("no `_start`"), "{why}");
+        let proxy = wat::parse_str(
+            r#"(component (instance $h) (export "wasi:http/incoming-handler@0.2.6" (instance $h)))"#,
+        )
+        .unwrap();
+        let why = entry_point_problem(&proxy).unwrap();
+        assert!(why.contains("wasi:http/proxy world"), "{why}");
+        assert!(why.contains("wasi:cli/run"), "{why}");
+        let cli = wat::parse_str(
+            r#"(component (instance $r) (export "wasi:cli/run@0.2.0" (instance $r)))"#,
+        )
+        .unwrap();
+        assert_eq!(entry_point_problem(&cli), None);
+        let empty = wat::parse_str("(component)").unwrap();
+        assert!(
+            entry_point_problem(&empty)
+                .unwrap()
+                .contains("exports nothing")
+        );
+    }
 }
