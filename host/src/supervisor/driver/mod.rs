@@ -29,7 +29,7 @@ mod messages;
 mod probes;
 mod stopping;
 
-use messages::{host_path_of, read_message};
+use messages::{message_file, read_message};
 
 /// The kubelet's floor for a container's remaining grace period.
 const MIN_GRACE: Duration = Duration::from_secs(2);
@@ -260,7 +260,7 @@ impl Run {
                 return;
             }
         };
-        let message_file = host_path_of(&preopens, &c.termination_message_path);
+        let message_at = message_file(&preopens, &c.termination_message_path);
         let fallback_to_logs = c.fallback_to_logs_on_error;
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let log_file = self
@@ -312,7 +312,7 @@ impl Run {
             let exit = handle.await.ok();
             let tail = log_task.await.unwrap_or_default();
             let failed = exit.as_ref().is_none_or(|e| e.code() != 0);
-            let message = read_message(message_file)
+            let message = read_message(message_at)
                 .await
                 .or_else(|| (fallback_to_logs && failed && !tail.is_empty()).then_some(tail));
             let _ = exits.send(ExitNote {
