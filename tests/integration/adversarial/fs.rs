@@ -1,5 +1,6 @@
 //! fs: a guest's symlinks must not lead the host's own file operations out
-//! of the guest's tree (the termination message, subPath creation).
+//! of the guest's tree (the termination message, subPath creation), and an
+//! emptyDir's `sizeLimit` is enforced by evicting the pod.
 
 use std::path::Path;
 use std::time::Duration;
@@ -117,4 +118,112 @@ async fn sub_path_through_a_planted_symlink_is_refused_and_creates_nothing() {
         "the host created a directory outside the volume"
     );
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+/// A pod whose `app` fills `/data/f` in `chunk`-byte writes with a pause
+/// between them, up to 256 MiB.
+fn filler_pod(name: &str, volume: &str, memory_limit: Option<&str>, chunk: usize) -> String {
+    let resources = memory_limit
+        .map(|m| format!("    resources: {{limits: {{memory: {m}}}}}\n"))
+        .unwrap_or_default();
+    let app = hostile_container(
+        "app",
+        &[
+            "fill",
+            "/data/f",
+            &(256u64 << 20).to_string(),
+            &chunk.to_string(),
+            "10",
+        ],
+        &format!("    volumeMounts: [{{name: data, mountPath: /data}}]\n{resources}"),
+    );
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Always\n  volumes:\n  - name: data\n{volume}  containers:\n{app}"
+    )
+}
+
+fn assert_evicted(run: &PodRun, message: &str) {
+    assert_eq!(run.phase(), "Failed", "{}", run.dump());
+    let status = run.outcome.pod.status.as_ref().unwrap();
+    assert_eq!(status.reason.as_deref(), Some("Evicted"), "{}", run.dump());
+    assert_eq!(status.message.as_deref(), Some(message), "{}", run.dump());
+    let evicted: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e.reason == "Evicted")
+        .collect();
+    assert_eq!(evicted.len(), 1, "{}", run.dump());
+    assert_eq!(evicted[0].message, message);
+    assert_eq!(evicted[0].type_.to_string(), "Warning");
+    // Killed at once, not restarted (restartPolicy Always), and stopped
+    // long before it wrote its 256 MiB (it would print `filled=`).
+    assert_eq!(run.exit_code("app"), 137, "{}", run.dump());
+    assert_eq!(run.status("app").restart_count, 0, "{}", run.dump());
+    assert!(
+        !run.lines("app").iter().any(|l| l.starts_with("filled=")),
+        "{}",
+        run.dump()
+    );
+}
+
+/// Issue 8 item 13: a guest writing past an emptyDir's 1Mi `sizeLimit` gets
+/// its pod evicted with the kubelet's reason and message; a sibling pod
+/// keeps running.
+#[tokio::test]
+async fn empty_dir_past_its_size_limit_evicts_the_pod_not_its_sibling() {
+    let sibling = start(
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: sibling}}\nspec:\n  volumes:\n  - name: data\n    emptyDir: {{sizeLimit: 1Mi}}\n  containers:\n{}",
+            hostile_container(
+                "app",
+                &["fill", "/data/f", "4096", "4096", "0"],
+                "    volumeMounts: [{name: data, mountPath: /data}]\n"
+            )
+        ),
+        options(),
+    )
+    .await;
+    // 64 KiB every 10 ms: past 1 MiB within a fraction of a second, 256 MiB
+    // only after 40 s at the very least.
+    let yaml = filler_pod(
+        "evicted",
+        "    emptyDir: {sizeLimit: 1Mi}\n",
+        None,
+        64 << 10,
+    );
+    let run = run_pod_with(&yaml, options(), LIMIT).await;
+    assert_evicted(
+        &run,
+        "Usage of EmptyDir volume \"data\" exceeds the limit \"1Mi\". ",
+    );
+    sibling
+        .wait_for(LIMIT, "the sibling to run", |p| is_running(p, "app"))
+        .await;
+    let pod = sibling.pod();
+    assert!(is_running(&pod, "app"), "{:#?}", pod.status);
+    assert_eq!(pod.status.as_ref().unwrap().reason, None);
+    let sibling = sibling.stop().await;
+    assert_eq!(sibling.lines("app"), ["filled=4096"], "{}", sibling.dump());
+    assert!(
+        !sibling.events.iter().any(|e| e.reason == "Evicted"),
+        "{}",
+        sibling.dump()
+    );
+}
+
+/// `medium: Memory`: the volume counts against the pod's memory limit, so
+/// its effective limit is the smaller of `sizeLimit` and that.
+#[tokio::test]
+async fn memory_empty_dir_is_limited_by_the_pod_memory_limit() {
+    let yaml = filler_pod(
+        "evicted-memory",
+        "    emptyDir: {medium: Memory, sizeLimit: 1Gi}\n",
+        Some("16Mi"),
+        64 << 10,
+    );
+    let run = run_pod_with(&yaml, options(), LIMIT).await;
+    assert_evicted(
+        &run,
+        "Usage of EmptyDir volume \"data\" exceeds the limit \"16Mi\". ",
+    );
 }

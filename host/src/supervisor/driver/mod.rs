@@ -24,6 +24,7 @@ use crate::pod::{Event, Shared, StopReason};
 use crate::runtime::{Image, Runtime};
 use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 
+mod eviction;
 mod hooks;
 mod messages;
 mod probes;
@@ -101,6 +102,12 @@ struct Run {
     announced: HashMap<Slot, Duration>,
     /// Conditions set from outside (readiness gates).
     conditions: watch::Receiver<Vec<k8s_openapi::api::core::v1::PodCondition>>,
+    /// The emptyDir usage monitor's eviction message, once.
+    evictions: mpsc::UnboundedReceiver<String>,
+    /// An eviction to carry out.
+    eviction: Option<String>,
+    /// The usage monitor (stopped with the pod).
+    _monitor: Option<AbortOnDrop>,
 }
 
 impl Driver {
@@ -110,8 +117,13 @@ impl Driver {
         let (probe_tx, probe_rx) = mpsc::unbounded_channel();
         let (hook_tx, hook_rx) = mpsc::unbounded_channel();
         let conditions = self.shared.conditions.subscribe();
+        let (evict_tx, evictions) = mpsc::unbounded_channel();
+        let monitor = eviction::spawn_monitor(&self.plan, &self.dirs, evict_tx);
         let mut run = Run {
             conditions,
+            evictions,
+            eviction: None,
+            _monitor: monitor,
             d: self,
             running: HashMap::new(),
             exits_tx,
@@ -136,6 +148,10 @@ impl Run {
         loop {
             if self.d.stop.borrow().is_some() {
                 self.delete().await;
+                break;
+            }
+            if let Some(message) = self.eviction.take() {
+                self.evict(message).await;
                 break;
             }
             if active_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -183,6 +199,7 @@ impl Run {
                 Some(note) = self.probe_rx.recv() => self.on_probe(note).await,
                 Some(note) = self.hook_rx.recv() => self.on_post_start(note).await,
                 _ = stop.changed() => {}
+                Some(message) = self.evictions.recv() => self.eviction = Some(message),
                 // A condition set from outside (a readiness gate's) changed.
                 Ok(()) = self.conditions.changed() => {
                     self.d.obs.conditions = self.conditions.borrow_and_update().clone();
