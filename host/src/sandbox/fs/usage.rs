@@ -42,17 +42,26 @@ pub fn disk_usage(root: &Dir, max_entries: usize) -> io::Result<DiskUsage> {
     let st = fstat(&cur)?;
     usage.bytes += blocks(&st);
     // Per level: the directory's identity and its sub-directories still to visit.
-    let mut stack = vec![(id(&st), list(&cur, &mut usage, max_entries)?)];
+    let mut stack = vec![(id(&st), list(&cur, &mut usage, max_entries))];
+    // Past the root, an error (a directory removed or moved under the walk)
+    // ends the walk with what it counted so far: a guest racing the walk
+    // gets a partial count, never no count.
     while let Some((_, pending)) = stack.last_mut() {
+        if usage.entries >= max_entries {
+            usage.complete = false;
+            break;
+        }
         if let Some(name) = pending.pop() {
             // A directory swapped for a symlink since it was listed is not
             // followed (NOFOLLOW); one that vanished is skipped.
             let Ok(child) = openat(&cur, name.as_c_str(), flags, Mode::empty()) else {
                 continue;
             };
-            let st = fstat(&child)?;
+            let Ok(st) = fstat(&child) else {
+                continue;
+            };
             cur = child;
-            let children = list(&cur, &mut usage, max_entries)?;
+            let children = list(&cur, &mut usage, max_entries);
             stack.push((id(&st), children));
             continue;
         }
@@ -60,14 +69,17 @@ pub fn disk_usage(root: &Dir, max_entries: usize) -> io::Result<DiskUsage> {
         let Some((parent, _)) = stack.last() else {
             break;
         };
-        let up = openat(&cur, c"..", flags, Mode::empty())?;
-        if id(&fstat(&up)?) != *parent {
-            // The directory was moved during the walk: stop here rather
-            // than wander; the next measurement starts afresh.
-            usage.complete = false;
-            break;
+        let up =
+            openat(&cur, c"..", flags, Mode::empty()).and_then(|up| Ok((id(&fstat(&up)?), up)));
+        match up {
+            Ok((found, up)) if found == *parent => cur = up,
+            // Moved or removed during the walk: stop here rather than
+            // wander; the next measurement starts afresh.
+            _ => {
+                usage.complete = false;
+                break;
+            }
         }
-        cur = up;
     }
     Ok(usage)
 }
@@ -81,17 +93,18 @@ pub fn disk_usage(_root: &Dir, _max_entries: usize) -> io::Result<DiskUsage> {
     ))
 }
 
-/// Counts the entries of one directory and returns its sub-directories.
+/// Counts the entries of one directory and returns its sub-directories
+/// (none if it cannot be read).
 #[cfg(unix)]
-fn list(
-    dir: &rustix::fd::OwnedFd,
-    usage: &mut DiskUsage,
-    max_entries: usize,
-) -> io::Result<Vec<CString>> {
+fn list(dir: &rustix::fd::OwnedFd, usage: &mut DiskUsage, max_entries: usize) -> Vec<CString> {
     use rustix::fs::{AtFlags, FileType, statat};
 
     let mut subdirs = Vec::new();
-    for entry in rustix::fs::Dir::read_from(dir)? {
+    let Ok(entries) = rustix::fs::Dir::read_from(dir) else {
+        usage.complete = false;
+        return subdirs;
+    };
+    for entry in entries {
         let Ok(entry) = entry else {
             usage.complete = false;
             break;
@@ -114,7 +127,7 @@ fn list(
             subdirs.push(name.to_owned());
         }
     }
-    Ok(subdirs)
+    subdirs
 }
 
 #[cfg(unix)]
