@@ -126,7 +126,9 @@ async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc
         } else {
             FsPerms::ReadWrite
         };
-        if let Err(e) = builder.preopened_dir(&p.host, &p.guest, perms) {
+        // The directory the sandbox opened (not its path, which a guest may
+        // have swapped for a symlink since); `launch` keeps it open.
+        if let Err(e) = builder.preopened_dir(p.wasi_path(), &p.guest, perms) {
             return Exit::StartError(format!("failed to mount {:?} at {}: {e}", p.host, p.guest));
         }
     }

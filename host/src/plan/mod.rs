@@ -22,11 +22,13 @@ mod env;
 mod image;
 mod probe;
 mod quantity;
+mod volume;
 
 pub use env::{Environment, expand};
 pub use image::{BuiltinImage, ImageSource, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
 pub use quantity::{QUANTITY_FORMAT, quantity_milli_value, quantity_value};
+pub use volume::{MountPlan, SizeLimit, VolumePlan, VolumeSource};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -75,45 +77,6 @@ pub enum ContainerKind {
     Sidecar,
     /// `containers[]`.
     Regular,
-}
-
-/// One mount of a volume into a container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountPlan {
-    /// The volume's name (an entry of [`PodPlan::volumes`]).
-    pub volume: String,
-    /// The absolute path the guest sees.
-    pub mount_path: String,
-    /// Mounted read-only.
-    pub read_only: bool,
-    /// A sub-directory of the volume to mount instead of its root.
-    pub sub_path: Option<String>,
-}
-
-/// What backs a volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VolumeSource {
-    /// A fresh directory per pod, removed when the pod ends.
-    EmptyDir {
-        /// `medium: Memory`: memory-backed (tmpfs) where the OS allows.
-        memory: bool,
-    },
-    /// A directory of the host.
-    HostPath {
-        /// The host path (absolute).
-        path: PathBuf,
-        /// `type:` (`""`, `Directory`, `DirectoryOrCreate`, …).
-        kind: String,
-    },
-}
-
-/// A pod volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumePlan {
-    /// The volume's name.
-    pub name: String,
-    /// What backs it.
-    pub source: VolumeSource,
 }
 
 /// One container, resolved.
@@ -324,6 +287,14 @@ pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
             let source = if let Some(e) = &v.empty_dir {
                 VolumeSource::EmptyDir {
                     memory: e.medium.as_deref() == Some("Memory"),
+                    size_limit: e.size_limit.as_ref().and_then(|q| {
+                        let bytes = u64::try_from(quantity_value(&q.0).ok()?).ok()?;
+                        // A zero limit is no limit (`size.Sign() == 1`).
+                        (bytes > 0).then(|| SizeLimit {
+                            bytes,
+                            text: q.0.trim().to_string(),
+                        })
+                    }),
                 }
             } else if let Some(h) = &v.host_path {
                 VolumeSource::HostPath {

@@ -176,10 +176,7 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.volumes[*].name", Accepted),
     ("spec.volumes[*].emptyDir", Honoured),
     ("spec.volumes[*].emptyDir.medium", Accepted),
-    (
-        "spec.volumes[*].emptyDir.sizeLimit",
-        Warn("accepted but not enforced yet"),
-    ),
+    ("spec.volumes[*].emptyDir.sizeLimit", Honoured),
     ("spec.volumes[*].hostPath", Honoured),
     ("spec.volumes[*].hostPath.path", Accepted),
     ("spec.volumes[*].hostPath.type", Accepted),

@@ -146,6 +146,9 @@ pub struct Observed {
     pub terminal: bool,
     /// `activeDeadlineSeconds` ran out.
     pub deadline_exceeded: bool,
+    /// The pod was evicted (an emptyDir went past its `sizeLimit`): the
+    /// eviction message.
+    pub evicted: Option<String>,
     /// When the pod started.
     pub start_time: Timestamp,
     /// Pod conditions set from outside (by the embedding program, as a
@@ -175,6 +178,7 @@ impl Observed {
             deleting: false,
             terminal: false,
             deadline_exceeded: false,
+            evicted: None,
             start_time: Timestamp::now(),
             conditions: Vec::new(),
         }

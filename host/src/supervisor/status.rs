@@ -15,6 +15,15 @@ use crate::plan::{ContainerKind, ContainerPlan, PodPlan};
 /// The pod status message when `activeDeadlineSeconds` ran out.
 pub const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 
+/// The pod status reason of an evicted pod (pkg/kubelet/eviction/helpers.go `Reason`).
+pub const EVICTED_REASON: &str = "Evicted";
+
+/// The eviction message for an emptyDir past its limit
+/// (pkg/kubelet/eviction/helpers.go `emptyDirMessageFmt`, trailing space included).
+pub fn empty_dir_eviction_message(volume: &str, limit: &str) -> String {
+    format!("Usage of EmptyDir volume {volume:?} exceeds the limit {limit:?}. ")
+}
+
 /// The pod phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -48,7 +57,7 @@ impl Phase {
 /// A port of `getPhase`. `terminal` is the kubelet's `podIsTerminal`: the
 /// pod is being deleted or has finished.
 pub fn phase(plan: &PodPlan, obs: &Observed, terminal: bool) -> Phase {
-    if obs.deadline_exceeded {
+    if obs.deadline_exceeded || obs.evicted.is_some() {
         return Phase::Failed;
     }
     let (mut pending_init, mut failed_init, mut pending_sidecars) = (0, 0, 0);
@@ -178,8 +187,15 @@ pub fn generate(
             ip: "127.0.0.1".into(),
         }]),
         qos_class: Some("BestEffort".into()),
-        reason: obs.deadline_exceeded.then(|| "DeadlineExceeded".into()),
-        message: obs.deadline_exceeded.then(|| DEADLINE_MESSAGE.into()),
+        reason: if obs.evicted.is_some() {
+            Some(EVICTED_REASON.into())
+        } else {
+            obs.deadline_exceeded.then(|| "DeadlineExceeded".into())
+        },
+        message: obs
+            .evicted
+            .clone()
+            .or_else(|| obs.deadline_exceeded.then(|| DEADLINE_MESSAGE.into())),
         start_time: Some(Time(obs.start_time)),
         ..Default::default()
     }

@@ -1,4 +1,229 @@
-//! fs: see the module doc of `adversarial`.
+//! fs: a guest's symlinks must not lead the host's own file operations out
+//! of the guest's tree (the termination message, subPath creation), and an
+//! emptyDir's `sizeLimit` is enforced by evicting the pod.
 
-#[allow(unused_imports)]
+use std::path::Path;
+use std::time::Duration;
+
 use super::*;
+use crate::support::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// A container entry running the hostile guest with `argv` (after its
+/// argv[0]); `extra` is more YAML at the container's indentation.
+fn hostile_container(name: &str, argv: &[&str], extra: &str) -> String {
+    let args: Vec<String> = std::iter::once("hostile")
+        .chain(argv.iter().copied())
+        .map(|a| format!("{a:?}"))
+        .collect();
+    format!(
+        "  - name: {name}\n    image: {:?}\n    command: [{}]\n{extra}",
+        hostile(),
+        args.join(", ")
+    )
+}
+
+fn options_in(run_dir: &Path) -> wasmpod::RunOptions {
+    wasmpod::RunOptions {
+        run_dir: Some(run_dir.to_path_buf()),
+        ..options()
+    }
+}
+
+fn terminated_message(run: &PodRun, container: &str) -> Option<String> {
+    run.status(container)
+        .state
+        .and_then(|s| s.terminated)
+        .and_then(|t| t.message)
+}
+
+/// Issue 8 item 1: a guest replaces `/dev/termination-log` with a symlink
+/// climbing out of its root to a host file; the host must not read that
+/// file into `terminated.message`. (WASI refuses to create absolute
+/// symlinks; the unit tests of `sandbox::fs` cover those.)
+#[tokio::test]
+async fn termination_message_symlink_is_not_followed_out_of_the_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret");
+    std::fs::write(&secret, "host-secret-7f3a").unwrap();
+    let run_dir = tmp.path().join("run");
+    // run/containers/<name>/rootfs/dev/termination-log: five levels up is `tmp`.
+    let relative = "../../../../../secret";
+    let containers = [
+        hostile_container("rel", &["symlink", "/dev/termination-log", relative], ""),
+        hostile_container(
+            "fallback",
+            &["symlink", "/dev/termination-log", relative],
+            "    terminationMessagePolicy: FallbackToLogsOnError\n",
+        ),
+    ]
+    .concat();
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: message-symlink}}\nspec:\n  restartPolicy: Never\n  containers:\n{containers}"
+    );
+    let run = run_pod_with(&yaml, options_in(&run_dir), LIMIT).await;
+    for c in ["rel", "fallback"] {
+        assert_eq!(run.lines(c), ["symlink=ok"], "{c}: {}", run.dump());
+        let message = terminated_message(&run, c);
+        assert!(
+            !message.as_deref().unwrap_or("").contains("host-secret"),
+            "{c}: the host file leaked into the message: {message:?}"
+        );
+        assert!(
+            !run.dump().contains("host-secret"),
+            "{c}: leaked: {}",
+            run.dump()
+        );
+    }
+    assert_eq!(run.phase(), "Succeeded", "{}", run.dump());
+}
+
+/// Issue 8 item 4: an init container plants `a -> <outside>` in a shared
+/// emptyDir; an app mounting `subPath: a/new` must fail to start with a
+/// clear reason, and the host must not have created `<outside>/new`.
+#[tokio::test]
+async fn sub_path_through_a_planted_symlink_is_refused_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("out");
+    std::fs::create_dir(&outside).unwrap();
+    let run_dir = tmp.path().join("run");
+    // run/volumes/shared/a: three levels up is `tmp`.
+    let init = hostile_container(
+        "planter",
+        &["symlink", "/shared/a", "../../../out"],
+        "    volumeMounts: [{name: shared, mountPath: /shared}]\n",
+    );
+    let app = hostile_container(
+        "app",
+        &["write-file", "/mnt/x", "1"],
+        "    volumeMounts: [{name: shared, mountPath: /mnt, subPath: a/new}]\n",
+    );
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: subpath-symlink}}\nspec:\n  restartPolicy: Never\n  volumes:\n  - name: shared\n    emptyDir: {{}}\n  initContainers:\n{init}  containers:\n{app}"
+    );
+    let run = run_pod_with(&yaml, options_in(&run_dir), LIMIT).await;
+    assert_eq!(run.lines("planter"), ["symlink=ok"], "{}", run.dump());
+    assert_eq!(run.phase(), "Failed", "{}", run.dump());
+    assert!(run.lines("app").is_empty(), "{}", run.dump());
+    let terminated = run.status("app").state.unwrap().terminated.unwrap();
+    assert_eq!(terminated.reason.as_deref(), Some("StartError"));
+    let message = terminated.message.unwrap_or_default();
+    assert!(
+        message.contains("subPath \"a/new\" resolves outside the volume"),
+        "{message}"
+    );
+    assert!(
+        !outside.join("new").exists(),
+        "the host created a directory outside the volume"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+/// A pod whose `app` fills `/data/f` in `chunk`-byte writes with a pause
+/// between them, up to 256 MiB.
+fn filler_pod(name: &str, volume: &str, memory_limit: Option<&str>, chunk: usize) -> String {
+    let resources = memory_limit
+        .map(|m| format!("    resources: {{limits: {{memory: {m}}}}}\n"))
+        .unwrap_or_default();
+    let app = hostile_container(
+        "app",
+        &[
+            "fill",
+            "/data/f",
+            &(256u64 << 20).to_string(),
+            &chunk.to_string(),
+            "10",
+        ],
+        &format!("    volumeMounts: [{{name: data, mountPath: /data}}]\n{resources}"),
+    );
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Always\n  volumes:\n  - name: data\n{volume}  containers:\n{app}"
+    )
+}
+
+fn assert_evicted(run: &PodRun, message: &str) {
+    assert_eq!(run.phase(), "Failed", "{}", run.dump());
+    let status = run.outcome.pod.status.as_ref().unwrap();
+    assert_eq!(status.reason.as_deref(), Some("Evicted"), "{}", run.dump());
+    assert_eq!(status.message.as_deref(), Some(message), "{}", run.dump());
+    let evicted: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e.reason == "Evicted")
+        .collect();
+    assert_eq!(evicted.len(), 1, "{}", run.dump());
+    assert_eq!(evicted[0].message, message);
+    assert_eq!(evicted[0].type_.to_string(), "Warning");
+    // Killed at once, not restarted (restartPolicy Always), and stopped
+    // long before it wrote its 256 MiB (it would print `filled=`).
+    assert_eq!(run.exit_code("app"), 137, "{}", run.dump());
+    assert_eq!(run.status("app").restart_count, 0, "{}", run.dump());
+    assert!(
+        !run.lines("app").iter().any(|l| l.starts_with("filled=")),
+        "{}",
+        run.dump()
+    );
+}
+
+/// Issue 8 item 13: a guest writing past an emptyDir's 1Mi `sizeLimit` gets
+/// its pod evicted with the kubelet's reason and message; a sibling pod
+/// keeps running.
+#[tokio::test]
+async fn empty_dir_past_its_size_limit_evicts_the_pod_not_its_sibling() {
+    let sibling = start(
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: sibling}}\nspec:\n  volumes:\n  - name: data\n    emptyDir: {{sizeLimit: 1Mi}}\n  containers:\n{}",
+            hostile_container(
+                "app",
+                &["fill", "/data/f", "4096", "4096", "0"],
+                "    volumeMounts: [{name: data, mountPath: /data}]\n"
+            )
+        ),
+        options(),
+    )
+    .await;
+    // 64 KiB every 10 ms: past 1 MiB within a fraction of a second, 256 MiB
+    // only after 40 s at the very least.
+    let yaml = filler_pod(
+        "evicted",
+        "    emptyDir: {sizeLimit: 1Mi}\n",
+        None,
+        64 << 10,
+    );
+    let run = run_pod_with(&yaml, options(), LIMIT).await;
+    assert_evicted(
+        &run,
+        "Usage of EmptyDir volume \"data\" exceeds the limit \"1Mi\". ",
+    );
+    sibling
+        .wait_for(LIMIT, "the sibling to run", |p| is_running(p, "app"))
+        .await;
+    let pod = sibling.pod();
+    assert!(is_running(&pod, "app"), "{:#?}", pod.status);
+    assert_eq!(pod.status.as_ref().unwrap().reason, None);
+    let sibling = sibling.stop().await;
+    assert_eq!(sibling.lines("app"), ["filled=4096"], "{}", sibling.dump());
+    assert!(
+        !sibling.events.iter().any(|e| e.reason == "Evicted"),
+        "{}",
+        sibling.dump()
+    );
+}
+
+/// `medium: Memory`: the volume counts against the pod's memory limit, so
+/// its effective limit is the smaller of `sizeLimit` and that.
+#[tokio::test]
+async fn memory_empty_dir_is_limited_by_the_pod_memory_limit() {
+    let yaml = filler_pod(
+        "evicted-memory",
+        "    emptyDir: {medium: Memory, sizeLimit: 1Gi}\n",
+        Some("16Mi"),
+        64 << 10,
+    );
+    let run = run_pod_with(&yaml, options(), LIMIT).await;
+    assert_evicted(
+        &run,
+        "Usage of EmptyDir volume \"data\" exceeds the limit \"16Mi\". ",
+    );
+}

@@ -1,30 +1,49 @@
 //! Termination messages: the file at `terminationMessagePath`, read after
 //! the instance ended (at most [`MAX_MESSAGE`] bytes, like the kubelet).
+//!
+//! The file lives in a guest-writable tree, so it is read beneath the
+//! opened directory of its preopen: a symlink planted in its place (or on
+//! the way to it) is not followed out, and anything but a regular file
+//! (a FIFO, a device) is ignored without blocking.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::sandbox::Preopen;
+use cap_std::fs::Dir;
+
+use crate::sandbox::{Preopen, read_regular_file};
 
 /// The most bytes of a termination message file that are read (the kubelet's limit).
 pub(super) const MAX_MESSAGE: u64 = 4096;
 
-/// The host path behind a guest path, through the longest matching preopen.
-pub(super) fn host_path_of(preopens: &[Preopen], guest: &str) -> Option<PathBuf> {
+/// Where a guest path is: the opened directory of the longest matching
+/// preopen and the path relative to it.
+pub(super) struct MessageFile {
+    dir: Arc<Dir>,
+    rel: PathBuf,
+}
+
+/// The preopen behind a guest path, through the longest matching preopen.
+pub(super) fn message_file(preopens: &[Preopen], guest: &str) -> Option<MessageFile> {
     let path = Path::new(guest);
     preopens
         .iter()
         .filter_map(|p| path.strip_prefix(&p.guest).ok().map(|rest| (p, rest)))
         .max_by_key(|(p, _)| p.guest.len())
-        .map(|(p, rest)| p.host.join(rest))
+        .map(|(p, rest)| MessageFile {
+            dir: p.dir.clone(),
+            rel: rest.to_path_buf(),
+        })
 }
 
 /// Reads a termination message file (at most [`MAX_MESSAGE`] bytes); `None`
-/// when it is missing or empty.
-pub(super) async fn read_message(path: Option<PathBuf>) -> Option<String> {
-    use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(path?).await.ok()?;
-    let mut buf = Vec::new();
-    file.take(MAX_MESSAGE).read_to_end(&mut buf).await.ok()?;
+/// when it is missing, empty, or not a regular file beneath its preopen.
+pub(super) async fn read_message(file: Option<MessageFile>) -> Option<String> {
+    let file = file?;
+    let buf =
+        tokio::task::spawn_blocking(move || read_regular_file(&file.dir, &file.rel, MAX_MESSAGE))
+            .await
+            .ok()??;
     let text = String::from_utf8_lossy(&buf).into_owned();
     (!text.is_empty()).then_some(text)
 }

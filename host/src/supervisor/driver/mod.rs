@@ -25,12 +25,13 @@ use crate::pod::{Event, Shared, StopReason};
 use crate::runtime::{Image, Runtime};
 use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 
+mod eviction;
 mod hooks;
 mod messages;
 mod probes;
 mod stopping;
 
-use messages::{host_path_of, read_message};
+use messages::{message_file, read_message};
 
 /// The kubelet's floor for a container's remaining grace period.
 const MIN_GRACE: Duration = Duration::from_secs(2);
@@ -104,6 +105,12 @@ struct Run {
     announced: HashMap<Slot, Duration>,
     /// Conditions set from outside (readiness gates).
     conditions: watch::Receiver<Vec<k8s_openapi::api::core::v1::PodCondition>>,
+    /// The emptyDir usage monitor's eviction message, once.
+    evictions: mpsc::UnboundedReceiver<String>,
+    /// An eviction to carry out.
+    eviction: Option<String>,
+    /// The usage monitor (stopped with the pod).
+    _monitor: Option<AbortOnDrop>,
 }
 
 impl Driver {
@@ -113,9 +120,14 @@ impl Driver {
         let (probe_tx, probe_rx) = mpsc::unbounded_channel();
         let (hook_tx, hook_rx) = mpsc::unbounded_channel();
         let conditions = self.shared.conditions.subscribe();
+        let (evict_tx, evictions) = mpsc::unbounded_channel();
+        let monitor = eviction::spawn_monitor(&self.plan, &self.dirs, evict_tx);
         let mut run = Run {
             budget: InstanceBudget::new(self.runtime.max_instances_per_pod()),
             conditions,
+            evictions,
+            eviction: None,
+            _monitor: monitor,
             d: self,
             running: HashMap::new(),
             exits_tx,
@@ -140,6 +152,10 @@ impl Run {
         loop {
             if self.d.stop.borrow().is_some() {
                 self.delete().await;
+                break;
+            }
+            if let Some(message) = self.eviction.take() {
+                self.evict(message).await;
                 break;
             }
             if active_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -187,6 +203,7 @@ impl Run {
                 Some(note) = self.probe_rx.recv() => self.on_probe(note).await,
                 Some(note) = self.hook_rx.recv() => self.on_post_start(note).await,
                 _ = stop.changed() => {}
+                Some(message) = self.evictions.recv() => self.eviction = Some(message),
                 // A condition set from outside (a readiness gate's) changed.
                 Ok(()) = self.conditions.changed() => {
                     self.d.obs.conditions = self.conditions.borrow_and_update().clone();
@@ -264,7 +281,7 @@ impl Run {
                 return;
             }
         };
-        let message_file = host_path_of(&preopens, &c.termination_message_path);
+        let message_at = message_file(&preopens, &c.termination_message_path);
         let fallback_to_logs = c.fallback_to_logs_on_error;
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let log_file = self
@@ -318,7 +335,7 @@ impl Run {
             let exit = handle.await.ok();
             let tail = log_task.await.unwrap_or_default();
             let failed = exit.as_ref().is_none_or(|e| e.code() != 0);
-            let message = read_message(message_file)
+            let message = read_message(message_at)
                 .await
                 .or_else(|| (fallback_to_logs && failed && !tail.is_empty()).then_some(tail));
             let _ = exits.send(ExitNote {

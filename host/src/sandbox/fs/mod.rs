@@ -2,7 +2,9 @@
 //!
 //! * `emptyDir`: a fresh directory per pod under the run directory (or, for
 //!   `medium: Memory`, under `/dev/shm` where that is a tmpfs), removed when
-//!   the pod ends. It survives container restarts, as in Kubernetes.
+//!   the pod ends. It survives container restarts, as in Kubernetes. Its
+//!   `sizeLimit` is enforced by the supervisor, which measures it with
+//!   [`disk_usage`] and evicts the pod.
 //! * `hostPath`: the host directory itself, checked against `type`.
 //! * Each container instance also gets a private, empty writable root (`/`),
 //!   standing in for a container's writable layer: guests can use `/tmp`
@@ -14,21 +16,61 @@
 //! `subPath` mounts a sub-directory of the volume (created if missing, as the
 //! kubelet does); a `subPath` that resolves outside the volume (through a
 //! symlink) is refused.
+//!
+//! # Guest-writable trees
+//! Guests can plant symlinks anywhere they can write. Every host operation
+//! inside a volume or a container root goes through a [`cap_std::fs::Dir`]
+//! opened on it, which resolves paths beneath it and refuses any that lead
+//! out (by `..` or a symlink), like runc's securejoin and the kubelet's
+//! subpath code. Each preopen carries its opened directory and wasmtime is
+//! handed `/proc/self/fd/N` for it, so a component swapped for a symlink
+//! after the checks cannot redirect the mount.
+
+mod read;
+mod subpath;
+mod usage;
+
+pub use read::read_regular_file;
+pub use usage::{DiskUsage, MAX_WALK_ENTRIES, disk_usage};
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
 
 use crate::plan::{ContainerPlan, PodPlan, VolumeSource};
 
 /// A directory preopened for a guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Preopen {
-    /// The host directory.
+    /// The host directory (for messages: the guest gets [`Preopen::dir`]).
     pub host: PathBuf,
+    /// The opened directory: what the guest is given, whatever `host`
+    /// names by the time the instance starts.
+    pub dir: Arc<Dir>,
     /// The path the guest sees.
     pub guest: String,
     /// Read-only for the guest.
     pub read_only: bool,
+}
+
+impl Preopen {
+    /// The path to hand to wasmtime: on Linux `/proc/self/fd/N`, the magic
+    /// link that names exactly the opened directory (what runc does); the
+    /// host path elsewhere. Valid while `self.dir` is open.
+    pub fn wasi_path(&self) -> PathBuf {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            PathBuf::from(format!("/proc/self/fd/{}", self.dir.as_raw_fd()))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            self.host.clone()
+        }
+    }
 }
 
 /// Why a pod's directories could not be set up.
@@ -63,11 +105,18 @@ impl SandboxError {
     }
 }
 
+/// One volume: where it is and its opened directory.
+#[derive(Debug)]
+struct Volume {
+    path: PathBuf,
+    dir: Arc<Dir>,
+}
+
 /// The directories of one pod.
 #[derive(Debug)]
 pub struct PodDirs {
     run_dir: PathBuf,
-    volumes: HashMap<String, PathBuf>,
+    volumes: HashMap<String, Volume>,
     /// Directories to remove when the pod ends.
     owned: Vec<PathBuf>,
 }
@@ -86,16 +135,18 @@ impl PodDirs {
         };
         for v in &plan.volumes {
             let path = match &v.source {
-                VolumeSource::EmptyDir { memory } => {
-                    let base = if *memory {
-                        memory_base().unwrap_or_else(|| run_dir.to_path_buf())
+                VolumeSource::EmptyDir { memory, .. } => {
+                    // Names become path components: one plain component each.
+                    let leaf = if *memory {
+                        format!("wasmpod-{}-{}", plan.uid, v.name)
                     } else {
-                        run_dir.to_path_buf()
+                        v.name.clone()
                     };
-                    let path = if *memory {
-                        base.join(format!("wasmpod-{}-{}", plan.uid, v.name))
-                    } else {
-                        base.join("volumes").join(&v.name)
+                    single_component(&v.name, &leaf)?;
+                    let path = match memory.then(memory_base).flatten() {
+                        Some(base) => base.join(leaf),
+                        None if *memory => run_dir.join(leaf),
+                        None => run_dir.join("volumes").join(leaf),
                     };
                     create_dir(&v.name, &path)?;
                     dirs.owned.push(path.clone());
@@ -106,60 +157,98 @@ impl PodDirs {
                     path.clone()
                 }
             };
-            dirs.volumes.insert(v.name.clone(), path);
+            let dir = open_ambient(&v.name, &path)?;
+            dirs.volumes.insert(
+                v.name.clone(),
+                Volume {
+                    path,
+                    dir: Arc::new(dir),
+                },
+            );
         }
         Ok(dirs)
     }
 
     /// The host directory behind a volume.
     pub fn volume_path(&self, name: &str) -> Option<&Path> {
-        self.volumes.get(name).map(PathBuf::as_path)
+        self.volumes.get(name).map(|v| v.path.as_path())
+    }
+
+    /// The opened directory of a volume.
+    pub fn volume_dir(&self, name: &str) -> Option<Arc<Dir>> {
+        self.volumes.get(name).map(|v| v.dir.clone())
     }
 
     /// Prepares the preopens of one container instance: a fresh private root
-    /// and its volume mounts.
+    /// and its volume mounts. Everything inside the root and the volumes is
+    /// created through their opened directories, never outside them.
     ///
     /// # Errors
-    /// [`SandboxError`] if a directory cannot be created or a subPath escapes.
+    /// [`SandboxError`] if a directory cannot be created, a path escapes its
+    /// root or a subPath escapes its volume.
     pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
+        single_component("rootfs", &c.name)?;
         let root = self.run_dir.join("containers").join(&c.name).join("rootfs");
-        if root.exists() {
-            std::fs::remove_dir_all(&root)
-                .map_err(|source| io_err("rootfs", "failed to reset", &root, source))?;
+        match std::fs::symlink_metadata(&root) {
+            // `remove_dir_all` does not follow the symlinks a guest left.
+            Ok(_) => std::fs::remove_dir_all(&root)
+                .map_err(|source| io_err("rootfs", "failed to reset", &root, source))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(io_err("rootfs", "failed to reset", &root, source)),
         }
         create_dir("rootfs", &root)?;
+        let dir = open_ambient("rootfs", &root)?;
         // A container image has a /tmp; so does the private root.
-        create_dir("rootfs", &root.join("tmp"))?;
+        dir.create_dir("tmp")
+            .map_err(|source| io_err("rootfs", "failed to create", &root.join("tmp"), source))?;
         // Like the kubelet's bind-mounted /dev/termination-log: an empty file
         // the guest may write its termination message to.
-        let message = root.join(c.termination_message_path.trim_start_matches('/'));
-        if let Some(dir) = message.parent() {
-            create_dir("rootfs", dir)?;
-            std::fs::write(&message, b"")
-                .map_err(|source| io_err("rootfs", "failed to create", &message, source))?;
+        let message = beneath(
+            "rootfs",
+            "terminationMessagePath",
+            &c.termination_message_path,
+        )?;
+        if let Some(parent) = message.parent().filter(|p| !p.as_os_str().is_empty()) {
+            dir.create_dir_all(parent).map_err(|source| {
+                io_err("rootfs", "failed to create", &root.join(parent), source)
+            })?;
+        }
+        if !message.as_os_str().is_empty() {
+            dir.write(&message, b"").map_err(|source| {
+                io_err("rootfs", "failed to create", &root.join(&message), source)
+            })?;
+        }
+        let mut mount_points = Vec::new();
+        for m in &c.mounts {
+            mount_points.push(beneath(&m.volume, "mountPath", &m.mount_path)?);
         }
         let mut preopens = vec![Preopen {
             host: root.clone(),
+            dir: Arc::new(dir),
             guest: "/".into(),
             read_only: false,
         }];
-        for m in &c.mounts {
-            let base = self
+        for (m, mount_point) in c.mounts.iter().zip(mount_points) {
+            let volume = self
                 .volumes
                 .get(&m.volume)
                 .ok_or_else(|| SandboxError::Invalid {
                     volume: m.volume.clone(),
                     message: "no such volume".into(),
                 })?;
-            let host = match &m.sub_path {
-                Some(sub) => sub_path(&m.volume, base, sub)?,
-                None => base.clone(),
+            let (host, dir) = match &m.sub_path {
+                Some(sub) => (
+                    volume.path.join(sub),
+                    Arc::new(subpath::open(&m.volume, &volume.dir, sub)?),
+                ),
+                None => (volume.path.clone(), volume.dir.clone()),
             };
-            // Make the mount point visible when the guest lists its parent.
-            let mount_point = root.join(m.mount_path.trim_start_matches('/'));
-            let _ = std::fs::create_dir_all(&mount_point);
+            // Make the mount point visible when the guest lists its parent
+            // (best effort: the preopen works without it).
+            let _ = preopens[0].dir.create_dir_all(&mount_point);
             preopens.push(Preopen {
                 host,
+                dir,
                 guest: m.mount_path.clone(),
                 read_only: m.read_only,
             });
@@ -183,6 +272,42 @@ impl PodDirs {
         }
         let _ = std::fs::remove_dir(self.run_dir.join("volumes"));
     }
+}
+
+/// A guest path made relative to its root, refused if it could leave it
+/// (`..`); validation should have refused it already.
+fn beneath(volume: &str, field: &str, path: &str) -> Result<PathBuf, SandboxError> {
+    let mut rel = PathBuf::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(part) => rel.push(part),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(SandboxError::Invalid {
+                    volume: volume.to_string(),
+                    message: format!("{field} {path:?} must not contain '..'"),
+                });
+            }
+        }
+    }
+    Ok(rel)
+}
+
+/// Refuses a name that is not exactly one plain path component.
+fn single_component(volume: &str, name: &str) -> Result<(), SandboxError> {
+    let mut parts = Path::new(name).components();
+    match (parts.next(), parts.next()) {
+        (Some(Component::Normal(_)), None) => Ok(()),
+        _ => Err(SandboxError::Invalid {
+            volume: volume.to_string(),
+            message: format!("{name:?} is not a valid directory name"),
+        }),
+    }
+}
+
+fn open_ambient(volume: &str, path: &Path) -> Result<Dir, SandboxError> {
+    Dir::open_ambient_dir(path, ambient_authority())
+        .map_err(|source| io_err(volume, "failed to open directory", path, source))
 }
 
 /// `/dev/shm` if it is a directory we can write to (a tmpfs on Linux).
@@ -252,62 +377,5 @@ fn check_host_path(volume: &str, path: &Path, kind: &str) -> Result<(), SandboxE
     }
 }
 
-fn sub_path(volume: &str, base: &Path, sub: &str) -> Result<PathBuf, SandboxError> {
-    let invalid = |message: String| SandboxError::Invalid {
-        volume: volume.to_string(),
-        message,
-    };
-    let rel = Path::new(sub);
-    if rel.is_absolute() || rel.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(invalid(format!(
-            "subPath {sub:?} must be a relative path without '..'"
-        )));
-    }
-    let path = base.join(rel);
-    create_dir(volume, &path)?;
-    let canonical_base = base
-        .canonicalize()
-        .map_err(|source| io_err(volume, "failed to resolve", base, source))?;
-    let canonical = path
-        .canonicalize()
-        .map_err(|source| io_err(volume, "failed to resolve", &path, source))?;
-    if !canonical.starts_with(&canonical_base) {
-        return Err(invalid(format!(
-            "subPath {sub:?} resolves outside the volume"
-        )));
-    }
-    Ok(canonical)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sub_path_is_created_and_kept_inside() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = sub_path("v", dir.path(), "a/b").unwrap();
-        assert!(p.is_dir());
-        assert!(sub_path("v", dir.path(), "../x").is_err());
-        assert!(sub_path("v", dir.path(), "/etc").is_err());
-        #[cfg(unix)]
-        {
-            std::os::unix::fs::symlink("/", dir.path().join("escape")).unwrap();
-            let err = sub_path("v", dir.path(), "escape").unwrap_err();
-            assert!(err.to_string().contains("outside the volume"), "{err}");
-        }
-    }
-
-    #[test]
-    fn host_path_types_are_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("new");
-        assert!(check_host_path("v", &missing, "Directory").is_err());
-        assert!(check_host_path("v", &missing, "").is_err());
-        check_host_path("v", &missing, "DirectoryOrCreate").unwrap();
-        assert!(missing.is_dir());
-        check_host_path("v", &missing, "Directory").unwrap();
-        let err = check_host_path("v", &missing, "File").unwrap_err();
-        assert!(err.to_string().contains("not supported"), "{err}");
-    }
-}
+mod tests;

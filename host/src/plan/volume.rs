@@ -1,0 +1,173 @@
+//! Volumes and mounts, resolved; the size limits the supervisor enforces.
+
+use std::path::PathBuf;
+
+use super::{ContainerKind, PodPlan};
+
+/// One mount of a volume into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    /// The volume's name (an entry of [`PodPlan::volumes`]).
+    pub volume: String,
+    /// The absolute path the guest sees.
+    pub mount_path: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+    /// A sub-directory of the volume to mount instead of its root.
+    pub sub_path: Option<String>,
+}
+
+/// What backs a volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSource {
+    /// A fresh directory per pod, removed when the pod ends.
+    EmptyDir {
+        /// `medium: Memory`: memory-backed (tmpfs) where the OS allows.
+        memory: bool,
+        /// `sizeLimit`: the pod is evicted when the volume holds more
+        /// (see [`PodPlan::volume_limit`] for memory-backed volumes).
+        size_limit: Option<SizeLimit>,
+    },
+    /// A directory of the host.
+    HostPath {
+        /// The host path (absolute).
+        path: PathBuf,
+        /// `type:` (`""`, `Directory`, `DirectoryOrCreate`, …).
+        kind: String,
+    },
+}
+
+/// A size limit: the bytes, and the quantity as the kubelet prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeLimit {
+    /// The limit in bytes.
+    pub bytes: u64,
+    /// The quantity as written (`16Mi`), for messages.
+    pub text: String,
+}
+
+impl SizeLimit {
+    /// A limit from a byte count, shown in binary units when exact (`64Mi`),
+    /// as `resource.NewQuantity(n, BinarySI).String()` does.
+    pub fn from_bytes(bytes: u64) -> Self {
+        let mut text = bytes.to_string();
+        for (shift, suffix) in [
+            (60, "Ei"),
+            (50, "Pi"),
+            (40, "Ti"),
+            (30, "Gi"),
+            (20, "Mi"),
+            (10, "Ki"),
+        ] {
+            if bytes != 0 && bytes.is_multiple_of(1u64 << shift) {
+                text = format!("{}{suffix}", bytes >> shift);
+                break;
+            }
+        }
+        SizeLimit { bytes, text }
+    }
+}
+
+/// A pod volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumePlan {
+    /// The volume's name.
+    pub name: String,
+    /// What backs it.
+    pub source: VolumeSource,
+}
+
+impl PodPlan {
+    /// The pod's memory limit, as the kubelet sizes a memory-backed
+    /// emptyDir: only when every container has `resources.limits.memory`,
+    /// the larger of the sum over regular containers and sidecars and the
+    /// largest regular init container's.
+    pub fn pod_memory_limit(&self) -> Option<u64> {
+        let mut sum: u64 = 0;
+        let mut init_max: u64 = 0;
+        for c in self.init_containers.iter().chain(&self.containers) {
+            let limit = c.memory_limit?;
+            if c.kind == ContainerKind::Init {
+                init_max = init_max.max(limit);
+            } else {
+                sum = sum.saturating_add(limit);
+            }
+        }
+        Some(sum.max(init_max))
+    }
+
+    /// The most a volume may hold before the pod is evicted: an emptyDir's
+    /// `sizeLimit`; for `medium: Memory`, the smaller of that and the pod's
+    /// memory limit (its tmpfs counts against the pod's memory). `None`:
+    /// unlimited.
+    pub fn volume_limit(&self, v: &VolumePlan) -> Option<SizeLimit> {
+        let VolumeSource::EmptyDir { memory, size_limit } = &v.source else {
+            return None;
+        };
+        let pod = memory
+            .then(|| self.pod_memory_limit())
+            .flatten()
+            .map(SizeLimit::from_bytes);
+        match (size_limit.clone(), pod) {
+            (Some(s), Some(p)) => Some(if p.bytes < s.bytes { p } else { s }),
+            (s, p) => s.or(p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SizeLimit;
+
+    fn plan(volumes: &str, memory: [Option<&str>; 2]) -> super::PodPlan {
+        let c = |name: &str, m: Option<&str>| {
+            let limits = m
+                .map(|m| format!("\n    resources: {{limits: {{memory: {m}}}}}"))
+                .unwrap_or_default();
+            format!("  - name: {name}\n    image: busybox{limits}\n")
+        };
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes:\n{volumes}  containers:\n{}{}",
+            c("a", memory[0]),
+            c("b", memory[1])
+        );
+        let file = crate::spec::load(&yaml).expect("valid test pod");
+        super::super::resolve(&file.pods[0].document.pod, std::path::Path::new("/")).unwrap()
+    }
+
+    fn limit(p: &super::PodPlan) -> Option<(u64, String)> {
+        p.volume_limit(&p.volumes[0]).map(|l| (l.bytes, l.text))
+    }
+
+    #[test]
+    fn volume_limits() {
+        let disk = "  - name: v\n    emptyDir: {sizeLimit: 16Mi}\n";
+        let memory = "  - name: v\n    emptyDir: {medium: Memory, sizeLimit: 1Gi}\n";
+        let memory_only = "  - name: v\n    emptyDir: {medium: Memory}\n";
+        let both = [Some("32Mi"), Some("32Mi")];
+        assert_eq!(limit(&plan(disk, both)), Some((16 << 20, "16Mi".into())));
+        assert_eq!(limit(&plan(memory, both)), Some((64 << 20, "64Mi".into())));
+        assert_eq!(
+            limit(&plan(memory, [Some("32Mi"), None])),
+            Some((1 << 30, "1Gi".into()))
+        );
+        assert_eq!(
+            limit(&plan(memory_only, both)),
+            Some((64 << 20, "64Mi".into()))
+        );
+        assert_eq!(limit(&plan(memory_only, [None, None])), None);
+        assert_eq!(limit(&plan("  - name: v\n    emptyDir: {}\n", both)), None);
+        assert_eq!(
+            limit(&plan("  - name: v\n    emptyDir: {sizeLimit: 0}\n", both)),
+            None
+        );
+    }
+
+    #[test]
+    fn size_limits_print_like_binary_quantities() {
+        assert_eq!(SizeLimit::from_bytes(64 << 20).text, "64Mi");
+        assert_eq!(SizeLimit::from_bytes(3 << 30).text, "3Gi");
+        assert_eq!(SizeLimit::from_bytes(1536).text, "1536");
+        assert_eq!(SizeLimit::from_bytes(0).text, "0");
+    }
+}

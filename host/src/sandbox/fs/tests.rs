@@ -1,0 +1,222 @@
+use std::path::Path;
+
+use cap_std::ambient_authority;
+
+use super::*;
+
+fn open(path: &Path) -> Dir {
+    Dir::open_ambient_dir(path, ambient_authority()).unwrap()
+}
+
+/// A plan from YAML, for tests that then bend it past validation.
+fn plan(volumes: &str, mounts: &str) -> PodPlan {
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes:\n{volumes}  containers:\n  - name: app\n    image: busybox\n    volumeMounts:\n{mounts}"
+    );
+    let file = crate::spec::load(&yaml).expect("valid test pod");
+    crate::plan::resolve(&file.pods[0].document.pod, Path::new("/")).expect("resolves")
+}
+
+/// Every path under `dir`, for "nothing was created here" checks.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                todo.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn sub_path_is_created_and_kept_inside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = open(tmp.path());
+    subpath::open("v", &dir, "a/b").unwrap();
+    assert!(tmp.path().join("a/b").is_dir());
+    assert!(subpath::open("v", &dir, "../x").is_err());
+    assert!(subpath::open("v", &dir, "/etc").is_err());
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/", tmp.path().join("escape")).unwrap();
+        let err = subpath::open("v", &dir, "escape").unwrap_err();
+        assert!(err.to_string().contains("outside the volume"), "{err}");
+    }
+}
+
+/// Item 4 of issue 8: `a -> ../../../out` planted in a shared volume; a
+/// `subPath: a/new` must be refused without creating `out/new`.
+#[cfg(unix)]
+#[test]
+fn sub_path_through_a_planted_symlink_creates_nothing_outside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("out");
+    std::fs::create_dir(&outside).unwrap();
+    let vol = tmp.path().join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::os::unix::fs::symlink("../out", vol.join("a")).unwrap();
+    std::os::unix::fs::symlink(&outside, vol.join("abs")).unwrap();
+    let dir = open(&vol);
+    for sub in ["a/new", "a", "abs/new", "a/x/y"] {
+        let err = subpath::open("v", &dir, sub).unwrap_err();
+        assert!(
+            err.to_string().contains("outside the volume"),
+            "{sub}: {err}"
+        );
+    }
+    assert!(tree(&outside).is_empty(), "{:?}", tree(&outside));
+}
+
+/// Symlinks that stay inside the volume are followed (the kubelet allows
+/// them); one to a file is refused clearly (WASI mounts are directories).
+#[cfg(unix)]
+#[test]
+fn sub_path_symlinks_inside_the_volume_are_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("real/dir")).unwrap();
+    std::fs::write(tmp.path().join("real/dir/f"), b"hi").unwrap();
+    std::fs::write(tmp.path().join("file"), b"x").unwrap();
+    std::os::unix::fs::symlink("real/dir", tmp.path().join("link")).unwrap();
+    std::os::unix::fs::symlink("file", tmp.path().join("to-file")).unwrap();
+    let dir = open(tmp.path());
+    let sub = subpath::open("v", &dir, "link").unwrap();
+    assert_eq!(sub.read("f").unwrap(), b"hi");
+    let err = subpath::open("v", &dir, "to-file").unwrap_err();
+    assert!(err.to_string().contains("not a directory"), "{err}");
+    let err = subpath::open("v", &dir, "file").unwrap_err();
+    assert!(err.to_string().contains("not a directory"), "{err}");
+}
+
+/// The preopen is the directory that was opened: replacing its path with a
+/// symlink afterwards does not redirect it.
+#[cfg(target_os = "linux")]
+#[test]
+fn preopen_names_the_opened_directory_not_its_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("out");
+    std::fs::create_dir(&outside).unwrap();
+    let vol = tmp.path().join("vol");
+    std::fs::create_dir_all(vol.join("a")).unwrap();
+    let dir = open(&vol);
+    let sub = subpath::open("v", &dir, "a").unwrap();
+    std::fs::rename(vol.join("a"), vol.join("moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, vol.join("a")).unwrap();
+    let p = Preopen {
+        host: vol.join("a"),
+        dir: Arc::new(sub),
+        guest: "/m".into(),
+        read_only: false,
+    };
+    let reopened = open(&p.wasi_path());
+    reopened.write("new", b"x").unwrap();
+    assert!(vol.join("moved/new").is_file());
+    assert!(tree(&outside).is_empty());
+}
+
+/// Item 3 (host side): a `..` mountPath or terminationMessagePath that got
+/// past validation creates nothing outside the container's root.
+#[test]
+fn dot_dot_paths_create_nothing_outside_the_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let mut p = plan(
+        "  - name: v\n    emptyDir: {}\n",
+        "    - {name: v, mountPath: /data}\n",
+    );
+    let dirs = PodDirs::create(&p, &run_dir).unwrap();
+    let before = tree(tmp.path());
+    let c = &mut p.containers[0];
+    for bad in ["/../../../../escaped", "/a/../../../../escaped"] {
+        c.mounts[0].mount_path = bad.into();
+        let err = dirs.preopens_for(c).unwrap_err();
+        assert!(err.to_string().contains("'..'"), "{err}");
+    }
+    c.mounts[0].mount_path = "/data".into();
+    c.termination_message_path = "/../../../../escaped-log".into();
+    let err = dirs.preopens_for(c).unwrap_err();
+    assert!(err.to_string().contains("'..'"), "{err}");
+    let after: Vec<PathBuf> = tree(tmp.path())
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .filter(|p| !p.starts_with(run_dir.join("containers")))
+        .collect();
+    assert!(after.is_empty(), "created outside the root: {after:?}");
+    assert!(!tmp.path().join("escaped").exists());
+    assert!(!tmp.path().join("escaped-log").exists());
+}
+
+#[test]
+fn preopens_create_the_root_and_mount_points() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = plan(
+        "  - name: v\n    emptyDir: {}\n",
+        "    - {name: v, mountPath: /data/deep}\n",
+    );
+    let dirs = PodDirs::create(&p, tmp.path()).unwrap();
+    let preopens = dirs.preopens_for(&p.containers[0]).unwrap();
+    let root = &preopens[0];
+    assert_eq!(root.guest, "/");
+    assert!(root.dir.is_dir("tmp"));
+    assert!(root.dir.is_dir("data/deep"));
+    assert_eq!(root.dir.read("dev/termination-log").unwrap(), b"");
+    assert_eq!(preopens[1].guest, "/data/deep");
+    preopens[1].dir.write("f", b"x").unwrap();
+    assert!(dirs.volume_path("v").unwrap().join("f").is_file());
+}
+
+/// A termination message planted as a symlink (to a host file) or a FIFO
+/// is not read; a regular file is, up to the bound.
+#[cfg(unix)]
+#[test]
+fn termination_message_reads_only_a_regular_file_beneath_the_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret");
+    std::fs::write(&secret, b"host secret").unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    let dir = open(&root);
+    std::os::unix::fs::symlink(&secret, root.join("dev/abs")).unwrap();
+    std::os::unix::fs::symlink("../../secret", root.join("dev/rel")).unwrap();
+    std::os::unix::fs::symlink("../..", root.join("up")).unwrap();
+    for planted in ["dev/abs", "dev/rel", "up/secret"] {
+        assert_eq!(
+            read_regular_file(&dir, Path::new(planted), 4096),
+            None,
+            "{planted}"
+        );
+    }
+    let fifo = root.join("dev/fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    assert_eq!(read_regular_file(&dir, Path::new("dev/fifo"), 4096), None);
+    std::fs::write(root.join("dev/log"), vec![b'x'; 10_000]).unwrap();
+    assert_eq!(
+        read_regular_file(&dir, Path::new("dev/log"), 4096).map(|b| b.len()),
+        Some(4096)
+    );
+}
+
+#[test]
+fn host_path_types_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("new");
+    assert!(check_host_path("v", &missing, "Directory").is_err());
+    assert!(check_host_path("v", &missing, "").is_err());
+    check_host_path("v", &missing, "DirectoryOrCreate").unwrap();
+    assert!(missing.is_dir());
+    check_host_path("v", &missing, "Directory").unwrap();
+    let err = check_host_path("v", &missing, "File").unwrap_err();
+    assert!(err.to_string().contains("not supported"), "{err}");
+}
