@@ -287,10 +287,10 @@ fn cpu_limits_cap_spinners_and_an_unlimited_sibling_keeps_its_share() {
 
 /// Soak: 10,000 crash-and-restart cycles of one container; the process's
 /// RSS and open descriptors at the last cycle are within 5 % of what they
-/// were at the 1,000th. Not run by default (about a minute in release):
+/// were at the 1,000th. Not run by default (about 75 s in a debug build):
 ///
 /// ```sh
-/// cargo test --release -p wasmpod --test integration \
+/// cargo test -p wasmpod --test integration \
 ///     adversarial::resources::soak -- --ignored --test-threads=1 --nocapture
 /// ```
 #[tokio::test]
