@@ -126,17 +126,20 @@ async fn unset_working_dir_is_the_root() {
     assert_eq!(run.lines("write"), ["wrote=top", "readback=at root"]);
 }
 
-/// A read-only mount cannot have its working directory created.
+/// A read-only mount cannot have its working directory created: the
+/// container does not start, and the error names `workingDir`.
 #[tokio::test]
-async fn missing_working_dir_in_a_read_only_mount_is_a_config_error() {
+async fn missing_working_dir_in_a_read_only_mount_keeps_the_container_from_starting() {
     let data = tempfile::tempdir().unwrap();
     let extra = "    workingDir: /data/missing\n    volumeMounts: [{name: data, mountPath: /data, readOnly: true}]\n";
     let containers = probe("cwd", &["cwd"], extra);
     let run = run_pod(&pod("wd-ro", &host_volume(data.path()), &containers)).await;
     let dump = run.dump();
     assert!(!run.started("cwd"), "{dump}");
-    assert!(dump.contains("CreateContainerConfigError"), "{dump}");
-    assert!(dump.contains("workingDir"), "{dump}");
+    // The sandbox's errors end the instance before it starts (128).
+    assert_eq!(run.exit_code("cwd"), 128, "{dump}");
+    let failed = run.event_messages("cwd", "Failed").join("\n");
+    assert!(failed.contains("workingDir \"missing\""), "{dump}");
     assert!(!data.path().join("missing").exists());
 }
 
