@@ -20,3 +20,4 @@ mod podnet;
 mod probes;
 mod stopping;
 mod volumes;
+mod workdir;

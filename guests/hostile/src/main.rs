@@ -10,6 +10,7 @@
 mod cpu;
 mod flood;
 mod fs;
+mod probe;
 mod resources;
 
 fn main() {
@@ -22,6 +23,7 @@ fn main() {
         .or_else(|| flood::run(attack, rest))
         .or_else(|| cpu::run(attack, rest))
         .or_else(|| resources::run(attack, rest))
+        .or_else(|| probe::run(attack, rest))
         .unwrap_or_else(|| {
             eprintln!("hostile: unknown attack {attack:?}");
             2

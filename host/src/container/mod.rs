@@ -118,6 +118,11 @@ async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc
         .envs(&launch.env)
         .stdout(launch.stdout)
         .stderr(launch.stderr);
+    // `workingDir` (`/` when unset) is `wasi:cli/environment.initial-cwd`;
+    // wasi-libc ignores it and resolves relative paths through the `.`
+    // preopen the sandbox adds (see `sandbox::fs`).
+    let cwd = launch.preopens.iter().find_map(|p| p.cwd.as_deref());
+    builder.initial_cwd(cwd.unwrap_or("/"));
     // No host sockets: a component's `wasi:sockets` is its pod's in-memory
     // network (`launch.network`); wasip1 has no sockets.
     for p in &launch.preopens {

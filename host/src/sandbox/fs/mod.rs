@@ -12,6 +12,9 @@
 //!   container's layer. The volume mounts are preopened on top of it; WASI
 //!   resolves a path through the longest matching preopen. The root holds an
 //!   empty `terminationMessagePath` file (`/dev/termination-log`).
+//! * `workingDir` (created in the root if missing) is preopened as `.`, with
+//!   the root's other top-level directories preopened by name: see
+//!   [`workdir`].
 //!
 //! `subPath` mounts a sub-directory of the volume (created if missing, as the
 //! kubelet does); a `subPath` that resolves outside the volume (through a
@@ -29,6 +32,7 @@
 mod read;
 mod subpath;
 mod usage;
+mod workdir;
 
 pub use read::read_regular_file;
 pub use usage::{DiskUsage, MAX_WALK_ENTRIES, disk_usage};
@@ -54,6 +58,9 @@ pub struct Preopen {
     pub guest: String,
     /// Read-only for the guest.
     pub read_only: bool,
+    /// Set on the working directory's preopen (guest name `.`): the
+    /// absolute guest path of `workingDir`, the guest's `initial-cwd`.
+    pub cwd: Option<String>,
 }
 
 impl Preopen {
@@ -227,6 +234,7 @@ impl PodDirs {
             dir: Arc::new(dir),
             guest: "/".into(),
             read_only: false,
+            cwd: None,
         }];
         for (m, mount_point) in c.mounts.iter().zip(mount_points) {
             let volume = self
@@ -251,8 +259,11 @@ impl PodDirs {
                 dir,
                 guest: m.mount_path.clone(),
                 read_only: m.read_only,
+                cwd: None,
             });
         }
+        let working_dir = workdir::preopens(c.working_dir.as_deref(), &preopens)?;
+        preopens.extend(working_dir);
         Ok(preopens)
     }
 

@@ -18,6 +18,19 @@ use super::SandboxError;
 /// the volume or is not a directory; [`SandboxError::Io`] if it cannot be
 /// created.
 pub(super) fn open(volume: &str, base: &Dir, sub: &str) -> Result<Dir, SandboxError> {
+    open_beneath(volume, "subPath", base, sub, true)
+}
+
+/// Opens the directory `sub` beneath `base` (creating it if missing and
+/// `create`), never leaving `base`; errors name `field` (`subPath`,
+/// `workingDir`).
+pub(super) fn open_beneath(
+    volume: &str,
+    field: &str,
+    base: &Dir,
+    sub: &str,
+    create: bool,
+) -> Result<Dir, SandboxError> {
     let invalid = |message: String| SandboxError::Invalid {
         volume: volume.to_string(),
         message,
@@ -29,22 +42,22 @@ pub(super) fn open(volume: &str, base: &Dir, sub: &str) -> Result<Dir, SandboxEr
             .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
     {
         return Err(invalid(format!(
-            "subPath {sub:?} must be a relative path without '..'"
+            "{field} {sub:?} must be a relative path without '..'"
         )));
     }
     let refused = |e: std::io::Error| match e.kind() {
         // cap-std's answer to a path that leads out of its directory.
         ErrorKind::PermissionDenied => {
-            invalid(format!("subPath {sub:?} resolves outside the volume"))
+            invalid(format!("{field} {sub:?} resolves outside the volume"))
         }
         ErrorKind::NotADirectory => invalid(format!(
-            "subPath {sub:?} is not a directory (WASI mounts are directories)"
+            "{field} {sub:?} is not a directory (WASI mounts are directories)"
         )),
-        _ => invalid(format!("subPath {sub:?}: {e}")),
+        _ => invalid(format!("{field} {sub:?}: {e}")),
     };
     match base.open_dir(rel) {
         Ok(dir) => return Ok(dir),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) if e.kind() == ErrorKind::NotFound && create => {}
         Err(e) => return Err(refused(e)),
     }
     // Missing: create it (as the kubelet does), beneath the volume only.

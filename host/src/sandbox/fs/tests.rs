@@ -112,6 +112,7 @@ fn preopen_names_the_opened_directory_not_its_path() {
         dir: Arc::new(sub),
         guest: "/m".into(),
         read_only: false,
+        cwd: None,
     };
     let reopened = open(&p.wasi_path());
     reopened.write("new", b"x").unwrap();
@@ -219,4 +220,84 @@ fn host_path_types_are_checked() {
     check_host_path("v", &missing, "Directory").unwrap();
     let err = check_host_path("v", &missing, "File").unwrap_err();
     assert!(err.to_string().contains("not supported"), "{err}");
+}
+
+fn with_working_dir(mut p: PodPlan, dir: &str) -> PodPlan {
+    p.containers[0].working_dir = Some(dir.into());
+    p
+}
+
+/// `workingDir` in the private root is created there and preopened as `.`,
+/// last, with the root's other top-level directories preopened by name.
+#[test]
+fn working_dir_in_the_root_is_created_and_preopened_last() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = with_working_dir(
+        plan(
+            "  - name: v\n    emptyDir: {}\n",
+            "    - {name: v, mountPath: /data}\n",
+        ),
+        "/srv/app",
+    );
+    let dirs = PodDirs::create(&p, tmp.path()).unwrap();
+    let preopens = dirs.preopens_for(&p.containers[0]).unwrap();
+    let guests: Vec<&str> = preopens.iter().map(|p| p.guest.as_str()).collect();
+    assert_eq!(guests, ["/", "/data", "/dev", "/srv", "/tmp", "."]);
+    let cwd = preopens.last().unwrap();
+    assert_eq!(cwd.cwd.as_deref(), Some("/srv/app"));
+    cwd.dir.write("f", b"x").unwrap();
+    assert!(preopens[0].dir.is_file("srv/app/f"));
+    assert!(preopens.iter().filter(|p| p.cwd.is_some()).count() == 1);
+}
+
+/// `workingDir` inside a volume is opened beneath it; one reached through a
+/// symlink a guest planted in the volume is refused, and nothing is created
+/// outside the volume.
+#[cfg(unix)]
+#[test]
+fn working_dir_in_a_volume_stays_beneath_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let p = with_working_dir(
+        plan(
+            "  - name: v\n    emptyDir: {}\n",
+            "    - {name: v, mountPath: /data}\n",
+        ),
+        "/data/w/x",
+    );
+    let dirs = PodDirs::create(&p, &run_dir).unwrap();
+    let vol = dirs.volume_path("v").unwrap().to_path_buf();
+    let preopens = dirs.preopens_for(&p.containers[0]).unwrap();
+    let cwd = preopens.last().unwrap();
+    assert_eq!(
+        (cwd.guest.as_str(), cwd.cwd.as_deref()),
+        (".", Some("/data/w/x"))
+    );
+    assert!(vol.join("w/x").is_dir());
+    // Mounted at /data: no separate preopen for the root's /data.
+    assert_eq!(preopens.iter().filter(|p| p.guest == "/data").count(), 1);
+
+    std::fs::remove_dir_all(vol.join("w")).unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, vol.join("w")).unwrap();
+    let err = dirs.preopens_for(&p.containers[0]).unwrap_err();
+    assert!(err.to_string().contains("workingDir"), "{err}");
+    assert!(tree(&outside).is_empty());
+}
+
+#[test]
+fn unset_or_root_working_dir_adds_no_preopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in [None, Some("/")] {
+        let mut p = plan(
+            "  - name: v\n    emptyDir: {}\n",
+            "    - {name: v, mountPath: /data}\n",
+        );
+        p.containers[0].working_dir = dir.map(String::from);
+        let dirs = PodDirs::create(&p, tmp.path()).unwrap();
+        let preopens = dirs.preopens_for(&p.containers[0]).unwrap();
+        let guests: Vec<&str> = preopens.iter().map(|p| p.guest.as_str()).collect();
+        assert_eq!(guests, ["/", "/data"], "{dir:?}");
+    }
 }
