@@ -6,13 +6,17 @@
 //! `<run dir>/logs/<container>/<restart count>.log`, like
 //! `/var/log/pods/<pod>/<container>/<n>.log`. A line longer than
 //! [`MAX_LINE`] is split into partial (`P`) records, as containerd does.
+//! Files are capped and rotated as the kubelet does ([`LogRotation`]).
 
-use std::path::PathBuf;
+mod rotation;
 
-use k8s_openapi::jiff::Timestamp;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
+
+use k8s_openapi::jiff::Timestamp;
+pub use rotation::LogRotation;
+use rotation::RotatingFile;
+pub(crate) use rotation::{LogDir, LogTarget};
 
 use crate::sandbox::{Chunk, Stream};
 
@@ -57,14 +61,14 @@ const TAIL_BYTES: usize = 2048;
 /// returns the tail of the output, for termination messages.
 pub(crate) fn spawn(
     container: String,
-    file: Option<PathBuf>,
+    file: Option<LogTarget>,
     mut rx: mpsc::Receiver<Chunk>,
     out: Option<broadcast::Sender<LogLine>>,
 ) -> JoinHandle<String> {
     tokio::spawn(async move {
         let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        let mut writer = match &file {
-            Some(path) => open(path).await,
+        let mut writer = match file {
+            Some(target) => open(target).await,
             None => None,
         };
         let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
@@ -121,17 +125,10 @@ fn tail_text(tail: &std::collections::VecDeque<String>) -> String {
     text[start..].to_string()
 }
 
-async fn open(path: &PathBuf) -> Option<tokio::io::BufWriter<tokio::fs::File>> {
-    if let Some(dir) = path.parent() {
-        let _ = tokio::fs::create_dir_all(dir).await;
-    }
-    match tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .await
-    {
-        Ok(f) => Some(tokio::io::BufWriter::new(f)),
+async fn open(target: LogTarget) -> Option<RotatingFile> {
+    let path = target.path.clone();
+    match RotatingFile::open(target).await {
+        Ok(f) => Some(f),
         Err(e) => {
             tracing::warn!("cannot write log file {}: {e}", path.display());
             None
@@ -143,7 +140,7 @@ async fn emit(
     container: &str,
     stream: Stream,
     (text, partial): (String, bool),
-    writer: &mut Option<tokio::io::BufWriter<tokio::fs::File>>,
+    writer: &mut Option<RotatingFile>,
     out: &Option<broadcast::Sender<LogLine>>,
 ) {
     let line = LogLine {
@@ -154,7 +151,7 @@ async fn emit(
         partial,
     };
     if let Some(w) = writer.as_mut()
-        && let Err(e) = w.write_all(line.cri_record().as_bytes()).await
+        && let Err(e) = w.write_record(line.cri_record().as_bytes()).await
     {
         tracing::warn!("failed to write the log of {container}: {e}");
         *writer = None;
