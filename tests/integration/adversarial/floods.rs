@@ -9,10 +9,11 @@
 //! 8 M empty datagrams: 450 MB) or filled the disk (700 MiB of log in 10 s).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -103,6 +104,18 @@ fn vm_hwm(pid: u32) -> u64 {
 
 /// Runs `yaml` with `wasmpod run ARGS` in `ws`, watching its peak RSS.
 fn run_measured(ws: &Workspace, yaml: &str, args: &[&str]) -> Measured {
+    run_watched(ws, yaml, args, None)
+}
+
+/// [`run_measured`]; with `slow`, its stdout is a pipe read 64 KiB every
+/// 50 ms (a terminal nobody scrolls) until `slow(run dir)` says the flood is
+/// over, then drained; the reader's text is then what `stdout` holds.
+fn run_watched(
+    ws: &Workspace,
+    yaml: &str,
+    args: &[&str],
+    slow: Option<&dyn Fn(&Path) -> bool>,
+) -> Measured {
     let file = ws.write("pod.yaml", yaml);
     // Compile (or find in the cache) first, so the run itself does not compile.
     let validated = Command::new(wasmpod_bin())
@@ -117,17 +130,40 @@ fn run_measured(ws: &Workspace, yaml: &str, args: &[&str]) -> Measured {
     let stderr = ws.dir.path().join("stderr");
     let mut all = args.to_vec();
     all.push(&file);
+    let out = match slow {
+        Some(_) => Stdio::piped(),
+        None => File::create(&stdout).unwrap().into(),
+    };
     let mut child = ws
         .run_command(&all)
         .stdin(Stdio::null())
-        .stdout(File::create(&stdout).unwrap())
+        .stdout(out)
         .stderr(File::create(&stderr).unwrap())
         .spawn()
         .expect("start wasmpod");
+    let over = Arc::new(AtomicBool::new(false));
+    let reader = child.stdout.take().map(|mut pipe| {
+        let (over, stdout) = (over.clone(), stdout.clone());
+        std::thread::spawn(move || {
+            let mut copy = File::create(stdout).unwrap();
+            let mut buf = vec![0; 64 * 1024];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                copy.write_all(&buf[..n]).unwrap();
+                if !over.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        })
+    });
     let started = Instant::now();
     let mut peak = 0;
     let code = loop {
         peak = peak.max(vm_hwm(child.id()));
+        if let Some(slow) = slow
+            && slow(&ws.run_dir())
+        {
+            over.store(true, Ordering::Relaxed);
+        }
         if let Some(status) = child.try_wait().expect("try_wait") {
             break status.code();
         }
@@ -138,6 +174,9 @@ fn run_measured(ws: &Workspace, yaml: &str, args: &[&str]) -> Measured {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    if let Some(reader) = reader {
+        reader.join().expect("stdout reader");
+    }
     Measured {
         code,
         peak,
@@ -309,4 +348,37 @@ fn log_files_are_rotated_and_capped() {
         .and_then(|(_, n)| n.parse().ok())
         .unwrap_or_else(|| panic!("{last}"));
     assert_eq!(numbers[2].last().unwrap() + 1, lines);
+}
+
+/// Whether `path` ends with `text` (reading only its tail).
+fn ends_with(path: &Path, text: &str) -> bool {
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let mut tail = Vec::new();
+    let from = len.saturating_sub(text.len() as u64 + 64);
+    f.seek(SeekFrom::Start(from)).is_ok()
+        && f.read_to_end(&mut tail).is_ok()
+        && String::from_utf8_lossy(&tail)
+            .trim_end()
+            .ends_with(text.trim_end())
+}
+
+#[test]
+fn a_terminal_that_is_not_drained_does_not_hold_long_lines() {
+    let ws = Workspace::new();
+    // 300 MB of 16 000-byte lines while the CLI's stdout is hardly read:
+    // its printer falls behind and the lines wait in the pod's log channel.
+    let yaml = pod(&container("flood", "['log-flood', '300000000', '16000']"));
+    let over = |run: &Path| ends_with(&run.join("logs/flood/0.log"), "log-flood done lines=18750");
+    let ran = run_watched(&ws, &yaml, &[], Some(&over));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    ran.assert_bounded("long lines for a terminal that is not read");
+    // The far-behind terminal got lines cut short; the file has them whole.
+    assert!(ran.printed("flood", "[cut: the reader is behind"));
+    assert!(ends_with(
+        &ws.run_dir().join("logs/flood/0.log"),
+        "log-flood done lines=18750"
+    ));
 }
