@@ -51,6 +51,14 @@ pub struct RunArgs {
     /// The run directory for logs and volumes (default: a new directory under the system temp dir).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
+    /// Rotate a container's log file before it grows past this size, as the
+    /// kubelet's containerLogMaxSize (a quantity: 10Mi, 500Ki, 1G, 4096).
+    #[arg(long, value_parser = parse_log_size, default_value = "10Mi")]
+    pub container_log_max_size: u64,
+    /// The most log files kept per container instance, the current one
+    /// included, as the kubelet's containerLogMaxFiles (at least 2).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..), default_value = "5")]
+    pub container_log_max_files: u32,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Do not print runtime events.
@@ -81,7 +89,55 @@ pub struct EngineArgs {
     pub no_cache: bool,
 }
 
+/// A Kubernetes quantity of bytes: digits with an optional binary (`Ki`,
+/// `Mi`, `Gi`, `Ti`) or decimal (`k`, `M`, `G`, `T`) suffix; at least 1.
+pub(crate) fn parse_log_size(s: &str) -> Result<u64, String> {
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, suffix) = s.split_at(digits);
+    let unit: u64 = match suffix {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "invalid size {s:?} (examples: 10Mi, 500Ki, 1G, 4096)"
+            ));
+        }
+    };
+    let size = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("invalid size {s:?} (examples: 10Mi, 500Ki, 1G, 4096)"))?;
+    if size == 0 {
+        return Err("the size must be at least 1 byte".into());
+    }
+    Ok(size)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("invalid duration {s:?}: {e} (examples: 500ms, 10s, 2m)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_log_size;
+
+    #[test]
+    fn log_sizes_are_kubernetes_quantities() {
+        assert_eq!(parse_log_size("10Mi"), Ok(10 << 20));
+        assert_eq!(parse_log_size("500Ki"), Ok(500 << 10));
+        assert_eq!(parse_log_size("1G"), Ok(1_000_000_000));
+        assert_eq!(parse_log_size("4096"), Ok(4096));
+        for bad in ["", "Mi", "10MB", "1.5Mi", "-1", "0", "99999999999Ti"] {
+            assert!(parse_log_size(bad).is_err(), "{bad}");
+        }
+    }
 }

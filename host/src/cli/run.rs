@@ -131,6 +131,10 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
                 initial: args.backoff_initial,
                 max: args.backoff_max,
             },
+            log_rotation: wasmpod::pod::LogRotation {
+                max_size: args.container_log_max_size,
+                max_files: args.container_log_max_files as usize,
+            },
         };
         match rt.create_valid(p, options).await {
             Ok(h) => handles.push(h),

@@ -124,7 +124,10 @@ impl Runtime {
             backoff: options.backoff,
             shared: shared.clone(),
             stop: stop_rx.clone(),
-            log_dir: options.run_dir.as_ref().map(|d| d.join("logs")),
+            log_dir: options.run_dir.as_ref().map(|d| super::logs::LogDir {
+                dir: d.join("logs"),
+                rotation: options.log_rotation,
+            }),
             obs,
             network: network.clone(),
         };

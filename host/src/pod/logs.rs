@@ -6,13 +6,17 @@
 //! `<run dir>/logs/<container>/<restart count>.log`, like
 //! `/var/log/pods/<pod>/<container>/<n>.log`. A line longer than
 //! [`MAX_LINE`] is split into partial (`P`) records, as containerd does.
+//! Files are capped and rotated as the kubelet does ([`LogRotation`]).
 
-use std::path::PathBuf;
+mod rotation;
 
-use k8s_openapi::jiff::Timestamp;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
+
+use k8s_openapi::jiff::Timestamp;
+pub use rotation::LogRotation;
+use rotation::RotatingFile;
+pub(crate) use rotation::{LogDir, LogTarget};
 
 use crate::sandbox::{Chunk, Stream};
 
@@ -57,14 +61,14 @@ const TAIL_BYTES: usize = 2048;
 /// returns the tail of the output, for termination messages.
 pub(crate) fn spawn(
     container: String,
-    file: Option<PathBuf>,
+    file: Option<LogTarget>,
     mut rx: mpsc::Receiver<Chunk>,
     out: Option<broadcast::Sender<LogLine>>,
 ) -> JoinHandle<String> {
     tokio::spawn(async move {
         let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        let mut writer = match &file {
-            Some(path) => open(path).await,
+        let mut writer = match file {
+            Some(target) => open(target).await,
             None => None,
         };
         let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
@@ -121,17 +125,10 @@ fn tail_text(tail: &std::collections::VecDeque<String>) -> String {
     text[start..].to_string()
 }
 
-async fn open(path: &PathBuf) -> Option<tokio::io::BufWriter<tokio::fs::File>> {
-    if let Some(dir) = path.parent() {
-        let _ = tokio::fs::create_dir_all(dir).await;
-    }
-    match tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .await
-    {
-        Ok(f) => Some(tokio::io::BufWriter::new(f)),
+async fn open(target: LogTarget) -> Option<RotatingFile> {
+    let path = target.path.clone();
+    match RotatingFile::open(target).await {
+        Ok(f) => Some(f),
         Err(e) => {
             tracing::warn!("cannot write log file {}: {e}", path.display());
             None
@@ -143,7 +140,7 @@ async fn emit(
     container: &str,
     stream: Stream,
     (text, partial): (String, bool),
-    writer: &mut Option<tokio::io::BufWriter<tokio::fs::File>>,
+    writer: &mut Option<RotatingFile>,
     out: &Option<broadcast::Sender<LogLine>>,
 ) {
     let line = LogLine {
@@ -154,15 +151,43 @@ async fn emit(
         partial,
     };
     if let Some(w) = writer.as_mut()
-        && let Err(e) = w.write_all(line.cri_record().as_bytes()).await
+        && let Err(e) = w.write_record(line.cri_record().as_bytes()).await
     {
         tracing::warn!("failed to write the log of {container}: {e}");
         *writer = None;
     }
     // No subscriber is fine: the file keeps the output.
     if let Some(out) = out {
-        let _ = out.send(line);
+        let _ = out.send(for_subscribers(line, out.len()));
     }
+}
+
+/// Lines the slowest subscriber may leave unread before long lines are cut
+/// for subscribers (the file keeps them whole).
+pub const SUBSCRIBER_BACKLOG: usize = 2048;
+/// What a line is cut to while subscribers are that far behind.
+pub const BEHIND_LINE: usize = 1024;
+/// Appended to a cut line.
+pub const CUT_MARK: &str = " [cut: the reader is behind; the log file has the whole line]";
+
+/// `line` as sent to subscribers when `queued` lines already wait for the
+/// slowest one. The broadcast channel keeps up to its capacity (16384) of
+/// lines for a subscriber that does not read (a terminal that is not
+/// drained, an embedding that subscribed and forgot): with lines of up to
+/// [`MAX_LINE`] bytes that would be 256 MiB, so beyond
+/// [`SUBSCRIBER_BACKLOG`] waiting lines, lines are cut to [`BEHIND_LINE`]
+/// bytes, bounding what waits to about 50 MiB per pod.
+fn for_subscribers(mut line: LogLine, queued: usize) -> LogLine {
+    if queued >= SUBSCRIBER_BACKLOG && line.line.len() > BEHIND_LINE {
+        let mut cut = BEHIND_LINE;
+        while !line.line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.line.truncate(cut);
+        line.line.push_str(CUT_MARK);
+        line.line.shrink_to_fit();
+    }
+    line
 }
 
 /// Takes complete lines (and overlong partial records) out of `buf`; with
@@ -239,6 +264,41 @@ mod tests {
         let mut long = std::collections::VecDeque::new();
         keep_tail(&mut long, &"é".repeat(2000));
         assert!(tail_text(&long).len() <= TAIL_BYTES);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_far_behind_gets_long_lines_cut() {
+        let (tx, mut rx) = broadcast::channel(16384);
+        let out = Some(tx);
+        let mut writer = None;
+        let long = "é".repeat(MAX_LINE / 2);
+        for _ in 0..SUBSCRIBER_BACKLOG + 10 {
+            emit(
+                "c",
+                Stream::Stdout,
+                (long.clone(), false),
+                &mut writer,
+                &out,
+            )
+            .await;
+        }
+        emit(
+            "c",
+            Stream::Stdout,
+            ("short".into(), false),
+            &mut writer,
+            &out,
+        )
+        .await;
+        for _ in 0..SUBSCRIBER_BACKLOG {
+            assert_eq!(rx.try_recv().unwrap().line, long);
+        }
+        for _ in 0..10 {
+            let cut = rx.try_recv().unwrap().line;
+            assert!(cut.len() <= BEHIND_LINE + CUT_MARK.len(), "{}", cut.len());
+            assert!(cut.starts_with("éé") && cut.ends_with(CUT_MARK));
+        }
+        assert_eq!(rx.try_recv().unwrap().line, "short");
     }
 
     #[test]

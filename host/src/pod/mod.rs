@@ -14,7 +14,7 @@ pub(crate) mod logs;
 
 pub use events::{Event, EventType};
 pub use kubectl::{PodRow, kubectl_row};
-pub use logs::LogLine;
+pub use logs::{LogLine, LogRotation};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub run_dir: Option<PathBuf>,
     /// Crash-loop backoff (default: Kubernetes' 10 s doubling to 300 s).
     pub backoff: BackoffPolicy,
+    /// Log file size cap and rotation (default: the kubelet's
+    /// `containerLogMaxSize` 10Mi and `containerLogMaxFiles` 5).
+    pub log_rotation: LogRotation,
 }
 
 /// Why a pod was stopped from outside.

@@ -8,7 +8,11 @@
 //! * **Flow control**: the pipe holds at most [`PIPE_CAPACITY`] bytes. A
 //!   full pipe makes `check-write` return 0 and the writer's pollable wait
 //!   until the reader has taken something, so a slow reader slows its writer
-//!   down instead of growing a buffer.
+//!   down instead of growing a buffer. A guest `write` that does not fit
+//!   (one `check-write` did not permit, into a full pipe) traps that guest,
+//!   as WASI specifies and as wasmtime-wasi's own TCP stream does ("not
+//!   permitted to write"); nothing is ever buffered beyond the capacity. A
+//!   write without a permit that fits is taken.
 //! * **Close**: dropping (or shutting down) the writing end is a FIN: the
 //!   reader gets what is buffered, then end-of-stream. Dropping the reading
 //!   end discards what is buffered; the writer's next write fails with
@@ -267,7 +271,8 @@ impl OutputStream for PipeWriter {
         let free = self.0.free().map_err(|WriteClosed| StreamError::Closed)?;
         if bytes.len() > free {
             return Err(StreamError::Trap(wasmtime::format_err!(
-                "write of {} bytes exceeds the {free} bytes check-write permitted",
+                "write of {} bytes to a connection with room for {free}: \
+                 not permitted by check-write",
                 bytes.len()
             )));
         }

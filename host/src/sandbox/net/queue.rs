@@ -13,8 +13,21 @@ use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 use super::netns::Conn;
 use super::pipe::{Wakers, lock};
 
-/// Bytes a UDP mailbox holds before further datagrams are dropped.
+/// Bytes a UDP mailbox holds before further datagrams are dropped. Every
+/// datagram is charged its payload plus [`DATAGRAM_OVERHEAD`], as the kernel
+/// charges a socket's receive buffer an skb's true size, so empty datagrams
+/// fill a mailbox too.
 pub const MAILBOX_BYTES: usize = 256 * 1024;
+
+/// What a queued datagram costs beyond its payload (its queue entry, the
+/// sender's address and the payload's allocation). With it a mailbox holds
+/// at most `MAILBOX_BYTES / DATAGRAM_OVERHEAD` (1024) datagrams.
+pub const DATAGRAM_OVERHEAD: usize = 256;
+
+/// The charge of `d` against its mailbox: payload (as allocated) + overhead.
+fn charge(d: &Datagram) -> usize {
+    d.data.capacity() + DATAGRAM_OVERHEAD
+}
 
 /// What both queues share: the items, whether the queue is closed, and
 /// the tasks waiting for either.
@@ -136,11 +149,12 @@ pub struct Mailbox(Mutex<MailboxState>);
 impl Mailbox {
     pub(super) fn deliver(&self, d: Datagram) {
         let mut s = lock(&self.0);
-        if s.q.closed || s.bytes + d.data.len() > MAILBOX_BYTES {
+        let cost = charge(&d);
+        if s.q.closed || s.bytes + cost > MAILBOX_BYTES {
             tracing::trace!(from = %d.from, len = d.data.len(), "datagram dropped");
             return;
         }
-        s.bytes += d.data.len();
+        s.bytes += cost;
         s.q.push(d);
     }
 
@@ -148,8 +162,18 @@ impl Mailbox {
     pub fn try_recv(&self) -> Option<Datagram> {
         let mut s = lock(&self.0);
         let d = s.q.items.pop_front()?;
-        s.bytes -= d.data.len();
+        s.bytes -= charge(&d);
         Some(d)
+    }
+
+    /// Datagrams waiting.
+    pub fn queued(&self) -> usize {
+        lock(&self.0).q.items.len()
+    }
+
+    /// What the waiting datagrams are charged, at most [`MAILBOX_BYTES`].
+    pub fn charged(&self) -> usize {
+        lock(&self.0).bytes
     }
 
     /// Ready when a datagram is waiting (or the port was closed).

@@ -425,3 +425,62 @@ fn names_resolve_to_loopback_only_for_the_pod_itself() {
         );
     }
 }
+
+#[test]
+fn a_write_beyond_a_full_pipe_traps_instead_of_buffering() {
+    use wasmtime_wasi::p2::{OutputStream, StreamError};
+    let (r, mut w) = Pipe::pair_with_capacity(8);
+    assert_eq!(w.check_write().unwrap(), 8);
+    w.write("12345678".into()).unwrap();
+    assert_eq!(w.check_write().unwrap(), 0);
+    // A guest writing without check-write into a full pipe: a trap (as
+    // wasmtime-wasi's TCP stream does), never a host-side buffer.
+    for _ in 0..1000 {
+        match w.write("x".into()) {
+            Err(StreamError::Trap(e)) => assert!(e.to_string().contains("check-write"), "{e}"),
+            other => panic!("expected a trap, got {other:?}"),
+        }
+    }
+    assert_eq!(r.pipe().buffered(), 8);
+    // Room again: an unpermitted write that fits is taken.
+    assert_eq!(r.pipe().try_read(3), ReadOutcome::Data("123".into()));
+    w.write("abc".into()).unwrap();
+    assert_eq!(r.pipe().buffered(), 8);
+    // The reader gone: `closed`, not a trap.
+    drop(r);
+    assert!(matches!(w.write("x".into()), Err(StreamError::Closed)));
+}
+
+#[test]
+fn empty_datagrams_fill_a_mailbox_too() {
+    use super::queue::{DATAGRAM_OVERHEAD, MAILBOX_BYTES};
+    let net = PodNetwork::new("web");
+    let lease = net.bind(Proto::Udp, addr("127.0.0.1:5353")).unwrap();
+    let mailbox = net.mailbox(&lease).unwrap();
+    let to = addr("127.0.0.1:5353");
+    let from = addr("127.0.0.1:40000");
+    let most = MAILBOX_BYTES / DATAGRAM_OVERHEAD;
+    for _ in 0..10 * most {
+        net.send_datagram(from, to, Vec::new()).unwrap();
+    }
+    assert_eq!(mailbox.queued(), most, "empty datagrams are bounded");
+    assert!(mailbox.charged() <= MAILBOX_BYTES);
+    // Full: a datagram with a payload is dropped as well.
+    net.send_datagram(from, to, b"late".to_vec()).unwrap();
+    assert_eq!(mailbox.queued(), most);
+    // Reading makes room again, and the charge goes back to zero.
+    let first = mailbox.try_recv().unwrap();
+    assert!(first.data.is_empty());
+    net.send_datagram(from, to, Vec::new()).unwrap();
+    assert_eq!(mailbox.queued(), most);
+    while mailbox.try_recv().is_some() {}
+    assert_eq!(mailbox.charged(), 0);
+    // Large datagrams are bounded by their bytes.
+    for _ in 0..100 {
+        net.send_datagram(from, to, vec![1; 60_000]).unwrap();
+    }
+    assert_eq!(
+        mailbox.queued(),
+        MAILBOX_BYTES / (60_000 + DATAGRAM_OVERHEAD)
+    );
+}

@@ -81,7 +81,7 @@ pub(crate) struct Driver {
     pub(crate) backoff: BackoffPolicy,
     pub(crate) shared: Arc<Shared>,
     pub(crate) stop: watch::Receiver<Option<StopReason>>,
-    pub(crate) log_dir: Option<std::path::PathBuf>,
+    pub(crate) log_dir: Option<crate::pod::logs::LogDir>,
     pub(crate) obs: Observed,
     /// The pod's network namespace.
     pub(crate) network: Arc<crate::sandbox::PodNetwork>,
@@ -288,7 +288,7 @@ impl Run {
             .d
             .log_dir
             .as_ref()
-            .map(|d| d.join(&c.name).join(format!("{restart_count}.log")));
+            .map(|d| d.file(&c.name, restart_count));
         let log_task = crate::pod::logs::spawn(c.name.clone(), log_file, rx, shared.log_sender());
         let signal = SharedSignal::default();
         let target = Arc::new(ProbeTarget {
