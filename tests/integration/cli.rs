@@ -469,11 +469,21 @@ fn crash_loop_prints_backoff_and_timeout_exits_124() {
         "{ran}"
     );
     assert!(ran.lines_of("app").len() >= 2, "{ran}");
-    // Each restart writes its own log file, as the kubelet does.
-    assert!(ws.run_dir().join("logs/app/1.log").is_file(), "{ran}");
     let status = ws.status();
     let restarts = container_status(&status, "app")["restartCount"].as_u64();
     assert!(restarts.is_some_and(|n| n >= 1), "{status:#}");
+    // Each restart writes its own log file, as the kubelet does, and as on
+    // a node only the last terminated instance's file is kept beside it.
+    let n = restarts.unwrap();
+    let logs = ws.run_dir().join("logs/app");
+    assert!(logs.join(format!("{n}.log")).is_file(), "{ran}");
+    assert!(logs.join(format!("{}.log", n - 1)).is_file(), "{ran}");
+    for old in 0..n.saturating_sub(1) {
+        assert!(
+            !logs.join(format!("{old}.log")).exists(),
+            "{old}.log kept\n{ran}"
+        );
+    }
 }
 
 // -------------------------------------------------------------- compile cache

@@ -95,6 +95,7 @@ impl RotatingFile {
     pub(crate) async fn open(target: LogTarget) -> io::Result<Self> {
         if let Some(dir) = target.path.parent() {
             tokio::fs::create_dir_all(dir).await?;
+            remove_older_instances(dir, &target.path).await;
         }
         let file = append(&target.path).await?;
         let size = file.metadata().await?.len();
@@ -185,6 +186,34 @@ fn file_name(path: &Path) -> io::Result<String> {
         .ok_or_else(|| io::Error::other(format!("bad log file name {}", path.display())))
 }
 
+/// The kubelet keeps the logs of a container's current instance and of its
+/// last terminated one (dead containers are garbage-collected with their
+/// logs): opening `<n>.log` removes `<n-2>.log` and its rotated files, so a
+/// crash loop cannot fill the disk one instance at a time.
+async fn remove_older_instances(dir: &std::path::Path, current: &std::path::Path) {
+    let Some(n) = current
+        .file_name()
+        .and_then(|f| f.to_str())
+        .and_then(|f| f.strip_suffix(".log"))
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let Some(old) = n.checked_sub(2) else { return };
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    let (exact, rotated) = (format!("{old}.log"), format!("{old}.log."));
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        // Instances before the previous one were removed when it started.
+        if name == exact || name.starts_with(&rotated) {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +225,29 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[tokio::test]
+    async fn only_the_previous_instance_logs_are_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let logs = LogDir {
+            dir: tmp.path().to_path_buf(),
+            rotation: LogRotation::default(),
+        };
+        let app = tmp.path().join("app");
+        for n in 0..3 {
+            drop(RotatingFile::open(logs.file("app", n)).await.unwrap());
+            std::fs::write(app.join(format!("{n}.log.20260101-000000.1")), "x").unwrap();
+        }
+        assert_eq!(
+            names(&app),
+            [
+                "1.log",
+                "1.log.20260101-000000.1",
+                "2.log",
+                "2.log.20260101-000000.1"
+            ]
+        );
     }
 
     #[tokio::test]
