@@ -1,5 +1,5 @@
-//! Bounds checked before any YAML parser builds anything: the size of the text and how deeply
-//! its collections nest.
+//! Bounds checked before any YAML parser builds anything: the size of the text, how deeply
+//! its collections nest, and how much its aliases expand.
 //!
 //! Both parsers `spec` uses (libyaml behind serde_yaml, and yaml-rust2 in `locate.rs`) spend
 //! time proportional to *tokens × open flow collections*: for every token their scanners walk
@@ -11,17 +11,26 @@
 //!   paths of a Pod — `spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[].podAffinityTerm.labelSelector.matchExpressions[].values[]`,
 //!   or `metadata.managedFields[].fieldsV1` in `kubectl get -o yaml` output — are about 12 to 20
 //!   levels, so 100 leaves five times that, and stays under serde_yaml's own recursion limit
-//!   (128) so that this check, with its line, speaks first.
+//!   (128) so that this check, with its line, speaks first;
+//! * aliases that expand to more than [`MAX_ALIAS_NODES`] nodes: serde_yaml expands every
+//!   `*alias` into a copy of its anchored node, so ten anchors each listing the previous one
+//!   ten times (a "billion laughs") made a 1 KB file take 18 s and 1.3 GB before its own
+//!   repetition limit stopped it (found by the fuzzer). Kubernetes' YAML library refuses
+//!   "excessive aliasing" too; 100 000 nodes is far more than any reuse of an `env` list or
+//!   a probe needs.
 //!
-//! The depth is measured with yaml-rust2's tokenizer (not its parser), so quotes, comments and
-//! block scalars are understood and a `[` inside a string does not count. The walk stops at
-//! the first token past the limit. Its cost is bounded too: yaml-rust2 keeps at most 255 flow
-//! levels open and then fails ("recursion limit exceeded"). When the tokenizer fails (text
-//! yaml-rust2 cannot read, which libyaml might), the depth is not known, so the text is only
-//! accepted if it has no more than [`MAX_NESTING`] opening brackets at all; otherwise the
-//! tokenizer's error is the answer.
+//! These are measured on yaml-rust2's event stream (so quotes, comments and block scalars are
+//! understood: a `[` inside a string does not count), keeping only a stack of open
+//! collections and one size per anchor, and the walk stops at the first event past a limit.
+//! Its own cost is bounded too: yaml-rust2 keeps at most 255 flow levels open and then fails
+//! ("recursion limit exceeded"). When yaml-rust2 cannot read the text (which libyaml might),
+//! depth and aliases are unknown, so the text is only passed on if it has at most
+//! [`MAX_NESTING`] opening brackets and nothing that looks like an alias; otherwise
+//! yaml-rust2's error is the answer.
 
-use yaml_rust2::scanner::{Scanner, TokenType};
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, Parser};
 
 use super::SpecError;
 
@@ -31,7 +40,11 @@ pub const MAX_DOCUMENT_BYTES: usize = 3 * 1024 * 1024;
 /// The deepest nesting of YAML collections (block and flow together) accepted.
 pub const MAX_NESTING: usize = 100;
 
-/// Checks `text` against [`MAX_DOCUMENT_BYTES`] and [`MAX_NESTING`].
+/// The most nodes aliases may add to a file when expanded (`*a` stands for every node of
+/// the node anchored `&a`).
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// Checks `text` against [`MAX_DOCUMENT_BYTES`], [`MAX_NESTING`] and [`MAX_ALIAS_NODES`].
 pub(crate) fn check(text: &str) -> Result<(), SpecError> {
     if text.len() > MAX_DOCUMENT_BYTES {
         return Err(SpecError::Yaml {
@@ -44,57 +57,96 @@ pub(crate) fn check(text: &str) -> Result<(), SpecError> {
             ),
         });
     }
-    let too_deep = |line: usize, column: usize| SpecError::Yaml {
+    let at = |mark: yaml_rust2::scanner::Marker, message: String| SpecError::Yaml {
         document: 0,
-        line: Some(line),
-        column: Some(column),
-        message: format!(
-            "collections nested more than {MAX_NESTING} levels deep; no Pod needs that many"
-        ),
+        line: Some(mark.line()),
+        column: Some(mark.col() + 1),
+        message,
     };
-    let mut scanner = Scanner::new(text.chars());
-    let mut block = 0usize;
-    let mut flow = 0usize;
+    let too_deep = || {
+        format!("collections nested more than {MAX_NESTING} levels deep; no Pod needs that many")
+    };
+    let mut parser = Parser::new_from_str(text);
+    // Open collections: (anchor id, nodes so far including itself).
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    // Expanded size of each anchored node, by anchor id.
+    let mut sizes: HashMap<usize, usize> = HashMap::new();
+    let mut alias_nodes = 0usize;
     loop {
-        match scanner.next_token() {
-            Ok(Some(token)) => {
-                match token.1 {
-                    TokenType::BlockMappingStart | TokenType::BlockSequenceStart => block += 1,
-                    TokenType::BlockEnd => block = block.saturating_sub(1),
-                    TokenType::FlowMappingStart | TokenType::FlowSequenceStart => flow += 1,
-                    TokenType::FlowMappingEnd | TokenType::FlowSequenceEnd => {
-                        flow = flow.saturating_sub(1);
-                    }
-                    TokenType::StreamEnd => return Ok(()),
-                    _ => {}
+        let (event, mark) = match parser.next_token() {
+            Ok(next) => next,
+            Err(e) => return unparsed(text, &e),
+        };
+        // A node just completed (anchor id, size), to add to its parent.
+        let done = match event {
+            Event::StreamEnd => return Ok(()),
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                open.push((anchor, 1));
+                if open.len() > MAX_NESTING {
+                    return Err(at(mark, too_deep()));
                 }
-                if block + flow > MAX_NESTING {
-                    let mark = token.0;
-                    return Err(too_deep(mark.line(), mark.col() + 1));
-                }
+                continue;
             }
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                let mark = e.marker();
-                // yaml-rust2 gives up past 255 open flow collections.
-                if e.info() == "recursion limit exceeded" {
-                    return Err(too_deep(mark.line(), mark.col() + 1));
+            Event::MappingEnd | Event::SequenceEnd => open.pop(),
+            Event::Scalar(_, _, anchor, _) => Some((anchor, 1)),
+            Event::Alias(anchor) => {
+                let size = sizes.get(&anchor).copied().unwrap_or(1);
+                alias_nodes = alias_nodes.saturating_add(size);
+                if alias_nodes > MAX_ALIAS_NODES {
+                    return Err(at(
+                        mark,
+                        format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+                    ));
                 }
-                // The depth is unknown past this point; bound it by the brackets left.
-                let opening = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
-                if opening <= MAX_NESTING {
-                    return Ok(());
-                }
-                return Err(SpecError::Yaml {
-                    document: 0,
-                    line: Some(mark.line()),
-                    column: Some(mark.col() + 1),
-                    message: format!(
-                        "{} (and with {opening} opening brackets the nesting cannot be bounded)",
-                        e.info()
-                    ),
-                });
+                Some((0, size))
+            }
+            _ => None,
+        };
+        if let Some((anchor, size)) = done {
+            if anchor > 0 {
+                sizes.insert(anchor, size);
+            }
+            if let Some(parent) = open.last_mut() {
+                parent.1 = parent.1.saturating_add(size);
             }
         }
     }
+}
+
+/// yaml-rust2 could not read the text, which libyaml (behind serde_yaml) might: the nesting
+/// and the aliases past that point are unknown. Accept it only when they are bounded anyway
+/// (few opening brackets, nothing that looks like an alias); otherwise refuse it with
+/// yaml-rust2's error.
+fn unparsed(text: &str, e: &yaml_rust2::ScanError) -> Result<(), SpecError> {
+    let mark = e.marker();
+    let at = |message: String| SpecError::Yaml {
+        document: 0,
+        line: Some(mark.line()),
+        column: Some(mark.col() + 1),
+        message,
+    };
+    // yaml-rust2 gives up past 255 open flow collections.
+    if e.info() == "recursion limit exceeded" {
+        return Err(at(format!(
+            "collections nested more than {MAX_NESTING} levels deep; no Pod needs that many"
+        )));
+    }
+    let bytes = text.as_bytes();
+    let opening = bytes.iter().filter(|b| matches!(b, b'[' | b'{')).count();
+    // An alias token: `*` after a separator, followed by an anchor character.
+    let alias_like = bytes.windows(3).any(|w| {
+        matches!(
+            w[0],
+            b' ' | b'\t' | b'\n' | b'[' | b'{' | b',' | b':' | b'-'
+        ) && w[1] == b'*'
+            && !w[2].is_ascii_whitespace()
+            && !matches!(w[2], b',' | b'[' | b']' | b'{' | b'}')
+    }) || bytes.first() == Some(&b'*');
+    if opening <= MAX_NESTING && !alias_like {
+        return Ok(());
+    }
+    Err(at(format!(
+        "{} (the nesting and aliases of YAML that cannot be read cannot be bounded)",
+        e.info()
+    )))
 }
