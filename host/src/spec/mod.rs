@@ -57,7 +57,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize as _;
 
 pub use error::{Diagnostic, SpecError};
-pub use prescan::{MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING};
+pub use prescan::{MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_NODES};
 pub use validate::{MAX_ANNOTATIONS_BYTES, validate};
 
 use locate::{Locator, parse_path};
@@ -192,8 +192,8 @@ pub struct LoadedFile {
 
 /// Parses single- or multi-document YAML into its `v1` Pods.
 ///
-/// Text over [`MAX_DOCUMENT_BYTES`], nested over [`MAX_NESTING`] levels or with aliases
-/// expanding to over [`MAX_ALIAS_NODES`] nodes is refused before any YAML parser builds
+/// Text over [`MAX_DOCUMENT_BYTES`], nested over [`MAX_NESTING`] levels, with aliases
+/// expanding to over [`MAX_ALIAS_NODES`] nodes or over [`MAX_NODES`] nodes in all is refused before any YAML parser builds
 /// anything from it ([`SpecError::Yaml`]).
 ///
 /// Non-Pod documents (another kind, or a Pod whose `apiVersion` is not `v1`) are skipped with

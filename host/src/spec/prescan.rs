@@ -18,6 +18,11 @@
 //!   repetition limit stopped it (found by the fuzzer). Kubernetes' YAML library refuses
 //!   "excessive aliasing" too; 100 000 nodes is far more than any reuse of an `env` list or
 //!   a probe needs.
+//! * more than [`MAX_NODES`] nodes in all (250 000, aliases expanded): parsing keeps several
+//!   copies of the tree (libyaml's events, serde_yaml's value, its JSON twin, the typed Pod,
+//!   the line locator), about 500 bytes per node, so a 3 MiB list of 1.5 million one-letter
+//!   items took 700 MB and 25 s (debug build). A large Pod has a few thousand nodes, and a
+//!   `kubectl get -o yaml` with managed fields perhaps ten thousand.
 //!
 //! These are measured on yaml-rust2's event stream (so quotes, comments and block scalars are
 //! understood: a `[` inside a string does not count), keeping only a stack of open
@@ -44,7 +49,11 @@ pub const MAX_NESTING: usize = 100;
 /// the node anchored `&a`).
 pub const MAX_ALIAS_NODES: usize = 100_000;
 
-/// Checks `text` against [`MAX_DOCUMENT_BYTES`], [`MAX_NESTING`] and [`MAX_ALIAS_NODES`].
+/// The most YAML nodes (scalars and collections, aliases expanded) a file may hold.
+pub const MAX_NODES: usize = 250_000;
+
+/// Checks `text` against [`MAX_DOCUMENT_BYTES`], [`MAX_NESTING`], [`MAX_ALIAS_NODES`] and
+/// [`MAX_NODES`].
 pub(crate) fn check(text: &str) -> Result<(), SpecError> {
     if text.len() > MAX_DOCUMENT_BYTES {
         return Err(SpecError::Yaml {
@@ -72,6 +81,9 @@ pub(crate) fn check(text: &str) -> Result<(), SpecError> {
     // Expanded size of each anchored node, by anchor id.
     let mut sizes: HashMap<usize, usize> = HashMap::new();
     let mut alias_nodes = 0usize;
+    let mut nodes = 0usize;
+    let too_many =
+        || format!("more than {MAX_NODES} YAML nodes (aliases expanded); no Pod needs that many");
     loop {
         let (event, mark) = match parser.next_token() {
             Ok(next) => next,
@@ -81,6 +93,10 @@ pub(crate) fn check(text: &str) -> Result<(), SpecError> {
         let done = match event {
             Event::StreamEnd => return Ok(()),
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                nodes += 1;
+                if nodes > MAX_NODES {
+                    return Err(at(mark, too_many()));
+                }
                 open.push((anchor, 1));
                 if open.len() > MAX_NESTING {
                     return Err(at(mark, too_deep()));
@@ -88,7 +104,13 @@ pub(crate) fn check(text: &str) -> Result<(), SpecError> {
                 continue;
             }
             Event::MappingEnd | Event::SequenceEnd => open.pop(),
-            Event::Scalar(_, _, anchor, _) => Some((anchor, 1)),
+            Event::Scalar(_, _, anchor, _) => {
+                nodes += 1;
+                if nodes > MAX_NODES {
+                    return Err(at(mark, too_many()));
+                }
+                Some((anchor, 1))
+            }
             Event::Alias(anchor) => {
                 let size = sizes.get(&anchor).copied().unwrap_or(1);
                 alias_nodes = alias_nodes.saturating_add(size);
@@ -97,6 +119,10 @@ pub(crate) fn check(text: &str) -> Result<(), SpecError> {
                         mark,
                         format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
                     ));
+                }
+                nodes = nodes.saturating_add(size);
+                if nodes > MAX_NODES {
+                    return Err(at(mark, too_many()));
                 }
                 Some((0, size))
             }

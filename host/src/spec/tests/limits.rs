@@ -259,3 +259,18 @@ fn unreadable_yaml_with_aliases_is_refused_not_parsed() {
     let (_, message) = yaml_error(text);
     assert!(message.contains("cannot be bounded"), "{message}");
 }
+
+#[test]
+fn node_count_is_bounded() {
+    let many = |n: usize| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: a\n    image: a.wasm\n    args: [{}]\n",
+            vec!["a"; n].join(",")
+        )
+    };
+    let (line, message) = yaml_error(&many(300_000));
+    assert_eq!(line, Some(8), "{message}");
+    assert!(message.contains("more than 250000 YAML nodes"), "{message}");
+    // 10 000 arguments are fine.
+    assert!(load(&many(10_000)).is_ok());
+}
