@@ -307,7 +307,7 @@ fn nested_flow_yaml_and_huge_files_are_refused_by_the_cli() {
     let (code, stderr, _) = run_measured("validate", &file, &ws);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains("line 3, column ") && stderr.contains("nested more than 100 levels"),
+        stderr.contains("line 3, column ") && stderr.contains("nested more than 64 levels"),
         "{stderr}"
     );
     let huge = format!(
