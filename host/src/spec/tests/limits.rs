@@ -274,3 +274,16 @@ fn node_count_is_bounded() {
     // 10 000 arguments are fine.
     assert!(load(&many(10_000)).is_ok());
 }
+
+#[test]
+fn a_long_flow_collection_is_cut_short() {
+    // Deep and long: refused as too many nodes, without tokenising all of it first.
+    let text = format!(
+        "apiVersion: v1\nkind: Pod\nspec: {}{}\n",
+        "[".repeat(200),
+        "a,".repeat(1_000_000)
+    );
+    let (line, message) = yaml_error(&text);
+    assert_eq!(line, Some(3), "{message}");
+    assert!(message.contains("more than 250000 YAML nodes"), "{message}");
+}
