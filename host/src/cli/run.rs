@@ -39,15 +39,24 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
+/// Reads a manifest: at most one byte past the size the loader accepts, so
+/// `/dev/zero` or an endless pipe cannot grow memory (the loader then names
+/// the size limit). A pipe (`<(…)`, `-`) works as with any Unix tool.
 fn read_file(file: &Path) -> anyhow::Result<(String, PathBuf)> {
+    let limit = spec::MAX_DOCUMENT_BYTES as u64 + 1;
+    let read = |reader: &mut dyn Read| -> std::io::Result<String> {
+        let mut bytes = Vec::new();
+        reader.take(limit).read_to_end(&mut bytes)?;
+        String::from_utf8(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    };
     if file == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("failed to read the pod from standard input")?;
+        let text =
+            read(&mut std::io::stdin()).context("failed to read the pod from standard input")?;
         return Ok((text, std::env::current_dir()?));
     }
-    let text = std::fs::read_to_string(file)
+    let text = std::fs::File::open(file)
+        .and_then(|mut f| read(&mut f))
         .with_context(|| format!("failed to read {}", file.display()))?;
     let base = file
         .parent()

@@ -8,6 +8,26 @@
 
 use std::collections::HashMap;
 
+use k8s_openapi::api::core::v1::{Container, EnvVar};
+
+/// The longest single argument or environment string (`NAME=value`) Linux's `execve` accepts,
+/// terminating NUL included: `MAX_ARG_STRLEN`, 32 pages of 4 KiB. A container whose expanded
+/// `command`, `args` or `env` entry is longer could not start on a node either.
+pub const MAX_ARG_STRLEN: usize = 128 * 1024;
+
+/// The most bytes a container's arguments and environment may take together (each string with
+/// its NUL): `ARG_MAX` as `execve` enforces it with the default 8 MiB stack (a quarter of it).
+pub const ARG_MAX: usize = 2 * 1024 * 1024;
+
+/// An expansion stopped because its result would have been longer than its limit. The long
+/// string is never built: expansion stops at the first piece that does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expands to more than {limit} bytes")]
+pub struct TooLong {
+    /// The limit that was exceeded, in bytes.
+    pub limit: usize,
+}
+
 /// Expands `$(VAR)` references in `input` using `lookup`.
 ///
 /// ```
@@ -17,8 +37,35 @@ use std::collections::HashMap;
 /// assert_eq!(expand("$(MISSING) $$(GREETING)", vars), "$(MISSING) $(GREETING)");
 /// ```
 pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+    match expand_bounded(input, |name| lookup(name), usize::MAX) {
+        Ok(s) => s,
+        Err(TooLong { .. }) => unreachable!("no string is longer than usize::MAX bytes"),
+    }
+}
+
+/// Like [`expand`], but fails as soon as the result would exceed `limit` bytes, without
+/// building the long string.
+///
+/// ```
+/// use wasmpod::plan::{TooLong, expand_bounded};
+/// let vars = |name: &str| (name == "A").then(|| "x".repeat(10));
+/// assert_eq!(expand_bounded("$(A)$(A)", vars, 20).unwrap().len(), 20);
+/// assert_eq!(expand_bounded("$(A)$(A)!", vars, 20), Err(TooLong { limit: 20 }));
+/// ```
+pub fn expand_bounded<S: AsRef<str>>(
+    input: &str,
+    lookup: impl Fn(&str) -> Option<S>,
+    limit: usize,
+) -> Result<String, TooLong> {
     let bytes = input.as_bytes();
-    let mut out = String::with_capacity(input.len());
+    let mut out = String::new();
+    let push = |out: &mut String, piece: &str| {
+        if piece.len() > limit - out.len() {
+            return Err(TooLong { limit });
+        }
+        out.push_str(piece);
+        Ok(())
+    };
     let mut i = 0;
     let mut literal_start = 0;
     while i < bytes.len() {
@@ -26,36 +73,36 @@ pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
             i += 1;
             continue;
         }
-        out.push_str(&input[literal_start..i]);
+        push(&mut out, &input[literal_start..i])?;
         match bytes[i + 1] {
             b'$' => {
-                out.push('$');
+                push(&mut out, "$")?;
                 i += 2;
             }
             b'(' => match input[i + 2..].find(')') {
                 Some(len) => {
                     let name = &input[i + 2..i + 2 + len];
                     match lookup(name) {
-                        Some(value) => out.push_str(&value),
-                        None => out.push_str(&input[i..i + 3 + len]),
+                        Some(value) => push(&mut out, value.as_ref())?,
+                        None => push(&mut out, &input[i..i + 3 + len])?,
                     }
                     i += 3 + len;
                 }
                 None => {
                     // Unterminated reference: Kubernetes keeps it verbatim.
-                    out.push_str(&input[i..]);
+                    push(&mut out, &input[i..])?;
                     i = bytes.len();
                 }
             },
             _ => {
-                out.push('$');
+                push(&mut out, "$")?;
                 i += 1;
             }
         }
         literal_start = i;
     }
-    out.push_str(&input[literal_start.min(input.len())..]);
-    out
+    push(&mut out, &input[literal_start.min(input.len())..])?;
+    Ok(out)
 }
 
 /// An ordered environment where later definitions override earlier ones,
@@ -88,10 +135,127 @@ impl Environment {
         expand(input, |name| self.get(name).map(str::to_string))
     }
 
+    /// Expands `$(VAR)` references against this environment, failing past `limit` bytes.
+    pub fn expand_bounded(&self, input: &str, limit: usize) -> Result<String, TooLong> {
+        expand_bounded(input, |name| self.get(name), limit)
+    }
+
     /// The variables in definition order.
     pub fn vars(&self) -> &[(String, String)] {
         &self.vars
     }
+}
+
+/// A container's environment, `command` and `args` after `$(VAR)` expansion.
+#[derive(Debug, Default)]
+pub(crate) struct Expanded {
+    pub(crate) env: Environment,
+    pub(crate) command: Vec<String>,
+    pub(crate) args: Vec<String>,
+}
+
+/// Why a container's expansion stopped: the field (`spec.containers[0].env[3].value`) and
+/// what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExpandError {
+    pub(crate) path: String,
+    pub(crate) message: String,
+}
+
+/// What a `NAME=value` string or an argument costs in `execve`'s budget: its bytes and NUL.
+fn env_cost(name: &str, value: &str) -> usize {
+    name.len() + value.len() + 2
+}
+
+/// Builds a container's environment (`HOSTNAME`, then `env` in order, each `value` expanded
+/// against the variables before it, then `PWD` from `workingDir`) and expands its `command`
+/// and `args` against the result, as Kubernetes does.
+///
+/// Every string is bounded by [`MAX_ARG_STRLEN`] and all of them together by [`ARG_MAX`], the
+/// limits a container meets in `execve` on a node; expansion stops at the first string that
+/// would break one, so a chain of `$(VAR)` doublings costs at most `ARG_MAX` bytes, not
+/// gigabytes. `value_from` gives the value of a `valueFrom` entry (`None`: unsupported).
+pub(crate) fn expand_container(
+    c: &Container,
+    path: &str,
+    hostname: &str,
+    value_from: impl Fn(&EnvVar) -> Option<String>,
+) -> Result<Expanded, ExpandError> {
+    let too_long = |field: String, what: &str| ExpandError {
+        path: field,
+        message: format!(
+            "Too long: {what}may not be more than {MAX_ARG_STRLEN} bytes (MAX_ARG_STRLEN) after $(VAR) expansion"
+        ),
+    };
+    let over_total = |field: String| ExpandError {
+        path: field,
+        message: format!(
+            "Too long: the container's arguments and environment together may not be more than {ARG_MAX} bytes (ARG_MAX) after $(VAR) expansion"
+        ),
+    };
+    /// Sets a variable, keeping `total` up to date; `false` once it is over [`ARG_MAX`].
+    fn set(env: &mut Environment, name: &str, value: String, total: &mut usize) -> bool {
+        if let Some(old) = env.get(name) {
+            *total -= env_cost(name, old);
+        }
+        *total += env_cost(name, &value);
+        env.set(name, value);
+        *total <= ARG_MAX
+    }
+    let mut out = Expanded::default();
+    let mut total = 0usize;
+    set(&mut out.env, "HOSTNAME", hostname.to_string(), &mut total);
+    for (i, var) in c.env.iter().flatten().enumerate() {
+        let entry = format!("{path}.env[{i}]");
+        let string_limit = MAX_ARG_STRLEN.saturating_sub(var.name.len() + 2);
+        let what = format!("\"{}=value\" ", var.name);
+        let value = if var.value_from.is_none() {
+            // `value` is expanded against the variables defined before it.
+            let raw = var.value.as_deref().unwrap_or_default();
+            out.env
+                .expand_bounded(raw, string_limit)
+                .map_err(|_| too_long(format!("{entry}.value"), &what))?
+        } else {
+            let value = value_from(var).ok_or_else(|| ExpandError {
+                path: format!("{entry}.valueFrom"),
+                message: "Unsupported value".into(),
+            })?;
+            if value.len() > string_limit {
+                return Err(too_long(format!("{entry}.valueFrom"), &what));
+            }
+            value
+        };
+        if !set(&mut out.env, &var.name, value, &mut total) {
+            return Err(over_total(entry));
+        }
+    }
+    if let Some(dir) = &c.working_dir {
+        let field = format!("{path}.workingDir");
+        if dir.len() > MAX_ARG_STRLEN.saturating_sub(5) {
+            return Err(too_long(field, "\"PWD=value\" "));
+        }
+        if !set(&mut out.env, "PWD", dir.clone(), &mut total) {
+            return Err(over_total(field));
+        }
+    }
+    for (list, strings, into) in [
+        ("command", &c.command, &mut out.command),
+        ("args", &c.args, &mut out.args),
+    ] {
+        for (j, s) in strings.iter().flatten().enumerate() {
+            let field = format!("{path}.{list}[{j}]");
+            let arg = out
+                .env
+                .expand_bounded(s, MAX_ARG_STRLEN - 1)
+                .map_err(|_| too_long(field.clone(), ""))?;
+            total += arg.len() + 1;
+            if total > ARG_MAX {
+                return Err(over_total(field));
+            }
+            into.push(arg);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -130,6 +294,47 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(e.expand(input), want, "expanding {input:?}");
         }
+    }
+
+    #[test]
+    fn bounded_expansion_stops_at_the_limit() {
+        let e = env(&[("A", "0123456789")]);
+        assert_eq!(e.expand_bounded("$(A)$(A)", 20).unwrap().len(), 20);
+        assert_eq!(
+            e.expand_bounded("$(A)$(A)x", 20),
+            Err(TooLong { limit: 20 })
+        );
+        assert_eq!(
+            e.expand_bounded("$(A)$(A)$$", 20),
+            Err(TooLong { limit: 20 })
+        );
+        assert_eq!(e.expand_bounded("$(B)", 3), Err(TooLong { limit: 3 }));
+        assert_eq!(e.expand_bounded("$(B)", 4).unwrap(), "$(B)");
+        // Same results as unbounded expansion when within the limit.
+        for input in ["$$(A)", "$(A", "$", "x$(A)y$", "$()"] {
+            assert_eq!(e.expand_bounded(input, 100).unwrap(), e.expand(input));
+        }
+    }
+
+    #[test]
+    fn a_doubling_chain_fails_without_growing() {
+        let mut c = Container::default();
+        let mut vars = vec![EnvVar {
+            name: "V0".into(),
+            value: Some("x".repeat(16)),
+            ..EnvVar::default()
+        }];
+        for i in 1..64 {
+            vars.push(EnvVar {
+                name: format!("V{i}"),
+                value: Some(format!("$(V{p})$(V{p})", p = i - 1)),
+                ..EnvVar::default()
+            });
+        }
+        c.env = Some(vars);
+        let err = expand_container(&c, "c", "h", |_| None).expect_err("too long");
+        assert_eq!(err.path, "c.env[13].value");
+        assert!(err.message.contains("(MAX_ARG_STRLEN)"), "{}", err.message);
     }
 
     #[test]

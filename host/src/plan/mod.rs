@@ -24,7 +24,7 @@ mod probe;
 mod quantity;
 mod volume;
 
-pub use env::{Environment, expand};
+pub use env::{ARG_MAX, Environment, MAX_ARG_STRLEN, TooLong, expand, expand_bounded};
 pub use image::{BuiltinImage, ImageSource, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
 pub use quantity::{QUANTITY_FORMAT, quantity_milli_value, quantity_value};
@@ -338,6 +338,54 @@ pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
     })
 }
 
+/// The containers whose `env`, `command` or `args` would break an `execve` limit after
+/// `$(VAR)` expansion ([`MAX_ARG_STRLEN`] per string, [`ARG_MAX`] in all), as (field path,
+/// message): what [`crate::spec::validate`] reports. Expansion stops at the first string over a
+/// limit, so this costs at most a few MiB whatever the manifest. Values the pod does not fix
+/// (a generated uid or name suffix) count with their usual length.
+pub fn expansion_problems(pod: &Pod) -> Vec<(String, String)> {
+    let meta = &pod.metadata;
+    let name = match (&meta.name, &meta.generate_name) {
+        (Some(n), _) => n.clone(),
+        (None, Some(g)) => format!("{g}xxxxx"),
+        (None, None) => String::new(),
+    };
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    let ctx = PodContext {
+        name: &name,
+        namespace: meta.namespace.as_deref().unwrap_or("default"),
+        uid: meta
+            .uid
+            .as_deref()
+            .unwrap_or("00000000-0000-0000-0000-000000000000"),
+        hostname: spec.hostname.as_deref().unwrap_or(&name),
+        pod,
+        base_dir: Path::new("."),
+    };
+    let init = spec.init_containers.iter().flatten();
+    let lists = init
+        .enumerate()
+        .map(|(i, c)| (format!("spec.initContainers[{i}]"), c))
+        .chain(
+            spec.containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("spec.containers[{i}]"), c)),
+        );
+    lists
+        .filter_map(|(path, c)| {
+            // Unsupported sources are validation's business; here they count as empty.
+            env::expand_container(c, &path, ctx.hostname, |var| {
+                Some(env_value(&ctx, var).unwrap_or_default())
+            })
+            .err()
+            .map(|e| (e.path, e.message))
+        })
+        .collect()
+}
+
 struct PodContext<'a> {
     name: &'a str,
     namespace: &'a str,
@@ -360,25 +408,9 @@ fn resolve_container(
         .ok_or_else(|| field(&format!("{path}.image"), "Required value"))?;
     let source = resolve_image(&image, ctx.base_dir);
 
-    let mut env = Environment::default();
-    env.set("HOSTNAME", ctx.hostname.to_string());
-    for (i, var) in c.env.iter().flatten().enumerate() {
-        let value = match env_value(ctx, var) {
-            // `value` is expanded against the variables defined before it.
-            Some(v) if var.value_from.is_none() => env.expand(&v),
-            Some(v) => v,
-            None => {
-                return Err(field(
-                    &format!("{path}.env[{i}].valueFrom"),
-                    "Unsupported value",
-                ));
-            }
-        };
-        env.set(&var.name, value);
-    }
-    if let Some(dir) = &c.working_dir {
-        env.set("PWD", dir.clone());
-    }
+    let env::Expanded { env, command, args } =
+        env::expand_container(c, path, ctx.hostname, |var| env_value(ctx, var))
+            .map_err(|e| field(&e.path, &e.message))?;
 
     let default_argv = || match &source {
         ImageSource::Builtin(b) => b.default_argv(),
@@ -388,8 +420,6 @@ fn resolve_container(
                 .unwrap_or_default(),
         ],
     };
-    let command: Vec<String> = c.command.iter().flatten().map(|s| env.expand(s)).collect();
-    let args: Vec<String> = c.args.iter().flatten().map(|s| env.expand(s)).collect();
     let argv = match (command.is_empty(), args.is_empty()) {
         (false, _) => command.into_iter().chain(args).collect(),
         (true, false) => default_argv().into_iter().take(1).chain(args).collect(),

@@ -4,7 +4,8 @@
 //! Linking happens here, before any container starts, so that an image that
 //! imports an interface the host does not offer is an error at load time.
 
-use std::path::PathBuf;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
@@ -58,6 +59,26 @@ pub enum ImageError {
         /// The I/O error (part of the message, so not also a `source()`).
         cause: std::io::Error,
     },
+    /// The path names something that is not a regular file (a FIFO, a device, a directory,
+    /// a socket): reading it could block forever or never end.
+    #[error("image {path:?} is {kind}, not a regular file")]
+    NotRegularFile {
+        /// The resolved path.
+        path: PathBuf,
+        /// What it is instead, e.g. `a FIFO`, `a character device`, `a directory`.
+        kind: &'static str,
+    },
+    /// The file is larger than [`MAX_IMAGE_BYTES`].
+    #[error(
+        "image {path:?} is {size} bytes; the most wasmpod reads is {max} bytes (512 MiB)",
+        max = MAX_IMAGE_BYTES
+    )]
+    TooLarge {
+        /// The resolved path.
+        path: PathBuf,
+        /// Its size as found (at least `MAX_IMAGE_BYTES + 1` when it grew while being read).
+        size: u64,
+    },
     /// The bytes are neither a component nor a core module.
     #[error("{source_name} is not a WebAssembly component or module")]
     NotWasm {
@@ -86,12 +107,20 @@ impl ImageError {
     /// The Kubernetes waiting reason a container shows for this error.
     pub fn reason(&self) -> &'static str {
         match self {
-            ImageError::NotFound { .. } | ImageError::Read { .. } => "ErrImagePull",
+            ImageError::NotFound { .. }
+            | ImageError::Read { .. }
+            | ImageError::NotRegularFile { .. }
+            | ImageError::TooLarge { .. } => "ErrImagePull",
             ImageError::NotWasm { .. } => "InvalidImageName",
             ImageError::Compile { .. } | ImageError::Link { .. } => "CreateContainerError",
         }
     }
 }
+
+/// The largest image file read: 512 MiB, far above any real program (the toolbox is a few
+/// MiB, large language runtimes a few tens), and small enough that reading and compiling one
+/// cannot exhaust the host.
+pub const MAX_IMAGE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// An image's bytes and their SHA-256 digest (the compile-once key).
 pub(crate) type Content = (Arc<[u8]>, [u8; 32]);
@@ -115,16 +144,85 @@ pub(crate) fn read(source: &ImageSource) -> Result<Content, ImageError> {
             };
             Ok(cell.get_or_init(|| digest(Arc::from(b.bytes()))).clone())
         }
-        ImageSource::File(path) => match std::fs::read(path) {
-            Ok(bytes) => Ok(digest(Arc::from(bytes))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(ImageError::NotFound { path: path.clone() })
-            }
-            Err(cause) => Err(ImageError::Read {
-                path: path.clone(),
-                cause,
-            }),
-        },
+        ImageSource::File(path) => Ok(digest(Arc::from(read_file(path)?))),
+    }
+}
+
+/// Reads an image file: a regular file of at most [`MAX_IMAGE_BYTES`].
+///
+/// It is opened with `O_NONBLOCK`, so that opening a FIFO with no writer returns at once
+/// instead of waiting for one, and the *opened* file is then checked with `fstat` (no race
+/// with a rename between a check and the open). Anything but a regular file is refused,
+/// and the size is checked twice: from the metadata, and while reading, in case the file grows.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ImageError> {
+    let read_err = |cause: std::io::Error| ImageError::Read {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ImageError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(cause) => return Err(read_err(cause)),
+    };
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(ImageError::NotRegularFile {
+            path: path.to_path_buf(),
+            kind: file_kind(&meta.file_type()),
+        });
+    }
+    let too_large = |size: u64| ImageError::TooLarge {
+        path: path.to_path_buf(),
+        size,
+    };
+    if meta.len() > MAX_IMAGE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_IMAGE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_IMAGE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "of an unknown type"
     }
 }
 
@@ -248,7 +346,80 @@ pub(crate) fn error_text(e: &wasmtime::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::entry_point_problem;
+    use super::*;
+
+    fn refused(path: &Path) -> ImageError {
+        read_file(path).expect_err("refused")
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("image.wasm");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        // Without O_NONBLOCK the open would wait for a writer forever.
+        let err = refused(&fifo);
+        assert!(
+            matches!(err, ImageError::NotRegularFile { kind: "a FIFO", .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().ends_with("is a FIFO, not a regular file"),
+            "{err}"
+        );
+        assert_eq!(err.reason(), "ErrImagePull");
+    }
+
+    #[test]
+    fn devices_and_directories_are_refused() {
+        let err = refused(Path::new("/dev/zero"));
+        assert!(
+            matches!(
+                err,
+                ImageError::NotRegularFile {
+                    kind: "a character device",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = refused(dir.path());
+        assert!(
+            matches!(
+                err,
+                ImageError::NotRegularFile {
+                    kind: "a directory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(matches!(
+            refused(&dir.path().join("missing.wasm")),
+            ImageError::NotFound { .. }
+        ));
+    }
+
+    #[test]
+    fn files_over_the_cap_are_refused_before_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sparse.wasm");
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(MAX_IMAGE_BYTES + 1).expect("set_len"); // sparse
+        let err = refused(&path);
+        assert!(
+            matches!(err, ImageError::TooLarge { size, .. } if size == MAX_IMAGE_BYTES + 1),
+            "{err}"
+        );
+        // At the cap exactly is still an image file (of zeros, so not Wasm: not compiled here).
+        file.set_len(4).expect("set_len");
+        assert_eq!(read_file(&path).expect("read"), [0, 0, 0, 0]);
+    }
 
     #[test]
     fn entry_points_are_checked_before_compiling() {

@@ -47,6 +47,7 @@ mod error;
 mod fields;
 mod handlers;
 mod locate;
+mod prescan;
 mod validate;
 
 #[cfg(test)]
@@ -56,7 +57,8 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize as _;
 
 pub use error::{Diagnostic, SpecError};
-pub use validate::validate;
+pub use prescan::{MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_NODES};
+pub use validate::{MAX_ANNOTATIONS_BYTES, validate};
 
 use locate::{Locator, parse_path};
 
@@ -190,6 +192,10 @@ pub struct LoadedFile {
 
 /// Parses single- or multi-document YAML into its `v1` Pods.
 ///
+/// Text over [`MAX_DOCUMENT_BYTES`], nested over [`MAX_NESTING`] levels, with aliases
+/// expanding to over [`MAX_ALIAS_NODES`] nodes or over [`MAX_NODES`] nodes in all is refused before any YAML parser builds
+/// anything from it ([`SpecError::Yaml`]).
+///
 /// Non-Pod documents (another kind, or a Pod whose `apiVersion` is not `v1`) are skipped with
 /// a note; empty documents are skipped silently. Errors: malformed YAML or a wrongly typed
 /// value ([`SpecError::Yaml`], with line and column), a document that is not an object with
@@ -209,6 +215,8 @@ pub struct LoadedFile {
 pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
     // A UTF-8 byte order mark (Windows editors) confuses serde_yaml; it is not content.
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    // Size and nesting first: past those bounds both YAML parsers take quadratic time.
+    prescan::check(text)?;
     let locators = locate::locate_documents(text);
     let mut notes = Vec::new();
     let mut pods: Vec<(usize, serde_yaml::Value)> = Vec::new();

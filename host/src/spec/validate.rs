@@ -5,7 +5,13 @@
 //! server would accept too, and the messages are the ones Kubernetes users already know.
 //! Deliberate differences, all stricter because of how wasmpod runs containers:
 //!
-//! * `mountPath` and `workingDir` must be absolute (they become WASI preopens / the cwd);
+//! * `mountPath`, `workingDir` and `terminationMessagePath` must be absolute and have no `..`
+//!   element (they become WASI preopens, the cwd, and a file the host creates under the
+//!   container's private root: a `..` would reach outside it); `hostPath.path` and `subPath`
+//!   have no `..` element, as the API server requires;
+//! * the expanded `env`, `command` and `args` of a container must fit what `execve` accepts
+//!   (`MAX_ARG_STRLEN`, `ARG_MAX`; see `plan::expansion_problems`), so a `$(VAR)` doubling
+//!   chain is refused instead of filling memory;
 //! * a volume of a type other than `emptyDir` or `hostPath` is an **error**
 //!   (`volume type configMap is not supported yet ...`, from the `fields.rs` table): a pod
 //!   whose mount could never be set up is better refused before anything starts than half
@@ -63,6 +69,9 @@ pub fn validate(doc: &PodDocument) -> Result<Vec<Diagnostic>, SpecError> {
     };
     v.problems.extend(field_errors);
     v.pod(&doc.pod);
+    for (path, message) in crate::plan::expansion_problems(&doc.pod) {
+        v.add(path, message);
+    }
     if v.problems.is_empty() {
         return Ok(warnings);
     }
@@ -74,6 +83,8 @@ pub fn validate(doc: &PodDocument) -> Result<Vec<Diagnostic>, SpecError> {
     })
 }
 
+/// The API server's `TotalAnnotationSizeLimitB`: 256 KiB of annotation keys and values.
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
 const HOST_PATH_TYPES: &[&str] = &[
     "",
@@ -133,6 +144,24 @@ impl Checker<'_> {
         }
     }
 
+    /// `validatePathNoBacksteps`: no `..` element, so that joining the path under a root can
+    /// never leave it.
+    fn no_backsteps(&mut self, path: impl Into<String>, value: &str) {
+        if value.split('/').any(|part| part == "..") {
+            self.add(
+                path,
+                msg::invalid(&msg::quote(value), "must not contain '..'"),
+            );
+        }
+    }
+
+    /// An absolute path with no `..` element (`mountPath`, `terminationMessagePath`,
+    /// `workingDir`): each becomes a path under the container's private root.
+    fn absolute_descending(&mut self, path: String, value: &str) {
+        self.absolute(path.clone(), value);
+        self.no_backsteps(path, value);
+    }
+
     fn name_rule(&mut self, path: &str, value: &str, errors: Vec<String>) {
         for e in errors {
             self.add(path, msg::invalid(&msg::quote(value), &e));
@@ -165,6 +194,20 @@ impl Checker<'_> {
         }
         if let Some(ns) = meta.namespace.as_deref().filter(|n| !n.is_empty()) {
             self.name_rule("metadata.namespace", ns, dns1123_label(ns));
+        }
+
+        // `ValidateAnnotationsSize`: keys and values together.
+        let annotations: usize = meta
+            .annotations
+            .iter()
+            .flatten()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        if annotations > MAX_ANNOTATIONS_BYTES {
+            self.add(
+                "metadata.annotations",
+                format!("Too long: may not be more than {MAX_ANNOTATIONS_BYTES} bytes"),
+            );
         }
 
         let Some(spec) = &pod.spec else {
@@ -253,7 +296,8 @@ impl Checker<'_> {
                 if host.path.is_empty() {
                     self.add(path, msg::required(""));
                 } else {
-                    self.absolute(path, &host.path);
+                    self.absolute(path.clone(), &host.path);
+                    self.no_backsteps(path, &host.path);
                 }
                 self.one_of(
                     format!("{base}.hostPath.type"),
@@ -298,7 +342,16 @@ impl Checker<'_> {
             TERMINATION_MESSAGE_POLICIES,
         );
         if let Some(dir) = c.working_dir.as_deref().filter(|d| !d.is_empty()) {
-            self.absolute(format!("{base}.workingDir"), dir);
+            self.absolute_descending(format!("{base}.workingDir"), dir);
+        }
+        // The API server defaults it and requires nothing more; here it is a file created under
+        // the container's private root, so it must stay inside it.
+        if let Some(file) = c
+            .termination_message_path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            self.absolute_descending(format!("{base}.terminationMessagePath"), file);
         }
 
         // Restart policy and rules (sidecars: init containers with restartPolicy Always).
@@ -479,7 +532,7 @@ impl Checker<'_> {
             if m.mount_path.is_empty() {
                 self.add(format!("{path}.mountPath"), msg::required(""));
             } else {
-                self.absolute(format!("{path}.mountPath"), &m.mount_path);
+                self.absolute_descending(format!("{path}.mountPath"), &m.mount_path);
                 if !mount_paths.insert(m.mount_path.as_str()) {
                     self.add(
                         format!("{path}.mountPath"),
@@ -488,6 +541,7 @@ impl Checker<'_> {
                 }
             }
             if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+                // `validateLocalDescendingPath`.
                 let sub_path = format!("{path}.subPath");
                 if sub.starts_with('/') {
                     self.add(
@@ -495,12 +549,7 @@ impl Checker<'_> {
                         msg::invalid(&msg::quote(sub), "must be a relative path"),
                     );
                 }
-                if sub.split('/').any(|part| part == "..") {
-                    self.add(
-                        sub_path,
-                        msg::invalid(&msg::quote(sub), "must not contain '..'"),
-                    );
-                }
+                self.no_backsteps(sub_path, sub);
             }
         }
     }

@@ -5,6 +5,7 @@
 
 use super::*;
 
+mod limits;
 mod parse;
 mod validate;
 
