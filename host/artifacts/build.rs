@@ -68,37 +68,34 @@ fn main() {
 
     let mut generated = String::new();
     for (constant, bin) in GUESTS {
-        let wasm = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("{bin}.wasm"));
-        assert!(
-            wasm.exists(),
-            "guest {bin} was not built: {}",
-            wasm.display()
-        );
         generated.push_str(&format!(
             "/// The `{bin}` guest component (built from `guests/{bin}`).\n\
              pub const {constant}: &[u8] = include_bytes!({:?});\n",
-            path_str(&wasm)
+            path_str(&built(&target_dir, bin))
         ));
     }
     // Test-only guests: exposed by path, never embedded in the binary.
     for (constant, bin) in TEST_GUESTS {
-        let wasm = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("{bin}.wasm"));
-        assert!(
-            wasm.exists(),
-            "guest {bin} was not built: {}",
-            wasm.display()
-        );
         generated.push_str(&format!(
             "/// The path of the test-only `{bin}` guest (built from `guests/{bin}`).\n\
              pub const {constant}: &str = {:?};\n",
-            path_str(&wasm)
+            path_str(&built(&target_dir, bin))
         ));
     }
     std::fs::write(out_dir.join("guests.rs"), generated).unwrap();
+}
+
+/// The built `.wasm` of guest `bin`, which must exist.
+fn built(target_dir: &Path, bin: &str) -> PathBuf {
+    let wasm = target_dir
+        .join("wasm32-wasip2/release")
+        .join(format!("{bin}.wasm"));
+    assert!(
+        wasm.exists(),
+        "guest {bin} was not built: {}",
+        wasm.display()
+    );
+    wasm
 }
 
 fn path_str(p: &Path) -> String {

@@ -157,6 +157,16 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// At a deletion or eviction: containers waiting to restart will not
+    /// restart, so they show their last termination again.
+    pub(crate) fn freeze_waiting(&mut self) {
+        for rec in self.init.iter_mut().chain(self.regular.iter_mut()) {
+            if let (State::Waiting { .. }, Some(last)) = (&rec.state, &rec.last) {
+                rec.state = State::Terminated(last.clone());
+            }
+        }
+    }
+
     /// The initial view: nothing created yet.
     pub fn new(plan: &PodPlan) -> Self {
         let reason = if plan.init_containers.is_empty() {

@@ -16,7 +16,7 @@ use crate::container::KILLED_EXIT_CODE;
 use crate::plan::{PodPlan, SizeLimit};
 use crate::pod::Event;
 use crate::sandbox::{MAX_WALK_ENTRIES, PodDirs, disk_usage};
-use crate::supervisor::observed::{Slot, State};
+use crate::supervisor::observed::Slot;
 use crate::supervisor::prober::AbortOnDrop;
 use crate::supervisor::status::{EVICTED_REASON, empty_dir_eviction_message};
 
@@ -85,17 +85,7 @@ impl Run {
             .shared
             .event(Event::warning(EVICTED_REASON, None, message));
         // Containers waiting to restart will not: they keep their last state.
-        for rec in self
-            .d
-            .obs
-            .init
-            .iter_mut()
-            .chain(self.d.obs.regular.iter_mut())
-        {
-            if let (State::Waiting { .. }, Some(last)) = (&rec.state, &rec.last) {
-                rec.state = State::Terminated(last.clone());
-            }
-        }
+        self.d.obs.freeze_waiting();
         let slots: Vec<Slot> = self.running.keys().copied().collect();
         for slot in &slots {
             let name = slot.plan(&self.d.plan).name.clone();

@@ -10,7 +10,7 @@ use super::{MIN_GRACE, Run, slot_kind};
 use crate::container::{KILLED_EXIT_CODE, TERMINATED_EXIT_CODE};
 use crate::plan::{ContainerKind, ProbeKind};
 use crate::pod::Event;
-use crate::supervisor::observed::{Slot, State};
+use crate::supervisor::observed::Slot;
 
 impl Run {
     /// Stops every container: regular ones (and a running init container)
@@ -18,17 +18,7 @@ impl Run {
     pub(super) async fn terminate_all(&mut self) {
         self.d.obs.deleting = true;
         // Containers waiting to restart will not: they keep their last state.
-        for rec in self
-            .d
-            .obs
-            .init
-            .iter_mut()
-            .chain(self.d.obs.regular.iter_mut())
-        {
-            if let (State::Waiting { .. }, Some(last)) = (&rec.state, &rec.last) {
-                rec.state = State::Terminated(last.clone());
-            }
-        }
+        self.d.obs.freeze_waiting();
         self.publish(false);
         let deadline = Instant::now() + self.d.plan.grace_period;
         let (first, sidecars): (Vec<Slot>, Vec<Slot>) = self
