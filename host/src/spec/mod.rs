@@ -46,6 +46,7 @@
 mod error;
 mod fields;
 mod handlers;
+mod json;
 mod locate;
 mod prescan;
 mod validate;
@@ -215,6 +216,9 @@ pub struct LoadedFile {
 pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
     // A UTF-8 byte order mark (Windows editors) confuses serde_yaml; it is not content.
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    // JSON's surrogate-pair escapes, which YAML does not read (see `json`).
+    let joined = json::join_surrogates(text);
+    let text: &str = &joined;
     // Size and nesting first: past those bounds both YAML parsers take quadratic time.
     prescan::check(text)?;
     let locators = locate::locate_documents(text);
