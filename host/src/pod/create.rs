@@ -61,12 +61,25 @@ impl Runtime {
 
         // Load every image before anything starts.
         let mut images = HashMap::new();
-        let slots = (0..plan.init_containers.len())
+        let slots: Vec<Slot> = (0..plan.init_containers.len())
             .map(Slot::Init)
-            .chain((0..plan.containers.len()).map(Slot::Regular));
-        for slot in slots {
+            .chain((0..plan.containers.len()).map(Slot::Regular))
+            .collect();
+        // Every image compiles at once (one compile per distinct content);
+        // an error is reported for the first container in spec order.
+        let loads: Vec<_> = slots
+            .iter()
+            .map(|slot| {
+                let (runtime, source) = (self.clone(), slot.plan(&plan).source.clone());
+                tokio::spawn(async move { runtime.load_image(&source).await })
+            })
+            .collect();
+        for (slot, load) in slots.into_iter().zip(loads) {
             let c = slot.plan(&plan);
-            match self.load_image(&c.source).await {
+            let loaded = load
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            match loaded {
                 Ok(image) => {
                     images.insert(slot, image);
                 }
