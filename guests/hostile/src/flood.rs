@@ -124,7 +124,7 @@ mod raw {
     };
     use wasip2::sockets::tcp::TcpSocket;
     use wasip2::sockets::tcp_create_socket::create_tcp_socket;
-    use wasip2::sockets::udp::OutgoingDatagram;
+    use wasip2::sockets::udp::{OutgoingDatagram, UdpSocket};
     use wasip2::sockets::udp_create_socket::create_udp_socket;
 
     use super::{PEER_WAIT, arg, numbered_line, usage, wait_for};
@@ -265,9 +265,8 @@ mod raw {
         }
     }
 
-    fn udp_sink(args: &[String]) -> Result<i32, String> {
-        let port: u16 = arg(args, 0, "PORT")?;
-        let dir: String = arg(args, 1, "DIR")?;
+    /// A UDP socket bound to the pod's loopback on `port` (0: any).
+    fn bind_udp(port: u16) -> Result<UdpSocket, String> {
         let net = instance_network();
         let socket = create_udp_socket(IpAddressFamily::Ipv4).map_err(err)?;
         socket
@@ -280,6 +279,13 @@ mod raw {
                 other => break other.map_err(err)?,
             }
         }
+        Ok(socket)
+    }
+
+    fn udp_sink(args: &[String]) -> Result<i32, String> {
+        let port: u16 = arg(args, 0, "PORT")?;
+        let dir: String = arg(args, 1, "DIR")?;
+        let socket = bind_udp(port)?;
         let (incoming, _outgoing) = socket.stream(None).map_err(err)?;
         let dir = Path::new(&dir);
         std::fs::write(dir.join("ready"), b"").map_err(err)?;
@@ -307,18 +313,7 @@ mod raw {
         if !wait_for(&dir.join("ready")) {
             return Ok(1);
         }
-        let net = instance_network();
-        let socket = create_udp_socket(IpAddressFamily::Ipv4).map_err(err)?;
-        socket
-            .start_bind(&net, addr((127, 0, 0, 1), 0))
-            .map_err(err)?;
-        let ready = socket.subscribe();
-        loop {
-            match socket.finish_bind() {
-                Err(ErrorCode::WouldBlock) => ready.block(),
-                other => break other.map_err(err)?,
-            }
-        }
+        let socket = bind_udp(0)?;
         let (_incoming, outgoing) = socket
             .stream(Some(addr((127, 0, 0, 1), port)))
             .map_err(err)?;

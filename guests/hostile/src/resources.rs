@@ -46,42 +46,44 @@ fn stack_overflow(depth: u64) -> i32 {
 /// `opened=N` and the first error (`error=…`), then holds them for
 /// `hold_seconds` before exiting 0.
 fn open_files(count: usize, hold_seconds: usize) -> i32 {
-    let mut held = Vec::new();
-    let mut error = None;
-    for i in 0..count {
-        match std::fs::File::create(format!("/tmp/f{}", i % 64)) {
-            Ok(f) => held.push(f),
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        }
-    }
-    println!("opened={}", held.len());
-    if let Some(e) = error {
-        println!("error={e}");
-    }
+    let held = hold_until_error("opened", count, |i| {
+        std::fs::File::create(format!("/tmp/f{}", i % 64))
+    });
     std::thread::sleep(Duration::from_secs(hold_seconds as u64));
+    drop(held);
     0
 }
 
 /// Creates up to `count` UDP sockets bound to the pod's loopback and holds
 /// them; prints `sockets=N` and the first error (`error=…`).
 fn sockets(count: usize) -> i32 {
+    drop(hold_until_error("sockets", count, |_| {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+    }));
+    0
+}
+
+/// Makes up to `count` things with `make`, keeping them, until the first
+/// error; prints `KEY=N` and `error=…`, and returns what it holds.
+fn hold_until_error<T>(
+    key: &str,
+    count: usize,
+    make: impl Fn(usize) -> std::io::Result<T>,
+) -> Vec<T> {
     let mut held = Vec::new();
     let mut error = None;
-    for _ in 0..count {
-        match std::net::UdpSocket::bind("127.0.0.1:0") {
-            Ok(s) => held.push(s),
+    for i in 0..count {
+        match make(i) {
+            Ok(t) => held.push(t),
             Err(e) => {
                 error = Some(e);
                 break;
             }
         }
     }
-    println!("sockets={}", held.len());
+    println!("{key}={}", held.len());
     if let Some(e) = error {
         println!("error={e}");
     }
-    0
+    held
 }

@@ -164,7 +164,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ImageError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(libc::O_NONBLOCK);
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
     }
     let file = match options.open(path) {
         Ok(file) => file,

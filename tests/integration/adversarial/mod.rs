@@ -25,18 +25,22 @@ pub struct Usage {
 }
 
 /// Waits for `running` to end (failing after `limit`), sampling its peak
-/// RSS and CPU time every 50 ms.
+/// RSS and CPU time every 10 ms (the first sample before looking for its
+/// end, so even a short run is measured once).
 pub fn watch(mut running: Running, limit: Duration) -> (Ran, Usage) {
     let pid = running.pid();
     let first = Instant::now();
     let mut usage = Usage::default();
-    while !running.has_exited() && first.elapsed() < limit {
+    loop {
         if let Some((rss, cpu)) = sample(pid) {
             usage.peak_rss = usage.peak_rss.max(rss);
             usage.cpu = cpu;
             usage.wall = first.elapsed();
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if running.has_exited() || first.elapsed() >= limit {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     (running.finish(limit), usage)
 }
