@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Pod;
 
+use crate::container::ImageError;
 use crate::plan::PlanError;
-use crate::runtime::{ImageError, RuntimeError};
+use crate::runtime::RuntimeError;
 use crate::sandbox::SandboxError;
 use crate::spec::SpecError;
 

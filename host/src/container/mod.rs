@@ -15,10 +15,13 @@
 //!   the supervisor, which aborts the future returned by [`run`].
 
 pub mod cpu;
+pub mod image;
 pub mod lifecycle;
 pub mod limits;
+pub(crate) mod link;
 mod state;
 
+pub use image::{Image, ImageError};
 pub use lifecycle::{SharedSignal, TerminationSignal};
 pub use state::{P1State, P2State};
 
@@ -31,7 +34,6 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiView};
 use cpu::{CpuAccount, Meter, Metered};
 use limits::{MemoryLimiter, OutOfMemory};
 
-use crate::runtime::Image;
 use crate::sandbox::handles::MAX_TABLE_ENTRIES;
 use crate::sandbox::{OutputSink, PodNetwork, Preopen};
 
@@ -179,7 +181,7 @@ async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc
             };
             let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
                 Ok(f) => f,
-                Err(e) => return Exit::StartError(crate::runtime::error_text(&e)),
+                Err(e) => return Exit::StartError(image::error_text(&e)),
             };
             match start.call_async(&mut store, ()).await {
                 Ok(()) => Exit::Code(0),
@@ -196,7 +198,7 @@ fn exit_from_error(e: wasmtime::Error) -> Exit {
     }
     match e.downcast_ref::<OutOfMemory>() {
         Some(oom) => Exit::OomKilled(oom.to_string()),
-        None => Exit::Trap(crate::runtime::error_text(&e)),
+        None => Exit::Trap(image::error_text(&e)),
     }
 }
 
@@ -205,6 +207,6 @@ fn exit_from_error(e: wasmtime::Error) -> Exit {
 fn start_error(e: wasmtime::Error) -> Exit {
     match e.downcast_ref::<OutOfMemory>() {
         Some(oom) => Exit::OomKilled(oom.to_string()),
-        None => Exit::StartError(crate::runtime::error_text(&e)),
+        None => Exit::StartError(image::error_text(&e)),
     }
 }

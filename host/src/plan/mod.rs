@@ -18,22 +18,21 @@
 //! `$(VAR)` references in `command` and `args` are expanded against the
 //! container's complete environment, with no shell involved.
 
-mod env;
 mod image;
 mod probe;
-mod quantity;
 mod volume;
 
-pub use env::{ARG_MAX, Environment, MAX_ARG_STRLEN, TooLong, expand, expand_bounded};
 pub use image::{BuiltinImage, ImageSource, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
-pub use quantity::{QUANTITY_FORMAT, quantity_milli_value, quantity_value};
 pub use volume::{MountPlan, SizeLimit, VolumePlan, VolumeSource};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod};
+
+use crate::spec::expand;
+use crate::spec::quantity::quantity_value;
 
 /// A restart policy (pod-level or container-level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -338,54 +337,6 @@ pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
     })
 }
 
-/// The containers whose `env`, `command` or `args` would break an `execve` limit after
-/// `$(VAR)` expansion ([`MAX_ARG_STRLEN`] per string, [`ARG_MAX`] in all), as (field path,
-/// message): what [`crate::spec::validate`] reports. Expansion stops at the first string over a
-/// limit, so this costs at most a few MiB whatever the manifest. Values the pod does not fix
-/// (a generated uid or name suffix) count with their usual length.
-pub fn expansion_problems(pod: &Pod) -> Vec<(String, String)> {
-    let meta = &pod.metadata;
-    let name = match (&meta.name, &meta.generate_name) {
-        (Some(n), _) => n.clone(),
-        (None, Some(g)) => format!("{g}xxxxx"),
-        (None, None) => String::new(),
-    };
-    let Some(spec) = &pod.spec else {
-        return Vec::new();
-    };
-    let ctx = PodContext {
-        name: &name,
-        namespace: meta.namespace.as_deref().unwrap_or("default"),
-        uid: meta
-            .uid
-            .as_deref()
-            .unwrap_or("00000000-0000-0000-0000-000000000000"),
-        hostname: spec.hostname.as_deref().unwrap_or(&name),
-        pod,
-        base_dir: Path::new("."),
-    };
-    let init = spec.init_containers.iter().flatten();
-    let lists = init
-        .enumerate()
-        .map(|(i, c)| (format!("spec.initContainers[{i}]"), c))
-        .chain(
-            spec.containers
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (format!("spec.containers[{i}]"), c)),
-        );
-    lists
-        .filter_map(|(path, c)| {
-            // Unsupported sources are validation's business; here they count as empty.
-            env::expand_container(c, &path, ctx.hostname, |var| {
-                Some(env_value(&ctx, var).unwrap_or_default())
-            })
-            .err()
-            .map(|e| (e.path, e.message))
-        })
-        .collect()
-}
-
 struct PodContext<'a> {
     name: &'a str,
     namespace: &'a str,
@@ -393,6 +344,17 @@ struct PodContext<'a> {
     hostname: &'a str,
     pod: &'a Pod,
     base_dir: &'a Path,
+}
+
+impl PodContext<'_> {
+    fn fields(&self) -> expand::PodFields<'_> {
+        expand::PodFields {
+            name: self.name,
+            namespace: self.namespace,
+            uid: self.uid,
+            pod: self.pod,
+        }
+    }
 }
 
 fn resolve_container(
@@ -408,9 +370,11 @@ fn resolve_container(
         .ok_or_else(|| field(&format!("{path}.image"), "Required value"))?;
     let source = resolve_image(&image, ctx.base_dir);
 
-    let env::Expanded { env, command, args } =
-        env::expand_container(c, path, ctx.hostname, |var| env_value(ctx, var))
-            .map_err(|e| field(&e.path, &e.message))?;
+    let expand::Expanded { env, command, args } =
+        expand::expand_container(c, path, ctx.hostname, |var| {
+            expand::env_value(&ctx.fields(), var)
+        })
+        .map_err(|e| field(&e.path, &e.message))?;
 
     let default_argv = || match &source {
         ImageSource::Builtin(b) => b.default_argv(),
@@ -483,9 +447,9 @@ fn resolve_container(
             .as_ref()
             .and_then(|r| r.limits.as_ref()?.get("memory"))
             .and_then(|q| u64::try_from(quantity_value(&q.0).ok()?).ok()),
-        cpu_limit_millis: quantity::cpu_millis(c, false),
-        cpu_request_millis: quantity::cpu_millis(c, true)
-            .or_else(|| quantity::cpu_millis(c, false)),
+        cpu_limit_millis: crate::spec::quantity::cpu_millis(c, false),
+        cpu_request_millis: crate::spec::quantity::cpu_millis(c, true)
+            .or_else(|| crate::spec::quantity::cpu_millis(c, false)),
         probes: if kind == ContainerKind::Init {
             Probes::default()
         } else {
@@ -502,57 +466,6 @@ fn resolve_container(
             },
             _ => Hooks::default(),
         },
-    })
-}
-
-/// The raw value of one `env` entry: `value` (the caller expands it against
-/// earlier entries) or a supported `valueFrom.fieldRef`. `None` for an
-/// unsupported source.
-fn env_value(ctx: &PodContext<'_>, var: &EnvVar) -> Option<String> {
-    let Some(from) = &var.value_from else {
-        return Some(var.value.clone().unwrap_or_default());
-    };
-    let field_path = &from.field_ref.as_ref()?.field_path;
-    let meta = &ctx.pod.metadata;
-    let map_key = |prefix: &str| {
-        field_path
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.strip_prefix("['"))
-            .and_then(|rest| rest.strip_suffix("']"))
-            .map(str::to_string)
-    };
-    Some(match field_path.as_str() {
-        "metadata.name" => ctx.name.to_string(),
-        "metadata.namespace" => ctx.namespace.to_string(),
-        "metadata.uid" => ctx.uid.to_string(),
-        "spec.nodeName" => ctx
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.clone())
-            .unwrap_or_else(|| "localhost".into()),
-        "spec.serviceAccountName" => ctx
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.service_account_name.clone())
-            .unwrap_or_else(|| "default".into()),
-        "status.podIP" | "status.podIPs" | "status.hostIP" | "status.hostIPs" => "127.0.0.1".into(),
-        _ => {
-            if let Some(k) = map_key("metadata.labels") {
-                meta.labels
-                    .as_ref()
-                    .and_then(|l| l.get(&k).cloned())
-                    .unwrap_or_default()
-            } else if let Some(k) = map_key("metadata.annotations") {
-                meta.annotations
-                    .as_ref()
-                    .and_then(|a| a.get(&k).cloned())
-                    .unwrap_or_default()
-            } else {
-                return None;
-            }
-        }
     })
 }
 

@@ -8,11 +8,6 @@
 //! spinning guest yield every tick, so it never starves its siblings and can
 //! always be stopped.
 
-mod image;
-
-pub(crate) use image::error_text;
-pub use image::{Image, ImageError};
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +19,8 @@ use wasmtime::{
     Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
 };
 
-use crate::container::{P1State, P2State, lifecycle};
+use crate::container::image::{self, Image, ImageError, error_text};
+use crate::container::link::{self, Linkers};
 use crate::plan::ImageSource;
 
 /// How a [`Runtime`] is set up.
@@ -81,11 +77,6 @@ pub enum RuntimeError {
     /// The guest executor could not be started.
     #[error("failed to start the guest executor: {0}")]
     Executor(#[source] std::io::Error),
-}
-
-pub(crate) struct Linkers {
-    pub(crate) p2: wasmtime::component::Linker<P2State>,
-    pub(crate) p1: wasmtime::Linker<P1State>,
 }
 
 struct Inner {
@@ -152,7 +143,7 @@ impl Runtime {
             }
             Err(e) => return Err(e),
         };
-        let linkers = build_linkers(&engine)?;
+        let linkers = link::build(&engine).map_err(|e| RuntimeError::Engine(error_text(&e)))?;
         let threads = config
             .guest_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -236,7 +227,7 @@ impl Runtime {
 }
 
 fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, RuntimeError> {
-    let engine_err = |e: wasmtime::Error| RuntimeError::Engine(image::error_text(&e));
+    let engine_err = |e: wasmtime::Error| RuntimeError::Engine(error_text(&e));
     let mut c = Config::new();
     c.epoch_interruption(true);
     c.wasm_component_model(true);
@@ -248,7 +239,7 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, Runtime
             Ok(cache) => {
                 c.cache(Some(cache));
             }
-            Err(e) => tracing::warn!("compiled-code cache disabled: {}", image::error_text(&e)),
+            Err(e) => tracing::warn!("compiled-code cache disabled: {}", error_text(&e)),
         }
     }
     if pooling {
@@ -274,35 +265,6 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, Runtime
         wasmtime::Instance::new(&mut store, &probe, &[]).map_err(engine_err)?;
     }
     Ok(engine)
-}
-
-fn build_linkers(engine: &Engine) -> Result<Linkers, RuntimeError> {
-    let link_err = |e: wasmtime::Error| RuntimeError::Engine(image::error_text(&e));
-    let mut p2 = wasmtime::component::Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut p2).map_err(link_err)?;
-    // Sockets are the pod's in-memory network, linked over wasmtime-wasi's.
-    crate::sandbox::net::add_to_linker(&mut p2).map_err(link_err)?;
-    // A budget of open files per instance, over wasmtime-wasi's `open-at`.
-    crate::sandbox::handles::add_open_budget(&mut p2).map_err(link_err)?;
-    lifecycle::termination::add_to_linker::<P2State, wasmtime::component::HasSelf<P2State>>(
-        &mut p2,
-        |s| s,
-    )
-    .map_err(link_err)?;
-    let mut p1 = wasmtime::Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut p1, |s: &mut P1State| &mut s.ctx)
-        .map_err(link_err)?;
-    // wasmtime-wasi refuses proc_exit(n) for n >= 126 (a trap); a process's
-    // exit status is the low 8 bits of any exit(n), so report that.
-    p1.allow_shadowing(true);
-    p1.func_wrap(
-        "wasi_snapshot_preview1",
-        "proc_exit",
-        |code: i32| -> wasmtime::Result<()> { Err(wasmtime_wasi::I32Exit(code & 0xff).into()) },
-    )
-    .map_err(link_err)?;
-    p1.allow_shadowing(false);
-    Ok(Linkers { p2, p1 })
 }
 
 /// Advances the engine's epoch every `tick` until the runtime is dropped.

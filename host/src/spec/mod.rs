@@ -44,11 +44,13 @@
 //! ```
 
 mod error;
+pub mod expand;
 mod fields;
 mod handlers;
 mod json;
 mod locate;
 mod prescan;
+pub mod quantity;
 mod validate;
 
 #[cfg(test)]

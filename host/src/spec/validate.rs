@@ -10,7 +10,7 @@
 //!   container's private root: a `..` would reach outside it); `hostPath.path` and `subPath`
 //!   have no `..` element, as the API server requires;
 //! * the expanded `env`, `command` and `args` of a container must fit what `execve` accepts
-//!   (`MAX_ARG_STRLEN`, `ARG_MAX`; see `plan::expansion_problems`), so a `$(VAR)` doubling
+//!   (`MAX_ARG_STRLEN`, `ARG_MAX`; see `expand::expansion_problems`), so a `$(VAR)` doubling
 //!   chain is refused instead of filling memory;
 //! * a volume of a type other than `emptyDir` or `hostPath` is an **error**
 //!   (`volume type configMap is not supported yet ...`, from the `fields.rs` table): a pod
@@ -69,7 +69,7 @@ pub fn validate(doc: &PodDocument) -> Result<Vec<Diagnostic>, SpecError> {
     };
     v.problems.extend(field_errors);
     v.pod(&doc.pod);
-    for (path, message) in crate::plan::expansion_problems(&doc.pod) {
+    for (path, message) in super::expand::expansion_problems(&doc.pod) {
         v.add(path, message);
     }
     if v.problems.is_empty() {
@@ -427,7 +427,7 @@ impl Checker<'_> {
         let Some(r) = &c.resources else { return };
         for (kind, map) in [("limits", &r.limits), ("requests", &r.requests)] {
             for (name, q) in map.iter().flatten() {
-                let problem = match crate::plan::quantity_value(&q.0) {
+                let problem = match super::quantity::quantity_value(&q.0) {
                     Err(format) => format,
                     Ok(v) if v < 0 => "must be greater than or equal to 0".into(),
                     Ok(_) => continue,

@@ -18,10 +18,11 @@ use tokio::task::AbortHandle;
 
 use super::budget::{InstanceBudget, Use};
 use super::observed::Slot;
+use crate::container::Image;
 use crate::container::cpu::CpuAccount;
 use crate::container::{self, Launch, SharedSignal};
 use crate::plan::{ProbeHandler, ProbeKind, ProbePlan};
-use crate::runtime::{Image, Runtime};
+use crate::runtime::Runtime;
 use crate::sandbox::{Chunk, OutputSink, PodNetwork, PodStream, Preopen, Stream};
 
 /// The most probe output kept for an `Unhealthy` event.

@@ -19,10 +19,11 @@ use super::observed::{Observed, Slot, State, Termination};
 use super::probe::ProbeState;
 use super::prober::{AbortOnDrop, ProbeNote, ProbeTarget};
 use super::status::{Phase, generate, phase};
+use crate::container::Image;
 use crate::container::{Exit, SharedSignal};
 use crate::plan::{ContainerKind, PodPlan, ProbeKind};
 use crate::pod::{Event, Shared, StopReason};
-use crate::runtime::{Image, Runtime};
+use crate::runtime::Runtime;
 use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 
 mod eviction;

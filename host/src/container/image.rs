@@ -14,7 +14,7 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
-use crate::container::{P1State, P2State};
+use super::{P1State, P2State};
 use crate::plan::{BuiltinImage, ImageSource};
 
 /// A compiled, pre-linked image, ready to instantiate many times.
@@ -229,7 +229,7 @@ fn file_kind(t: &std::fs::FileType) -> &'static str {
 /// Compiles and links `bytes`. CPU-heavy: call from a blocking thread.
 pub(crate) fn compile(
     engine: &Engine,
-    linkers: &super::Linkers,
+    linkers: &super::link::Linkers,
     source_name: &str,
     bytes: &[u8],
 ) -> Result<Image, ImageError> {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use k8s_openapi::api::core::v1::{Container, EnvVar};
+use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
 
 /// The longest single argument or environment string (`NAME=value`) Linux's `execve` accepts,
 /// terminating NUL included: `MAX_ARG_STRLEN`, 32 pages of 4 KiB. A container whose expanded
@@ -31,7 +31,7 @@ pub struct TooLong {
 /// Expands `$(VAR)` references in `input` using `lookup`.
 ///
 /// ```
-/// use wasmpod::plan::expand;
+/// use wasmpod::spec::expand::expand;
 /// let vars = |name: &str| (name == "GREETING").then(|| "hello".to_string());
 /// assert_eq!(expand("$(GREETING) world", vars), "hello world");
 /// assert_eq!(expand("$(MISSING) $$(GREETING)", vars), "$(MISSING) $(GREETING)");
@@ -47,7 +47,7 @@ pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
 /// building the long string.
 ///
 /// ```
-/// use wasmpod::plan::{TooLong, expand_bounded};
+/// use wasmpod::spec::expand::{TooLong, expand_bounded};
 /// let vars = |name: &str| (name == "A").then(|| "x".repeat(10));
 /// assert_eq!(expand_bounded("$(A)$(A)", vars, 20).unwrap().len(), 20);
 /// assert_eq!(expand_bounded("$(A)$(A)!", vars, 20), Err(TooLong { limit: 20 }));
@@ -256,6 +256,113 @@ pub(crate) fn expand_container(
         }
     }
     Ok(out)
+}
+
+/// What a `fieldRef` can name of the pod: its identity as the API server
+/// assigned it, and the Pod object itself (labels, annotations, spec).
+pub(crate) struct PodFields<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) namespace: &'a str,
+    pub(crate) uid: &'a str,
+    pub(crate) pod: &'a Pod,
+}
+
+/// The raw value of one `env` entry: `value` (the caller expands it against
+/// earlier entries) or a supported `valueFrom.fieldRef`. `None` for an
+/// unsupported source.
+pub(crate) fn env_value(ctx: &PodFields<'_>, var: &EnvVar) -> Option<String> {
+    let Some(from) = &var.value_from else {
+        return Some(var.value.clone().unwrap_or_default());
+    };
+    let field_path = &from.field_ref.as_ref()?.field_path;
+    let meta = &ctx.pod.metadata;
+    let map_key = |prefix: &str| {
+        field_path
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix("['"))
+            .and_then(|rest| rest.strip_suffix("']"))
+            .map(str::to_string)
+    };
+    Some(match field_path.as_str() {
+        "metadata.name" => ctx.name.to_string(),
+        "metadata.namespace" => ctx.namespace.to_string(),
+        "metadata.uid" => ctx.uid.to_string(),
+        "spec.nodeName" => ctx
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_else(|| "localhost".into()),
+        "spec.serviceAccountName" => ctx
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_else(|| "default".into()),
+        "status.podIP" | "status.podIPs" | "status.hostIP" | "status.hostIPs" => "127.0.0.1".into(),
+        _ => {
+            if let Some(k) = map_key("metadata.labels") {
+                meta.labels
+                    .as_ref()
+                    .and_then(|l| l.get(&k).cloned())
+                    .unwrap_or_default()
+            } else if let Some(k) = map_key("metadata.annotations") {
+                meta.annotations
+                    .as_ref()
+                    .and_then(|a| a.get(&k).cloned())
+                    .unwrap_or_default()
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+/// The containers whose `env`, `command` or `args` would break an `execve` limit after
+/// `$(VAR)` expansion ([`MAX_ARG_STRLEN`] per string, [`ARG_MAX`] in all), as (field path,
+/// message): what [`super::validate`] reports. Expansion stops at the first string over a
+/// limit, so this costs at most a few MiB whatever the manifest. Values the pod does not fix
+/// (a generated uid or name suffix) count with their usual length.
+pub(crate) fn expansion_problems(pod: &Pod) -> Vec<(String, String)> {
+    let meta = &pod.metadata;
+    let name = match (&meta.name, &meta.generate_name) {
+        (Some(n), _) => n.clone(),
+        (None, Some(g)) => format!("{g}xxxxx"),
+        (None, None) => String::new(),
+    };
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    let fields = PodFields {
+        name: &name,
+        namespace: meta.namespace.as_deref().unwrap_or("default"),
+        uid: meta
+            .uid
+            .as_deref()
+            .unwrap_or("00000000-0000-0000-0000-000000000000"),
+        pod,
+    };
+    let hostname = spec.hostname.as_deref().unwrap_or(&name);
+    let init = spec.init_containers.iter().flatten();
+    let lists = init
+        .enumerate()
+        .map(|(i, c)| (format!("spec.initContainers[{i}]"), c))
+        .chain(
+            spec.containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("spec.containers[{i}]"), c)),
+        );
+    lists
+        .filter_map(|(path, c)| {
+            // Unsupported sources are validation's business; here they count as empty.
+            expand_container(c, &path, hostname, |var| {
+                Some(env_value(&fields, var).unwrap_or_default())
+            })
+            .err()
+            .map(|e| (e.path, e.message))
+        })
+        .collect()
 }
 
 #[cfg(test)]

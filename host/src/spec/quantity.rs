@@ -9,7 +9,7 @@ pub const QUANTITY_FORMAT: &str =
 /// `Quantity.MilliValue()` does. `Err` carries the API server's message.
 ///
 /// ```
-/// use wasmpod::plan::quantity_milli_value;
+/// use wasmpod::spec::quantity::quantity_milli_value;
 /// assert_eq!(quantity_milli_value("500m"), Ok(500));
 /// assert_eq!(quantity_milli_value("1.5"), Ok(1500));
 /// assert_eq!(quantity_milli_value("2"), Ok(2000));
@@ -23,7 +23,7 @@ pub fn quantity_milli_value(text: &str) -> Result<i128, String> {
 /// `Quantity.Value()` does. `Err` carries the API server's message.
 ///
 /// ```
-/// use wasmpod::plan::quantity_value;
+/// use wasmpod::spec::quantity::quantity_value;
 /// assert_eq!(quantity_value("64Mi"), Ok(64 << 20));
 /// assert_eq!(quantity_value("1G"), Ok(1_000_000_000));
 /// assert_eq!(quantity_value("1.5Ki"), Ok(1536));
@@ -99,7 +99,7 @@ fn scaled(text: &str, shift: i32) -> Result<i128, String> {
 
 /// A container's `resources.requests.cpu` (`requests`) or
 /// `resources.limits.cpu`, in millicores.
-pub(super) fn cpu_millis(c: &k8s_openapi::api::core::v1::Container, requests: bool) -> Option<u64> {
+pub(crate) fn cpu_millis(c: &k8s_openapi::api::core::v1::Container, requests: bool) -> Option<u64> {
     let r = c.resources.as_ref()?;
     let map = if requests { &r.requests } else { &r.limits };
     let q = map.as_ref()?.get("cpu")?;
