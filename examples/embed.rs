@@ -45,6 +45,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // Create, subscribe, then start: no line is missed.
+    // Validated as a manifest would be; its warnings are the caller's to show.
+    let pod = wasmpod::ValidPod::from_pod(pod)?;
+    for warning in &pod.warnings {
+        eprintln!("warning: {warning}");
+    }
     let handle = runtime.create(pod, RunOptions::default()).await?;
     let mut logs = handle.logs();
     let mut events = handle.events();

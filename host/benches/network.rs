@@ -37,7 +37,7 @@ fn pod(name: &str, server: &str, client: &str) -> String {
 async fn run(rt: &Runtime, yaml: &str, container: &str) -> Vec<(String, f64)> {
     let mut file = wasmpod::spec::load(yaml).expect("valid bench pod");
     let handle = rt
-        .create_valid(&file.pods.remove(0), RunOptions::default())
+        .create(file.pods.remove(0), RunOptions::default())
         .await
         .expect("create");
     let mut logs = handle.logs();

@@ -12,7 +12,7 @@
 //!    `--cache-dir` each time, so every image (toolbox, httpd) is compiled;
 //! 2. warm `wasmpod run`: the same with a cache directory populated by an
 //!    earlier run, so compiled code is deserialised from disk;
-//! 3. in process, on one warm [`Runtime`]: `create_valid()` and the time from
+//! 3. in process, on one warm [`Runtime`]: `create()` and the time from
 //!    `start()` to the app container's `Started` event (plus what `watch()`
 //!    saw, start → `Succeeded`, and each step of the init/sidecar chain);
 //! 4. in process: a one-container `echo` pod, start → exit;
@@ -229,7 +229,7 @@ struct PodRun {
 async fn pod_run(rt: &Runtime, valid: &ValidPod, app: &str, run_dir: PathBuf) -> PodRun {
     let t0 = Instant::now();
     let handle = rt
-        .create_valid(valid, options(run_dir.clone()))
+        .create(valid.clone(), options(run_dir.clone()))
         .await
         .unwrap_or_else(|e| fail!("create failed: {e}"));
     let create = t0.elapsed();
@@ -416,7 +416,7 @@ fn main() {
 
     let pick = |rs: &[PodRun], f: fn(&PodRun) -> Duration| rs.iter().map(f).collect::<Vec<_>>();
     rows.push(Stats::of(&pick(&runs, |r| r.create)).row(
-        "in-process `create_valid()` of config-init (validate, resolve, 2 images from memory, dirs)",
+        "in-process `create()` of config-init (validate, resolve, 2 images from memory, dirs)",
     ));
     rows.push(
         Stats::of(&pick(&runs, |r| r.started_event))
@@ -450,7 +450,7 @@ fn main() {
     );
     rows.push(
         Stats::of(&pick(&echo_runs, |r| r.create))
-            .row("in-process `create_valid()` of a one-container `echo` pod"),
+            .row("in-process `create()` of a one-container `echo` pod"),
     );
     rows.push(
         Stats::of(&pick(&echo_runs, |r| r.exited_event))

@@ -14,11 +14,11 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use wasmpod::{RunOptions, Runtime, RuntimeConfig};
+//! use wasmpod::{RunOptions, Runtime, RuntimeConfig, ValidPod};
 //!
 //! let runtime = Runtime::new(RuntimeConfig::default())?;
 //! let yaml = std::fs::read_to_string("examples/hello.yaml")?;
-//! let pod = runtime.run_yaml(&yaml, RunOptions::default()).await?;
+//! let pod = runtime.run(ValidPod::from_yaml(&yaml)?, RunOptions::default()).await?;
 //! let mut logs = pod.logs();
 //! while let Ok(line) = logs.recv().await {
 //!     println!("{} | {}", line.container, line.line);
@@ -38,5 +38,6 @@ pub mod supervisor;
 
 pub use error::Error;
 pub use pod::{Event, EventType, LogLine, Outcome, PodHandle, RunOptions, StopReason};
-pub use runtime::{Runtime, RuntimeConfig};
+pub use runtime::{Cluster, Runtime, RuntimeConfig};
+pub use spec::ValidPod;
 pub use supervisor::{BackoffPolicy, Phase};

@@ -379,7 +379,10 @@ async fn embedding_runs_a_typed_pod() {
         ..Default::default()
     };
     let handle = runtime()
-        .create(pod, wasmpod::RunOptions::default())
+        .create(
+            wasmpod::ValidPod::from_pod(pod).expect("valid"),
+            wasmpod::RunOptions::default(),
+        )
         .await
         .expect("create");
     assert_eq!(handle.name(), "embedded");

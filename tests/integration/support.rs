@@ -180,7 +180,7 @@ pub async fn create(yaml: &str, options: RunOptions) -> PodHandle {
     let mut file = wasmpod::spec::load(yaml).unwrap_or_else(|e| panic!("invalid test pod: {e}"));
     let valid = file.pods.remove(0);
     runtime()
-        .create_valid(&valid, options)
+        .create(valid, options)
         .await
         .unwrap_or_else(|e| panic!("create failed: {e}"))
 }
@@ -397,7 +397,7 @@ pub async fn start_watched(yaml: &str, options: RunOptions) -> (Started, LogWatc
 pub async fn create_error(yaml: &str, options: RunOptions) -> wasmpod::Error {
     let mut file = wasmpod::spec::load(yaml).unwrap_or_else(|e| panic!("invalid test pod: {e}"));
     let valid = file.pods.remove(0);
-    match runtime().create_valid(&valid, options).await {
+    match runtime().create(valid, options).await {
         Ok(handle) => panic!("creating pod {} should have failed", handle.name()),
         Err(e) => e,
     }

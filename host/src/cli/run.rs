@@ -97,7 +97,7 @@ fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
 pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
     let (loaded, base) = load(&args.file)?;
     let rt = runtime(&args.engine)?;
-    for p in &loaded.pods {
+    for p in loaded.pods {
         let plan = wasmpod::plan::resolve(&p.document.pod, &base)?;
         for c in plan.init_containers.iter().chain(&plan.containers) {
             rt.load_image(&c.source)
@@ -121,7 +121,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     note(&format!("run directory: {}", run_root.display()));
 
     let mut handles: Vec<PodHandle> = Vec::new();
-    for p in &loaded.pods {
+    for p in loaded.pods {
         let name = p
             .document
             .pod
@@ -145,7 +145,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
                 max_files: args.container_log_max_files as usize,
             },
         };
-        match rt.create_valid(p, options).await {
+        match rt.create(p, options).await {
             Ok(h) => handles.push(h),
             Err(e) => {
                 if let (Error::Image { pod, .. }, Some(path)) = (&e, &args.status_file) {

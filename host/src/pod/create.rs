@@ -13,43 +13,36 @@ use crate::error::Error;
 use crate::plan::{self, PodPlan};
 use crate::runtime::Runtime;
 use crate::sandbox::PodDirs;
-use crate::spec::{self, SpecError, ValidPod};
+use crate::spec::ValidPod;
 use crate::supervisor::driver::Driver;
 use crate::supervisor::{Observed, Slot, State, status};
 
 impl Runtime {
-    /// Validates `pod`, compiles its images and prepares its volumes, without
-    /// starting it. Validation problems carry field paths (no YAML lines:
-    /// the pod did not come from a file).
+    /// Creates a pod without starting it: resolves it, compiles its images and prepares its
+    /// volumes, so that the caller can subscribe to [`PodHandle::events`] and
+    /// [`PodHandle::logs`] before the first line is written; [`PodHandle::start`] starts it.
+    ///
+    /// The pod comes validated, with its warnings: [`ValidPod::from_yaml`] for a manifest,
+    /// [`ValidPod::from_pod`] for a typed `Pod`, [`spec::load`](crate::spec::load) for a file of
+    /// several.
+    ///
+    /// ```no_run
+    /// # async fn demo(runtime: wasmpod::Runtime, yaml: &str) -> Result<(), wasmpod::Error> {
+    /// let pod = wasmpod::ValidPod::from_yaml(yaml)?;
+    /// for warning in &pod.warnings {
+    ///     eprintln!("warning: {warning}");
+    /// }
+    /// let handle = runtime.create(pod, wasmpod::RunOptions::default()).await?;
+    /// handle.start();
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// [`Error::Spec`] for an invalid pod, [`Error::Image`] when an image
-    /// cannot be loaded (the error carries the pod's status, with the
-    /// container waiting under a Kubernetes reason), [`Error::Sandbox`] /
-    /// [`Error::RunDir`] when directories cannot be set up.
-    pub async fn create(&self, pod: Pod, options: RunOptions) -> Result<PodHandle, Error> {
-        let yaml = serde_yaml::to_string(&pod).map_err(|e| SpecError::Document {
-            document: 0,
-            line: None,
-            message: e.to_string(),
-        })?;
-        let valid = match spec::load(&yaml) {
-            Ok(mut file) => file.pods.remove(0),
-            Err(e) => return Err(Error::Spec(without_lines(e))),
-        };
-        self.create_valid(&valid, options).await
-    }
-
-    /// Like [`create`](Self::create) for a Pod from [`spec::load`], whose
-    /// warnings the caller has shown.
-    ///
-    /// # Errors
-    /// As [`create`](Self::create).
-    pub async fn create_valid(
-        &self,
-        valid: &ValidPod,
-        options: RunOptions,
-    ) -> Result<PodHandle, Error> {
+    /// [`Error::Plan`] when the pod cannot be resolved, [`Error::Image`] when an image cannot
+    /// be loaded (the error carries the pod's status, with the container waiting under a
+    /// Kubernetes reason), [`Error::Sandbox`] / [`Error::RunDir`] when directories cannot be
+    /// set up.
+    pub async fn create(&self, pod: ValidPod, options: RunOptions) -> Result<PodHandle, Error> {
         let base_dir = match options.base_dir.clone() {
             Some(d) => d,
             None => std::env::current_dir().map_err(|source| Error::RunDir {
@@ -57,7 +50,7 @@ impl Runtime {
                 source,
             })?,
         };
-        let plan = Arc::new(plan::resolve(&valid.document.pod, &base_dir)?);
+        let plan = Arc::new(plan::resolve(&pod.document.pod, &base_dir)?);
 
         // Load every image before anything starts.
         let mut images = HashMap::new();
@@ -124,6 +117,9 @@ impl Runtime {
             obs.start_time,
         ));
         let shared = Arc::new(Shared::new(initial));
+        // Listed in the runtime's cluster while the pod runs or its handle lives.
+        let registration = Arc::new(self.register(&plan.uid, shared.status.subscribe()));
+        let listed = registration.clone();
         let (stop_tx, stop_rx) = watch::channel(None);
         let (start_tx, start_rx) = oneshot::channel();
         let (done_tx, done_rx) = watch::channel(None);
@@ -153,6 +149,7 @@ impl Runtime {
             }
             let phase = driver.run().await;
             drop(temp);
+            drop(listed);
             let outcome = Outcome {
                 phase,
                 pod: shared_for_task.status.borrow().clone(),
@@ -168,39 +165,16 @@ impl Runtime {
             done: done_rx,
             run_dir: PathBuf::from(&run_dir),
             network,
+            _registration: registration,
         })
     }
 
-    /// [`create`](Self::create) and start.
+    /// [`create`](Self::create), then [`start`](PodHandle::start).
     ///
     /// # Errors
     /// As [`create`](Self::create).
-    pub async fn run(&self, pod: Pod, options: RunOptions) -> Result<PodHandle, Error> {
+    pub async fn run(&self, pod: ValidPod, options: RunOptions) -> Result<PodHandle, Error> {
         let handle = self.create(pod, options).await?;
-        handle.start();
-        Ok(handle)
-    }
-
-    /// Parses YAML text holding exactly one Pod (other documents are
-    /// skipped), then [`create_valid`](Self::create_valid) and start.
-    ///
-    /// # Errors
-    /// [`Error::Spec`] for invalid YAML or a file with several Pods, else as
-    /// [`create`](Self::create).
-    pub async fn run_yaml(&self, yaml: &str, options: RunOptions) -> Result<PodHandle, Error> {
-        let mut file = spec::load(yaml)?;
-        if file.pods.len() != 1 {
-            return Err(Error::Spec(SpecError::Document {
-                document: 0,
-                line: None,
-                message: format!("expected one Pod, found {}", file.pods.len()),
-            }));
-        }
-        let valid = file.pods.remove(0);
-        for w in &valid.warnings {
-            tracing::warn!("{w}");
-        }
-        let handle = self.create_valid(&valid, options).await?;
         handle.start();
         Ok(handle)
     }
@@ -223,16 +197,4 @@ fn image_error_status(plan: &PodPlan, slot: Slot, reason: &str, message: &str) -
         obs.start_time,
     ));
     pod
-}
-
-fn without_lines(e: SpecError) -> SpecError {
-    match e {
-        SpecError::Invalid { pod, mut problems } => {
-            for p in &mut problems {
-                p.line = None;
-            }
-            SpecError::Invalid { pod, problems }
-        }
-        other => other,
-    }
 }

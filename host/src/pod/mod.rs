@@ -127,7 +127,7 @@ fn subscribe<T: Clone>(tx: &Mutex<Option<broadcast::Sender<T>>>) -> broadcast::R
 ///
 /// ```no_run
 /// # async fn demo(runtime: wasmpod::Runtime, pod: k8s_openapi::api::core::v1::Pod) -> Result<(), wasmpod::Error> {
-/// let handle = runtime.create(pod, wasmpod::RunOptions::default()).await?;
+/// let handle = runtime.create(wasmpod::ValidPod::from_pod(pod)?, wasmpod::RunOptions::default()).await?;
 /// let mut logs = handle.logs();
 /// handle.start();
 /// while let Ok(line) = logs.recv().await {
@@ -145,6 +145,8 @@ pub struct PodHandle {
     pub(crate) done: watch::Receiver<Option<Outcome>>,
     pub(crate) run_dir: PathBuf,
     pub(crate) network: Arc<crate::sandbox::PodNetwork>,
+    /// Lists the pod in its runtime's cluster while this handle lives.
+    pub(crate) _registration: Arc<crate::runtime::Registration>,
 }
 
 impl PodHandle {

@@ -7,6 +7,13 @@
 //! supervisor's timers (backoff, grace periods). Epoch interruption makes a
 //! spinning guest yield every tick, so it never starves its siblings and can
 //! always be stopped.
+//!
+//! What many pods share (their registry today) is the runtime's [`Cluster`].
+
+mod cluster;
+
+pub use cluster::Cluster;
+pub(crate) use cluster::Registration;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -87,6 +94,7 @@ struct Inner {
     guests: Option<tokio::runtime::Runtime>,
     stop_ticker: Arc<AtomicBool>,
     max_instances_per_pod: usize,
+    cluster: Arc<Cluster>,
 }
 
 impl Drop for Inner {
@@ -102,7 +110,7 @@ impl Drop for Inner {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use wasmpod::{Runtime, RuntimeConfig, RunOptions};
+/// use wasmpod::{Runtime, RuntimeConfig, RunOptions, ValidPod};
 /// let runtime = Runtime::new(RuntimeConfig::default())?;
 /// let yaml = r#"
 /// apiVersion: v1
@@ -115,7 +123,7 @@ impl Drop for Inner {
 ///     image: busybox
 ///     command: ["echo", "hello from wasm"]
 /// "#;
-/// let pod = runtime.run_yaml(yaml, RunOptions::default()).await?;
+/// let pod = runtime.run(ValidPod::from_yaml(yaml)?, RunOptions::default()).await?;
 /// let outcome = pod.wait().await;
 /// assert_eq!(outcome.phase.as_str(), "Succeeded");
 /// # Ok(()) }
@@ -166,6 +174,7 @@ impl Runtime {
                 guests: Some(guests),
                 stop_ticker,
                 max_instances_per_pod: config.max_instances_per_pod,
+                cluster: Arc::default(),
             }),
         })
     }
@@ -208,6 +217,20 @@ impl Runtime {
             })
             .await?;
         Ok(image.clone())
+    }
+
+    /// What this runtime's pods share: the registry of its pods.
+    pub fn cluster(&self) -> &Cluster {
+        &self.inner.cluster
+    }
+
+    /// Lists a pod in the [`cluster`](Self::cluster) while the registration lives.
+    pub(crate) fn register(
+        &self,
+        uid: &str,
+        status: tokio::sync::watch::Receiver<k8s_openapi::api::core::v1::Pod>,
+    ) -> Registration {
+        self.inner.cluster.register(uid, status)
     }
 
     /// [`RuntimeConfig::max_instances_per_pod`].

@@ -176,6 +176,66 @@ pub struct ValidPod {
     pub warnings: Vec<Diagnostic>,
 }
 
+impl ValidPod {
+    /// Validates a typed Pod (one built in code, or read by other means) by the same rules as
+    /// a manifest; problems carry field paths but no lines.
+    ///
+    /// # Errors
+    /// [`SpecError::Invalid`] listing every problem.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+    ///
+    /// let mut pod = Pod::default();
+    /// pod.metadata.name = Some("hello".into());
+    /// pod.spec = Some(PodSpec {
+    ///     containers: vec![Container { name: "app".into(), ..Default::default() }],
+    ///     ..Default::default()
+    /// });
+    /// let err = wasmpod::spec::ValidPod::from_pod(pod).unwrap_err();
+    /// assert_eq!(err.to_string(), "pod \"hello\" is invalid:\n  spec.containers[0].image: Required value");
+    /// ```
+    pub fn from_pod(pod: Pod) -> Result<Self, SpecError> {
+        let document = PodDocument {
+            pod,
+            document_index: 0,
+            first_line: 1,
+            locator: Locator::default(),
+            strict_problems: Vec::new(),
+        };
+        let warnings = validate(&document)?;
+        Ok(Self { document, warnings })
+    }
+
+    /// Parses and validates YAML or JSON text holding exactly one Pod (other kinds of object
+    /// are skipped); problems carry field paths and lines.
+    ///
+    /// # Errors
+    /// As [`load`], and [`SpecError::Document`] when the text holds several Pods.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: busybox}]}\n";
+    /// let pod = wasmpod::spec::ValidPod::from_yaml(yaml).unwrap();
+    /// assert_eq!(pod.document.pod.metadata.name.as_deref(), Some("a"));
+    /// assert!(pod.warnings.is_empty());
+    /// ```
+    pub fn from_yaml(text: &str) -> Result<Self, SpecError> {
+        let mut file = load(text)?;
+        if file.pods.len() != 1 {
+            return Err(SpecError::Document {
+                document: 0,
+                line: None,
+                message: format!("expected one Pod, found {}", file.pods.len()),
+            });
+        }
+        Ok(file.pods.remove(0))
+    }
+}
+
 /// What [`load`] returns: every Pod of the file, validated.
 ///
 /// # Example

@@ -60,7 +60,14 @@ fn refused_by_cli(yaml: &str, field: &str, line: usize, fragment: &str) {
 /// `Runtime::create` refuses `yaml` with an error naming `field`.
 async fn refused_by_create(yaml: &str, field: &str) {
     let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_str(yaml).expect("a Pod");
-    match runtime().create(pod, options()).await {
+    let valid = match wasmpod::ValidPod::from_pod(pod) {
+        Ok(valid) => valid,
+        Err(e) => {
+            assert!(e.to_string().contains(field), "{e}");
+            return;
+        }
+    };
+    match runtime().create(valid, options()).await {
         Ok(handle) => panic!("pod {} should have been refused", handle.name()),
         Err(e) => assert!(e.to_string().contains(field), "{e}"),
     }
