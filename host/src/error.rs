@@ -20,11 +20,12 @@ pub enum Error {
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// An image could not be loaded.
-    #[error("container {container:?}: {cause}")]
+    #[error("container {container:?}")]
     Image {
         /// The container whose image failed.
         container: String,
-        /// The cause (part of the message, so not also a `source()`).
+        /// Why.
+        #[source]
         cause: ImageError,
         /// The pod's status at that point (Pending, the container waiting).
         pod: Box<Pod>,

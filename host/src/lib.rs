@@ -31,6 +31,7 @@ pub mod container;
 mod error;
 pub mod plan;
 pub mod pod;
+mod report;
 pub mod runtime;
 pub mod sandbox;
 pub mod spec;

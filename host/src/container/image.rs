@@ -52,11 +52,12 @@ pub enum ImageError {
         path: PathBuf,
     },
     /// The file could not be read.
-    #[error("failed to read image {path:?}: {cause}")]
+    #[error("failed to read image {path:?}")]
     Read {
         /// The resolved path.
         path: PathBuf,
-        /// The I/O error (part of the message, so not also a `source()`).
+        /// The I/O error.
+        #[source]
         cause: std::io::Error,
     },
     /// The path names something that is not a regular file (a FIFO, a device, a directory,

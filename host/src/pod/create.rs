@@ -77,8 +77,12 @@ impl Runtime {
                     images.insert(slot, image);
                 }
                 Err(cause) => {
-                    let status =
-                        image_error_status(&plan, slot, cause.reason(), &cause.to_string());
+                    let status = image_error_status(
+                        &plan,
+                        slot,
+                        cause.reason(),
+                        &crate::report::chain(&cause),
+                    );
                     return Err(Error::Image {
                         container: c.name.clone(),
                         cause,

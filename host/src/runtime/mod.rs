@@ -79,8 +79,8 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// wasmtime rejected the configuration.
-    #[error("failed to configure wasmtime: {0}")]
-    Engine(String),
+    #[error("failed to configure wasmtime")]
+    Engine(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The guest executor could not be started.
     #[error("failed to start the guest executor: {0}")]
     Executor(#[source] std::io::Error),
@@ -151,7 +151,7 @@ impl Runtime {
             }
             Err(e) => return Err(e),
         };
-        let linkers = link::build(&engine).map_err(|e| RuntimeError::Engine(error_text(&e)))?;
+        let linkers = link::build(&engine).map_err(|e| RuntimeError::Engine(e.into()))?;
         let threads = config
             .guest_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -250,7 +250,7 @@ impl Runtime {
 }
 
 fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, RuntimeError> {
-    let engine_err = |e: wasmtime::Error| RuntimeError::Engine(error_text(&e));
+    let engine_err = |e: wasmtime::Error| RuntimeError::Engine(e.into());
     let mut c = Config::new();
     c.epoch_interruption(true);
     c.wasm_component_model(true);

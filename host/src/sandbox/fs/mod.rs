@@ -84,7 +84,7 @@ impl Preopen {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// A directory could not be created or opened.
-    #[error("volume {volume:?}: {message}: {path:?}: {cause}")]
+    #[error("volume {volume:?}: {message}: {path:?}")]
     Io {
         /// The volume (or `rootfs`).
         volume: String,
@@ -92,7 +92,8 @@ pub enum SandboxError {
         message: &'static str,
         /// The host path.
         path: PathBuf,
-        /// The cause (part of the message, so not also a `source()`).
+        /// The cause.
+        #[source]
         cause: std::io::Error,
     },
     /// A hostPath does not match its `type`, or a subPath escapes its volume.

@@ -273,12 +273,13 @@ impl Run {
         let preopens = match self.d.dirs.preopens_for(c) {
             Ok(p) => p,
             Err(e) => {
+                let e = crate::report::chain(&e);
                 shared.event(Event::warning(
                     "Failed",
                     Some(&c.name),
                     format!("Error: {e}"),
                 ));
-                self.record_exit(slot, started_at, Exit::StartError(e.to_string()), None);
+                self.record_exit(slot, started_at, Exit::StartError(e), None);
                 return;
             }
         };
