@@ -50,6 +50,10 @@ pub struct RuntimeConfig {
     /// embedding program. Default 64. Past it, a container gets a
     /// `StartError` naming this setting (an exec probe fails with it).
     pub max_instances_per_pod: usize,
+    /// Compile an image's functions on every core (wasmtime's `parallel_compilation`).
+    /// Default `true`; a first-use compile of a large image then takes a fraction of the
+    /// time (see BENCHMARKS.md).
+    pub parallel_compilation: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -60,6 +64,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(5),
             guest_threads: None,
             max_instances_per_pod: 64,
+            parallel_compilation: true,
         }
     }
 }
@@ -254,6 +259,7 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, Runtime
     let mut c = Config::new();
     c.epoch_interruption(true);
     c.wasm_component_model(true);
+    c.parallel_compilation(config.parallel_compilation);
     if let Some(dir) = &config.cache_dir {
         let mut cache_config = CacheConfig::new();
         // wasmtime's cache wants an absolute directory.
