@@ -39,6 +39,6 @@ pub mod supervisor;
 
 pub use error::Error;
 pub use pod::{Event, EventType, LogLine, Outcome, PodHandle, RunOptions, StopReason};
-pub use runtime::{Cluster, Runtime, RuntimeConfig};
+pub use runtime::{Cluster, Compiling, Runtime, RuntimeConfig};
 pub use spec::ValidPod;
 pub use supervisor::{BackoffPolicy, Phase};

@@ -11,9 +11,11 @@
 //! What many pods share (their registry today) is the runtime's [`Cluster`].
 
 mod cluster;
+mod progress;
 
 pub use cluster::Cluster;
 pub(crate) use cluster::Registration;
+pub use progress::Compiling;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -100,6 +102,8 @@ struct Inner {
     stop_ticker: Arc<AtomicBool>,
     max_instances_per_pod: usize,
     cluster: Arc<Cluster>,
+    /// Images being compiled.
+    compiling: progress::Board,
 }
 
 impl Drop for Inner {
@@ -180,6 +184,7 @@ impl Runtime {
                 stop_ticker,
                 max_instances_per_pod: config.max_instances_per_pod,
                 cluster: Arc::default(),
+                compiling: progress::Board::default(),
             }),
         })
     }
@@ -213,6 +218,7 @@ impl Runtime {
                 let inner = self.inner.clone();
                 let name = source.to_string();
                 async move {
+                    let _listed = self.inner.compiling.begin(name.clone(), bytes.len() as u64);
                     tokio::task::spawn_blocking(move || {
                         image::compile(&inner.engine, &inner.linkers, &name, &bytes)
                     })
@@ -222,6 +228,23 @@ impl Runtime {
             })
             .await?;
         Ok(image.clone())
+    }
+
+    /// The images being compiled now, for a progress display: a large image takes tens of
+    /// seconds on first use (later uses come from the cache).
+    ///
+    /// ```no_run
+    /// # async fn demo(runtime: wasmpod::Runtime) {
+    /// let mut compiling = runtime.compiling();
+    /// while compiling.changed().await.is_ok() {
+    ///     for c in compiling.borrow().iter() {
+    ///         eprintln!("compiling {} ({} bytes) for {:?}", c.image, c.bytes, c.since.elapsed());
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn compiling(&self) -> tokio::sync::watch::Receiver<Vec<Compiling>> {
+        self.inner.compiling.subscribe()
     }
 
     /// What this runtime's pods share: the registry of its pods.
