@@ -194,10 +194,11 @@ fn invalid_input_exits_2_names_field_and_line_and_runs_nothing() {
         ),
         (
             "no Pod in the file",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n".into(),
+            "apiVersion: v1\nkind: Service\nmetadata: {name: c}\nspec: {ports: [{port: 80}]}\n"
+                .into(),
             &[
                 "no v1 Pod found in the file",
-                "document 1 (line 1): skipped kind ConfigMap",
+                "document 1 (line 1): skipped kind Service",
             ],
         ),
     ];
@@ -218,12 +219,13 @@ fn invalid_input_exits_2_names_field_and_line_and_runs_nothing() {
 #[test]
 fn multi_document_file_runs_the_pod_and_notes_the_skipped_document() {
     let ws = Workspace::new();
-    let configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n";
-    let yaml = format!("{configmap}---\n{}", app("Never", "echo the pod ran"));
+    let service =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: c}\nspec: {ports: [{port: 80}]}\n";
+    let yaml = format!("{service}---\n{}", app("Never", "echo the pod ran"));
     let ran = ws.run_yaml(&yaml, &[]);
     ran.assert_code(0);
     assert_eq!(ran.lines_of("app"), ["the pod ran"], "{ran}");
-    let note = "note: document 1 (line 1): skipped kind ConfigMap (only v1 Pod is run)";
+    let note = "note: document 1 (line 1): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)";
     assert!(ran.notes().contains(&note), "{ran}");
 }
 

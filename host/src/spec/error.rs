@@ -108,6 +108,17 @@ pub enum SpecError {
         /// Every problem found, ordered by line.
         problems: Vec<Diagnostic>,
     },
+    /// A ConfigMap or Secret was read but breaks one or more rules; every problem found is
+    /// listed. Secret values never appear in it.
+    #[error("{kind} {name} is invalid:{}", problem_list(problems))]
+    InvalidObject {
+        /// `ConfigMap` or `Secret`.
+        kind: &'static str,
+        /// The object's name, quoted.
+        name: String,
+        /// Every problem found, ordered by line.
+        problems: Vec<Diagnostic>,
+    },
     /// Several Pods in one file are invalid (from [`load`](super::load)); each entry is a
     /// [`SpecError::Invalid`].
     #[error("{} pods are invalid:\n{}", .0.len(), join_errors(.0))]

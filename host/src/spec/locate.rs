@@ -139,7 +139,6 @@ impl Locator {
     }
 
     /// Position of exactly `segs`, without falling back to an ancestor.
-    #[cfg(test)]
     pub(crate) fn find_exact(&self, segs: &[Seg]) -> Option<Pos> {
         let mut node = 0;
         for seg in segs {

@@ -49,6 +49,7 @@ mod fields;
 mod handlers;
 mod json;
 mod locate;
+mod objects;
 mod prescan;
 pub mod quantity;
 mod validate;
@@ -56,10 +57,11 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use serde::Deserialize as _;
 
 pub use error::{Diagnostic, SpecError};
+pub use objects::{ConfigObject, MAX_OBJECT_DATA_BYTES, ObjectDocument};
 pub use prescan::{MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_NODES};
 pub use validate::{MAX_ANNOTATIONS_BYTES, validate};
 
@@ -144,17 +146,19 @@ impl PodDocument {
 /// # Example
 ///
 /// ```
-/// let yaml = "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: Pod\n";
+/// let yaml = "apiVersion: v1\nkind: Service\n---\napiVersion: v1\nkind: Pod\n";
 /// let file = wasmpod::spec::parse(yaml).unwrap();
 /// assert_eq!(file.pods.len(), 1);
-/// assert_eq!(file.notes, ["document 1 (line 1): skipped kind ConfigMap (only v1 Pod is run)"]);
+/// assert_eq!(file.notes, ["document 1 (line 1): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)"]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ParsedFile {
     /// Every `v1` `Pod` document, in order.
     pub pods: Vec<PodDocument>,
+    /// Every `v1` `ConfigMap` and `Secret` document, in order.
+    pub objects: Vec<ObjectDocument>,
     /// One line per skipped document, e.g.
-    /// `document 2 (line 14): skipped kind ConfigMap (only v1 Pod is run)`.
+    /// `document 2 (line 14): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)`.
     pub notes: Vec<String>,
 }
 
@@ -249,6 +253,8 @@ impl ValidPod {
 pub struct LoadedFile {
     /// Every Pod of the file, in document order, each valid.
     pub pods: Vec<ValidPod>,
+    /// Every ConfigMap and Secret of the file, in document order, each valid.
+    pub objects: Vec<ConfigObject>,
     /// Skipped documents, as in [`ParsedFile::notes`].
     pub notes: Vec<String>,
 }
@@ -286,6 +292,7 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
     let locators = locate::locate_documents(text);
     let mut notes = Vec::new();
     let mut pods: Vec<(usize, serde_yaml::Value)> = Vec::new();
+    let mut objects: Vec<(usize, &'static str, serde_yaml::Value)> = Vec::new();
 
     // Pass 1: untyped, to read apiVersion/kind and to keep the document as written.
     for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
@@ -320,6 +327,8 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
         };
         if kind == "Pod" && api_version == "v1" {
             pods.push((index, value));
+        } else if let ("v1", Some(kind)) = (api_version, config_kind(kind)) {
+            objects.push((index, kind, value));
         } else {
             let what = if kind == "Pod" {
                 format!("{api_version} Pod")
@@ -327,7 +336,7 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
                 format!("kind {kind}")
             };
             notes.push(format!(
-                "document {} (line {}): skipped {what} (only v1 Pod is run)",
+                "document {} (line {}): skipped {what} (wasmpod reads v1 Pod, ConfigMap and Secret)",
                 index + 1,
                 root_line.map_or_else(|| "?".to_owned(), |l| l.to_string())
             ));
@@ -340,8 +349,15 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
     // Pass 2: typed. Deserialising straight from the text (not from the Value) keeps serde_yaml's
     // positions in type errors, and lets `Quantity` fields take bare numbers like kubectl does.
     let mut typed = Vec::with_capacity(pods.len());
+    let mut typed_objects = Vec::with_capacity(objects.len());
     let mut wanted = pods.into_iter().peekable();
+    let mut wanted_objects = objects.into_iter().peekable();
     for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        if let Some((_, kind, raw)) = wanted_objects.next_if(|(i, _, _)| *i == index) {
+            let locator = locators.get(index).cloned().unwrap_or_default();
+            typed_objects.push(object_document(text, index, kind, &raw, de, locator)?);
+            continue;
+        }
         let Some((_, raw)) = wanted.next_if(|(i, _)| *i == index) else {
             continue;
         };
@@ -358,7 +374,11 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
             strict_problems,
         });
     }
-    Ok(ParsedFile { pods: typed, notes })
+    Ok(ParsedFile {
+        pods: typed,
+        objects: typed_objects,
+        notes,
+    })
 }
 
 /// Parses `text` and validates every Pod in it.
@@ -376,6 +396,14 @@ pub fn load(text: &str) -> Result<LoadedFile, SpecError> {
     let parsed = parse(text)?;
     let mut pods = Vec::new();
     let mut errors = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut objects = Vec::new();
+    for document in parsed.objects {
+        match objects::validate(&document, &mut seen) {
+            Ok(()) => objects.push(document.object),
+            Err(e) => errors.push(e),
+        }
+    }
     for document in parsed.pods {
         match validate(&document) {
             Ok(warnings) => pods.push(ValidPod { document, warnings }),
@@ -385,11 +413,54 @@ pub fn load(text: &str) -> Result<LoadedFile, SpecError> {
     match errors.len() {
         0 => Ok(LoadedFile {
             pods,
+            objects,
             notes: parsed.notes,
         }),
         1 => Err(errors.remove(0)),
         _ => Err(SpecError::Several(errors)),
     }
+}
+
+/// The config kinds read beside Pods.
+fn config_kind(kind: &str) -> Option<&'static str> {
+    match kind {
+        "ConfigMap" => Some("ConfigMap"),
+        "Secret" => Some("Secret"),
+        _ => None,
+    }
+}
+
+/// Deserialises one ConfigMap or Secret document and finds its unknown fields.
+fn object_document(
+    text: &str,
+    index: usize,
+    kind: &'static str,
+    raw: &serde_yaml::Value,
+    de: serde_yaml::Deserializer<'_>,
+    locator: Locator,
+) -> Result<ObjectDocument, SpecError> {
+    let raw_json = yaml_to_json(raw);
+    let (object, typed_json) = if kind == "ConfigMap" {
+        let cm = ConfigMap::deserialize(de).map_err(|e| yaml_error(text, index, &e))?;
+        let json = serde_json::to_value(&cm).unwrap_or(serde_json::Value::Null);
+        (ConfigObject::ConfigMap(cm), json)
+    } else {
+        let mut secret = Secret::deserialize(de).map_err(|e| yaml_error(text, index, &e))?;
+        // Unknown fields are judged on the object as written, before the merge.
+        let json = serde_json::to_value(&secret).unwrap_or(serde_json::Value::Null);
+        objects::merge_string_data(&mut secret);
+        (ConfigObject::Secret(secret), json)
+    };
+    let mut strict_problems = fields::unknown_fields(&raw_json, &typed_json, &locator);
+    if let ConfigObject::Secret(_) = object {
+        objects::redact(&mut strict_problems);
+    }
+    Ok(ObjectDocument {
+        object,
+        document_index: index,
+        locator,
+        strict_problems,
+    })
 }
 
 fn describe(v: &serde_yaml::Value) -> &'static str {

@@ -6,6 +6,7 @@
 use super::*;
 
 mod limits;
+mod objects;
 mod parse;
 mod validate;
 
