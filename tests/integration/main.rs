@@ -9,6 +9,7 @@ mod support;
 
 mod adversarial;
 mod cli;
+mod compiling;
 mod conformance;
 mod examples;
 mod exits;
