@@ -8,10 +8,11 @@
 //!
 //! * [`netns`]: the namespace — port tables, ephemeral ports, listeners
 //!   with backlogs, UDP mailboxes; every bindable address (`127.0.0.1`,
-//!   `::1`, `0.0.0.0`, `::`) is the pod's loopback, any other is
-//!   `access-denied`.
-//! * [`pipe`]: a connection is two bounded byte pipes (64 KiB each): a slow
-//!   reader holds its writer back; closing a side is EOF for the peer.
+//!   `::1`, `0.0.0.0`, `::`) is the pod's loopback, binding any other is
+//!   `address-not-bindable` and reaching one `access-denied`.
+//! * [`pipe`], [`conn`]: a connection is two bounded byte pipes (64 KiB
+//!   each): a slow reader holds its writer back; closing a socket is a FIN
+//!   (or a reset, with data unread) for the peer, as over Linux loopback.
 //!   Listener backlogs and UDP mailboxes (`queue`) are bounded too.
 //! * [`tcp`], [`udp`], [`lookup`]: the WASI resources and their state
 //!   machines; `localhost` and the pod's hostname resolve to loopback,
@@ -24,14 +25,16 @@
 //!
 //! A guest's sockets live in its store's resource table, so when a
 //! container exits, crashes or is killed, dropping its store closes its
-//! connections (peers read EOF; see [`pipe`]) and frees its ports at once.
+//! connections (peers read EOF; see [`conn`]) and frees its ports at once.
 
 mod bindings;
+pub mod conn;
 mod host_lookup;
 mod host_tcp;
 mod host_udp;
 pub mod lookup;
 pub mod netns;
+pub mod options;
 pub mod pipe;
 mod queue;
 mod stream;

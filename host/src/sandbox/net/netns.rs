@@ -7,7 +7,9 @@
 //! is a second listener on 8080 in another container of the pod. IPv4 and
 //! IPv6 have separate tables (WASI sockets are IPv6-only, there is no
 //! dual-stack), so `127.0.0.1:8080` and `[::1]:8080` are different sockets.
-//! Any other address is `access-denied`: nothing outside the pod exists.
+//! Binding any other address is `address-not-bindable` (the pod does not
+//! have it, EADDRNOTAVAIL); connecting or sending to one is
+//! `access-denied`: nothing outside the pod is reachable.
 //!
 //! * A **bound port** is a [`PortLease`]; dropping the lease (the socket
 //!   was dropped, or the container's store was) frees the port at once, so
@@ -31,7 +33,8 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
-use super::pipe::{Pipe, PipeReader, PipeWriter, lock};
+pub use super::conn::Conn;
+use super::pipe::lock;
 pub use super::queue::{Datagram, Listener, MAILBOX_BYTES, Mailbox};
 
 /// The first and last ephemeral port (Linux's `ip_local_port_range`).
@@ -74,16 +77,16 @@ impl Family {
 /// Checks an address a socket of `family` binds to: loopback or unspecified.
 ///
 /// # Errors
-/// `invalid-argument` for the wrong family, an IPv4-mapped IPv6 address or
-/// a multicast/broadcast address; `access-denied` for any other address
-/// (it is not in the pod).
+/// `invalid-argument` for the wrong family, an IPv4-mapped (or deprecated
+/// IPv4-compatible) IPv6 address or a multicast/broadcast address;
+/// `address-not-bindable` for any other address (the pod does not have it).
 pub fn check_local(family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
     check_family(family, addr.ip())?;
     let ip = addr.ip();
     if ip.is_loopback() || ip.is_unspecified() {
         Ok(())
     } else {
-        Err(ErrorCode::AccessDenied)
+        Err(ErrorCode::AddressNotBindable)
     }
 }
 
@@ -104,10 +107,19 @@ pub fn check_remote(family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
     }
 }
 
+/// `invalid-argument` unless `ip` is a unicast address of `family`. As in
+/// wasmtime, an IPv6 socket takes no IPv4-mapped (`::ffff:a.b.c.d`) and no
+/// deprecated IPv4-compatible (`::a.b.c.d`) address: WASI sockets are
+/// IPv6-only.
 fn check_family(family: Family, ip: IpAddr) -> Result<(), ErrorCode> {
     let unicast = match ip {
         IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
-        IpAddr::V6(v6) => !v6.is_multicast() && v6.to_ipv4_mapped().is_none(),
+        IpAddr::V6(v6) => {
+            let ipv4_compatible = matches!(v6.segments(), [0, 0, 0, 0, 0, 0, _, _])
+                && !v6.is_unspecified()
+                && !v6.is_loopback();
+            !v6.is_multicast() && v6.to_ipv4_mapped().is_none() && !ipv4_compatible
+        }
     };
     if Family::of(ip) != family || !unicast {
         return Err(ErrorCode::InvalidArgument);
@@ -304,21 +316,14 @@ impl PodNetwork {
         let Some(listener) = listener else {
             return Err(ErrorCode::ConnectionRefused);
         };
-        let client_addr = SocketAddr::new(family.loopback(), lease.addr.port());
-        let (c_rx, s_tx) = Pipe::pair();
-        let (s_rx, c_tx) = Pipe::pair();
-        let server = Conn {
-            reader: s_rx,
-            writer: s_tx,
-            local: remote,
-            remote: client_addr,
+        // The route to loopback leaves from the loopback address (or from
+        // the one loopback address the client bound to).
+        let client_ip = match lease.addr.ip() {
+            ip if ip.is_unspecified() => family.loopback(),
+            ip => ip,
         };
-        let client = Conn {
-            reader: c_rx,
-            writer: c_tx,
-            local: client_addr,
-            remote,
-        };
+        let client_addr = SocketAddr::new(client_ip, lease.addr.port());
+        let (client, server) = Conn::pair(client_addr, remote);
         listener.enqueue(server)?;
         Ok((client, lease))
     }
@@ -403,16 +408,4 @@ impl std::fmt::Debug for PortLease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PortLease({:?} {})", self.key.0, self.addr)
     }
-}
-
-/// One end of an established connection.
-pub struct Conn {
-    /// What the peer sends.
-    pub reader: PipeReader,
-    /// What this end sends.
-    pub writer: PipeWriter,
-    /// This end's address.
-    pub local: SocketAddr,
-    /// The peer's address.
-    pub remote: SocketAddr,
 }

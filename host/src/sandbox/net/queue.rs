@@ -121,8 +121,7 @@ impl Listener {
     pub(super) fn close(&self) {
         let queued = lock(&self.0).q.close();
         for conn in queued {
-            conn.reader.pipe().reset();
-            conn.writer.pipe().reset();
+            conn.reset();
         }
     }
 }

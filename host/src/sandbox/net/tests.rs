@@ -10,7 +10,7 @@ use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
 use super::lookup::resolve;
 use super::netns::{EPHEMERAL_PORTS, Family, PodNetwork, Proto};
-use super::pipe::{PIPE_CAPACITY, Pipe, ReadOutcome, WriteClosed};
+use super::pipe::{PIPE_CAPACITY, Pipe, PipeReader, PipeWriter, ReadOutcome, WriteError};
 use super::stream::PodStream;
 use super::tcp::TcpSocket;
 use super::udp::UdpSocket;
@@ -63,16 +63,25 @@ fn two_pods_are_separate_namespaces() {
 }
 
 #[test]
-fn addresses_outside_the_pod_are_denied_and_malformed_ones_invalid() {
+fn addresses_outside_the_pod_are_not_bindable_nor_reachable_and_malformed_ones_invalid() {
     let net = PodNetwork::new("web");
+    // WIT `bind`: an address the network cannot bind is `address-not-bindable`.
     assert_eq!(
         net.bind(Proto::Tcp, addr("10.0.0.1:80")).unwrap_err(),
-        ErrorCode::AccessDenied
+        ErrorCode::AddressNotBindable
     );
     assert_eq!(
         net.bind(Proto::Udp, addr("[2001:db8::1]:80")).unwrap_err(),
-        ErrorCode::AccessDenied
+        ErrorCode::AddressNotBindable
     );
+    // An IPv6 socket takes no IPv4-mapped or IPv4-compatible address.
+    for bad in ["[::ffff:127.0.0.1]:80", "[::127.0.0.1]:80", "[ff02::1]:80"] {
+        assert_eq!(
+            net.bind(Proto::Tcp, addr(bad)).unwrap_err(),
+            ErrorCode::InvalidArgument,
+            "{bad}"
+        );
+    }
     assert_eq!(
         net.connect(None, addr("8.8.8.8:53")).err().unwrap(),
         ErrorCode::AccessDenied
@@ -190,19 +199,97 @@ fn the_backlog_bounds_unaccepted_connections() {
 }
 
 #[test]
-fn closing_a_side_is_eof_for_the_peer_and_writes_to_a_closed_reader_fail() {
+fn closing_a_side_is_eof_for_the_peer_and_writes_to_a_closed_peer_fail() {
     let net = PodNetwork::new("web");
     let mut server = listen(&net, "127.0.0.1:80", 8);
     let (client, _lease) = net.connect(None, addr("127.0.0.1:80")).unwrap();
     let (_sock, s_rx, s_tx) = server.accept().unwrap();
-    assert_eq!(client.writer.pipe().write(b"hello").unwrap(), 5);
-    drop(client.writer);
+    assert_eq!(client.tx().write(b"hello").unwrap(), 5);
+    client.shutdown(false, true);
     assert_eq!(s_rx.pipe().try_read(100), ReadOutcome::Data("hello".into()));
     assert_eq!(s_rx.pipe().try_read(100), ReadOutcome::Eof);
-    // The client reads nothing yet, then stops reading: the server's writes fail.
-    assert_eq!(client.reader.pipe().try_read(100), ReadOutcome::WouldBlock);
-    drop(client.reader);
-    assert_eq!(s_tx.pipe().write(b"late"), Err(WriteClosed));
+    // The client reads nothing yet, then closes with nothing unread (a
+    // FIN): as over loopback, the server's first write is taken (the
+    // closed socket answers it with a reset), later ones fail.
+    assert_eq!(client.rx().try_read(100), ReadOutcome::WouldBlock);
+    drop(client);
+    assert_eq!(s_tx.pipe().write(b"late"), Ok(4));
+    assert_eq!(s_tx.pipe().write(b"later"), Err(WriteError::Closed));
+    assert_eq!(s_tx.pipe().free(), Err(WriteError::Closed), "sticky");
+    assert_eq!(s_rx.pipe().try_read(100), ReadOutcome::Eof);
+}
+
+#[test]
+fn closing_with_data_unread_resets_the_connection() {
+    let net = PodNetwork::new("web");
+    let mut server = listen(&net, "127.0.0.1:80", 8);
+    let (client, _lease) = net.connect(None, addr("127.0.0.1:80")).unwrap();
+    let (_sock, s_rx, s_tx) = server.accept().unwrap();
+    client.tx().write(b"sent before").unwrap();
+    s_tx.pipe().write(b"never read").unwrap();
+    drop(client);
+    // What was sent before the reset is still read, then the reset, once.
+    assert_eq!(
+        s_rx.pipe().try_read(100),
+        ReadOutcome::Data("sent before".into())
+    );
+    assert_eq!(s_rx.pipe().try_read(100), ReadOutcome::Reset);
+    assert_eq!(s_rx.pipe().try_read(100), ReadOutcome::Eof);
+    // The writer sees room until a write finds the reset; then it sticks.
+    assert_eq!(s_tx.pipe().free(), Ok(PIPE_CAPACITY));
+    assert_eq!(s_tx.pipe().write(b"x"), Err(WriteError::Reset));
+    assert_eq!(s_tx.pipe().free(), Err(WriteError::Reset));
+}
+
+#[test]
+fn dropping_the_stream_views_leaves_the_connection_open() {
+    let net = PodNetwork::new("web");
+    let mut server = listen(&net, "127.0.0.1:80", 8);
+    let mut client = TcpSocket::new(net.clone(), Family::V4);
+    client.start_connect(addr("127.0.0.1:80")).unwrap();
+    let (c_rx, c_tx) = client.finish_connect().unwrap();
+    let (_sock, s_rx, s_tx) = server.accept().unwrap();
+    drop((c_rx, c_tx));
+    // The client still holds its socket: the server writes and reads on.
+    assert_eq!(s_tx.pipe().write(b"hello"), Ok(5));
+    assert_eq!(s_tx.pipe().write(b"again"), Ok(5));
+    assert_eq!(s_rx.pipe().try_read(10), ReadOutcome::WouldBlock);
+    // Dropping the socket closes it; "hello again" was never read: a reset.
+    drop(client);
+    assert_eq!(s_rx.pipe().try_read(10), ReadOutcome::Reset);
+    assert_eq!(s_tx.pipe().write(b"x"), Err(WriteError::Reset));
+}
+
+#[test]
+fn an_accepted_socket_inherits_the_listeners_options() {
+    let net = PodNetwork::new("web");
+    let mut s = TcpSocket::new(net.clone(), Family::V6);
+    s.start_bind(addr("[::]:80")).unwrap();
+    s.finish_bind().unwrap();
+    s.options.keep_alive = true;
+    s.options.set_keep_alive_idle_time(1_500_000_000).unwrap();
+    s.options.set_keep_alive_interval(2_000_000_000).unwrap();
+    s.options.set_keep_alive_count(1000).unwrap();
+    s.options.set_hop_limit(3).unwrap();
+    s.options.set_receive_buffer_size(10_000).unwrap();
+    s.options.set_send_buffer_size(20_000).unwrap();
+    // As Linux keeps them: whole seconds (rounded up), count at most 127.
+    assert_eq!(s.options.keep_alive_idle_ns, 2_000_000_000);
+    assert_eq!(s.options.keep_alive_count, 127);
+    assert_eq!(
+        s.options.set_receive_buffer_size(0),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(
+        s.options.set_keep_alive_interval(0),
+        Err(ErrorCode::InvalidArgument)
+    );
+    s.start_listen().unwrap();
+    s.finish_listen().unwrap();
+    let _c = net.connect(None, addr("[::1]:80")).unwrap();
+    let (accepted, _r, _w) = s.accept().unwrap();
+    assert_eq!(accepted.options, s.options);
+    assert_eq!(accepted.family(), Family::V6);
 }
 
 #[test]
@@ -211,8 +298,8 @@ fn a_closed_listener_frees_its_port_at_once_and_resets_its_backlog() {
     let server = listen(&net, "127.0.0.1:80", 8);
     let (queued, _lease) = net.connect(None, addr("127.0.0.1:80")).unwrap();
     drop(server);
-    assert_eq!(queued.reader.pipe().try_read(10), ReadOutcome::Reset);
-    assert_eq!(queued.writer.pipe().write(b"x"), Err(WriteClosed));
+    assert_eq!(queued.rx().try_read(10), ReadOutcome::Reset);
+    assert_eq!(queued.tx().write(b"x"), Err(WriteError::Reset));
     assert_eq!(
         net.connect(None, addr("127.0.0.1:80")).err().unwrap(),
         ErrorCode::ConnectionRefused
@@ -224,14 +311,15 @@ fn a_closed_listener_frees_its_port_at_once_and_resets_its_backlog() {
 
 #[test]
 fn a_pipe_holds_at_most_its_capacity() {
-    let (r, w) = Pipe::pair_with_capacity(4);
+    let pipe = Pipe::with_capacity(4);
+    let (r, w) = (PipeReader::new(pipe.clone()), PipeWriter::new(pipe));
     assert_eq!(w.pipe().write(b"abcdef"), Ok(4));
     assert_eq!(w.pipe().free(), Ok(0));
     assert_eq!(r.pipe().try_read(3), ReadOutcome::Data("abc".into()));
     assert_eq!(r.pipe().try_read(0), ReadOutcome::WouldBlock);
     assert_eq!(w.pipe().free(), Ok(3));
     w.pipe().close_write();
-    assert_eq!(w.pipe().free(), Err(WriteClosed));
+    assert_eq!(w.pipe().free(), Err(WriteError::Closed));
     assert_eq!(
         r.pipe().try_read(0),
         ReadOutcome::WouldBlock,
@@ -289,7 +377,13 @@ async fn pod_stream_round_trip_and_eof_when_the_server_goes() {
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).await.unwrap();
     assert_eq!(reply, b"pong");
-    assert!(stream.write_all(b"more").await.is_err());
+    // As over loopback: the first write after the peer closed is taken
+    // (and answered with a reset), the next one fails.
+    stream.write_all(b"more").await.unwrap();
+    assert_eq!(
+        stream.write_all(b"more").await.unwrap_err().kind(),
+        std::io::ErrorKind::BrokenPipe
+    );
 }
 
 #[test]
@@ -340,7 +434,7 @@ fn tcp_socket_state_machine() {
     // Half-close: the client's FIN reaches the server; it still reads.
     c_tx.pipe().write(b"req").unwrap();
     c.shutdown(false, true).unwrap();
-    assert_eq!(c_tx.pipe().write(b"x"), Err(WriteClosed));
+    assert_eq!(c_tx.pipe().write(b"x"), Err(WriteError::Closed));
     assert_eq!(a_rx.pipe().try_read(10), ReadOutcome::Data("req".into()));
     assert_eq!(a_rx.pipe().try_read(10), ReadOutcome::Eof);
     assert_eq!(c_rx.pipe().try_read(10), ReadOutcome::WouldBlock);
@@ -429,7 +523,8 @@ fn names_resolve_to_loopback_only_for_the_pod_itself() {
 #[test]
 fn a_write_beyond_a_full_pipe_traps_instead_of_buffering() {
     use wasmtime_wasi::p2::{OutputStream, StreamError};
-    let (r, mut w) = Pipe::pair_with_capacity(8);
+    let pipe = Pipe::with_capacity(8);
+    let (r, mut w) = (PipeReader::new(pipe.clone()), PipeWriter::new(pipe));
     assert_eq!(w.check_write().unwrap(), 8);
     w.write("12345678".into()).unwrap();
     assert_eq!(w.check_write().unwrap(), 0);
@@ -446,8 +541,10 @@ fn a_write_beyond_a_full_pipe_traps_instead_of_buffering() {
     assert_eq!(r.pipe().try_read(3), ReadOutcome::Data("123".into()));
     w.write("abc".into()).unwrap();
     assert_eq!(r.pipe().buffered(), 8);
-    // The reader gone: `closed`, not a trap.
-    drop(r);
+    // The reading endpoint closed: one more write is taken, then `closed`,
+    // not a trap.
+    r.pipe().orphan();
+    w.write("x".into()).unwrap();
     assert!(matches!(w.write("x".into()), Err(StreamError::Closed)));
 }
 
@@ -483,4 +580,48 @@ fn empty_datagrams_fill_a_mailbox_too() {
         mailbox.queued(),
         MAILBOX_BYTES / (60_000 + DATAGRAM_OVERHEAD)
     );
+}
+
+#[test]
+fn a_udp_socket_bound_to_any_reports_the_loopback_address_once_connected() {
+    let net = PodNetwork::new("web");
+    for (any, peer, loopback) in [
+        ("0.0.0.0:0", "127.0.0.1:53", "127.0.0.1"),
+        ("[::]:0", "[::1]:53", "::1"),
+    ] {
+        let mut s = UdpSocket::new(net.clone(), Family::of(addr(any).ip()));
+        s.start_bind(addr(any)).unwrap();
+        s.finish_bind().unwrap();
+        let bound = s.local_address().unwrap();
+        assert!(bound.ip().is_unspecified(), "{bound}");
+        let streams = s.stream(Some(addr(peer))).unwrap();
+        let local = s.local_address().unwrap();
+        assert_eq!(local.ip().to_string(), loopback);
+        assert_eq!(local.port(), bound.port());
+        // Disconnected again: the address as bound.
+        drop(streams);
+        let _streams = s.stream(None).unwrap();
+        assert_eq!(s.local_address().unwrap(), bound);
+        assert_eq!(s.remote_address().unwrap_err(), ErrorCode::InvalidState);
+    }
+}
+
+#[test]
+fn a_client_bound_to_any_connects_from_loopback_and_one_bound_to_a_loopback_from_it() {
+    let net = PodNetwork::new("web");
+    let mut server = listen(&net, "0.0.0.0:80", 8);
+    for (bind, from) in [
+        ("0.0.0.0:5000", "127.0.0.1:5000"),
+        ("127.0.0.7:5001", "127.0.0.7:5001"),
+    ] {
+        let mut c = TcpSocket::new(net.clone(), Family::V4);
+        c.start_bind(addr(bind)).unwrap();
+        c.finish_bind().unwrap();
+        c.start_connect(addr("127.0.0.1:80")).unwrap();
+        let _streams = c.finish_connect().unwrap();
+        assert_eq!(c.local_address().unwrap(), addr(from));
+        let (a, _r, _w) = server.accept().unwrap();
+        assert_eq!(a.remote_address().unwrap(), addr(from));
+        assert_eq!(a.local_address().unwrap(), addr("127.0.0.1:80"));
+    }
 }

@@ -111,19 +111,31 @@ impl UdpSocket {
         let outgoing = OutgoingDatagramStream {
             net: self.net.clone(),
             family: self.family,
-            local: bound.lease.addr(),
+            local: self.local_address()?,
             remote,
             permits: 0,
         };
         Ok((incoming, outgoing))
     }
 
-    /// `local-address`.
+    /// `local-address`: as bound, except that a socket bound to the
+    /// unspecified address and streaming to a remote address reports the
+    /// address its route leaves from, the loopback address (as `connect`
+    /// makes Linux choose one; WIT `stream`: "the `local-address` may be
+    /// updated as well").
     pub fn local_address(&self) -> Result<SocketAddr, ErrorCode> {
-        self.bound
+        let bound = self
+            .bound
             .as_ref()
-            .map(|b| b.lease.addr())
-            .ok_or(ErrorCode::InvalidState)
+            .ok_or(ErrorCode::InvalidState)?
+            .lease
+            .addr();
+        Ok(match self.remote {
+            Some(_) if bound.ip().is_unspecified() => {
+                SocketAddr::new(self.family.loopback(), bound.port())
+            }
+            _ => bound,
+        })
     }
 
     /// `remote-address`.
