@@ -11,13 +11,14 @@
 //!   end-of-stream; the peer's next write is taken (the closed socket
 //!   answers it with a reset), every later one fails with `closed`.
 //! * with bytes still unread (received and never read): a reset. The peer
-//!   reads what was already sent, then `connection-reset`; its writes fail
-//!   with `connection-reset`.
+//!   reads what was already sent, then end-of-stream, and its writes fail
+//!   with `closed`; whichever of its read or write comes first reports
+//!   `connection-reset` instead (once, as Linux reports ECONNRESET).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::pipe::{Pipe, PipeReader, PipeWriter};
+use super::pipe::{Pipe, PipeReader, PipeWriter, ResetNotice};
 
 /// One end of an established connection.
 pub struct Conn {
@@ -81,10 +82,13 @@ impl Conn {
         }
     }
 
-    /// Resets the connection (a listener closed with it in its backlog).
+    /// Resets the connection (a listener closed with it in its backlog):
+    /// the peer is told, once, by its next read or write.
     pub fn reset(&self) {
-        self.rx.reset();
-        self.tx.reset();
+        let peer = ResetNotice::new();
+        self.rx.reset(&peer);
+        self.rx.shut_read();
+        self.tx.reset(&peer);
     }
 }
 
@@ -95,9 +99,7 @@ impl Drop for Conn {
         }
         if self.rx.buffered() > 0 {
             // Data the application never read: Linux answers close with RST.
-            self.rx.reset();
-            self.rx.shut_read();
-            self.tx.reset();
+            self.reset();
         } else {
             self.tx.close_write();
             self.rx.orphan();

@@ -131,7 +131,7 @@ impl udp::HostIncomingDatagramStream for PodNetView<'_> {
         let max = usize::try_from(max_results).unwrap_or(usize::MAX);
         let stream = self.table.get_mut(&this)?;
         Ok(stream
-            .receive(max)
+            .receive(max)?
             .into_iter()
             .map(|d| udp::IncomingDatagram {
                 data: d.data,

@@ -329,7 +329,9 @@ impl PodNetwork {
     }
 
     /// Sends one datagram from `from` (the sender's bound address) to `to`.
-    /// A datagram nobody can receive is dropped, as on a real network.
+    /// A datagram nobody can receive is dropped, as on a real network;
+    /// returns whether a socket was bound at `to` (if not, the kernel would
+    /// answer with ICMP port unreachable).
     ///
     /// # Errors
     /// See [`check_remote`].
@@ -338,7 +340,7 @@ impl PodNetwork {
         from: SocketAddr,
         to: SocketAddr,
         data: Vec<u8>,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<bool, ErrorCode> {
         let family = Family::of(to.ip());
         check_remote(family, to)?;
         let mailbox = self.find(Proto::Udp, family, to.port(), |kind| match kind {
@@ -346,11 +348,11 @@ impl PodNetwork {
             _ => None,
         });
         let Some(mailbox) = mailbox else {
-            return Ok(());
+            return Ok(false);
         };
         let from = SocketAddr::new(family.loopback(), from.port());
         mailbox.deliver(Datagram { data, from });
-        Ok(())
+        Ok(true)
     }
 
     /// Ports currently bound for `proto` in `family` (for tests and tools).

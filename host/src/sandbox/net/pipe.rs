@@ -25,8 +25,10 @@
 //!   accepted (and answered with a reset, so it is discarded), and every
 //!   write after it fails with `closed` (EPIPE).
 //! * **Reset** ([`Pipe::reset`]): the reader gets what is buffered, then
-//!   `connection-reset` once, then end-of-stream; the writer's next write
-//!   fails with `connection-reset`, and so does every later one.
+//!   end-of-stream; writes fail with `closed`. The reset itself is reported
+//!   once per endpoint, as Linux reports a socket's pending error (SO_ERROR)
+//!   once: to whichever of its read or write comes first, as
+//!   `connection-reset` (see [`ResetNotice`]).
 //!
 //! As with a kernel socket, a failure is found by a write: `check-write`
 //! and `flush` report it only once a write has.
@@ -37,6 +39,7 @@
 //! [`PodStream`](super::PodStream) all work the same way.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -93,15 +96,31 @@ struct State {
     read_shut: bool,
     /// The reading endpoint is gone (see [`Peer`]).
     peer: Peer,
-    /// The connection was reset.
-    reset: bool,
-    /// The reader was told about the reset (it reads end-of-stream after).
-    reset_reported: bool,
-    /// The error a write found; every later write, `check-write` and
-    /// `flush` reports it again.
+    /// The connection was reset: the notice its endpoint has not yet taken.
+    reset: Option<ResetNotice>,
+    /// What every write, `check-write` and `flush` reports once a write
+    /// found the connection gone.
     failed: Option<WriteError>,
     readers: Wakers,
     writers: Wakers,
+}
+
+/// The pending `connection-reset` of one endpoint (Linux's `sk_err`):
+/// shared by the pipe it reads and the pipe it writes, taken by the first
+/// read or write that finds the reset.
+#[derive(Debug, Clone, Default)]
+pub struct ResetNotice(Arc<AtomicBool>);
+
+impl ResetNotice {
+    /// A notice not yet taken.
+    pub fn new() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// Whether this caller is the first to take it.
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
 }
 
 /// What a non-blocking read found.
@@ -159,11 +178,14 @@ impl Pipe {
             s.writers.wake();
             return ReadOutcome::Data(data);
         }
-        if s.reset && !s.reset_reported {
-            s.reset_reported = true;
-            return ReadOutcome::Reset;
+        if let Some(notice) = &s.reset {
+            return if notice.take() {
+                ReadOutcome::Reset
+            } else {
+                ReadOutcome::Eof
+            };
         }
-        if s.write_closed || s.reset {
+        if s.write_closed {
             ReadOutcome::Eof
         } else {
             ReadOutcome::WouldBlock
@@ -173,7 +195,7 @@ impl Pipe {
     /// Ready when a read would not return [`ReadOutcome::WouldBlock`].
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = lock(&self.0);
-        if !s.buf.is_empty() || s.write_closed || s.read_shut || s.reset {
+        if !s.buf.is_empty() || s.write_closed || s.read_shut || s.reset.is_some() {
             Poll::Ready(())
         } else {
             s.readers.register(cx.waker());
@@ -186,7 +208,7 @@ impl Pipe {
     pub fn free(&self) -> Result<usize, WriteError> {
         let s = lock(&self.0);
         s.check()?;
-        if s.reset || s.peer != Peer::Open {
+        if s.reset.is_some() || s.peer != Peer::Open {
             return Ok(s.capacity);
         }
         Ok(s.capacity - s.buf.len())
@@ -196,9 +218,15 @@ impl Pipe {
     pub fn write(&self, data: &[u8]) -> Result<usize, WriteError> {
         let mut s = lock(&self.0);
         s.check()?;
-        if s.reset {
-            s.failed = Some(WriteError::Reset);
-            return Err(WriteError::Reset);
+        if let Some(notice) = &s.reset {
+            // WASI `stream-error`: after `last-operation-failed`, `closed`.
+            let reported = notice.take();
+            s.failed = Some(WriteError::Closed);
+            return Err(if reported {
+                WriteError::Reset
+            } else {
+                WriteError::Closed
+            });
         }
         match s.peer {
             Peer::Open => {}
@@ -228,7 +256,11 @@ impl Pipe {
     /// Ready when [`free`](Self::free) is not `Ok(0)`.
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = lock(&self.0);
-        if s.check().is_err() || s.reset || s.peer != Peer::Open || s.buf.len() < s.capacity {
+        if s.check().is_err()
+            || s.reset.is_some()
+            || s.peer != Peer::Open
+            || s.buf.len() < s.capacity
+        {
             Poll::Ready(())
         } else {
             s.writers.register(cx.waker());
@@ -265,16 +297,19 @@ impl Pipe {
     }
 
     /// Resets the connection: the reader reads what is buffered, then
-    /// `connection-reset`; the writer's next write fails with it.
-    pub fn reset(&self) {
+    /// end-of-stream, the writer fails; the first of them to find the reset
+    /// takes `notice` and reports `connection-reset` instead.
+    pub fn reset(&self, notice: &ResetNotice) {
         let mut s = lock(&self.0);
-        s.reset = true;
+        if s.reset.is_none() {
+            s.reset = Some(notice.clone());
+        }
         s.wake_all();
     }
 
     /// Whether the connection was reset.
     pub fn is_reset(&self) -> bool {
-        lock(&self.0).reset
+        lock(&self.0).reset.is_some()
     }
 
     /// Bytes buffered now.

@@ -235,10 +235,20 @@ fn closing_with_data_unread_resets_the_connection() {
     );
     assert_eq!(s_rx.pipe().try_read(100), ReadOutcome::Reset);
     assert_eq!(s_rx.pipe().try_read(100), ReadOutcome::Eof);
-    // The writer sees room until a write finds the reset; then it sticks.
+    // The writer sees room until a write finds the reset, already reported
+    // (once per endpoint, as Linux's SO_ERROR): `closed` (EPIPE).
     assert_eq!(s_tx.pipe().free(), Ok(PIPE_CAPACITY));
+    assert_eq!(s_tx.pipe().write(b"x"), Err(WriteError::Closed));
+    assert_eq!(s_tx.pipe().free(), Err(WriteError::Closed));
+
+    // Writing first: the write reports the reset, the read then ends.
+    let (client, _lease) = net.connect(None, addr("127.0.0.1:80")).unwrap();
+    let (_sock, s_rx, s_tx) = server.accept().unwrap();
+    s_tx.pipe().write(b"never read").unwrap();
+    drop(client);
     assert_eq!(s_tx.pipe().write(b"x"), Err(WriteError::Reset));
-    assert_eq!(s_tx.pipe().free(), Err(WriteError::Reset));
+    assert_eq!(s_tx.pipe().write(b"x"), Err(WriteError::Closed));
+    assert_eq!(s_rx.pipe().try_read(100), ReadOutcome::Eof);
 }
 
 #[test]
@@ -257,7 +267,7 @@ fn dropping_the_stream_views_leaves_the_connection_open() {
     // Dropping the socket closes it; "hello again" was never read: a reset.
     drop(client);
     assert_eq!(s_rx.pipe().try_read(10), ReadOutcome::Reset);
-    assert_eq!(s_tx.pipe().write(b"x"), Err(WriteError::Reset));
+    assert_eq!(s_tx.pipe().write(b"x"), Err(WriteError::Closed));
 }
 
 #[test]
@@ -298,8 +308,9 @@ fn a_closed_listener_frees_its_port_at_once_and_resets_its_backlog() {
     let server = listen(&net, "127.0.0.1:80", 8);
     let (queued, _lease) = net.connect(None, addr("127.0.0.1:80")).unwrap();
     drop(server);
+    // The reset is reported once, to the first read or write.
     assert_eq!(queued.rx().try_read(10), ReadOutcome::Reset);
-    assert_eq!(queued.tx().write(b"x"), Err(WriteError::Reset));
+    assert_eq!(queued.tx().write(b"x"), Err(WriteError::Closed));
     assert_eq!(
         net.connect(None, addr("127.0.0.1:80")).err().unwrap(),
         ErrorCode::ConnectionRefused
@@ -472,7 +483,7 @@ fn udp_keeps_datagram_boundaries_and_filters_connected_streams() {
             .unwrap_err(),
         ErrorCode::DatagramTooLarge
     );
-    let got = rx_in.receive(10);
+    let got = rx_in.receive(10).unwrap();
     let data: Vec<&[u8]> = got.iter().map(|d| d.data.as_slice()).collect();
     assert_eq!(data, [&b"one"[..], b"", b"three"]);
     assert!(
@@ -486,7 +497,7 @@ fn udp_keeps_datagram_boundaries_and_filters_connected_streams() {
     tx_out
         .send(b"not from 9999".to_vec(), Some(addr("127.0.0.1:5353")))
         .unwrap();
-    assert!(rx_in.receive(10).is_empty());
+    assert!(rx_in.receive(10).unwrap().is_empty());
     assert_eq!(rx.remote_address().unwrap(), addr("127.0.0.1:9999"));
 
     // Dropping the socket frees the port.
@@ -624,4 +635,37 @@ fn a_client_bound_to_any_connects_from_loopback_and_one_bound_to_a_loopback_from
         assert_eq!(a.remote_address().unwrap(), addr(from));
         assert_eq!(a.local_address().unwrap(), addr("127.0.0.1:80"));
     }
+}
+
+#[test]
+fn a_connected_udp_socket_hears_once_that_nobody_is_at_its_peer() {
+    let net = PodNetwork::new("web");
+    let mut s = UdpSocket::new(net.clone(), Family::V4);
+    s.start_bind(addr("127.0.0.1:0")).unwrap();
+    s.finish_bind().unwrap();
+    // Unconnected: nothing is reported (Linux ignores the ICMP error).
+    let (mut s_in, mut s_out) = s.stream(None).unwrap();
+    s_out
+        .send(b"x".to_vec(), Some(addr("127.0.0.1:9")))
+        .unwrap();
+    s_out
+        .send(b"x".to_vec(), Some(addr("127.0.0.1:9")))
+        .unwrap();
+    assert!(s_in.receive(1).unwrap().is_empty());
+    drop((s_in, s_out));
+    // Connected: the next send or receive is refused, once.
+    let (mut s_in, mut s_out) = s.stream(Some(addr("127.0.0.1:9"))).unwrap();
+    s_out.send(b"x".to_vec(), None).unwrap();
+    assert_eq!(
+        s_out.send(b"x".to_vec(), None).unwrap_err(),
+        ErrorCode::ConnectionRefused
+    );
+    s_out.send(b"x".to_vec(), None).unwrap();
+    assert_eq!(s_in.receive(1).unwrap_err(), ErrorCode::ConnectionRefused);
+    assert!(s_in.receive(1).unwrap().is_empty());
+    // Somebody there: no error.
+    let _peer = net.bind(Proto::Udp, addr("127.0.0.1:9")).unwrap();
+    s_out.send(b"x".to_vec(), None).unwrap();
+    s_out.send(b"x".to_vec(), None).unwrap();
+    assert!(s_in.receive(1).unwrap().is_empty());
 }
