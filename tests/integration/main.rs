@@ -18,6 +18,7 @@ mod lifecycle;
 mod network;
 mod podnet;
 mod probes;
+mod sockets;
 mod stopping;
 mod volumes;
 mod workdir;
