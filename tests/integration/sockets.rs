@@ -300,3 +300,20 @@ async fn udp_refuses_what_the_wit_says_it_refuses() {
         ],
     );
 }
+
+#[tokio::test]
+async fn a_connect_to_a_full_backlog_waits_for_room() {
+    let got = scenario("backlog").await;
+    expect(
+        &got,
+        &[
+            // A backlog of 1 holds 2 connections (Linux: backlog + 1).
+            ("queued", "2"),
+            // Linux drops the SYN; the client retries: would-block, not
+            // connection-refused, and connected once the server accepts.
+            ("full-finish-connect", "would-block"),
+            ("after-accept-connect", "ok"),
+            ("third-reads", "late"),
+        ],
+    );
+}

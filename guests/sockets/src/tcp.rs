@@ -8,7 +8,8 @@
 //!   `concurrency-conflict` and `invalid-argument` answers;
 //! * `ipv6`: IPv6-only sockets, `::1`, IPv4-mapped addresses;
 //! * `options`: option values (0 refused, rounding, defaults);
-//! * `shutdown`: half-closes in each direction.
+//! * `shutdown`: half-closes in each direction;
+//! * `backlog`: a connect to a full backlog waits instead of failing.
 
 use wasip2::sockets::network::IpAddressFamily::{Ipv4, Ipv6};
 use wasip2::sockets::tcp::ShutdownType;
@@ -25,6 +26,7 @@ pub fn run(scenario: &str) -> bool {
         "ipv6" => ipv6(),
         "options" => options(),
         "shutdown" => shutdown(),
+        "backlog" => backlog(),
         _ => return false,
     }
     true
@@ -361,4 +363,35 @@ fn shutdown() {
         write(&a.tx, "ignored"),
     );
     say("both-again", outcome(c.sock.shutdown(ShutdownType::Both)));
+}
+
+fn backlog() {
+    let at = v4(LOOP4, 7012);
+    let l = tcp(Ipv4);
+    bind(&l, at).unwrap();
+    l.set_listen_backlog_size(1).unwrap();
+    listen(&l).unwrap();
+    // Linux queues backlog + 1 connections.
+    let queued: Vec<Conn> = (0..2).map(|_| client(Ipv4, at)).collect();
+    say("queued", queued.len());
+    // The next one is not refused: it waits until the server accepts.
+    let c = tcp(Ipv4);
+    c.start_connect(&net(), at).unwrap();
+    say("full-finish-connect", outcome(c.finish_connect().map(drop)));
+    let first = accept(&l);
+    let waited = loop {
+        match c.finish_connect() {
+            Err(wasip2::sockets::network::ErrorCode::WouldBlock) => c.subscribe().block(),
+            r => break r,
+        }
+    };
+    say(
+        "after-accept-connect",
+        outcome(waited.as_ref().map(drop).map_err(Clone::clone)),
+    );
+    let (rx, tx) = waited.unwrap();
+    write(&tx, "late");
+    let rest: Vec<Conn> = (0..2).map(|_| accept(&l)).collect();
+    say("third-reads", read_n(&rest[1].rx, 4).0);
+    drop((rx, tx, first, rest, queued));
 }

@@ -29,6 +29,7 @@
 
 mod bindings;
 pub mod conn;
+pub mod dial;
 mod host_lookup;
 mod host_tcp;
 mod host_udp;

@@ -14,11 +14,13 @@
 //! * A **bound port** is a [`PortLease`]; dropping the lease (the socket
 //!   was dropped, or the container's store was) frees the port at once, so
 //!   a restarted container can bind it again (there is no TIME_WAIT).
-//! * A **listener** owns a backlog queue. `connect` builds the connection at
-//!   once (both [`Pipe`]s), queues the server's end and hands the client its
-//!   end, so the client can write before the server accepts. A full backlog
-//!   or a port nobody listens on is `connection-refused`. A listener closed
-//!   with connections still queued resets them.
+//! * A **listener** owns a backlog queue. A dial builds the connection
+//!   (both pipes) as soon as the backlog has room (backlog + 1 entries, as
+//!   Linux), queues the server's end and hands the client its end, so the
+//!   client can write before the server accepts; while the backlog is full
+//!   it waits (see [`Dial`]). A port nobody listens on is
+//!   `connection-refused`. A listener closed with connections still queued
+//!   resets them.
 //! * **UDP**: a bound UDP port has a [`Mailbox`]; a datagram sent to it is
 //!   queued whole (boundaries are kept). As in the kernel, a datagram to a
 //!   port nobody has bound, or to a full mailbox, is silently dropped.
@@ -34,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
 pub use super::conn::Conn;
+pub use super::dial::{Dial, Progress};
 use super::pipe::lock;
 pub use super::queue::{Datagram, Listener, MAILBOX_BYTES, Mailbox};
 
@@ -290,19 +293,17 @@ impl PodNetwork {
         }
     }
 
-    /// Connects to `remote` from `local` (a bound port), or from an
-    /// ephemeral port when `local` is `None`. Returns the client's end of
-    /// the connection and the lease of its port.
+    /// Starts connecting to `remote` from `local` (a bound port), or from
+    /// an ephemeral port when `local` is `None`.
     ///
     /// # Errors
     /// See [`check_remote`]; `connection-refused` when nobody listens on
-    /// `remote` or its backlog is full; `address-in-use` when no ephemeral
-    /// port is left.
-    pub fn connect(
+    /// `remote`; `address-in-use` when no ephemeral port is left.
+    pub fn dial(
         self: &Arc<Self>,
         local: Option<PortLease>,
         remote: SocketAddr,
-    ) -> Result<(Conn, PortLease), ErrorCode> {
+    ) -> Result<Dial, ErrorCode> {
         let family = Family::of(remote.ip());
         check_remote(family, remote)?;
         let lease = match local {
@@ -322,10 +323,30 @@ impl PodNetwork {
             ip if ip.is_unspecified() => family.loopback(),
             ip => ip,
         };
-        let client_addr = SocketAddr::new(client_ip, lease.addr.port());
-        let (client, server) = Conn::pair(client_addr, remote);
-        listener.enqueue(server)?;
-        Ok((client, lease))
+        let local = SocketAddr::new(client_ip, lease.addr.port());
+        Ok(Dial {
+            lease,
+            local,
+            remote,
+            listener,
+        })
+    }
+
+    /// Connects to `remote` at once (see [`dial`](Self::dial)). Returns the
+    /// client's end of the connection and the lease of its port.
+    ///
+    /// # Errors
+    /// As [`dial`](Self::dial); `connection-refused` also when the
+    /// listener's backlog is full (a host-side caller cannot wait).
+    pub fn connect(
+        self: &Arc<Self>,
+        local: Option<PortLease>,
+        remote: SocketAddr,
+    ) -> Result<(Conn, PortLease), ErrorCode> {
+        match self.dial(local, remote)?.attempt() {
+            Progress::Done(r) => r,
+            Progress::Waiting(_) => Err(ErrorCode::ConnectionRefused),
+        }
     }
 
     /// Sends one datagram from `from` (the sender's bound address) to `to`.

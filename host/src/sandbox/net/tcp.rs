@@ -4,8 +4,8 @@
 //! States follow `wasi:sockets/tcp`: a socket is created unbound, is bound
 //! (explicitly, or implicitly by `connect`), then either connects or
 //! listens. Every operation completes at once in memory, so `start-*`
-//! does the work and `finish-*` only reports it; `finish-connect` never
-//! returns `would-block`. Socket options the in-memory network has no use
+//! does the work and `finish-*` only reports it; `finish-connect` returns
+//! `would-block` only while the listener's backlog is full. Socket options the in-memory network has no use
 //! for (keep-alive, hop limit, buffer sizes) are validated, clamped and
 //! rounded as wasmtime on Linux does, and remembered, so guests that set
 //! them work unchanged; an accepted socket inherits its listener's.
@@ -20,7 +20,9 @@ use std::sync::Arc;
 use wasmtime_wasi::p2::Pollable;
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
-use super::netns::{Conn, DEFAULT_BACKLOG, Family, Listener, PodNetwork, PortLease, Proto};
+use super::netns::{
+    Conn, DEFAULT_BACKLOG, Dial, Family, Listener, PodNetwork, PortLease, Progress, Proto,
+};
 use super::options::TcpOptions as Options;
 use super::pipe::{PipeReader, PipeWriter};
 
@@ -37,6 +39,8 @@ pub(crate) enum State {
     Bound(PortLease),
     /// `start-connect` ran; `finish-connect` reports this.
     Connecting(Result<(Conn, PortLease), ErrorCode>),
+    /// `start-connect` ran and the listener's backlog is full.
+    Dialing(Dial),
     Connected(Connected),
     Listening {
         lease: PortLease,
@@ -127,7 +131,8 @@ impl TcpSocket {
         self.finish(Op::Bind)
     }
 
-    /// `start-connect`: connects at once; the outcome waits for
+    /// `start-connect`: connects at once (or, while the listener's backlog
+    /// is full, as soon as it has room); the outcome waits for
     /// `finish-connect`. Invalid or forbidden addresses fail here.
     pub fn start_connect(&mut self, remote: SocketAddr) -> Result<(), ErrorCode> {
         self.begin()?;
@@ -139,13 +144,35 @@ impl TcpSocket {
             State::Bound(lease) => Some(lease),
             _ => None,
         };
-        self.state = State::Connecting(self.net.connect(local, remote));
+        self.state = match self.net.dial(local, remote) {
+            Ok(dial) => Self::dialed(dial.attempt()),
+            Err(e) => State::Connecting(Err(e)),
+        };
         self.in_progress = Some(Op::Connect);
         Ok(())
     }
 
-    /// `finish-connect`: the guest's ends of the connection.
+    fn dialed(progress: Progress) -> State {
+        match progress {
+            Progress::Done(result) => State::Connecting(result),
+            Progress::Waiting(dial) => State::Dialing(dial),
+        }
+    }
+
+    /// `finish-connect`: the guest's ends of the connection; `would-block`
+    /// while the listener's backlog is full.
     pub fn finish_connect(&mut self) -> Result<(PipeReader, PipeWriter), ErrorCode> {
+        if self.in_progress == Some(Op::Connect)
+            && let State::Dialing(_) = self.state
+        {
+            let State::Dialing(dial) = std::mem::replace(&mut self.state, State::Closed) else {
+                unreachable!("checked above");
+            };
+            self.state = Self::dialed(dial.attempt());
+            if let State::Dialing(_) = self.state {
+                return Err(ErrorCode::WouldBlock);
+            }
+        }
         self.finish(Op::Connect)?;
         match std::mem::replace(&mut self.state, State::Closed) {
             State::Connecting(Ok((conn, lease))) => {
@@ -199,6 +226,7 @@ impl TcpSocket {
         match &self.state {
             State::Bound(lease) | State::Listening { lease, .. } => Ok(lease.addr()),
             State::Connecting(Ok((conn, _))) => Ok(conn.local),
+            State::Dialing(dial) => Ok(dial.local()),
             State::Connected(c) => Ok(c.conn.local),
             _ => Err(ErrorCode::InvalidState),
         }
@@ -222,7 +250,8 @@ impl TcpSocket {
         if value == 0 {
             return Err(ErrorCode::InvalidArgument);
         }
-        let value = usize::try_from(value).unwrap_or(usize::MAX).min(1 << 16);
+        // Linux clamps to net.core.somaxconn (4096 by default).
+        let value = usize::try_from(value).unwrap_or(usize::MAX).min(4096);
         match &self.state {
             State::Unbound | State::Bound(_) => {}
             State::Listening { listener, .. } => listener.set_backlog(value),
@@ -246,9 +275,16 @@ impl TcpSocket {
 #[wasmtime_wasi::async_trait]
 impl Pollable for TcpSocket {
     async fn ready(&mut self) {
-        // Bind, listen and connect complete at once; only `accept` waits.
-        if let (None, State::Listening { listener, .. }) = (self.in_progress, &self.state) {
-            std::future::poll_fn(|cx| listener.poll_ready(cx)).await;
+        // Bind and listen complete at once; `accept` waits for a
+        // connection, `connect` for room in a full backlog.
+        match (self.in_progress, &self.state) {
+            (None, State::Listening { listener, .. }) => {
+                std::future::poll_fn(|cx| listener.poll_ready(cx)).await;
+            }
+            (Some(Op::Connect), State::Dialing(dial)) => {
+                std::future::poll_fn(|cx| dial.poll_ready(cx)).await;
+            }
+            _ => {}
         }
     }
 }

@@ -181,9 +181,12 @@ fn ephemeral_ports_come_from_the_linux_range_and_are_returned() {
 #[test]
 fn the_backlog_bounds_unaccepted_connections() {
     let net = PodNetwork::new("web");
+    // As Linux: a backlog of 2 holds 3 connections.
     let mut server = listen(&net, "127.0.0.1:80", 2);
     let c1 = net.connect(None, addr("127.0.0.1:80")).unwrap();
     let c2 = net.connect(None, addr("127.0.0.1:80")).unwrap();
+    let _c3 = net.connect(None, addr("127.0.0.1:80")).unwrap();
+    // The host side cannot wait: a full backlog refuses it.
     assert_eq!(
         net.connect(None, addr("127.0.0.1:80")).err().unwrap(),
         ErrorCode::ConnectionRefused
@@ -191,11 +194,49 @@ fn the_backlog_bounds_unaccepted_connections() {
     let (accepted, _r, _w) = server.accept().unwrap();
     assert_eq!(accepted.remote_address().unwrap(), c1.0.local);
     assert_eq!(accepted.local_address().unwrap(), addr("127.0.0.1:80"));
-    let _c3 = net.connect(None, addr("127.0.0.1:80")).unwrap();
+    let _c4 = net.connect(None, addr("127.0.0.1:80")).unwrap();
     drop(c2);
-    let _ = server.accept().unwrap();
-    let _ = server.accept().unwrap();
+    for _ in 0..3 {
+        let _ = server.accept().unwrap();
+    }
     assert_eq!(server.accept().err().unwrap(), ErrorCode::WouldBlock);
+}
+
+#[tokio::test]
+async fn a_guest_connect_waits_while_the_backlog_is_full() {
+    use wasmtime_wasi::p2::Pollable;
+    let net = PodNetwork::new("web");
+    let mut server = listen(&net, "127.0.0.1:80", 1);
+    let _queued: Vec<_> = (0..2)
+        .map(|_| net.connect(None, addr("127.0.0.1:80")).unwrap())
+        .collect();
+    let mut c = TcpSocket::new(net.clone(), Family::V4);
+    c.start_connect(addr("127.0.0.1:80")).unwrap();
+    // Linux drops the SYN and the client retries: would-block, not refused.
+    assert_eq!(c.finish_connect().err().unwrap(), ErrorCode::WouldBlock);
+    assert_eq!(c.finish_connect().err().unwrap(), ErrorCode::WouldBlock);
+    assert!(c.local_address().unwrap().ip().is_loopback());
+    let waiting = tokio::time::timeout(Duration::from_millis(50), c.ready()).await;
+    assert!(waiting.is_err(), "not ready while the backlog is full");
+    let _first = server.accept().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), c.ready())
+        .await
+        .expect("ready once the server accepted one");
+    let _streams = c.finish_connect().unwrap();
+    assert_eq!(c.finish_connect().err().unwrap(), ErrorCode::NotInProgress);
+
+    // A listener that goes away refuses the waiting connect.
+    let mut d = TcpSocket::new(net.clone(), Family::V4);
+    d.start_connect(addr("127.0.0.1:80")).unwrap();
+    assert_eq!(d.finish_connect().err().unwrap(), ErrorCode::WouldBlock);
+    drop(server);
+    tokio::time::timeout(Duration::from_secs(10), d.ready())
+        .await
+        .expect("ready once the listener is gone");
+    assert_eq!(
+        d.finish_connect().err().unwrap(),
+        ErrorCode::ConnectionRefused
+    );
 }
 
 #[test]
