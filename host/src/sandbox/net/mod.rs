@@ -14,9 +14,11 @@
 //!   each): a slow reader holds its writer back; closing a socket is a FIN
 //!   (or a reset, with data unread) for the peer, as over Linux loopback.
 //!   Listener backlogs and UDP mailboxes (`queue`) are bounded too.
+//! * [`dial`]: a connect waits while the listener's backlog is full.
 //! * [`tcp`], [`udp`], [`lookup`]: the WASI resources and their state
 //!   machines; `localhost` and the pod's hostname resolve to loopback,
-//!   other names are `name-unresolvable`.
+//!   other names are `name-unresolvable`. [`options`]: socket options as
+//!   wasmtime on Linux reports them.
 //! * `bindings` and `host_*`: the generated `wasi:sockets` traits,
 //!   implemented on [`PodNetView`] (the store's resource table plus its
 //!   pod's network), linked over wasmtime-wasi's socket interfaces by

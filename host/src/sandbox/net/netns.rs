@@ -371,7 +371,12 @@ impl PodNetwork {
         let Some(mailbox) = mailbox else {
             return Ok(false);
         };
-        let from = SocketAddr::new(family.loopback(), from.port());
+        // Sent from the loopback address (or the one the sender bound to).
+        let from_ip = match from.ip() {
+            ip if ip.is_unspecified() => family.loopback(),
+            ip => ip,
+        };
+        let from = SocketAddr::new(from_ip, from.port());
         mailbox.deliver(Datagram { data, from });
         Ok(true)
     }

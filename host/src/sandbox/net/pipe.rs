@@ -1,7 +1,7 @@
 //! One direction of an in-memory TCP connection: a bounded byte pipe.
 //!
-//! A connection is two pipes, one per direction; each endpoint ([`Conn`])
-//! reads one and writes the other. The guest's `input-stream` and
+//! A connection is two pipes, one per direction; each endpoint
+//! ([`Conn`](super::conn::Conn)) reads one and writes the other. The guest's `input-stream` and
 //! `output-stream` are views of them ([`PipeReader`], [`PipeWriter`]) that
 //! change nothing when dropped: as on wasmtime, where the socket keeps its
 //! streams' state, only `shutdown` and dropping the socket itself close a
@@ -285,7 +285,8 @@ impl Pipe {
         s.wake_all();
     }
 
-    /// The reading endpoint was closed with nothing unread (see [`Peer`]).
+    /// The reading endpoint was closed with nothing unread: the next write
+    /// is taken (and lost), later ones fail with `closed`.
     pub fn orphan(&self) {
         let mut s = lock(&self.0);
         s.read_shut = true;
