@@ -230,3 +230,32 @@ fn a_connected_udp_socket_hears_once_that_nobody_is_at_its_peer() {
     s_out.send(b"x".to_vec(), None).unwrap();
     assert!(s_in.receive(1).unwrap().is_empty());
 }
+
+#[test]
+fn ip_literals_resolve_as_wasmtime_reads_them_and_never_as_ipv4_mapped() {
+    use super::super::lookup::resolve;
+    let ip = |s: &str| vec![s.parse::<std::net::IpAddr>().unwrap()];
+    // URL host syntax (wasmtime parses names with `url::Host::parse`).
+    for (name, want) in [
+        ("127.1", "127.0.0.1"),
+        ("0x7f000001", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("10.0.0.1.", "10.0.0.1"),
+        ("0x", "0.0.0.0"),
+        ("[::1]", "::1"),
+        ("::1", "::1"),
+        // The WIT: never an IPv4-mapped IPv6 address.
+        ("::ffff:127.0.0.1", "127.0.0.1"),
+    ] {
+        assert_eq!(resolve("web", name), Ok(ip(want)), "{name}");
+    }
+    // A name whose last label is a number must be an IPv4 address.
+    for bad in ["1.2.3.4.5", "256.0.0.1", "1.2.3.256", "web.1", "web.0x10"] {
+        assert_eq!(
+            resolve("web", bad),
+            Err(ErrorCode::InvalidArgument),
+            "{bad}"
+        );
+    }
+}
