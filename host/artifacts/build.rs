@@ -19,7 +19,7 @@ const GUESTS: &[(&str, &str)] = &[
 ];
 
 /// Guests only tests run, by path: (constant name, binary name).
-const TEST_GUESTS: &[(&str, &str)] = &[("HOSTILE_PATH", "hostile")];
+const TEST_GUESTS: &[(&str, &str)] = &[("HOSTILE_PATH", "hostile"), ("SOCKETS_PATH", "sockets")];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -36,6 +36,7 @@ fn main() {
         "agnhost",
         "lifecycle",
         "hostile",
+        "sockets",
     ] {
         println!("cargo:rerun-if-changed={}", guests.join(watched).display());
     }

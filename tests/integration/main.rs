@@ -20,6 +20,7 @@ mod network;
 mod podnet;
 mod probes;
 mod registry;
+mod sockets;
 mod stopping;
 mod volumes;
 mod workdir;

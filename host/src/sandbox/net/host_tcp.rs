@@ -2,13 +2,12 @@
 //! table plumbing around [`TcpSocket`].
 //!
 //! A connection's streams are pushed as children of their socket (the guest
-//! must drop them before the socket, as wasmtime-wasi requires too); an
-//! accepted socket is a new top-level resource.
+//! must drop them before the socket, as wasmtime-wasi requires too); they
+//! are views, so dropping them leaves the connection open. An accepted
+//! socket is a new top-level resource.
 
 use wasmtime::component::Resource;
-use wasmtime_wasi::p2::bindings::sockets::network::{
-    ErrorCode, IpAddressFamily, IpSocketAddress, Network,
-};
+use wasmtime_wasi::p2::bindings::sockets::network::{IpAddressFamily, IpSocketAddress, Network};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResult, subscribe};
 
 use super::PodNetView;
@@ -163,9 +162,11 @@ impl tcp::HostTcpSocket for PodNetView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        nonzero(value)?;
-        self.table.get_mut(&this)?.options.keep_alive_idle_ns = value;
-        Ok(())
+        Ok(self
+            .table
+            .get_mut(&this)?
+            .options
+            .set_keep_alive_idle_time(value)?)
     }
 
     fn keep_alive_interval(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
@@ -177,9 +178,11 @@ impl tcp::HostTcpSocket for PodNetView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        nonzero(value)?;
-        self.table.get_mut(&this)?.options.keep_alive_interval_ns = value;
-        Ok(())
+        Ok(self
+            .table
+            .get_mut(&this)?
+            .options
+            .set_keep_alive_interval(value)?)
     }
 
     fn keep_alive_count(&mut self, this: Resource<TcpSocket>) -> SocketResult<u32> {
@@ -187,9 +190,11 @@ impl tcp::HostTcpSocket for PodNetView<'_> {
     }
 
     fn set_keep_alive_count(&mut self, this: Resource<TcpSocket>, value: u32) -> SocketResult<()> {
-        nonzero(value.into())?;
-        self.table.get_mut(&this)?.options.keep_alive_count = value;
-        Ok(())
+        Ok(self
+            .table
+            .get_mut(&this)?
+            .options
+            .set_keep_alive_count(value)?)
     }
 
     fn hop_limit(&mut self, this: Resource<TcpSocket>) -> SocketResult<u8> {
@@ -197,9 +202,7 @@ impl tcp::HostTcpSocket for PodNetView<'_> {
     }
 
     fn set_hop_limit(&mut self, this: Resource<TcpSocket>, value: u8) -> SocketResult<()> {
-        nonzero(value.into())?;
-        self.table.get_mut(&this)?.options.hop_limit = value;
-        Ok(())
+        Ok(self.table.get_mut(&this)?.options.set_hop_limit(value)?)
     }
 
     fn receive_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
@@ -211,9 +214,11 @@ impl tcp::HostTcpSocket for PodNetView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        nonzero(value)?;
-        self.table.get_mut(&this)?.options.receive_buffer = value;
-        Ok(())
+        Ok(self
+            .table
+            .get_mut(&this)?
+            .options
+            .set_receive_buffer_size(value)?)
     }
 
     fn send_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
@@ -221,9 +226,11 @@ impl tcp::HostTcpSocket for PodNetView<'_> {
     }
 
     fn set_send_buffer_size(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
-        nonzero(value)?;
-        self.table.get_mut(&this)?.options.send_buffer = value;
-        Ok(())
+        Ok(self
+            .table
+            .get_mut(&this)?
+            .options
+            .set_send_buffer_size(value)?)
     }
 
     fn subscribe(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<Resource<DynPollable>> {
@@ -242,15 +249,6 @@ impl tcp::HostTcpSocket for PodNetView<'_> {
     fn drop(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<()> {
         // Frees the port (and closes the listener) at once.
         self.table.delete(this)?;
-        Ok(())
-    }
-}
-
-/// Socket options reject 0 with `invalid-argument`.
-pub(super) fn nonzero(value: u64) -> Result<(), ErrorCode> {
-    if value == 0 {
-        Err(ErrorCode::InvalidArgument)
-    } else {
         Ok(())
     }
 }

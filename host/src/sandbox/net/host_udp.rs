@@ -9,7 +9,8 @@ use wasmtime_wasi::p2::{DynPollable, SocketError, SocketResult, subscribe};
 
 use super::PodNetView;
 use super::bindings::{udp, udp_create_socket};
-use super::host_tcp::{address_family, family, nonzero};
+use super::host_tcp::{address_family, family};
+use super::options::{buffer_size, hop_limit};
 use super::udp::{IncomingDatagramStream, OutgoingDatagramStream, UdpSocket};
 
 impl udp_create_socket::Host for PodNetView<'_> {
@@ -84,8 +85,7 @@ impl udp::HostUdpSocket for PodNetView<'_> {
     }
 
     fn set_unicast_hop_limit(&mut self, this: Resource<UdpSocket>, value: u8) -> SocketResult<()> {
-        nonzero(value.into())?;
-        self.table.get_mut(&this)?.hop_limit = value;
+        self.table.get_mut(&this)?.hop_limit = hop_limit(value)?;
         Ok(())
     }
 
@@ -98,8 +98,7 @@ impl udp::HostUdpSocket for PodNetView<'_> {
         this: Resource<UdpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        nonzero(value)?;
-        self.table.get_mut(&this)?.receive_buffer = value;
+        self.table.get_mut(&this)?.receive_buffer = buffer_size(value)?;
         Ok(())
     }
 
@@ -108,8 +107,7 @@ impl udp::HostUdpSocket for PodNetView<'_> {
     }
 
     fn set_send_buffer_size(&mut self, this: Resource<UdpSocket>, value: u64) -> SocketResult<()> {
-        nonzero(value)?;
-        self.table.get_mut(&this)?.send_buffer = value;
+        self.table.get_mut(&this)?.send_buffer = buffer_size(value)?;
         Ok(())
     }
 
@@ -133,7 +131,7 @@ impl udp::HostIncomingDatagramStream for PodNetView<'_> {
         let max = usize::try_from(max_results).unwrap_or(usize::MAX);
         let stream = self.table.get_mut(&this)?;
         Ok(stream
-            .receive(max)
+            .receive(max)?
             .into_iter()
             .map(|d| udp::IncomingDatagram {
                 data: d.data,

@@ -1,8 +1,11 @@
 //! Name lookup inside a pod: `localhost` (and any name under
 //! `.localhost`, RFC 6761) and the pod's hostname resolve to the pod's
-//! loopback, `127.0.0.1` then `::1`; IP literals resolve to themselves;
-//! every other name is `name-unresolvable` (a pod has no DNS). A name that
-//! is not valid domain syntax is `invalid-argument`.
+//! loopback, `127.0.0.1` then `::1`; IP literals resolve to themselves,
+//! read as wasmtime reads them (URL host syntax, so `127.1` and
+//! `0x7f000001` are `127.0.0.1`), and an IPv4-mapped IPv6 literal to its
+//! IPv4 address (the WIT: never an IPv4-mapped address); every other name
+//! is `name-unresolvable` (a pod has no DNS). A name that is not valid
+//! domain syntax is `invalid-argument`.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -31,7 +34,12 @@ pub fn resolve(hostname: &str, name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
         .and_then(|n| n.strip_suffix(']'))
         .unwrap_or(name);
     if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Ok(vec![ip]);
+        return Ok(vec![ip.to_canonical()]);
+    }
+    if ends_in_a_number(name) {
+        return url_ipv4(name)
+            .map(|ip| vec![ip.into()])
+            .ok_or(ErrorCode::InvalidArgument);
     }
     if !is_domain_syntax(name) {
         return Err(ErrorCode::InvalidArgument);
@@ -45,6 +53,67 @@ pub fn resolve(hostname: &str, name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
     } else {
         Err(ErrorCode::NameUnresolvable)
     }
+}
+
+/// Whether the URL standard reads `name` as an IPv4 address (its last
+/// label is a number), as wasmtime's `url::Host::parse` does.
+fn ends_in_a_number(name: &str) -> bool {
+    let mut parts: Vec<&str> = name.split('.').collect();
+    if parts.last() == Some(&"") {
+        if parts.len() == 1 {
+            return false;
+        }
+        parts.pop();
+    }
+    let last = parts.last().copied().unwrap_or_default();
+    (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit())) || url_number(last).is_some()
+}
+
+/// The URL standard's IPv4 parser: 1–4 numbers (decimal, `0x` hex or
+/// `0` octal), the last one filling the remaining bytes.
+fn url_ipv4(name: &str) -> Option<Ipv4Addr> {
+    let mut parts: Vec<&str> = name.split('.').collect();
+    if parts.last() == Some(&"") {
+        parts.pop();
+    }
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let numbers = parts
+        .iter()
+        .map(|p| url_number(p))
+        .collect::<Option<Vec<u64>>>()?;
+    let (last, init) = numbers.split_last()?;
+    if init.iter().any(|&n| n > 255) || *last >= 256u64.pow(5 - numbers.len() as u32) {
+        return None;
+    }
+    let high = init
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| n << (8 * (3 - i)))
+        .sum::<u64>();
+    u32::try_from(high + last).ok().map(Ipv4Addr::from)
+}
+
+/// One number of a URL IPv4 address.
+fn url_number(part: &str) -> Option<u64> {
+    if part.is_empty() {
+        return None;
+    }
+    let (digits, radix) = if let Some(hex) = part.strip_prefix("0x").or(part.strip_prefix("0X")) {
+        (hex, 16)
+    } else if part.len() > 1 && part.starts_with('0') {
+        (&part[1..], 8)
+    } else {
+        (part, 10)
+    };
+    if digits.is_empty() {
+        return Some(0);
+    }
+    if !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
 }
 
 /// Letters, digits, `-` and `_` in dot-separated labels of 1–63 bytes,

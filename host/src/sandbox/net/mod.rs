@@ -8,14 +8,17 @@
 //!
 //! * [`netns`]: the namespace — port tables, ephemeral ports, listeners
 //!   with backlogs, UDP mailboxes; every bindable address (`127.0.0.1`,
-//!   `::1`, `0.0.0.0`, `::`) is the pod's loopback, any other is
-//!   `access-denied`.
-//! * [`pipe`]: a connection is two bounded byte pipes (64 KiB each): a slow
-//!   reader holds its writer back; closing a side is EOF for the peer.
+//!   `::1`, `0.0.0.0`, `::`) is the pod's loopback, binding any other is
+//!   `address-not-bindable` and reaching one `access-denied`.
+//! * [`pipe`], [`conn`]: a connection is two bounded byte pipes (64 KiB
+//!   each): a slow reader holds its writer back; closing a socket is a FIN
+//!   (or a reset, with data unread) for the peer, as over Linux loopback.
 //!   Listener backlogs and UDP mailboxes (`queue`) are bounded too.
+//! * [`dial`]: a connect waits while the listener's backlog is full.
 //! * [`tcp`], [`udp`], [`lookup`]: the WASI resources and their state
 //!   machines; `localhost` and the pod's hostname resolve to loopback,
-//!   other names are `name-unresolvable`.
+//!   other names are `name-unresolvable`. [`options`]: socket options as
+//!   wasmtime on Linux reports them.
 //! * `bindings` and `host_*`: the generated `wasi:sockets` traits,
 //!   implemented on [`PodNetView`] (the store's resource table plus its
 //!   pod's network), linked over wasmtime-wasi's socket interfaces by
@@ -24,14 +27,17 @@
 //!
 //! A guest's sockets live in its store's resource table, so when a
 //! container exits, crashes or is killed, dropping its store closes its
-//! connections (peers read EOF; see [`pipe`]) and frees its ports at once.
+//! connections (peers read EOF; see [`conn`]) and frees its ports at once.
 
 mod bindings;
+pub mod conn;
+pub mod dial;
 mod host_lookup;
 mod host_tcp;
 mod host_udp;
 pub mod lookup;
 pub mod netns;
+pub mod options;
 pub mod pipe;
 mod queue;
 mod stream;

@@ -7,16 +7,20 @@
 //! is a second listener on 8080 in another container of the pod. IPv4 and
 //! IPv6 have separate tables (WASI sockets are IPv6-only, there is no
 //! dual-stack), so `127.0.0.1:8080` and `[::1]:8080` are different sockets.
-//! Any other address is `access-denied`: nothing outside the pod exists.
+//! Binding any other address is `address-not-bindable` (the pod does not
+//! have it, EADDRNOTAVAIL); connecting or sending to one is
+//! `access-denied`: nothing outside the pod is reachable.
 //!
 //! * A **bound port** is a [`PortLease`]; dropping the lease (the socket
 //!   was dropped, or the container's store was) frees the port at once, so
 //!   a restarted container can bind it again (there is no TIME_WAIT).
-//! * A **listener** owns a backlog queue. `connect` builds the connection at
-//!   once (both [`Pipe`]s), queues the server's end and hands the client its
-//!   end, so the client can write before the server accepts. A full backlog
-//!   or a port nobody listens on is `connection-refused`. A listener closed
-//!   with connections still queued resets them.
+//! * A **listener** owns a backlog queue. A dial builds the connection
+//!   (both pipes) as soon as the backlog has room (backlog + 1 entries, as
+//!   Linux), queues the server's end and hands the client its end, so the
+//!   client can write before the server accepts; while the backlog is full
+//!   it waits (see [`Dial`]). A port nobody listens on is
+//!   `connection-refused`. A listener closed with connections still queued
+//!   resets them.
 //! * **UDP**: a bound UDP port has a [`Mailbox`]; a datagram sent to it is
 //!   queued whole (boundaries are kept). As in the kernel, a datagram to a
 //!   port nobody has bound, or to a full mailbox, is silently dropped.
@@ -31,7 +35,9 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
-use super::pipe::{Pipe, PipeReader, PipeWriter, lock};
+pub use super::conn::Conn;
+pub use super::dial::{Dial, Progress};
+use super::pipe::lock;
 pub use super::queue::{Datagram, Listener, MAILBOX_BYTES, Mailbox};
 
 /// The first and last ephemeral port (Linux's `ip_local_port_range`).
@@ -74,16 +80,16 @@ impl Family {
 /// Checks an address a socket of `family` binds to: loopback or unspecified.
 ///
 /// # Errors
-/// `invalid-argument` for the wrong family, an IPv4-mapped IPv6 address or
-/// a multicast/broadcast address; `access-denied` for any other address
-/// (it is not in the pod).
+/// `invalid-argument` for the wrong family, an IPv4-mapped (or deprecated
+/// IPv4-compatible) IPv6 address or a multicast/broadcast address;
+/// `address-not-bindable` for any other address (the pod does not have it).
 pub fn check_local(family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
     check_family(family, addr.ip())?;
     let ip = addr.ip();
     if ip.is_loopback() || ip.is_unspecified() {
         Ok(())
     } else {
-        Err(ErrorCode::AccessDenied)
+        Err(ErrorCode::AddressNotBindable)
     }
 }
 
@@ -104,10 +110,19 @@ pub fn check_remote(family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
     }
 }
 
+/// `invalid-argument` unless `ip` is a unicast address of `family`. As in
+/// wasmtime, an IPv6 socket takes no IPv4-mapped (`::ffff:a.b.c.d`) and no
+/// deprecated IPv4-compatible (`::a.b.c.d`) address: WASI sockets are
+/// IPv6-only.
 fn check_family(family: Family, ip: IpAddr) -> Result<(), ErrorCode> {
     let unicast = match ip {
         IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
-        IpAddr::V6(v6) => !v6.is_multicast() && v6.to_ipv4_mapped().is_none(),
+        IpAddr::V6(v6) => {
+            let ipv4_compatible = matches!(v6.segments(), [0, 0, 0, 0, 0, 0, _, _])
+                && !v6.is_unspecified()
+                && !v6.is_loopback();
+            !v6.is_multicast() && v6.to_ipv4_mapped().is_none() && !ipv4_compatible
+        }
     };
     if Family::of(ip) != family || !unicast {
         return Err(ErrorCode::InvalidArgument);
@@ -278,19 +293,17 @@ impl PodNetwork {
         }
     }
 
-    /// Connects to `remote` from `local` (a bound port), or from an
-    /// ephemeral port when `local` is `None`. Returns the client's end of
-    /// the connection and the lease of its port.
+    /// Starts connecting to `remote` from `local` (a bound port), or from
+    /// an ephemeral port when `local` is `None`.
     ///
     /// # Errors
     /// See [`check_remote`]; `connection-refused` when nobody listens on
-    /// `remote` or its backlog is full; `address-in-use` when no ephemeral
-    /// port is left.
-    pub fn connect(
+    /// `remote`; `address-in-use` when no ephemeral port is left.
+    pub fn dial(
         self: &Arc<Self>,
         local: Option<PortLease>,
         remote: SocketAddr,
-    ) -> Result<(Conn, PortLease), ErrorCode> {
+    ) -> Result<Dial, ErrorCode> {
         let family = Family::of(remote.ip());
         check_remote(family, remote)?;
         let lease = match local {
@@ -304,27 +317,42 @@ impl PodNetwork {
         let Some(listener) = listener else {
             return Err(ErrorCode::ConnectionRefused);
         };
-        let client_addr = SocketAddr::new(family.loopback(), lease.addr.port());
-        let (c_rx, s_tx) = Pipe::pair();
-        let (s_rx, c_tx) = Pipe::pair();
-        let server = Conn {
-            reader: s_rx,
-            writer: s_tx,
-            local: remote,
-            remote: client_addr,
+        // The route to loopback leaves from the loopback address (or from
+        // the one loopback address the client bound to).
+        let client_ip = match lease.addr.ip() {
+            ip if ip.is_unspecified() => family.loopback(),
+            ip => ip,
         };
-        let client = Conn {
-            reader: c_rx,
-            writer: c_tx,
-            local: client_addr,
+        let local = SocketAddr::new(client_ip, lease.addr.port());
+        Ok(Dial {
+            lease,
+            local,
             remote,
-        };
-        listener.enqueue(server)?;
-        Ok((client, lease))
+            listener,
+        })
+    }
+
+    /// Connects to `remote` at once (see [`dial`](Self::dial)). Returns the
+    /// client's end of the connection and the lease of its port.
+    ///
+    /// # Errors
+    /// As [`dial`](Self::dial); `connection-refused` also when the
+    /// listener's backlog is full (a host-side caller cannot wait).
+    pub fn connect(
+        self: &Arc<Self>,
+        local: Option<PortLease>,
+        remote: SocketAddr,
+    ) -> Result<(Conn, PortLease), ErrorCode> {
+        match self.dial(local, remote)?.attempt() {
+            Progress::Done(r) => r,
+            Progress::Waiting(_) => Err(ErrorCode::ConnectionRefused),
+        }
     }
 
     /// Sends one datagram from `from` (the sender's bound address) to `to`.
-    /// A datagram nobody can receive is dropped, as on a real network.
+    /// A datagram nobody can receive is dropped, as on a real network;
+    /// returns whether a socket was bound at `to` (if not, the kernel would
+    /// answer with ICMP port unreachable).
     ///
     /// # Errors
     /// See [`check_remote`].
@@ -333,7 +361,7 @@ impl PodNetwork {
         from: SocketAddr,
         to: SocketAddr,
         data: Vec<u8>,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<bool, ErrorCode> {
         let family = Family::of(to.ip());
         check_remote(family, to)?;
         let mailbox = self.find(Proto::Udp, family, to.port(), |kind| match kind {
@@ -341,11 +369,16 @@ impl PodNetwork {
             _ => None,
         });
         let Some(mailbox) = mailbox else {
-            return Ok(());
+            return Ok(false);
         };
-        let from = SocketAddr::new(family.loopback(), from.port());
+        // Sent from the loopback address (or the one the sender bound to).
+        let from_ip = match from.ip() {
+            ip if ip.is_unspecified() => family.loopback(),
+            ip => ip,
+        };
+        let from = SocketAddr::new(from_ip, from.port());
         mailbox.deliver(Datagram { data, from });
-        Ok(())
+        Ok(true)
     }
 
     /// Ports currently bound for `proto` in `family` (for tests and tools).
@@ -403,16 +436,4 @@ impl std::fmt::Debug for PortLease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PortLease({:?} {})", self.key.0, self.addr)
     }
-}
-
-/// One end of an established connection.
-pub struct Conn {
-    /// What the peer sends.
-    pub reader: PipeReader,
-    /// What this end sends.
-    pub writer: PipeWriter,
-    /// This end's address.
-    pub local: SocketAddr,
-    /// The peer's address.
-    pub remote: SocketAddr,
 }

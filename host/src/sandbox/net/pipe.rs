@@ -1,9 +1,11 @@
 //! One direction of an in-memory TCP connection: a bounded byte pipe.
 //!
-//! A connection is two pipes, one per direction. Each pipe has exactly one
-//! reading end ([`PipeReader`]) and one writing end ([`PipeWriter`]); the
-//! ends are what a guest gets as its `input-stream` / `output-stream`, and
-//! what [`PodStream`](super::PodStream) wraps on the host side.
+//! A connection is two pipes, one per direction; each endpoint
+//! ([`Conn`](super::conn::Conn)) reads one and writes the other. The guest's `input-stream` and
+//! `output-stream` are views of them ([`PipeReader`], [`PipeWriter`]) that
+//! change nothing when dropped: as on wasmtime, where the socket keeps its
+//! streams' state, only `shutdown` and dropping the socket itself close a
+//! connection (see [`Conn`](super::conn::Conn) for what closing does).
 //!
 //! * **Flow control**: the pipe holds at most [`PIPE_CAPACITY`] bytes. A
 //!   full pipe makes `check-write` return 0 and the writer's pollable wait
@@ -13,12 +15,23 @@
 //!   as WASI specifies and as wasmtime-wasi's own TCP stream does ("not
 //!   permitted to write"); nothing is ever buffered beyond the capacity. A
 //!   write without a permit that fits is taken.
-//! * **Close**: dropping (or shutting down) the writing end is a FIN: the
-//!   reader gets what is buffered, then end-of-stream. Dropping the reading
-//!   end discards what is buffered; the writer's next write fails with
-//!   `closed` (EPIPE), as writing to a socket whose peer has gone does.
-//! * **Reset**: a connection refused after the fact (a listener closed with
-//!   it still in its backlog) is reset: the reader gets `connection-reset`.
+//! * **FIN** ([`Pipe::close_write`]): the reader gets what is buffered, then
+//!   end-of-stream; the writer's writes fail with `closed`.
+//! * **Shut down for reading** ([`Pipe::shut_read`]): the reader reads
+//!   end-of-stream at once (what was buffered is discarded); the peer may
+//!   still write, as on Linux, until the buffer is full.
+//! * **Orphaned** ([`Pipe::orphan`]): the reading endpoint was closed with
+//!   nothing unread. As over a real loopback, the peer's next write is
+//!   accepted (and answered with a reset, so it is discarded), and every
+//!   write after it fails with `closed` (EPIPE).
+//! * **Reset** ([`Pipe::reset`]): the reader gets what is buffered, then
+//!   end-of-stream; writes fail with `closed`. The reset itself is reported
+//!   once per endpoint, as Linux reports a socket's pending error (SO_ERROR)
+//!   once: to whichever of its read or write comes first, as
+//!   `connection-reset` (see [`ResetNotice`]).
+//!
+//! As with a kernel socket, a failure is found by a write: `check-write`
+//! and `flush` report it only once a write has.
 //!
 //! Readiness is poll-based: each side keeps the wakers of the tasks waiting
 //! on it and wakes them all when the pipe's state changes, so a guest's
@@ -26,6 +39,7 @@
 //! [`PodStream`](super::PodStream) all work the same way.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -60,18 +74,53 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What the peer did to the reading end, found by the writer's next write.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// Still there.
+    #[default]
+    Open,
+    /// Closed with nothing unread: one more write is taken (and lost).
+    Orphaned,
+    /// Closed, and the write after [`Peer::Orphaned`] was taken.
+    Gone,
+}
+
 #[derive(Default)]
 struct State {
     buf: BytesMut,
     capacity: usize,
-    /// The writer is done: the reader gets end-of-stream after `buf`.
+    /// The writer sent FIN: the reader gets end-of-stream after `buf`.
     write_closed: bool,
-    /// The reader is gone: writes fail, nothing is buffered any more.
-    read_closed: bool,
-    /// The connection was reset: reads fail with `connection-reset`.
-    reset: bool,
+    /// The reader shut down reading: it reads end-of-stream.
+    read_shut: bool,
+    /// The reading endpoint is gone (see [`Peer`]).
+    peer: Peer,
+    /// The connection was reset: the notice its endpoint has not yet taken.
+    reset: Option<ResetNotice>,
+    /// What every write, `check-write` and `flush` reports once a write
+    /// found the connection gone.
+    failed: Option<WriteError>,
     readers: Wakers,
     writers: Wakers,
+}
+
+/// The pending `connection-reset` of one endpoint (Linux's `sk_err`):
+/// shared by the pipe it reads and the pipe it writes, taken by the first
+/// read or write that finds the reset.
+#[derive(Debug, Clone, Default)]
+pub struct ResetNotice(Arc<AtomicBool>);
+
+impl ResetNotice {
+    /// A notice not yet taken.
+    pub fn new() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// Whether this caller is the first to take it.
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
 }
 
 /// What a non-blocking read found.
@@ -83,38 +132,41 @@ pub enum ReadOutcome {
     WouldBlock,
     /// The writer closed and everything was read (or this side was shut down).
     Eof,
-    /// The connection was reset.
+    /// The connection was reset (reported once; end-of-stream after that).
     Reset,
 }
 
-/// The writing end can no longer write (the reader is gone, the connection
-/// was reset, or this end was shut down).
+/// Why the writing end can no longer write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteClosed;
+pub enum WriteError {
+    /// This end was shut down, or the peer is gone (EPIPE): `closed`.
+    Closed,
+    /// The peer reset the connection: `connection-reset`.
+    Reset,
+}
 
 /// A bounded single-producer, single-consumer byte pipe.
 pub struct Pipe(Mutex<State>);
 
 impl Pipe {
-    /// A pipe holding at most `capacity` bytes, with its two ends.
-    pub fn pair_with_capacity(capacity: usize) -> (PipeReader, PipeWriter) {
-        let pipe = Arc::new(Pipe(Mutex::new(State {
+    /// A pipe holding at most `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Arc<Pipe> {
+        Arc::new(Pipe(Mutex::new(State {
             capacity,
             ..State::default()
-        })));
-        (PipeReader(pipe.clone()), PipeWriter(pipe))
+        })))
     }
 
     /// A pipe of [`PIPE_CAPACITY`] bytes.
-    pub fn pair() -> (PipeReader, PipeWriter) {
-        Self::pair_with_capacity(PIPE_CAPACITY)
+    pub fn new() -> Arc<Pipe> {
+        Self::with_capacity(PIPE_CAPACITY)
     }
 
     /// Takes up to `max` buffered bytes.
     pub fn try_read(&self, max: usize) -> ReadOutcome {
         let mut s = lock(&self.0);
-        if s.reset {
-            return ReadOutcome::Reset;
+        if s.read_shut {
+            return ReadOutcome::Eof;
         }
         if !s.buf.is_empty() {
             if max == 0 {
@@ -126,7 +178,14 @@ impl Pipe {
             s.writers.wake();
             return ReadOutcome::Data(data);
         }
-        if s.write_closed || s.read_closed {
+        if let Some(notice) = &s.reset {
+            return if notice.take() {
+                ReadOutcome::Reset
+            } else {
+                ReadOutcome::Eof
+            };
+        }
+        if s.write_closed {
             ReadOutcome::Eof
         } else {
             ReadOutcome::WouldBlock
@@ -136,7 +195,7 @@ impl Pipe {
     /// Ready when a read would not return [`ReadOutcome::WouldBlock`].
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = lock(&self.0);
-        if !s.buf.is_empty() || s.write_closed || s.read_closed || s.reset {
+        if !s.buf.is_empty() || s.write_closed || s.read_shut || s.reset.is_some() {
             Poll::Ready(())
         } else {
             s.readers.register(cx.waker());
@@ -144,20 +203,42 @@ impl Pipe {
         }
     }
 
-    /// How many bytes a write may add now.
-    pub fn free(&self) -> Result<usize, WriteClosed> {
+    /// How many bytes a write may add now. A failure not yet found by a
+    /// write is not reported: the writer sees room, as over a socket.
+    pub fn free(&self) -> Result<usize, WriteError> {
         let s = lock(&self.0);
-        if s.write_closed || s.read_closed || s.reset {
-            return Err(WriteClosed);
+        s.check()?;
+        if s.reset.is_some() || s.peer != Peer::Open {
+            return Ok(s.capacity);
         }
         Ok(s.capacity - s.buf.len())
     }
 
     /// Appends as much of `data` as fits; returns how much that was.
-    pub fn write(&self, data: &[u8]) -> Result<usize, WriteClosed> {
+    pub fn write(&self, data: &[u8]) -> Result<usize, WriteError> {
         let mut s = lock(&self.0);
-        if s.write_closed || s.read_closed || s.reset {
-            return Err(WriteClosed);
+        s.check()?;
+        if let Some(notice) = &s.reset {
+            // WASI `stream-error`: after `last-operation-failed`, `closed`.
+            let reported = notice.take();
+            s.failed = Some(WriteError::Closed);
+            return Err(if reported {
+                WriteError::Reset
+            } else {
+                WriteError::Closed
+            });
+        }
+        match s.peer {
+            Peer::Open => {}
+            Peer::Orphaned => {
+                // Taken by the kernel, answered with a reset by the peer.
+                s.peer = Peer::Gone;
+                return Ok(data.len().min(s.capacity));
+            }
+            Peer::Gone => {
+                s.failed = Some(WriteError::Closed);
+                return Err(WriteError::Closed);
+            }
         }
         let n = data.len().min(s.capacity - s.buf.len());
         if n > 0 {
@@ -167,10 +248,19 @@ impl Pipe {
         Ok(n)
     }
 
+    /// The sticky failure of the writing end, if any.
+    pub fn write_error(&self) -> Result<(), WriteError> {
+        lock(&self.0).check()
+    }
+
     /// Ready when [`free`](Self::free) is not `Ok(0)`.
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = lock(&self.0);
-        if s.write_closed || s.read_closed || s.reset || s.buf.len() < s.capacity {
+        if s.check().is_err()
+            || s.reset.is_some()
+            || s.peer != Peer::Open
+            || s.buf.len() < s.capacity
+        {
             Poll::Ready(())
         } else {
             s.writers.register(cx.waker());
@@ -178,30 +268,49 @@ impl Pipe {
         }
     }
 
-    /// The writer is done (FIN): the reader gets EOF after the buffered bytes.
+    /// The writer is done (FIN): the reader gets EOF after the buffered
+    /// bytes; the writer's writes fail with `closed`.
     pub fn close_write(&self) {
         let mut s = lock(&self.0);
         s.write_closed = true;
-        s.readers.wake();
-        s.writers.wake();
+        s.wake_all();
     }
 
-    /// The reader is gone: buffered bytes are discarded, writes fail.
-    pub fn close_read(&self) {
+    /// The reader shut down reading: it reads EOF from now on and what is
+    /// buffered is discarded. The writer may go on writing until full.
+    pub fn shut_read(&self) {
         let mut s = lock(&self.0);
-        s.read_closed = true;
+        s.read_shut = true;
         s.buf = BytesMut::new();
-        s.readers.wake();
-        s.writers.wake();
+        s.wake_all();
     }
 
-    /// Resets the connection: the reader gets `connection-reset`.
-    pub fn reset(&self) {
+    /// The reading endpoint was closed with nothing unread: the next write
+    /// is taken (and lost), later ones fail with `closed`.
+    pub fn orphan(&self) {
         let mut s = lock(&self.0);
-        s.reset = true;
+        s.read_shut = true;
         s.buf = BytesMut::new();
-        s.readers.wake();
-        s.writers.wake();
+        if s.peer == Peer::Open {
+            s.peer = Peer::Orphaned;
+        }
+        s.wake_all();
+    }
+
+    /// Resets the connection: the reader reads what is buffered, then
+    /// end-of-stream, the writer fails; the first of them to find the reset
+    /// takes `notice` and reports `connection-reset` instead.
+    pub fn reset(&self, notice: &ResetNotice) {
+        let mut s = lock(&self.0);
+        if s.reset.is_none() {
+            s.reset = Some(notice.clone());
+        }
+        s.wake_all();
+    }
+
+    /// Whether the connection was reset.
+    pub fn is_reset(&self) -> bool {
+        lock(&self.0).reset.is_some()
     }
 
     /// Bytes buffered now.
@@ -210,37 +319,58 @@ impl Pipe {
     }
 }
 
-/// The reading end of a [`Pipe`]; dropping it closes the pipe for reading.
-/// It is the guest's `input-stream` of a connection.
+impl State {
+    /// The failure already reported to the writer, or its own FIN.
+    fn check(&self) -> Result<(), WriteError> {
+        match self.failed {
+            Some(e) => Err(e),
+            None if self.write_closed => Err(WriteError::Closed),
+            None => Ok(()),
+        }
+    }
+
+    fn wake_all(&mut self) {
+        self.readers.wake();
+        self.writers.wake();
+    }
+}
+
+/// A view of a [`Pipe`] for reading: the guest's `input-stream` of a
+/// connection. Dropping it changes nothing (the socket owns the connection).
 pub struct PipeReader(Arc<Pipe>);
 
 impl PipeReader {
-    /// The shared pipe (for `shutdown`).
+    /// A reading view of `pipe`.
+    pub fn new(pipe: Arc<Pipe>) -> Self {
+        Self(pipe)
+    }
+
+    /// The shared pipe.
     pub fn pipe(&self) -> &Arc<Pipe> {
         &self.0
     }
 }
 
-impl Drop for PipeReader {
-    fn drop(&mut self) {
-        self.0.close_read();
-    }
-}
-
-/// The writing end of a [`Pipe`]; dropping it closes the pipe for writing
-/// (the reader sees EOF). It is the guest's `output-stream` of a connection.
+/// A view of a [`Pipe`] for writing: the guest's `output-stream` of a
+/// connection. Dropping it changes nothing (the socket owns the connection).
 pub struct PipeWriter(Arc<Pipe>);
 
 impl PipeWriter {
-    /// The shared pipe (for `shutdown`).
+    /// A writing view of `pipe`.
+    pub fn new(pipe: Arc<Pipe>) -> Self {
+        Self(pipe)
+    }
+
+    /// The shared pipe.
     pub fn pipe(&self) -> &Arc<Pipe> {
         &self.0
     }
 }
 
-impl Drop for PipeWriter {
-    fn drop(&mut self) {
-        self.0.close_write();
+fn stream_error(e: WriteError) -> StreamError {
+    match e {
+        WriteError::Closed => StreamError::Closed,
+        WriteError::Reset => reset_error(),
     }
 }
 
@@ -268,7 +398,7 @@ impl Pollable for PipeReader {
 
 impl OutputStream for PipeWriter {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let free = self.0.free().map_err(|WriteClosed| StreamError::Closed)?;
+        let free = self.0.free().map_err(stream_error)?;
         if bytes.len() > free {
             return Err(StreamError::Trap(wasmtime::format_err!(
                 "write of {} bytes to a connection with room for {free}: \
@@ -276,22 +406,20 @@ impl OutputStream for PipeWriter {
                 bytes.len()
             )));
         }
-        self.0
-            .write(&bytes)
-            .map_err(|WriteClosed| StreamError::Closed)?;
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.0.write(&bytes).map_err(stream_error)?;
         Ok(())
     }
 
     fn flush(&mut self) -> StreamResult<()> {
         // Bytes are visible to the reader as soon as they are written.
-        self.0
-            .free()
-            .map(drop)
-            .map_err(|WriteClosed| StreamError::Closed)
+        self.0.write_error().map_err(stream_error)
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        self.0.free().map_err(|WriteClosed| StreamError::Closed)
+        self.0.free().map_err(stream_error)
     }
 }
 

@@ -1,14 +1,13 @@
 //! The queues of a pod network: a listener's backlog of connections not
 //! yet accepted, and a bound UDP port's mailbox of datagrams not yet read.
-//! Both are bounded: a full backlog refuses connections, a full mailbox
-//! drops datagrams (as the kernel does).
+//! Both are bounded: a full backlog makes connects wait (the kernel drops
+//! their SYNs and the clients retry), a full mailbox drops datagrams (as
+//! the kernel does).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
-
-use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
 use super::netns::Conn;
 use super::pipe::{Wakers, lock};
@@ -75,6 +74,17 @@ impl<T> Queue<T> {
 struct ListenerState {
     q: Queue<Conn>,
     backlog: usize,
+    /// Connects waiting for room in a full backlog.
+    dialers: Wakers,
+}
+
+/// Why a connection was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The listener is gone: `connection-refused`.
+    Closed,
+    /// The backlog is full: Linux drops the SYN and the client retries.
+    Full,
 }
 
 /// A listening socket's backlog of connections waiting for `accept`.
@@ -88,18 +98,39 @@ impl Listener {
         }))
     }
 
-    pub(super) fn enqueue(&self, conn: Conn) -> Result<(), ErrorCode> {
+    /// Queues the connection `make` builds, if there is room. As in Linux
+    /// (`sk_acceptq_is_full`), a backlog of n holds n + 1 connections.
+    pub(super) fn enqueue(&self, make: impl FnOnce() -> Conn) -> Result<(), Refusal> {
         let mut s = lock(&self.0);
-        if s.q.closed || s.q.items.len() >= s.backlog {
-            return Err(ErrorCode::ConnectionRefused);
+        if s.q.closed {
+            return Err(Refusal::Closed);
         }
-        s.q.push(conn);
+        if s.q.items.len() > s.backlog {
+            return Err(Refusal::Full);
+        }
+        s.q.push(make());
         Ok(())
+    }
+
+    /// Ready when a connection could be queued now, or the listener is gone.
+    pub(super) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = lock(&self.0);
+        if s.q.closed || s.q.items.len() <= s.backlog {
+            Poll::Ready(())
+        } else {
+            s.dialers.register(cx.waker());
+            Poll::Pending
+        }
     }
 
     /// The oldest connection waiting, if any.
     pub fn try_accept(&self) -> Option<Conn> {
-        lock(&self.0).q.items.pop_front()
+        let mut s = lock(&self.0);
+        let conn = s.q.items.pop_front();
+        if conn.is_some() {
+            s.dialers.wake();
+        }
+        conn
     }
 
     /// Ready when a connection is waiting (or the listener was closed).
@@ -109,7 +140,9 @@ impl Listener {
 
     /// Changes the backlog (connections already queued stay).
     pub fn set_backlog(&self, backlog: usize) {
-        lock(&self.0).backlog = backlog.max(1);
+        let mut s = lock(&self.0);
+        s.backlog = backlog.max(1);
+        s.dialers.wake();
     }
 
     /// Connections waiting to be accepted.
@@ -119,10 +152,13 @@ impl Listener {
 
     /// Stops accepting and resets every connection still queued.
     pub(super) fn close(&self) {
-        let queued = lock(&self.0).q.close();
+        let queued = {
+            let mut s = lock(&self.0);
+            s.dialers.wake();
+            s.q.close()
+        };
         for conn in queued {
-            conn.reader.pipe().reset();
-            conn.writer.pipe().reset();
+            conn.reset();
         }
     }
 }

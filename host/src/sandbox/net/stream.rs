@@ -14,23 +14,21 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
 use super::netns::{Conn, PodNetwork, PortLease};
-use super::pipe::{PipeReader, PipeWriter, ReadOutcome, WriteClosed};
+use super::pipe::{ReadOutcome, WriteError};
 
 /// A TCP connection from the host into a pod: [`AsyncRead`] +
-/// [`AsyncWrite`]. `shutdown` sends EOF; dropping it closes the connection.
+/// [`AsyncWrite`]. `shutdown` sends EOF; dropping it closes the connection
+/// as closing a socket does (see [`Conn`]).
 pub struct PodStream {
-    reader: PipeReader,
-    writer: PipeWriter,
-    local: SocketAddr,
-    remote: SocketAddr,
+    conn: Conn,
     _lease: PortLease,
 }
 
 impl std::fmt::Debug for PodStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PodStream")
-            .field("local", &self.local)
-            .field("remote", &self.remote)
+            .field("local", &self.conn.local)
+            .field("remote", &self.conn.remote)
             .finish()
     }
 }
@@ -54,22 +52,19 @@ impl PodStream {
 
     fn new(conn: Conn, lease: PortLease) -> Self {
         Self {
-            reader: conn.reader,
-            writer: conn.writer,
-            local: conn.local,
-            remote: conn.remote,
+            conn,
             _lease: lease,
         }
     }
 
     /// This end's address in the pod (`127.0.0.1:<ephemeral>`).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.conn.local
     }
 
     /// The address connected to (`127.0.0.1:<port>`).
     pub fn peer_addr(&self) -> SocketAddr {
-        self.remote
+        self.conn.remote
     }
 }
 
@@ -81,6 +76,7 @@ pub fn io_error(code: ErrorCode) -> io::Error {
         ErrorCode::InvalidArgument => io::ErrorKind::InvalidInput,
         ErrorCode::AddressInUse => io::ErrorKind::AddrInUse,
         ErrorCode::AccessDenied => io::ErrorKind::PermissionDenied,
+        ErrorCode::AddressNotBindable => io::ErrorKind::AddrNotAvailable,
         _ => return io::Error::other(format!("{code:?}")),
     };
     io::Error::from(kind)
@@ -95,7 +91,7 @@ impl AsyncRead for PodStream {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        let pipe = self.reader.pipe();
+        let pipe = self.conn.rx();
         loop {
             match pipe.try_read(buf.remaining()) {
                 ReadOutcome::Data(d) => {
@@ -118,12 +114,17 @@ impl AsyncWrite for PodStream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let pipe = self.writer.pipe();
+        let pipe = self.conn.tx();
         loop {
             match pipe.write(data) {
                 Ok(0) if !data.is_empty() => ready!(pipe.poll_write_ready(cx)),
                 Ok(n) => return Poll::Ready(Ok(n)),
-                Err(WriteClosed) => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+                Err(WriteError::Closed) => {
+                    return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+                }
+                Err(WriteError::Reset) => {
+                    return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+                }
             }
         }
     }
@@ -133,7 +134,7 @@ impl AsyncWrite for PodStream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.writer.pipe().close_write();
+        self.conn.shutdown(false, true);
         Poll::Ready(Ok(()))
     }
 }

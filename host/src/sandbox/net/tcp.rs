@@ -4,10 +4,15 @@
 //! States follow `wasi:sockets/tcp`: a socket is created unbound, is bound
 //! (explicitly, or implicitly by `connect`), then either connects or
 //! listens. Every operation completes at once in memory, so `start-*`
-//! does the work and `finish-*` only reports it; `finish-connect` never
-//! returns `would-block`. Socket options the in-memory network has no use
-//! for (keep-alive, hop limit, buffer sizes) are validated and remembered,
-//! so guests that set them work unchanged.
+//! does the work and `finish-*` only reports it; `finish-connect` returns
+//! `would-block` only while the listener's backlog is full. Socket options the in-memory network has no use
+//! for (keep-alive, hop limit, buffer sizes) are validated, clamped and
+//! rounded as wasmtime on Linux does, and remembered, so guests that set
+//! them work unchanged; an accepted socket inherits its listener's.
+//!
+//! The connection belongs to the socket: the guest's streams are views, so
+//! dropping them closes nothing (as on wasmtime); `shutdown` and dropping
+//! the socket do (see [`Conn`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,8 +20,11 @@ use std::sync::Arc;
 use wasmtime_wasi::p2::Pollable;
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
-use super::netns::{Conn, DEFAULT_BACKLOG, Family, Listener, PodNetwork, PortLease, Proto};
-use super::pipe::{PIPE_CAPACITY, Pipe, PipeReader, PipeWriter};
+use super::netns::{
+    Conn, DEFAULT_BACKLOG, Dial, Family, Listener, PodNetwork, PortLease, Progress, Proto,
+};
+use super::options::TcpOptions as Options;
+use super::pipe::{PipeReader, PipeWriter};
 
 /// An operation started and not yet finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +39,8 @@ pub(crate) enum State {
     Bound(PortLease),
     /// `start-connect` ran; `finish-connect` reports this.
     Connecting(Result<(Conn, PortLease), ErrorCode>),
+    /// `start-connect` ran and the listener's backlog is full.
+    Dialing(Dial),
     Connected(Connected),
     Listening {
         lease: PortLease,
@@ -40,42 +50,15 @@ pub(crate) enum State {
     Closed,
 }
 
-/// A connected socket. The streams were handed to the guest; the socket
-/// keeps the pipes for `shutdown`.
+/// A connected socket: it owns its end of the connection (the guest's
+/// streams are views of it).
 pub(crate) struct Connected {
+    /// The connection, closed when the socket is dropped.
+    conn: Conn,
     /// The client's port (`None` for an accepted socket, which shares its
-    /// listener's port).
+    /// listener's port). Declared after `conn`: the port is freed after the
+    /// connection is closed.
     _lease: Option<PortLease>,
-    local: SocketAddr,
-    remote: SocketAddr,
-    rx: Arc<Pipe>,
-    tx: Arc<Pipe>,
-}
-
-/// Options kept for `get`/`set` (they change nothing in memory).
-#[derive(Debug, Clone)]
-pub(crate) struct Options {
-    pub(crate) keep_alive: bool,
-    pub(crate) keep_alive_idle_ns: u64,
-    pub(crate) keep_alive_interval_ns: u64,
-    pub(crate) keep_alive_count: u32,
-    pub(crate) hop_limit: u8,
-    pub(crate) receive_buffer: u64,
-    pub(crate) send_buffer: u64,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            keep_alive: false,
-            keep_alive_idle_ns: 7200 * 1_000_000_000,
-            keep_alive_interval_ns: 75 * 1_000_000_000,
-            keep_alive_count: 9,
-            hop_limit: 64,
-            receive_buffer: PIPE_CAPACITY as u64,
-            send_buffer: PIPE_CAPACITY as u64,
-        }
-    }
 }
 
 /// A guest's TCP socket.
@@ -102,16 +85,11 @@ impl TcpSocket {
     }
 
     /// An accepted connection (already connected; the caller hands its
-    /// streams to the guest).
-    fn accepted(net: Arc<PodNetwork>, family: Family, conn: &Conn) -> Self {
+    /// streams to the guest). It inherits `options` from its listener.
+    fn accepted(net: Arc<PodNetwork>, family: Family, conn: Conn, options: Options) -> Self {
         let mut s = Self::new(net, family);
-        s.state = State::Connected(Connected {
-            _lease: None,
-            local: conn.local,
-            remote: conn.remote,
-            rx: conn.reader.pipe().clone(),
-            tx: conn.writer.pipe().clone(),
-        });
+        s.state = State::Connected(Connected { conn, _lease: None });
+        s.options = options;
         s
     }
 
@@ -153,7 +131,8 @@ impl TcpSocket {
         self.finish(Op::Bind)
     }
 
-    /// `start-connect`: connects at once; the outcome waits for
+    /// `start-connect`: connects at once (or, while the listener's backlog
+    /// is full, as soon as it has room); the outcome waits for
     /// `finish-connect`. Invalid or forbidden addresses fail here.
     pub fn start_connect(&mut self, remote: SocketAddr) -> Result<(), ErrorCode> {
         self.begin()?;
@@ -165,24 +144,44 @@ impl TcpSocket {
             State::Bound(lease) => Some(lease),
             _ => None,
         };
-        self.state = State::Connecting(self.net.connect(local, remote));
+        self.state = match self.net.dial(local, remote) {
+            Ok(dial) => Self::dialed(dial.attempt()),
+            Err(e) => State::Connecting(Err(e)),
+        };
         self.in_progress = Some(Op::Connect);
         Ok(())
     }
 
-    /// `finish-connect`: the guest's ends of the connection.
+    fn dialed(progress: Progress) -> State {
+        match progress {
+            Progress::Done(result) => State::Connecting(result),
+            Progress::Waiting(dial) => State::Dialing(dial),
+        }
+    }
+
+    /// `finish-connect`: the guest's ends of the connection; `would-block`
+    /// while the listener's backlog is full.
     pub fn finish_connect(&mut self) -> Result<(PipeReader, PipeWriter), ErrorCode> {
+        if self.in_progress == Some(Op::Connect)
+            && let State::Dialing(_) = self.state
+        {
+            let State::Dialing(dial) = std::mem::replace(&mut self.state, State::Closed) else {
+                unreachable!("checked above");
+            };
+            self.state = Self::dialed(dial.attempt());
+            if let State::Dialing(_) = self.state {
+                return Err(ErrorCode::WouldBlock);
+            }
+        }
         self.finish(Op::Connect)?;
         match std::mem::replace(&mut self.state, State::Closed) {
             State::Connecting(Ok((conn, lease))) => {
+                let streams = (conn.reader(), conn.writer());
                 self.state = State::Connected(Connected {
+                    conn,
                     _lease: Some(lease),
-                    local: conn.local,
-                    remote: conn.remote,
-                    rx: conn.reader.pipe().clone(),
-                    tx: conn.writer.pipe().clone(),
                 });
-                Ok((conn.reader, conn.writer))
+                Ok(streams)
             }
             State::Connecting(Err(e)) => Err(e),
             _ => Err(ErrorCode::InvalidState),
@@ -209,14 +208,17 @@ impl TcpSocket {
         self.finish(Op::Listen)
     }
 
-    /// `accept`: the next queued connection as a new socket and its streams.
+    /// `accept`: the next queued connection as a new socket and its
+    /// streams. The socket inherits this one's options (WIT `accept`).
     pub fn accept(&mut self) -> Result<(TcpSocket, PipeReader, PipeWriter), ErrorCode> {
         let State::Listening { listener, .. } = &self.state else {
             return Err(ErrorCode::InvalidState);
         };
         let conn = listener.try_accept().ok_or(ErrorCode::WouldBlock)?;
-        let socket = TcpSocket::accepted(self.net.clone(), self.family, &conn);
-        Ok((socket, conn.reader, conn.writer))
+        let (reader, writer) = (conn.reader(), conn.writer());
+        let options = self.options.clone();
+        let socket = TcpSocket::accepted(self.net.clone(), self.family, conn, options);
+        Ok((socket, reader, writer))
     }
 
     /// `local-address`.
@@ -224,7 +226,8 @@ impl TcpSocket {
         match &self.state {
             State::Bound(lease) | State::Listening { lease, .. } => Ok(lease.addr()),
             State::Connecting(Ok((conn, _))) => Ok(conn.local),
-            State::Connected(c) => Ok(c.local),
+            State::Dialing(dial) => Ok(dial.local()),
+            State::Connected(c) => Ok(c.conn.local),
             _ => Err(ErrorCode::InvalidState),
         }
     }
@@ -232,7 +235,7 @@ impl TcpSocket {
     /// `remote-address`.
     pub fn remote_address(&self) -> Result<SocketAddr, ErrorCode> {
         match &self.state {
-            State::Connected(c) => Ok(c.remote),
+            State::Connected(c) => Ok(c.conn.remote),
             _ => Err(ErrorCode::InvalidState),
         }
     }
@@ -247,7 +250,8 @@ impl TcpSocket {
         if value == 0 {
             return Err(ErrorCode::InvalidArgument);
         }
-        let value = usize::try_from(value).unwrap_or(usize::MAX).min(1 << 16);
+        // Linux clamps to net.core.somaxconn (4096 by default).
+        let value = usize::try_from(value).unwrap_or(usize::MAX).min(4096);
         match &self.state {
             State::Unbound | State::Bound(_) => {}
             State::Listening { listener, .. } => listener.set_backlog(value),
@@ -263,12 +267,7 @@ impl TcpSocket {
         let State::Connected(c) = &self.state else {
             return Err(ErrorCode::InvalidState);
         };
-        if receive {
-            c.rx.close_read();
-        }
-        if send {
-            c.tx.close_write();
-        }
+        c.conn.shutdown(receive, send);
         Ok(())
     }
 }
@@ -276,9 +275,16 @@ impl TcpSocket {
 #[wasmtime_wasi::async_trait]
 impl Pollable for TcpSocket {
     async fn ready(&mut self) {
-        // Bind, listen and connect complete at once; only `accept` waits.
-        if let (None, State::Listening { listener, .. }) = (self.in_progress, &self.state) {
-            std::future::poll_fn(|cx| listener.poll_ready(cx)).await;
+        // Bind and listen complete at once; `accept` waits for a
+        // connection, `connect` for room in a full backlog.
+        match (self.in_progress, &self.state) {
+            (None, State::Listening { listener, .. }) => {
+                std::future::poll_fn(|cx| listener.poll_ready(cx)).await;
+            }
+            (Some(Op::Connect), State::Dialing(dial)) => {
+                std::future::poll_fn(|cx| dial.poll_ready(cx)).await;
+            }
+            _ => {}
         }
     }
 }

@@ -7,10 +7,14 @@
 //! (sending from the socket's port). Every datagram arrives whole or not at
 //! all. There is no flow control, as with real UDP: a datagram that finds
 //! the receiver's mailbox full is dropped, so `check-send` always permits
-//! [`MAX_DATAGRAMS`].
+//! [`MAX_DATAGRAMS`]. A datagram a connected socket sends to a port nobody
+//! has bound makes its next `send` or `receive` fail with
+//! `connection-refused`, once (Linux's ICMP port unreachable, reported on
+//! connected sockets only).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmtime_wasi::p2::Pollable;
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
@@ -104,26 +108,41 @@ impl UdpSocket {
             check_remote(self.family, r)?;
         }
         self.remote = remote;
+        let refused = Arc::new(AtomicBool::new(false));
         let incoming = IncomingDatagramStream {
             mailbox: bound.mailbox.clone(),
             remote,
+            refused: refused.clone(),
         };
         let outgoing = OutgoingDatagramStream {
             net: self.net.clone(),
             family: self.family,
-            local: bound.lease.addr(),
+            local: self.local_address()?,
             remote,
             permits: 0,
+            refused,
         };
         Ok((incoming, outgoing))
     }
 
-    /// `local-address`.
+    /// `local-address`: as bound, except that a socket bound to the
+    /// unspecified address and streaming to a remote address reports the
+    /// address its route leaves from, the loopback address (as `connect`
+    /// makes Linux choose one; WIT `stream`: "the `local-address` may be
+    /// updated as well").
     pub fn local_address(&self) -> Result<SocketAddr, ErrorCode> {
-        self.bound
+        let bound = self
+            .bound
             .as_ref()
-            .map(|b| b.lease.addr())
-            .ok_or(ErrorCode::InvalidState)
+            .ok_or(ErrorCode::InvalidState)?
+            .lease
+            .addr();
+        Ok(match self.remote {
+            Some(_) if bound.ip().is_unspecified() => {
+                SocketAddr::new(self.family.loopback(), bound.port())
+            }
+            _ => bound,
+        })
     }
 
     /// `remote-address`.
@@ -143,12 +162,20 @@ impl Pollable for UdpSocket {
 pub struct IncomingDatagramStream {
     mailbox: Arc<Mailbox>,
     remote: Option<SocketAddr>,
+    /// A connected send found nobody (shared with the outgoing stream).
+    refused: Arc<AtomicBool>,
 }
 
 impl IncomingDatagramStream {
     /// Up to `max` waiting datagrams (never blocks). A connected stream
     /// drops datagrams from other senders.
-    pub fn receive(&mut self, max: usize) -> Vec<Datagram> {
+    ///
+    /// # Errors
+    /// `connection-refused` once after a connected send found nobody.
+    pub fn receive(&mut self, max: usize) -> Result<Vec<Datagram>, ErrorCode> {
+        if max > 0 && self.refused.swap(false, Ordering::AcqRel) {
+            return Err(ErrorCode::ConnectionRefused);
+        }
         let mut out = Vec::new();
         while out.len() < max.min(MAX_DATAGRAMS) {
             let Some(d) = self.mailbox.try_recv() else {
@@ -158,7 +185,7 @@ impl IncomingDatagramStream {
                 out.push(d);
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -182,6 +209,8 @@ pub struct OutgoingDatagramStream {
     local: SocketAddr,
     remote: Option<SocketAddr>,
     permits: usize,
+    /// A connected send found nobody (shared with the incoming stream).
+    refused: Arc<AtomicBool>,
 }
 
 impl OutgoingDatagramStream {
@@ -212,7 +241,14 @@ impl OutgoingDatagramStream {
         if data.len() > max {
             return Err(ErrorCode::DatagramTooLarge);
         }
-        self.net.send_datagram(self.local, to, data)
+        if self.remote.is_some() && self.refused.swap(false, Ordering::AcqRel) {
+            return Err(ErrorCode::ConnectionRefused);
+        }
+        let delivered = self.net.send_datagram(self.local, to, data)?;
+        if self.remote.is_some() && !delivered {
+            self.refused.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 }
 
