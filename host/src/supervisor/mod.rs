@@ -11,6 +11,7 @@ mod decide;
 pub(crate) mod driver;
 mod grpc;
 mod observed;
+pub(crate) mod output;
 mod probe;
 mod prober;
 pub mod status;

@@ -25,8 +25,8 @@ use tokio::time::Instant;
 
 use super::Run;
 use crate::plan::{PodPlan, ProbeHandler};
-use crate::pod::Event;
 use crate::supervisor::observed::Slot;
+use crate::supervisor::output::Event;
 use crate::supervisor::prober::{self, AbortOnDrop, ProbeTarget};
 
 /// A postStart hook's outcome: `Err` holds the kubelet's message.

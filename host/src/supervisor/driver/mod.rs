@@ -16,13 +16,14 @@ use super::backoff::{BackoffPolicy, go_duration};
 use super::budget::{InstanceBudget, Use};
 use super::decide::{Action, decide};
 use super::observed::{Observed, Slot, State, Termination};
+use super::output::logs::{self, LogDir};
+use super::output::{Event, Shared, StopReason};
 use super::probe::ProbeState;
 use super::prober::{AbortOnDrop, ProbeNote, ProbeTarget};
 use super::status::{Phase, generate, phase};
 use crate::container::Image;
 use crate::container::{Exit, SharedSignal};
 use crate::plan::{ContainerKind, PodPlan, ProbeKind};
-use crate::pod::{Event, Shared, StopReason};
 use crate::runtime::Runtime;
 use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 
@@ -82,7 +83,7 @@ pub(crate) struct Driver {
     pub(crate) backoff: BackoffPolicy,
     pub(crate) shared: Arc<Shared>,
     pub(crate) stop: watch::Receiver<Option<StopReason>>,
-    pub(crate) log_dir: Option<crate::pod::logs::LogDir>,
+    pub(crate) log_dir: Option<LogDir>,
     pub(crate) obs: Observed,
     /// The pod's network namespace.
     pub(crate) network: Arc<crate::sandbox::PodNetwork>,
@@ -291,7 +292,7 @@ impl Run {
             .log_dir
             .as_ref()
             .map(|d| d.file(&c.name, restart_count));
-        let log_task = crate::pod::logs::spawn(c.name.clone(), log_file, rx, shared.log_sender());
+        let log_task = logs::spawn(c.name.clone(), log_file, rx, shared.log_sender());
         let signal = SharedSignal::default();
         let target = Arc::new(ProbeTarget {
             runtime: self.d.runtime.clone(),

@@ -7,8 +7,8 @@ use tokio::time::Instant;
 
 use super::Run;
 use crate::plan::ProbeKind;
-use crate::pod::Event;
 use crate::supervisor::observed::Slot;
+use crate::supervisor::output::Event;
 use crate::supervisor::probe::{ProbeResult, ProbeState};
 use crate::supervisor::prober::{self, ProbeNote, Verdict};
 

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use super::{MIN_GRACE, Run, slot_kind};
 use crate::container::{KILLED_EXIT_CODE, TERMINATED_EXIT_CODE};
 use crate::plan::{ContainerKind, ProbeKind};
-use crate::pod::Event;
 use crate::supervisor::observed::Slot;
+use crate::supervisor::output::Event;
 
 impl Run {
     /// Stops every container: regular ones (and a running init container)
