@@ -15,6 +15,7 @@ use crate::runtime::Runtime;
 use crate::sandbox::PodDirs;
 use crate::spec::ValidPod;
 use crate::supervisor::driver::Driver;
+use crate::supervisor::launcher::WasmInstances;
 use crate::supervisor::output::Shared;
 use crate::supervisor::output::logs::LogDir;
 use crate::supervisor::{Observed, Slot, State, status};
@@ -132,9 +133,12 @@ impl Runtime {
         // The pod's network namespace, shared by its containers.
         let network = crate::sandbox::PodNetwork::new(plan.hostname.clone());
         let driver = Driver {
-            runtime: self.clone(),
+            instances: Arc::new(WasmInstances {
+                runtime: self.clone(),
+                images,
+            }),
+            max_instances: self.max_instances_per_pod(),
             plan: plan.clone(),
-            images,
             dirs,
             backoff: options.backoff,
             shared: shared.clone(),

@@ -9,19 +9,20 @@ mod backoff;
 mod budget;
 mod decide;
 pub(crate) mod driver;
-mod grpc;
+pub(crate) mod launcher;
 mod observed;
 pub(crate) mod output;
-mod probe;
-mod prober;
+mod probing;
 pub mod status;
+mod task;
+mod transitions;
 
 pub use backoff::{BackoffEntry, BackoffPolicy, RESET_AFTER, go_duration};
 pub use decide::{Action, Decision, decide};
 #[cfg(test)]
 use observed::termination;
 pub use observed::{Observed, Record, Slot, State, Termination, is_ready, is_started};
-pub use probe::{ProbeResult, ProbeState};
+pub use probing::thresholds::{ProbeResult, ProbeState};
 pub use status::Phase;
 
 #[cfg(test)]

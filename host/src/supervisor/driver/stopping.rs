@@ -98,9 +98,9 @@ impl Run {
                     .clone()
                     .unwrap_or_else(|| format!("Stopping container {name}")),
             ));
-            if inst.signal.is_subscribed() {
+            if inst.term.handles() {
                 inst.kill_code = Some(KILLED_EXIT_CODE);
-                inst.signal.request(wall_deadline);
+                inst.term.send(wall_deadline);
                 waiting.push(slot);
             } else {
                 inst.kill_code = Some(TERMINATED_EXIT_CODE);
