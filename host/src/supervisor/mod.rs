@@ -1,9 +1,14 @@
 //! The pod supervisor: the kubelet's state machine for one pod.
 //!
 //! Decisions are pure functions of the plan and the observed state:
-//! [`decide`] (what to start, what backs off, whether the pod is done) and
-//! [`status::phase`]/[`status::generate`] (the API status). [`driver`] is the
-//! thin async loop that carries them out.
+//! [`decide`] (what to start, what backs off, whether the pod is done),
+//! `transitions` (what a container's record becomes when an instance starts
+//! or ends: backoff, exit reason, `PostStartHookError`) and
+//! [`status::phase`]/[`status::generate`] (the API status). `driver` is the
+//! thin async loop that carries them out: it starts instances through
+//! `launcher` (the seam to Wasm, faked in tests), runs probes (`probing`)
+//! and publishes the status, events and logs (`output`), which the pod's
+//! handle subscribes to.
 
 mod backoff;
 mod budget;
