@@ -1,7 +1,7 @@
 //! The pod supervisor: the kubelet's state machine for one pod.
 //!
 //! Decisions are pure functions of the plan and the observed state:
-//! [`decide`] (what to start, what backs off, whether the pod is done),
+//! [`decide()`] (what to start, what backs off, whether the pod is done),
 //! `transitions` (what a container's record becomes when an instance starts
 //! or ends: backoff, exit reason, `PostStartHookError`) and
 //! [`status::phase`]/[`status::generate`] (the API status). `driver` is the

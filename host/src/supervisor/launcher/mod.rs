@@ -35,7 +35,7 @@ pub(crate) trait Instances: Send + Sync {
 pub(crate) struct Start {
     /// The container it is an instance of.
     pub(crate) slot: Slot,
-    /// argv (argv[0] included).
+    /// argv (`argv[0]` included).
     pub(crate) argv: Vec<String>,
     /// Environment, in order.
     pub(crate) env: Vec<(String, String)>,

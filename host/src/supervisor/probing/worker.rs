@@ -1,6 +1,6 @@
 //! The probe worker: one task per probe of a running instance, running its
 //! handler every `periodSeconds` and reporting each outcome to the driver,
-//! which applies the thresholds ([`super::ProbeState`]) and acts
+//! which applies the thresholds ([`super::thresholds::ProbeState`]) and acts
 //! (pkg/kubelet/prober/worker.go).
 //!
 //! * `exec` runs the probe command in a fresh instance of the container's own
