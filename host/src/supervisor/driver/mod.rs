@@ -1,6 +1,8 @@
 //! The thin async loop that carries out [`decide`]'s decisions: it starts
-//! instances, records their exits, waits out backoffs, stops the pod, and
-//! publishes the status after every change.
+//! instances (through [`Instances`]: Wasm in a pod, a fake in tests),
+//! records their exits, waits out backoffs, stops the pod, and publishes the
+//! status after every change. What a start or an exit does to a container's
+//! record is decided in `supervisor/transitions.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
