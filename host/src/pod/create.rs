@@ -8,13 +8,16 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{oneshot, watch};
 
-use super::{Outcome, PodHandle, RunOptions, Shared};
+use super::{Outcome, PodHandle, RunOptions};
 use crate::error::Error;
 use crate::plan::{self, PodPlan};
 use crate::runtime::Runtime;
 use crate::sandbox::PodDirs;
 use crate::spec::ValidPod;
 use crate::supervisor::driver::Driver;
+use crate::supervisor::launcher::WasmInstances;
+use crate::supervisor::output::Shared;
+use crate::supervisor::output::logs::LogDir;
 use crate::supervisor::{Observed, Slot, State, status};
 
 impl Runtime {
@@ -130,14 +133,17 @@ impl Runtime {
         // The pod's network namespace, shared by its containers.
         let network = crate::sandbox::PodNetwork::new(plan.hostname.clone());
         let driver = Driver {
-            runtime: self.clone(),
+            instances: Arc::new(WasmInstances {
+                runtime: self.clone(),
+                images,
+            }),
+            max_instances: self.max_instances_per_pod(),
             plan: plan.clone(),
-            images,
             dirs,
             backoff: options.backoff,
             shared: shared.clone(),
             stop: stop_rx.clone(),
-            log_dir: options.run_dir.as_ref().map(|d| super::logs::LogDir {
+            log_dir: options.run_dir.as_ref().map(|d| LogDir {
                 dir: d.join("logs"),
                 rotation: options.log_rotation,
             }),

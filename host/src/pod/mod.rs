@@ -8,13 +8,10 @@
 
 mod connect;
 mod create;
-pub(crate) mod events;
 mod kubectl;
-pub(crate) mod logs;
 
-pub use events::{Event, EventType};
+pub use crate::supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason};
 pub use kubectl::{PodRow, kubectl_row};
-pub use logs::{LogLine, LogRotation};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,6 +20,7 @@ use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::{broadcast, oneshot, watch};
 
+use crate::supervisor::output::Shared;
 use crate::supervisor::{BackoffPolicy, Phase};
 
 /// Options for one pod run.
@@ -43,15 +41,6 @@ pub struct RunOptions {
     pub log_rotation: LogRotation,
 }
 
-/// Why a pod was stopped from outside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// [`PodHandle::stop`] (Ctrl-C, SIGTERM, an embedding program).
-    Requested,
-    /// A time limit ran out (`wasmpod run --timeout`).
-    Timeout,
-}
-
 /// How a pod ended.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -63,63 +52,8 @@ pub struct Outcome {
     pub stopped: Option<StopReason>,
 }
 
-/// State shared by a pod's handle and its supervisor. The event and log
-/// senders are dropped when the pod ends, which ends every subscription.
-pub(crate) struct Shared {
-    pub(crate) status: watch::Sender<Pod>,
-    /// Conditions set from outside ([`PodHandle::set_condition`]).
-    pub(crate) conditions: watch::Sender<Vec<PodCondition>>,
-    events: Mutex<Option<broadcast::Sender<Event>>>,
-    logs: Mutex<Option<broadcast::Sender<LogLine>>>,
-}
-
-impl Shared {
-    pub(crate) fn new(pod: Pod) -> Self {
-        Self {
-            status: watch::channel(pod).0,
-            conditions: watch::channel(Vec::new()).0,
-            events: Mutex::new(Some(broadcast::channel(4096).0)),
-            logs: Mutex::new(Some(broadcast::channel(16384).0)),
-        }
-    }
-
-    pub(crate) fn event(&self, mut e: Event) {
-        if let Some(name) = &e.container {
-            let pod = self.status.borrow();
-            let spec = pod.spec.as_ref();
-            let init = spec
-                .and_then(|s| s.init_containers.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| &c.name == name));
-            let list = if init { "initContainers" } else { "containers" };
-            e.field_path = Some(format!("spec.{list}{{{name}}}"));
-        }
-        tracing::debug!(reason = %e.reason, container = ?e.container, "{}", e.message);
-        if let Some(tx) = lock(&self.events).as_ref() {
-            let _ = tx.send(e);
-        }
-    }
-
-    pub(crate) fn log_sender(&self) -> Option<broadcast::Sender<LogLine>> {
-        lock(&self.logs).clone()
-    }
-
-    /// Ends the event and log streams.
-    pub(crate) fn close(&self) {
-        lock(&self.events).take();
-        lock(&self.logs).take();
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn subscribe<T: Clone>(tx: &Mutex<Option<broadcast::Sender<T>>>) -> broadcast::Receiver<T> {
-    match lock(tx).as_ref() {
-        Some(tx) => tx.subscribe(),
-        // The pod has ended: a receiver that reports the end at once.
-        None => broadcast::channel(1).1,
-    }
 }
 
 /// A handle to a pod. Dropping it does not stop the pod; call
@@ -189,13 +123,13 @@ impl PodHandle {
 
     /// Events from now on.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        subscribe(&self.shared.events)
+        self.shared.subscribe_events()
     }
 
     /// Container output lines from now on. The stream ends when the pod has
     /// ended and every line was delivered.
     pub fn logs(&self) -> broadcast::Receiver<LogLine> {
-        subscribe(&self.shared.logs)
+        self.shared.subscribe_logs()
     }
 
     /// Sets a pod condition the kubelet does not own, as a controller would

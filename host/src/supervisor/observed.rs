@@ -1,5 +1,5 @@
 //! What the supervisor knows about each container: the runtime's view, from
-//! which both decisions ([`super::decide`]) and the API status
+//! which both decisions ([`super::decide()`]) and the API status
 //! ([`super::status`]) are computed.
 
 use k8s_openapi::api::core::v1::PodCondition;

@@ -14,11 +14,11 @@ use tokio::sync::mpsc;
 use super::Run;
 use crate::container::KILLED_EXIT_CODE;
 use crate::plan::{PodPlan, SizeLimit};
-use crate::pod::Event;
 use crate::sandbox::{MAX_WALK_ENTRIES, PodDirs, disk_usage};
 use crate::supervisor::observed::Slot;
-use crate::supervisor::prober::AbortOnDrop;
+use crate::supervisor::output::Event;
 use crate::supervisor::status::{EVICTED_REASON, empty_dir_eviction_message};
+use crate::supervisor::task::AbortOnDrop;
 
 /// How often volume usage is measured (the kubelet's housekeeping period
 /// is 10 s; a local runner checks more often, so a fast writer gets less

@@ -1,6 +1,8 @@
 //! The thin async loop that carries out [`decide`]'s decisions: it starts
-//! instances, records their exits, waits out backoffs, stops the pod, and
-//! publishes the status after every change.
+//! instances (through [`Instances`]: Wasm in a pod, a fake in tests),
+//! records their exits, waits out backoffs, stops the pod, and publishes the
+//! status after every change. What a start or an exit does to a container's
+//! record is decided in `supervisor/transitions.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,21 +17,23 @@ use tokio::time::Instant;
 use super::backoff::{BackoffPolicy, go_duration};
 use super::budget::{InstanceBudget, Use};
 use super::decide::{Action, decide};
+use super::launcher::{Instances, Launcher, Term};
 use super::observed::{Observed, Slot, State, Termination};
-use super::probe::ProbeState;
-use super::prober::{AbortOnDrop, ProbeNote, ProbeTarget};
+use super::output::logs::{self, LogDir};
+use super::output::{Event, Shared, StopReason};
+use super::probing::ProbeNote;
+use super::probing::thresholds::ProbeState;
 use super::status::{Phase, generate, phase};
-use crate::container::Image;
-use crate::container::{Exit, SharedSignal};
+use super::task::AbortOnDrop;
+use super::transitions::{exit_of, exit_reason, post_start_wait, start_instance};
+use crate::container::Exit;
 use crate::plan::{ContainerKind, PodPlan, ProbeKind};
-use crate::pod::{Event, Shared, StopReason};
-use crate::runtime::Runtime;
 use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 
 mod eviction;
-mod hooks;
+mod lifecycle_hooks;
 mod messages;
-mod probes;
+mod probe_results;
 mod stopping;
 
 use messages::{message_file, read_message};
@@ -39,15 +43,17 @@ const MIN_GRACE: Duration = Duration::from_secs(2);
 
 struct Instance {
     id: u64,
+    /// Kills the instance.
     abort: AbortHandle,
-    signal: SharedSignal,
+    /// Asks it to stop.
+    term: Arc<dyn Term>,
     started_at: Timestamp,
     /// Set when the supervisor stops the instance: the code it then reports.
     kill_code: Option<i32>,
     /// Running probe workers and their results.
     probes: Vec<(ProbeKind, ProbeState, AbortHandle)>,
-    /// What exec probes and hooks start.
-    target: Arc<ProbeTarget>,
+    /// Starts the exec probes' and hooks' instances.
+    launcher: Arc<Launcher>,
     /// The preStop hook, once started (it runs once per instance, and
     /// ends with the instance at the latest).
     pre_stop: Option<AbortOnDrop>,
@@ -75,14 +81,17 @@ struct ExitNote {
 
 /// Drives one pod from start to end.
 pub(crate) struct Driver {
-    pub(crate) runtime: Runtime,
+    /// What runs the pod's instances (Wasm, or a fake in tests).
+    pub(crate) instances: Arc<dyn Instances>,
+    /// The most instances the pod may run at once
+    /// ([`crate::RuntimeConfig::max_instances_per_pod`]).
+    pub(crate) max_instances: usize,
     pub(crate) plan: Arc<PodPlan>,
-    pub(crate) images: HashMap<Slot, Image>,
     pub(crate) dirs: PodDirs,
     pub(crate) backoff: BackoffPolicy,
     pub(crate) shared: Arc<Shared>,
     pub(crate) stop: watch::Receiver<Option<StopReason>>,
-    pub(crate) log_dir: Option<crate::pod::logs::LogDir>,
+    pub(crate) log_dir: Option<LogDir>,
     pub(crate) obs: Observed,
     /// The pod's network namespace.
     pub(crate) network: Arc<crate::sandbox::PodNetwork>,
@@ -97,8 +106,8 @@ struct Run {
     exits_rx: mpsc::UnboundedReceiver<ExitNote>,
     probe_tx: mpsc::UnboundedSender<ProbeNote>,
     probe_rx: mpsc::UnboundedReceiver<ProbeNote>,
-    hook_tx: mpsc::UnboundedSender<hooks::HookNote>,
-    hook_rx: mpsc::UnboundedReceiver<hooks::HookNote>,
+    hook_tx: mpsc::UnboundedSender<lifecycle_hooks::HookNote>,
+    hook_rx: mpsc::UnboundedReceiver<lifecycle_hooks::HookNote>,
     /// Probe-failure kills waiting to be carried out: (container, deadline, message).
     deferred_kills: Vec<(Slot, Instant, String)>,
     next_id: u64,
@@ -124,7 +133,7 @@ impl Driver {
         let (evict_tx, evictions) = mpsc::unbounded_channel();
         let monitor = eviction::spawn_monitor(&self.plan, &self.dirs, evict_tx);
         let mut run = Run {
-            budget: InstanceBudget::new(self.runtime.max_instances_per_pod()),
+            budget: InstanceBudget::new(self.max_instances),
             conditions,
             evictions,
             eviction: None,
@@ -234,23 +243,10 @@ impl Run {
     fn start(&mut self, slot: Slot) {
         let plan = self.d.plan.clone();
         let c = slot.plan(&plan);
-        let now = Instant::now();
-        let rec = self.d.obs.record_mut(slot);
-        if rec.has_run() {
-            let prev = rec.newest_termination().cloned();
-            if let Some(prev) = prev {
-                rec.backoff = Some(
-                    self.d
-                        .backoff
-                        .next(rec.backoff.as_ref(), prev.finished, now),
-                );
-                rec.last = Some(prev);
-            }
-            rec.restart_count += 1;
-        }
-        let restart_count = rec.restart_count;
         let started_at = Timestamp::now();
-        rec.state = State::Running { started_at };
+        let rec = self.d.obs.record_mut(slot);
+        start_instance(rec, &self.d.backoff, Instant::now(), started_at);
+        let restart_count = rec.restart_count;
         self.announced.remove(&slot);
 
         let shared = self.d.shared.clone();
@@ -291,11 +287,10 @@ impl Run {
             .log_dir
             .as_ref()
             .map(|d| d.file(&c.name, restart_count));
-        let log_task = crate::pod::logs::spawn(c.name.clone(), log_file, rx, shared.log_sender());
-        let signal = SharedSignal::default();
-        let target = Arc::new(ProbeTarget {
-            runtime: self.d.runtime.clone(),
-            image: self.d.images[&slot].clone(),
+        let log_task = logs::spawn(c.name.clone(), log_file, rx, shared.log_sender());
+        let launcher = Arc::new(Launcher {
+            instances: self.d.instances.clone(),
+            slot,
             env: c.env.clone(),
             preopens,
             network: self.d.network.clone(),
@@ -303,8 +298,8 @@ impl Run {
             cpu: crate::container::cpu::CpuAccount::new(c.cpu_limit_millis, c.cpu_request_millis),
             budget: self.budget.clone(),
         });
-        let launch = target.launch(c.argv.clone(), tx, signal.clone());
-        let handle = target.spawn(launch, Use::Container);
+        let started = launcher.start(c.argv.clone(), tx, Use::Container);
+        let handle = started.exit;
         self.next_id += 1;
         let id = self.next_id;
         self.running.insert(
@@ -312,11 +307,11 @@ impl Run {
             Instance {
                 id,
                 abort: handle.abort_handle(),
-                signal,
+                term: started.term,
                 started_at,
                 kill_code: None,
                 probes: Vec::new(),
-                target,
+                launcher,
                 pre_stop: None,
                 start_error: None,
             },
@@ -393,27 +388,18 @@ impl Run {
         let Some(inst) = self.running.get(&note.slot).filter(|i| i.id == note.id) else {
             return;
         };
-        let exit = match (note.exit, inst.kill_code) {
-            // Aborted by us.
-            (None, Some(code)) => Exit::Code(code),
-            (None, None) => Exit::Trap("the guest task was cancelled".into()),
-            (Some(exit), _) => exit,
-        };
+        let exit = exit_of(note.exit, inst.kill_code);
         let started_at = inst.started_at;
         let start_error = inst.start_error.clone();
         self.running.remove(&note.slot);
         self.record_exit(note.slot, started_at, exit, note.message);
         // A container killed for its postStart hook shows why while it
-        // waits to restart (the kubelet's reason cache); one that will not
-        // restart stays terminated.
-        let c = note.slot.plan(&self.d.plan);
-        let deleting = self.d.obs.deleting;
-        let rec = self.d.obs.record_mut(note.slot);
-        if let (Some(message), State::Terminated(t)) = (start_error, &rec.state)
-            && !deleting
-            && self.d.plan.should_restart(c, t.exit_code)
-        {
-            rec.wait_to_restart("PostStartHookError", message);
+        // waits to restart (the kubelet's reason cache).
+        if let Some(message) = post_start_wait(&self.d.plan, &self.d.obs, note.slot, start_error) {
+            self.d
+                .obs
+                .record_mut(note.slot)
+                .wait_to_restart("PostStartHookError", message);
         }
     }
 
@@ -426,13 +412,7 @@ impl Run {
     ) {
         let c = slot.plan(&self.d.plan);
         let code = exit.code();
-        let (reason, default_message) = match &exit {
-            Exit::Code(0) => ("Completed", None),
-            Exit::Code(_) => ("Error", None),
-            Exit::Trap(text) => ("Error", Some(format!("wasm trap: {text}"))),
-            Exit::StartError(text) => ("StartError", Some(text.clone())),
-            Exit::OomKilled(_) => ("OOMKilled", None),
-        };
+        let (reason, default_message) = exit_reason(&exit);
         let message = message.or(default_message);
         let t = Termination {
             exit_code: code,

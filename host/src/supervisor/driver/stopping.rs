@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use super::{MIN_GRACE, Run, slot_kind};
 use crate::container::{KILLED_EXIT_CODE, TERMINATED_EXIT_CODE};
 use crate::plan::{ContainerKind, ProbeKind};
-use crate::pod::Event;
 use crate::supervisor::observed::Slot;
+use crate::supervisor::output::Event;
 
 impl Run {
     /// Stops every container: regular ones (and a running init container)
@@ -98,9 +98,9 @@ impl Run {
                     .clone()
                     .unwrap_or_else(|| format!("Stopping container {name}")),
             ));
-            if inst.signal.is_subscribed() {
+            if inst.term.handles() {
                 inst.kill_code = Some(KILLED_EXIT_CODE);
-                inst.signal.request(wall_deadline);
+                inst.term.send(wall_deadline);
                 waiting.push(slot);
             } else {
                 inst.kill_code = Some(TERMINATED_EXIT_CODE);

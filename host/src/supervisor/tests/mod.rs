@@ -3,6 +3,8 @@
 //! `TestComputePodActions*`, status/generate_test.go). The direct ports of
 //! upstream tables are in [`upstream_phase`] and [`upstream_actions`].
 
+mod driver;
+mod fake;
 mod upstream_actions;
 mod upstream_phase;
 

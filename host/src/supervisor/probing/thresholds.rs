@@ -1,6 +1,7 @@
-//! Probe results, as the kubelet's prober workers keep them
-//! (pkg/kubelet/prober/worker.go): a result only changes after
-//! `failureThreshold` or `successThreshold` consecutive identical outcomes.
+//! Probe thresholds: a probe's result from its outcomes, as the kubelet's
+//! prober workers keep it (pkg/kubelet/prober/worker.go): a result only
+//! changes after `failureThreshold` or `successThreshold` consecutive
+//! identical outcomes.
 //! Each new container instance starts with readiness Failure, liveness
 //! Success and startup Unknown.
 

@@ -19,8 +19,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use prost::Message;
 use tokio::time::Instant;
 
-use super::prober::{AbortOnDrop, Verdict};
+use super::Verdict;
 use crate::sandbox::{PodNetwork, PodStream};
+use crate::supervisor::task::AbortOnDrop;
 
 /// `grpc.health.v1.HealthCheckRequest`.
 #[derive(Clone, PartialEq, Message)]

@@ -1,4 +1,5 @@
-//! Lifecycle hooks (kuberuntime_container.go, pkg/kubelet/lifecycle/handlers.go).
+//! Lifecycle hooks: running postStart and preStop handlers and the driver's
+//! reaction to them (kuberuntime_container.go, pkg/kubelet/lifecycle/handlers.go).
 //!
 //! * `postStart` runs right after a container starts, and the container
 //!   does not count as started (so the next container waits) until it
@@ -25,9 +26,11 @@ use tokio::time::Instant;
 
 use super::Run;
 use crate::plan::{PodPlan, ProbeHandler};
-use crate::pod::Event;
+use crate::supervisor::launcher::Launcher;
 use crate::supervisor::observed::Slot;
-use crate::supervisor::prober::{self, AbortOnDrop, ProbeTarget};
+use crate::supervisor::output::Event;
+use crate::supervisor::probing::http::{HOOK_AGENT, get_once};
+use crate::supervisor::task::AbortOnDrop;
 
 /// A postStart hook's outcome: `Err` holds the kubelet's message.
 pub(super) struct HookNote {
@@ -58,7 +61,7 @@ impl Subject {
 /// Runs a hook handler once (`handlerRunner.Run`).
 async fn run_hook(
     handler: &ProbeHandler,
-    target: &ProbeTarget,
+    launcher: &Launcher,
     who: &Subject,
 ) -> Result<(), String> {
     let Subject { container, pod } = who;
@@ -68,7 +71,7 @@ async fn run_hook(
             Ok(())
         }
         ProbeHandler::Exec(argv) => {
-            let outcome = prober::exec_capture(argv, target).await;
+            let outcome = launcher.exec_capture(argv).await;
             let command = argv.join(" ");
             let error = match outcome.code {
                 Some(0) => return Ok(()),
@@ -84,7 +87,7 @@ async fn run_hook(
             port,
             path,
             headers,
-        } => prober::get_once(&target.network, *port, path, headers, prober::HOOK_AGENT)
+        } => get_once(&launcher.network, *port, path, headers, HOOK_AGENT)
             .await
             .map(drop)
             .map_err(|e| {
@@ -109,10 +112,10 @@ impl Run {
             return;
         };
         self.d.obs.record_mut(slot).post_start_pending = true;
-        let (target, id, tx) = (inst.target.clone(), inst.id, self.hook_tx.clone());
+        let (launcher, id, tx) = (inst.launcher.clone(), inst.id, self.hook_tx.clone());
         let who = Subject::new(&plan, slot);
         tokio::spawn(async move {
-            let result = run_hook(&handler, &target, &who).await;
+            let result = run_hook(&handler, &launcher, &who).await;
             let _ = tx.send(HookNote { slot, id, result });
         });
     }
@@ -156,10 +159,10 @@ impl Run {
             let Some(inst) = self.running.get_mut(&slot).filter(|i| i.pre_stop.is_none()) else {
                 continue;
             };
-            let target: Arc<ProbeTarget> = inst.target.clone();
+            let launcher: Arc<Launcher> = inst.launcher.clone();
             let who = Subject::new(&plan, slot);
             let task = set.spawn(async move {
-                let result = run_hook(&handler, &target, &who).await;
+                let result = run_hook(&handler, &launcher, &who).await;
                 (who.container, result)
             });
             inst.pre_stop = Some(AbortOnDrop(task));

@@ -1,16 +1,16 @@
-//! Acting on probe results (pkg/kubelet/prober): startup success starts
-//! the liveness and readiness workers; a liveness or startup failure kills
-//! the container (its restart then follows the policy); readiness sets
-//! `ready`.
+//! The driver's reaction to probe results (pkg/kubelet/prober): startup
+//! success starts the liveness and readiness workers; a liveness or startup
+//! failure kills the container (its restart then follows the policy);
+//! readiness sets `ready`.
 
 use tokio::time::Instant;
 
 use super::Run;
 use crate::plan::ProbeKind;
-use crate::pod::Event;
 use crate::supervisor::observed::Slot;
-use crate::supervisor::probe::{ProbeResult, ProbeState};
-use crate::supervisor::prober::{self, ProbeNote, Verdict};
+use crate::supervisor::output::Event;
+use crate::supervisor::probing::thresholds::{ProbeResult, ProbeState};
+use crate::supervisor::probing::{ProbeNote, Verdict, worker};
 
 impl Run {
     /// Starts probe workers of `kinds` for the running instance of `slot`.
@@ -22,10 +22,10 @@ impl Run {
         };
         for &kind in kinds {
             if let Some(p) = c.probes.get(kind) {
-                let worker = prober::spawn(
+                let worker = worker::spawn(
                     kind,
                     p.clone(),
-                    inst.target.clone(),
+                    inst.launcher.clone(),
                     (slot, inst.id),
                     self.probe_tx.clone(),
                 );
@@ -95,7 +95,7 @@ impl Run {
                     c.name,
                     note.kind.label().to_lowercase()
                 );
-                let grace = prober::kill_grace(probe, plan.grace_period);
+                let grace = worker::kill_grace(probe, plan.grace_period);
                 self.deferred_kills
                     .push((note.slot, Instant::now() + grace, message));
             }

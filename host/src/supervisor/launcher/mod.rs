@@ -1,0 +1,172 @@
+//! Starting instances. [`Instances`] is the driver's seam to whatever runs
+//! them (Wasm in a pod, [`WasmInstances`]; a scripted fake in the
+//! supervisor's tests); a [`Launcher`] starts one container's instances
+//! through it — the container's own, and the fresh ones its exec probes and
+//! hooks run — each holding a permit of the pod's budget.
+
+mod wasm;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub(crate) use wasm::WasmInstances;
+
+use super::budget::{InstanceBudget, Permit, Use};
+use super::observed::Slot;
+use super::task::AbortOnDrop;
+use crate::container::Exit;
+use crate::container::cpu::CpuAccount;
+use crate::sandbox::{CHANNEL_CHUNKS, Chunk, PodNetwork, Preopen, Stream};
+
+/// The most exec output kept (for an `Unhealthy` event or a hook's message).
+pub(crate) const MAX_OUTPUT: usize = 1024;
+
+/// What runs a pod's instances: the seam between the driver and Wasm.
+pub(crate) trait Instances: Send + Sync {
+    /// Starts one instance. It holds `start.permit` and `start.output`
+    /// until it ends (dropping the output sender ends its log stream);
+    /// aborting [`Started::exit`] kills it.
+    fn start(&self, start: Start) -> Started;
+}
+
+/// One instance to start.
+pub(crate) struct Start {
+    /// The container it is an instance of.
+    pub(crate) slot: Slot,
+    /// argv (`argv[0]` included).
+    pub(crate) argv: Vec<String>,
+    /// Environment, in order.
+    pub(crate) env: Vec<(String, String)>,
+    /// Directories the instance sees.
+    pub(crate) preopens: Vec<Preopen>,
+    /// The pod's network namespace.
+    pub(crate) network: Arc<PodNetwork>,
+    /// `resources.limits.memory` in bytes.
+    pub(crate) memory_limit: Option<u64>,
+    /// The container's CPU account, shared by all its instances.
+    pub(crate) cpu: Option<Arc<CpuAccount>>,
+    /// stdout and stderr, as chunks.
+    pub(crate) output: mpsc::Sender<Chunk>,
+    /// The instance's share of the pod's budget.
+    pub(crate) permit: Permit,
+}
+
+/// A started instance.
+pub(crate) struct Started {
+    /// Its end: awaiting it gives the exit; aborting it kills the instance
+    /// (the join then fails).
+    pub(crate) exit: JoinHandle<Exit>,
+    /// How it is asked to stop.
+    pub(crate) term: Arc<dyn Term>,
+}
+
+/// How a running instance is asked to stop. WASI has no signals: an
+/// instance that subscribed to termination handles TERM; one that did not
+/// is stopped at once, like a process without a SIGTERM handler.
+pub(crate) trait Term: Send + Sync {
+    /// Whether the instance handles TERM.
+    fn handles(&self) -> bool;
+    /// Sends TERM; the instance will be killed at `deadline`.
+    fn send(&self, deadline: std::time::Instant);
+}
+
+/// The TERM line of an instance that never started.
+struct NoTerm;
+
+impl Term for NoTerm {
+    fn handles(&self) -> bool {
+        false
+    }
+    fn send(&self, _: std::time::Instant) {}
+}
+
+/// Starts the instances of one container: its own, and the exec probes and
+/// hooks, which run fresh instances like it (same image, environment,
+/// directories, limits and CPU account).
+pub(crate) struct Launcher {
+    /// What runs them.
+    pub(crate) instances: Arc<dyn Instances>,
+    /// The container.
+    pub(crate) slot: Slot,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) preopens: Vec<Preopen>,
+    /// The pod's network (exec instances, and tcp/http/grpc probes).
+    pub(crate) network: Arc<PodNetwork>,
+    /// `resources.limits.memory`, for each instance.
+    pub(crate) memory_limit: Option<u64>,
+    /// The container's CPU account, shared by all its instances.
+    pub(crate) cpu: Option<Arc<CpuAccount>>,
+    /// The pod's instance budget.
+    pub(crate) budget: Arc<InstanceBudget>,
+}
+
+impl Launcher {
+    /// Starts an instance running `argv`, its output to `output`, holding a
+    /// permit of the pod's budget while it lives; without one it ends at
+    /// once with a `StartError` saying which limit was reached.
+    pub(crate) fn start(
+        &self,
+        argv: Vec<String>,
+        output: mpsc::Sender<Chunk>,
+        what: Use,
+    ) -> Started {
+        match self.budget.try_acquire(what) {
+            Ok(permit) => self.instances.start(Start {
+                slot: self.slot,
+                argv,
+                env: self.env.clone(),
+                preopens: self.preopens.clone(),
+                network: self.network.clone(),
+                memory_limit: self.memory_limit,
+                cpu: self.cpu.clone(),
+                output,
+                permit,
+            }),
+            Err(why) => Started {
+                exit: tokio::spawn(async move { Exit::StartError(why) }),
+                term: Arc::new(NoTerm),
+            },
+        }
+    }
+
+    /// Runs `argv` in a fresh instance and collects its output. Dropping the
+    /// future (at a timeout) kills the instance.
+    pub(crate) async fn exec_capture(&self, argv: &[String]) -> ExecOutcome {
+        let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let instance = self.start(argv.to_vec(), tx, Use::Exec).exit;
+        // Abort the instance if this future is dropped at the timeout.
+        let guard = AbortOnDrop(instance.abort_handle());
+        let (mut output, mut stderr) = (Vec::new(), Vec::new());
+        while let Some(chunk) = rx.recv().await {
+            if output.len() < MAX_OUTPUT {
+                output.extend_from_slice(&chunk.bytes);
+            }
+            if chunk.stream == Stream::Stderr && stderr.len() < MAX_OUTPUT {
+                stderr.extend_from_slice(&chunk.bytes);
+            }
+        }
+        let exit = instance.await;
+        drop(guard);
+        let text = |mut bytes: Vec<u8>| {
+            bytes.truncate(MAX_OUTPUT);
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        ExecOutcome {
+            code: exit.ok().map(|e| e.code()),
+            output: text(output),
+            stderr: text(stderr),
+        }
+    }
+}
+
+/// What an exec handler's instance did.
+pub(crate) struct ExecOutcome {
+    /// The exit code; `None` if the instance was cancelled.
+    pub(crate) code: Option<i32>,
+    /// stdout and stderr as they interleaved (at most [`MAX_OUTPUT`] bytes).
+    pub(crate) output: String,
+    /// stderr alone (at most [`MAX_OUTPUT`] bytes).
+    pub(crate) stderr: String,
+}
