@@ -318,7 +318,8 @@ async fn d9_readiness_and_liveness_during_termination() {
     // Upstream: the TERM handler sleeps 20–30 s within a 30 s grace. Scaled
     // by 10 that window (2–3 s) is too short to be sure that a fresh exec
     // probe instance runs in it on a loaded machine, so it is 6 s in 10 s.
-    let script = "touch /tmp/ready; touch /tmp/liveness; trap \"rm /tmp/ready; rm /tmp/liveness; sleep 6; exit 0\" TERM; while true; do sleep 0.1; done";
+    // The TERM handler is set before the pod can be Ready, so a stop never finds it missing.
+    let script = "trap \"rm /tmp/ready; rm /tmp/liveness; sleep 6; exit 0\" TERM; touch /tmp/ready; touch /tmp/liveness; while true; do sleep 0.1; done";
     let spec = "  terminationGracePeriodSeconds: 10\n";
     let st = start(&single("Always", spec, &sh(script), &probes), fast()).await;
     st.wait_for(LIMIT, "ready", |p| status_of(p, "app").ready)
