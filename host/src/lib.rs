@@ -27,6 +27,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(test)]
+mod architecture;
 pub mod container;
 mod error;
 pub mod plan;
