@@ -21,6 +21,7 @@ const LAYERS: &[&str] = &[
     "sandbox",    // what a guest can touch: directories, network, stdio
     "plan",       // the resolved pod
     "spec",       // parse and validate a manifest
+    "report",     // an error and its causes on one line (used by every stage)
 ];
 
 /// A source file: its module path (`["supervisor", "driver", "hooks"]`) and whether it is
