@@ -6,7 +6,7 @@
 //! * no two folders import each other (where their paths part);
 //! * every folder's first line is a doc line saying what it is.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The top-level modules from the top (the public front) down. A module may import the ones
