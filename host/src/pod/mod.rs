@@ -153,9 +153,9 @@ impl PodHandle {
         status: bool,
         reason: Option<&str>,
         message: Option<&str>,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), crate::error::Error> {
         if crate::supervisor::status::KUBELET_CONDITIONS.contains(&type_) {
-            return Err(crate::Error::KubeletCondition {
+            return Err(crate::error::Error::KubeletCondition {
                 type_: type_.into(),
             });
         }
