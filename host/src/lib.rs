@@ -26,6 +26,9 @@
 //! println!("{}", pod.wait().await.phase.as_str());
 //! # Ok(()) }
 //! ```
+//!
+//! The `wasmpod` command is a separate package (`wasmpod-cli`), a thin
+//! client of this library.
 
 pub mod container;
 mod error;
