@@ -26,6 +26,18 @@
 //! println!("{}", pod.wait().await.phase.as_str());
 //! # Ok(()) }
 //! ```
+//!
+//! The `wasmpod` command is a separate package (`wasmpod-cli`), a thin
+//! client of this library.
+//!
+//! # Features
+//!
+//! - `builtin-images` (default): the guests behind the image names
+//!   `busybox`, `alpine`, `nginx` and `agnhost`, built for `wasm32-wasip2` by
+//!   a build script. Without it the library builds without that target, and
+//!   a pod naming one of them fails to load the image
+//!   ([`ImageError::BuiltinNotCompiledIn`](container::ImageError::BuiltinNotCompiledIn),
+//!   the container waiting with `ErrImagePull`).
 
 #[cfg(test)]
 mod architecture;

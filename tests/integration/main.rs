@@ -1,5 +1,8 @@
 //! Integration tests: pods run end to end through the library and through
-//! the `wasmpod` binary. One test binary, one module per concern.
+//! the `wasmpod` binary. One test binary, one module per concern. It is the
+//! `integration` target of the `wasmpod-cli` package (`cli/Cargo.toml`), the
+//! package that builds the binary: `cargo test -p wasmpod-cli --test
+//! integration <filter>`.
 //!
 //! Timing: tests wait for conditions with generous deadlines and assert on
 //! order (from timestamps guests write) rather than on durations, so they

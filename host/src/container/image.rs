@@ -94,6 +94,20 @@ pub enum ImageError {
         /// wasmtime's message.
         message: String,
     },
+    /// The image names a built-in guest (`busybox`, `alpine`, `nginx`,
+    /// `agnhost`), but this build of the library leaves them out: it was
+    /// built without its `builtin-images` cargo feature.
+    #[error(
+        "image {image} ({names}) is not compiled in: this build of the wasmpod library \
+         leaves out the built-in images; enable its `builtin-images` cargo feature, \
+         or name a .wasm file",
+        image = ImageSource::Builtin(*.image),
+        names = .image.names()
+    )]
+    BuiltinNotCompiledIn {
+        /// The built-in guest the image name resolved to.
+        image: BuiltinImage,
+    },
     /// The image needs something the host does not offer.
     #[error("{source_name} cannot run on wasmpod: {message}")]
     Link {
@@ -111,7 +125,8 @@ impl ImageError {
             ImageError::NotFound { .. }
             | ImageError::Read { .. }
             | ImageError::NotRegularFile { .. }
-            | ImageError::TooLarge { .. } => "ErrImagePull",
+            | ImageError::TooLarge { .. }
+            | ImageError::BuiltinNotCompiledIn { .. } => "ErrImagePull",
             ImageError::NotWasm { .. } => "InvalidImageName",
             ImageError::Compile { .. } | ImageError::Link { .. } => "CreateContainerError",
         }
@@ -126,27 +141,52 @@ pub const MAX_IMAGE_BYTES: u64 = 512 * 1024 * 1024;
 /// An image's bytes and their SHA-256 digest (the compile-once key).
 pub(crate) type Content = (Arc<[u8]>, [u8; 32]);
 
-/// Reads an image and digests it. A builtin image is the same for the whole
-/// process, so it is copied and digested once.
+/// Reads an image and digests it.
 pub(crate) fn read(source: &ImageSource) -> Result<Content, ImageError> {
+    match source {
+        ImageSource::Builtin(b) => read_builtin(*b, builtin_bytes(*b)),
+        ImageSource::File(path) => Ok(digest(Arc::from(read_file(path)?))),
+    }
+}
+
+/// An image's bytes with their digest.
+fn digest(bytes: Arc<[u8]>) -> Content {
+    let d: [u8; 32] = Sha256::digest(&bytes).into();
+    (bytes, d)
+}
+
+/// A built-in image's bytes, or `None` when the library is built without
+/// its `builtin-images` feature.
+fn builtin_bytes(image: BuiltinImage) -> Option<&'static [u8]> {
+    #[cfg(feature = "builtin-images")]
+    {
+        Some(match image {
+            BuiltinImage::Toolbox => wasmpod_guests::TOOLBOX,
+            BuiltinImage::Httpd => wasmpod_guests::HTTPD,
+            BuiltinImage::Agnhost => wasmpod_guests::AGNHOST,
+        })
+    }
+    #[cfg(not(feature = "builtin-images"))]
+    {
+        let _ = image;
+        None
+    }
+}
+
+/// A built-in image's content from its bytes as [`builtin_bytes`] gives
+/// them (`None`: not compiled in, an error). A builtin image is the same for
+/// the whole process, so it is copied and digested once.
+fn read_builtin(image: BuiltinImage, bytes: Option<&'static [u8]>) -> Result<Content, ImageError> {
     static TOOLBOX: OnceLock<Content> = OnceLock::new();
     static HTTPD: OnceLock<Content> = OnceLock::new();
     static AGNHOST: OnceLock<Content> = OnceLock::new();
-    let digest = |bytes: Arc<[u8]>| {
-        let d: [u8; 32] = Sha256::digest(&bytes).into();
-        (bytes, d)
+    let bytes = bytes.ok_or(ImageError::BuiltinNotCompiledIn { image })?;
+    let cell = match image {
+        BuiltinImage::Toolbox => &TOOLBOX,
+        BuiltinImage::Httpd => &HTTPD,
+        BuiltinImage::Agnhost => &AGNHOST,
     };
-    match source {
-        ImageSource::Builtin(b) => {
-            let cell = match b {
-                BuiltinImage::Toolbox => &TOOLBOX,
-                BuiltinImage::Httpd => &HTTPD,
-                BuiltinImage::Agnhost => &AGNHOST,
-            };
-            Ok(cell.get_or_init(|| digest(Arc::from(b.bytes()))).clone())
-        }
-        ImageSource::File(path) => Ok(digest(Arc::from(read_file(path)?))),
-    }
+    Ok(cell.get_or_init(|| digest(Arc::from(bytes))).clone())
 }
 
 /// Reads an image file: a regular file of at most [`MAX_IMAGE_BYTES`].
@@ -420,6 +460,54 @@ mod tests {
         // At the cap exactly is still an image file (of zeros, so not Wasm: not compiled here).
         file.set_len(4).expect("set_len");
         assert_eq!(read_file(&path).expect("read"), [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_builtin_that_is_not_compiled_in_is_an_image_pull_error() {
+        for image in [
+            BuiltinImage::Toolbox,
+            BuiltinImage::Httpd,
+            BuiltinImage::Agnhost,
+        ] {
+            let err = read_builtin(image, None).expect_err("not compiled in");
+            assert!(
+                matches!(err, ImageError::BuiltinNotCompiledIn { image: i } if i == image),
+                "{err}"
+            );
+            assert_eq!(err.reason(), "ErrImagePull");
+            let text = err.to_string();
+            assert!(text.contains("`builtin-images` cargo feature"), "{text}");
+            assert!(text.contains(image.names()), "{text}");
+        }
+        let text = read_builtin(BuiltinImage::Toolbox, None)
+            .expect_err("not compiled in")
+            .to_string();
+        assert!(
+            text.starts_with("image builtin:toolbox (busybox, alpine) is not compiled in"),
+            "{text}"
+        );
+    }
+
+    /// What `read` does with the feature on (the default build) or off
+    /// (`.ci/run` runs this with `--no-default-features`).
+    #[test]
+    fn builtins_are_read_exactly_when_the_feature_is_on() {
+        let read = read(&ImageSource::Builtin(BuiltinImage::Toolbox));
+        if cfg!(feature = "builtin-images") {
+            let (bytes, _) = read.expect("the toolbox is compiled in");
+            assert!(wasmparser::Parser::is_component(&bytes));
+        } else {
+            let err = read.expect_err("the toolbox is not compiled in");
+            assert!(
+                matches!(
+                    err,
+                    ImageError::BuiltinNotCompiledIn {
+                        image: BuiltinImage::Toolbox
+                    }
+                ),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A guest that ships inside the wasmpod binary.
+///
+/// Its bytes are compiled into the library only with the `builtin-images`
+/// cargo feature (on by default); without it, loading one is
+/// [`ImageError::BuiltinNotCompiledIn`](crate::container::ImageError::BuiltinNotCompiledIn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BuiltinImage {
     /// The busybox-like toolbox (`sh`, `echo`, `sleep`, `nc`, `tail`, …).
@@ -24,15 +28,6 @@ pub enum BuiltinImage {
 }
 
 impl BuiltinImage {
-    /// The component bytes.
-    pub fn bytes(self) -> &'static [u8] {
-        match self {
-            BuiltinImage::Toolbox => wasmpod_guests::TOOLBOX,
-            BuiltinImage::Httpd => wasmpod_guests::HTTPD,
-            BuiltinImage::Agnhost => wasmpod_guests::AGNHOST,
-        }
-    }
-
     /// argv when the container sets neither `command` nor `args`, like the
     /// image's ENTRYPOINT/CMD (busybox's CMD is `sh`; nginx's is the server;
     /// agnhost's ENTRYPOINT is `/agnhost`, so `args` name its subcommand).
@@ -49,6 +44,15 @@ impl BuiltinImage {
             BuiltinImage::Toolbox => "builtin:toolbox",
             BuiltinImage::Httpd => "builtin:httpd",
             BuiltinImage::Agnhost => "builtin:agnhost",
+        }
+    }
+
+    /// The image names that resolve to this guest, for messages.
+    pub(crate) fn names(self) -> &'static str {
+        match self {
+            BuiltinImage::Toolbox => "busybox, alpine",
+            BuiltinImage::Httpd => "nginx",
+            BuiltinImage::Agnhost => "agnhost",
         }
     }
 }

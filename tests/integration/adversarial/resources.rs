@@ -290,7 +290,7 @@ fn cpu_limits_cap_spinners_and_an_unlimited_sibling_keeps_its_share() {
 /// were at the 1,000th. Not run by default (about 75 s in a debug build):
 ///
 /// ```sh
-/// cargo test -p wasmpod --test integration \
+/// cargo test -p wasmpod-cli --test integration \
 ///     adversarial::resources::soak -- --ignored --test-threads=1 --nocapture
 /// ```
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Bench-only: `netbench` measures TCP throughput and round-trip latency
-//! between two containers of a pod (used by `host/benches/network.rs`).
+//! between two containers of a pod (used by `cli/benches/network.rs`).
 //!
 //! * `netbench sink PORT`: accept one connection, read to EOF, print
 //!   `netbench sink bytes=N secs=S`.

@@ -11,7 +11,7 @@
 //! target: it catches hangs and quadratic blow-ups, which take minutes).
 //!
 //! `WASMPOD_FUZZ_ITERATIONS` and `WASMPOD_FUZZ_SEED` make a longer or
-//! different run (`WASMPOD_FUZZ_ITERATIONS=200000 cargo test -p wasmpod
+//! different run (`WASMPOD_FUZZ_ITERATIONS=200000 cargo test -p wasmpod-cli
 //! --test integration adversarial::manifests::fuzz`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -3,14 +3,16 @@
 //! Exit status of `wasmpod run`: 0 when the pod Succeeded, 1 when it Failed,
 //! 2 for invalid input (nothing ran), 124 when stopped by `--timeout`.
 
-mod cli;
+mod args;
+mod output;
+mod run;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::args::{Cli, Command};
-use cli::output::note;
+use args::{Cli, Command};
+use output::note;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -30,13 +32,13 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             note(&format!("error: failed to start: {e}"));
-            return ExitCode::from(cli::run::EXIT_INVALID);
+            return ExitCode::from(run::EXIT_INVALID);
         }
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Run(args) => cli::run::run(args).await,
-            Command::Validate(args) => cli::run::validate(args).await,
+            Command::Run(args) => run::run(args).await,
+            Command::Validate(args) => run::validate(args).await,
         }
     });
     match result {
