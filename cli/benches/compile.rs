@@ -3,7 +3,7 @@
 //!
 //! A plain `harness = false` binary. It writes a synthetic `wasi:cli/run` component of about
 //! 20 MB — one core module of many functions with loops, arithmetic, memory accesses and calls,
-//! the shape of an interpreter's code — and loads it through `Runtime::load_image` with no
+//! the shape of an interpreter's code — and loads it through `Runtime::prepare_image` with no
 //! disk cache (a first use), once with `RuntimeConfig::parallel_compilation` on (the default)
 //! and once off, alternating, `ROUNDS` times each. The anchor is the same component compiled by
 //! wasmtime alone (`Component::new` on a default-config engine, parallel), so wasmpod's own
@@ -15,7 +15,6 @@
 
 use std::time::{Duration, Instant};
 
-use wasmpod::plan::ImageSource;
 use wasmpod::{Runtime, RuntimeConfig};
 
 const TARGET_BYTES: usize = 20 * 1024 * 1024;
@@ -78,23 +77,22 @@ fn component() -> Vec<u8> {
     wat::parse_str(&wat).expect("the synthetic component is valid")
 }
 
-fn load(rt: &Runtime, source: &ImageSource) -> Duration {
+fn load(rt: &Runtime, path: &std::path::Path) -> Duration {
     let tokio = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let image = path.to_str().expect("a UTF-8 path");
     let t0 = Instant::now();
     tokio
-        .block_on(rt.load_image(source))
-        .unwrap_or_else(|e| panic!("load_image: {e}"));
+        .block_on(rt.prepare_image(image, std::path::Path::new("/")))
+        .unwrap_or_else(|e| panic!("prepare_image: {e}"));
     t0.elapsed()
 }
 
 fn wasmpod_load(bytes_path: &std::path::Path, parallel: bool) -> Duration {
-    let rt = Runtime::new(RuntimeConfig {
-        cache_dir: None,
-        parallel_compilation: parallel,
-        ..RuntimeConfig::default()
-    })
-    .expect("runtime");
-    load(&rt, &ImageSource::File(bytes_path.to_path_buf()))
+    let config = RuntimeConfig::default()
+        .with_cache_dir(None)
+        .with_parallel_compilation(parallel);
+    let rt = Runtime::new(config).expect("runtime");
+    load(&rt, bytes_path)
 }
 
 fn wasmtime_alone(bytes: &[u8]) -> Duration {
@@ -152,11 +150,11 @@ fn main() {
     );
     println!("|---|---|");
     println!(
-        "| `load_image`, `parallel_compilation: true` (default) | {:.1} s |",
+        "| `prepare_image`, `parallel_compilation: true` (default) | {:.1} s |",
         p.as_secs_f64()
     );
     println!(
-        "| `load_image`, `parallel_compilation: false` | {:.1} s |",
+        "| `prepare_image`, `parallel_compilation: false` | {:.1} s |",
         s.as_secs_f64()
     );
     println!(

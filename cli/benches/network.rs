@@ -132,11 +132,8 @@ fn native_rtt() -> f64 {
 #[tokio::main]
 async fn main() {
     let cache = tempfile::tempdir().unwrap();
-    let rt = Runtime::new(RuntimeConfig {
-        cache_dir: Some(cache.path().into()),
-        ..Default::default()
-    })
-    .unwrap();
+    let rt =
+        Runtime::new(RuntimeConfig::default().with_cache_dir(Some(cache.path().into()))).unwrap();
     let throughput_pod = pod(
         "tput",
         "netbench, sink, '9000'",

@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::broadcast::error::RecvError;
-use wasmpod::plan::{BuiltinImage, ImageSource};
 use wasmpod::spec::{self, ValidPod};
 use wasmpod::{Phase, RunOptions, Runtime, RuntimeConfig};
 
@@ -177,11 +176,9 @@ fn load_pod(yaml: &str) -> ValidPod {
 }
 
 fn options(run_dir: PathBuf) -> RunOptions {
-    RunOptions {
-        base_dir: Some(PathBuf::from(EXAMPLES)),
-        run_dir: Some(run_dir),
-        ..RunOptions::default()
-    }
+    RunOptions::default()
+        .with_base_dir(PathBuf::from(EXAMPLES))
+        .with_run_dir(run_dir)
 }
 
 /// The app container's state as `watch()` shows it.
@@ -365,23 +362,21 @@ fn main() {
         .unwrap_or_else(|e| fail!("tokio: {e}"));
 
     // 5 first (it needs no pod): Runtime::new and the disk-cache loads.
-    eprintln!("Runtime::new + load_image from the disk cache ...");
+    eprintln!("Runtime::new + prepare_image from the disk cache ...");
     let (rt_new, rt_load) = tokio.block_on(async {
         let mut rt_new = Vec::new();
         let mut rt_load = Vec::new();
         for _ in 0..RUNTIME_RUNS {
             let t0 = Instant::now();
-            let rt = Runtime::new(RuntimeConfig {
-                cache_dir: Some(warm_cache.clone()),
-                ..RuntimeConfig::default()
-            })
-            .unwrap_or_else(|e| fail!("Runtime::new: {e}"));
+            let rt =
+                Runtime::new(RuntimeConfig::default().with_cache_dir(Some(warm_cache.clone())))
+                    .unwrap_or_else(|e| fail!("Runtime::new: {e}"));
             rt_new.push(t0.elapsed());
             let t1 = Instant::now();
-            for b in [BuiltinImage::Toolbox, BuiltinImage::Httpd] {
-                rt.load_image(&ImageSource::Builtin(b))
+            for image in ["busybox", "nginx"] {
+                rt.prepare_image(image, Path::new("."))
                     .await
-                    .unwrap_or_else(|e| fail!("load_image: {e}"));
+                    .unwrap_or_else(|e| fail!("prepare_image: {e}"));
             }
             rt_load.push(t1.elapsed());
         }
@@ -396,11 +391,8 @@ fn main() {
     );
     let echo = load_pod(ECHO_POD);
     let (runs, echo_runs) = tokio.block_on(async {
-        let rt = Runtime::new(RuntimeConfig {
-            cache_dir: Some(warm_cache.clone()),
-            ..RuntimeConfig::default()
-        })
-        .unwrap_or_else(|e| fail!("Runtime::new: {e}"));
+        let rt = Runtime::new(RuntimeConfig::default().with_cache_dir(Some(warm_cache.clone())))
+            .unwrap_or_else(|e| fail!("Runtime::new: {e}"));
         pod_run(&rt, &config_init, "app", scratch.fresh("run")).await;
         pod_run(&rt, &echo, "echo", scratch.fresh("run")).await;
         let mut runs = Vec::new();
@@ -465,7 +457,7 @@ fn main() {
     );
     rows.push(
         Stats::of(&rt_load)
-            .row("`load_image` toolbox + httpd into a fresh `Runtime` from the disk cache"),
+            .row("`prepare_image` toolbox + httpd into a fresh `Runtime` from the disk cache"),
     );
 
     // The chain, step by step (median over the config-init runs).

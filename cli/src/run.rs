@@ -97,14 +97,14 @@ fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
 pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
     let (loaded, base) = load(&args.file)?;
     let rt = runtime(&args.engine)?;
+    let mut options = RunOptions::default();
+    options.base_dir = Some(base);
     for p in loaded.pods {
-        let plan = wasmpod::plan::resolve(&p.document.pod, &base)?;
-        for c in plan.init_containers.iter().chain(&plan.containers) {
-            rt.load_image(&c.source)
-                .await
-                .with_context(|| format!("pod {}: container {:?}", plan.name, c.name))?;
-        }
-        note(&format!("pod {:?} is valid", plan.name));
+        let name = p.document.display_name();
+        rt.validate(&p, &options)
+            .await
+            .with_context(|| format!("pod {name}"))?;
+        note(&format!("pod {name} is valid"));
     }
     Ok(ExitCode::from(EXIT_SUCCEEDED))
 }
@@ -129,22 +129,18 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             .name
             .clone()
             .unwrap_or_else(|| format!("pod-{}", p.document.document_index));
-        let options = RunOptions {
-            base_dir: Some(base.clone()),
-            run_dir: Some(if several {
-                run_root.join(&name)
-            } else {
-                run_root.clone()
-            }),
-            backoff: BackoffPolicy {
-                initial: args.backoff_initial,
-                max: args.backoff_max,
-            },
-            log_rotation: wasmpod::pod::LogRotation {
-                max_size: args.container_log_max_size,
-                max_files: args.container_log_max_files as usize,
-            },
-        };
+        let mut options = RunOptions::default();
+        options.base_dir = Some(base.clone());
+        options.run_dir = Some(if several {
+            run_root.join(&name)
+        } else {
+            run_root.clone()
+        });
+        options.backoff = BackoffPolicy::new(args.backoff_initial, args.backoff_max);
+        options.log_rotation = wasmpod::LogRotation::new(
+            args.container_log_max_size,
+            args.container_log_max_files as usize,
+        );
         match rt.create(p, options).await {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -312,7 +308,7 @@ fn spawn_status_line(h: &PodHandle) {
     tokio::spawn(async move {
         let mut last = None;
         loop {
-            let row = wasmpod::pod::kubectl_row(&rx.borrow_and_update());
+            let row = wasmpod::kubectl_row(&rx.borrow_and_update());
             if last.as_ref() != Some(&row) {
                 note(&format!(
                     "pod/{name}  READY {}  STATUS {}  RESTARTS {}",

@@ -1,4 +1,4 @@
-//! Bytes as an image file → `Runtime::load_image`: read (regular file, size
+//! Bytes as an image file → `Runtime::prepare_image`: read (regular file, size
 //! cap), classify (component or core module), compile with cranelift and
 //! link against the host. The whole path, compilation included: inputs are
 //! small and mostly rejected by the parser before cranelift sees them.
@@ -7,7 +7,6 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use wasmpod::plan::ImageSource;
 use wasmpod::{Runtime, RuntimeConfig};
 
 struct Harness {
@@ -19,11 +18,7 @@ struct Harness {
 fn harness() -> &'static Harness {
     static H: OnceLock<Harness> = OnceLock::new();
     H.get_or_init(|| Harness {
-        rt: Runtime::new(RuntimeConfig {
-            cache_dir: None,
-            ..RuntimeConfig::default()
-        })
-        .expect("runtime"),
+        rt: Runtime::new(RuntimeConfig::default().with_cache_dir(None)).expect("runtime"),
         executor: tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -36,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
     let h = harness();
     let path = h.dir.path().join("image.wasm");
     std::fs::write(&path, data).expect("write image");
-    let source = ImageSource::File(path);
-    let result = h.executor.block_on(h.rt.load_image(&source));
+    let image = path.to_str().expect("a UTF-8 path");
+    let result = h
+        .executor
+        .block_on(h.rt.prepare_image(image, std::path::Path::new("/")));
     let _ = result.map_err(|e| (e.to_string(), e.reason()));
 });

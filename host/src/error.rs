@@ -12,6 +12,7 @@ use crate::spec::SpecError;
 
 /// Why a pod could not be created. None of these start any container.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The pod spec is invalid (fix the YAML).
     #[error(transparent)]
@@ -21,6 +22,7 @@ pub enum Error {
     Plan(#[from] PlanError),
     /// An image could not be loaded.
     #[error("container {container:?}")]
+    #[non_exhaustive]
     Image {
         /// The container whose image failed.
         container: String,
@@ -35,6 +37,7 @@ pub enum Error {
     Sandbox(#[from] SandboxError),
     /// The run directory could not be created.
     #[error("failed to create the run directory {path:?}")]
+    #[non_exhaustive]
     RunDir {
         /// The directory.
         path: PathBuf,
@@ -47,6 +50,7 @@ pub enum Error {
     /// [`PodHandle::set_condition`](crate::PodHandle::set_condition) was
     /// asked to set a condition the kubelet owns.
     #[error("condition {type_:?} is set by the kubelet; only other conditions can be set")]
+    #[non_exhaustive]
     KubeletCondition {
         /// The condition type.
         type_: String,

@@ -6,11 +6,18 @@
 //! together, with shared directory volumes, a loopback-only network and the
 //! kubelet's restart, backoff and status rules.
 //!
-//! The data flows through one module per stage:
-//! [`spec`] (parse, validate) → [`plan`] (resolved pod) → [`supervisor`]
-//! (the kubelet state machine) → [`container`] (one Wasm instance) →
-//! [`sandbox`] (directories, network, stdio). [`Runtime`] owns the wasmtime
-//! engine and runs pods; [`PodHandle`] watches and stops one.
+//! Inside, the data flows through one module per stage: [`spec`] (parse,
+//! validate; public) → `plan` (the resolved pod) → `supervisor` (the kubelet's
+//! decisions and the driver that carries them out) → `container` (one Wasm
+//! instance) → `sandbox` (directories, network, stdio). [`Runtime`] owns the
+//! wasmtime engine and what pods share ([`Cluster`]); [`PodHandle`] watches
+//! and stops one pod.
+//!
+//! The public surface is what an embedder uses: [`Runtime`] and
+//! [`RuntimeConfig`]; [`ValidPod`] (a validated manifest, with its warnings);
+//! [`PodHandle`], [`RunOptions`] and [`Outcome`]; [`Phase`], [`Event`],
+//! [`LogLine`]; the errors ([`Error`] and the causes it carries); and
+//! [`limits`], the bounds kept on guests and manifests.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,23 +43,44 @@
 //!   `busybox`, `alpine`, `nginx` and `agnhost`, built for `wasm32-wasip2` by
 //!   a build script. Without it the library builds without that target, and
 //!   a pod naming one of them fails to load the image
-//!   ([`ImageError::BuiltinNotCompiledIn`](container::ImageError::BuiltinNotCompiledIn),
+//!   ([`ImageError::BuiltinNotCompiledIn`],
 //!   the container waiting with `ErrImagePull`).
 
 #[cfg(test)]
 mod architecture;
-pub mod container;
+mod container;
 mod error;
-pub mod plan;
-pub mod pod;
+mod plan;
+mod pod;
 mod report;
-pub mod runtime;
-pub mod sandbox;
+mod runtime;
+mod sandbox;
 pub mod spec;
-pub mod supervisor;
+mod supervisor;
 
+pub use container::ImageError;
 pub use error::Error;
-pub use pod::{Event, EventType, LogLine, Outcome, PodHandle, RunOptions, StopReason};
-pub use runtime::{Cluster, Compiling, Runtime, RuntimeConfig};
+pub use plan::PlanError;
+pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};
+pub use runtime::{Cluster, Compiling, Runtime, RuntimeConfig, RuntimeError};
+pub use sandbox::{PodStream, SandboxError, Stream};
 pub use spec::ValidPod;
+pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason};
 pub use supervisor::{BackoffPolicy, Phase};
+
+/// The bounds wasmpod keeps on what a guest or a manifest controls, and the exit codes it
+/// reports. Every resource a hostile guest or manifest could grow has one of these limits.
+pub mod limits {
+    pub use crate::container::image::MAX_IMAGE_BYTES;
+    pub use crate::container::limits::MAX_TABLE_ELEMENTS;
+    pub use crate::container::{KILLED_EXIT_CODE, TERMINATED_EXIT_CODE, TRAP_EXIT_CODE};
+    pub use crate::sandbox::handles::{MAX_OPEN_FILES, MAX_TABLE_ENTRIES};
+    pub use crate::sandbox::net::MAX_SOCKETS;
+    pub use crate::sandbox::net::udp::{MAX_DATAGRAMS, MAX_PAYLOAD_V4, MAX_PAYLOAD_V6};
+    pub use crate::spec::expand::{ARG_MAX, MAX_ARG_STRLEN};
+    pub use crate::spec::{
+        MAX_ALIAS_NODES, MAX_ANNOTATIONS_BYTES, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_NODES,
+        MAX_OBJECT_DATA_BYTES,
+    };
+    pub use crate::supervisor::output::logs::MAX_LINE;
+}

@@ -440,21 +440,6 @@ fn container_output_is_written_to_cri_log_files() {
     );
 }
 
-#[test]
-fn cri_log_times_have_nine_fractional_digits() {
-    let line = wasmpod::LogLine {
-        container: "app".into(),
-        stream: wasmpod::sandbox::Stream::Stdout,
-        time: "2024-01-02T03:04:05.12Z".parse().unwrap(),
-        line: "x".into(),
-        partial: false,
-    };
-    assert_eq!(
-        line.cri_record(),
-        "2024-01-02T03:04:05.120000000Z stdout F x\n"
-    );
-}
-
 // ---------------------------------------------------------------- crash loops
 
 #[test]

@@ -1,19 +1,19 @@
 //! `Runtime::compiling`: what a progress display shows while an image compiles.
 
+use std::path::Path;
 use std::time::Duration;
 
-use wasmpod::plan::ImageSource;
 use wasmpod::{Runtime, RuntimeConfig};
 
 #[tokio::test]
 async fn an_image_is_listed_while_it_compiles_and_not_after() {
     // A runtime of its own, with no disk cache: the image really compiles.
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: None,
-        pooling: false,
-        guest_threads: Some(1),
-        ..RuntimeConfig::default()
-    })
+    let runtime = Runtime::new(
+        RuntimeConfig::default()
+            .with_cache_dir(None)
+            .with_pooling(false)
+            .with_guest_threads(1),
+    )
     .expect("runtime");
     let path = std::path::PathBuf::from(wasmpod_guests::HOSTILE_PATH);
     let size = std::fs::metadata(&path).expect("the guest is built").len();
@@ -21,8 +21,11 @@ async fn an_image_is_listed_while_it_compiles_and_not_after() {
     assert!(compiling.borrow().is_empty());
 
     let load = tokio::spawn({
-        let (runtime, source) = (runtime.clone(), ImageSource::File(path.clone()));
-        async move { runtime.load_image(&source).await.map(|_| ()) }
+        let (runtime, path) = (runtime.clone(), path.clone());
+        async move {
+            let image = path.to_str().expect("a UTF-8 path");
+            runtime.prepare_image(image, Path::new("/")).await
+        }
     });
     // Compiling takes far longer than this task needs to see the listing.
     let listed = tokio::time::timeout(

@@ -341,6 +341,7 @@ async fn image_error(yaml: &str) -> (String, String, k8s_openapi::api::core::v1:
         container,
         cause,
         pod,
+        ..
     } = err
     else {
         panic!("expected Error::Image, got {err:?}");

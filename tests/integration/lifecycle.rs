@@ -294,13 +294,10 @@ async fn on_failure_restarts_a_failing_container_until_it_succeeds() {
 #[tokio::test]
 async fn always_restarts_even_after_success_and_reports_crash_loop_backoff() {
     let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: always}\nspec:\n  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', 'echo ran']\n";
-    let opts = wasmpod::RunOptions {
-        backoff: wasmpod::BackoffPolicy {
-            initial: Duration::from_millis(300),
-            max: Duration::from_secs(5),
-        },
-        ..Default::default()
-    };
+    let opts = wasmpod::RunOptions::default().with_backoff(wasmpod::BackoffPolicy::new(
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    ));
     let pod_run = start(yaml, opts).await;
     pod_run
         .wait_for(
@@ -355,13 +352,10 @@ async fn backoff_waits_grow_like_the_kubelets() {
         ),
     )
     .replace("  initContainers:\n", "");
-    let opts = wasmpod::RunOptions {
-        backoff: wasmpod::BackoffPolicy {
-            initial: Duration::from_millis(400),
-            max: Duration::from_secs(10),
-        },
-        ..Default::default()
-    };
+    let opts = wasmpod::RunOptions::default().with_backoff(wasmpod::BackoffPolicy::new(
+        Duration::from_millis(400),
+        Duration::from_secs(10),
+    ));
     let pod_run = start(&yaml, opts).await;
     pod_run
         .wait_for(Duration::from_secs(60), "4 restarts", |p| {

@@ -138,7 +138,7 @@ async fn connecting_to_a_closed_port_is_refused() {
         .iter()
         .find(|l| l.line.contains("refused"))
         .unwrap();
-    assert_eq!(refusal.stream, wasmpod::sandbox::Stream::Stderr);
+    assert_eq!(refusal.stream, wasmpod::Stream::Stderr);
 }
 
 #[tokio::test]

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wasmpod::PodHandle;
-use wasmpod::sandbox::PodStream;
-use wasmpod::sandbox::net::netns::{Family, Proto};
+use wasmpod::{PodStream, Protocol};
 
 use crate::support::*;
 
@@ -359,12 +358,7 @@ async fn what_a_pod_listens_on_is_not_on_the_host() {
     // Listening in the pod...
     drop(connect(&started.handle, tcp).await);
     let deadline = Instant::now() + LIMIT;
-    while !started
-        .handle
-        .network()
-        .bound_ports(Proto::Udp, Family::V4)
-        .contains(&udp)
-    {
+    while !started.handle.bound_ports(Protocol::Udp).contains(&udp) {
         assert!(Instant::now() < deadline, "the UDP listener never bound");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -19,20 +19,13 @@ pub fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasmpod-cache");
-        Runtime::new(RuntimeConfig {
-            cache_dir: Some(cache),
-            ..RuntimeConfig::default()
-        })
-        .expect("runtime")
+        Runtime::new(RuntimeConfig::default().with_cache_dir(Some(cache))).expect("runtime")
     })
 }
 
 /// A fast backoff for tests that are not about backoff constants.
 pub fn fast_backoff() -> BackoffPolicy {
-    BackoffPolicy {
-        initial: Duration::from_millis(100),
-        max: Duration::from_millis(400),
-    }
+    BackoffPolicy::new(Duration::from_millis(100), Duration::from_millis(400))
 }
 
 /// Everything a finished pod left behind.
@@ -147,10 +140,7 @@ pub async fn run_pod(yaml: &str) -> PodRun {
 }
 
 pub fn options() -> RunOptions {
-    RunOptions {
-        backoff: fast_backoff(),
-        ..RunOptions::default()
-    }
+    RunOptions::default().with_backoff(fast_backoff())
 }
 
 pub async fn run_pod_with(yaml: &str, options: RunOptions, limit: Duration) -> PodRun {

@@ -78,10 +78,7 @@ async fn empty_dir_is_shared_live_between_containers() {
         &init,
         &app,
     );
-    let opts = wasmpod::RunOptions {
-        run_dir: Some(run_dir.path().to_path_buf()),
-        ..options()
-    };
+    let opts = options().with_run_dir(run_dir.path().to_path_buf());
     let (pod_run, mut logs) = start_watched(&yaml, opts).await;
     logs.wait_line("shipper", "entry 3", LIMIT).await;
     let volume = pod_run.handle.run_dir().join("volumes").join("logs");
@@ -138,10 +135,7 @@ async fn empty_dir_is_removed_after_the_pod_and_logs_stay() {
         "",
         &app,
     );
-    let opts = wasmpod::RunOptions {
-        run_dir: Some(run_dir.path().to_path_buf()),
-        ..options()
-    };
+    let opts = options().with_run_dir(run_dir.path().to_path_buf());
     let (pod_run, mut logs) = start_watched(&yaml, opts).await;
     logs.wait_line("app", "wrote", LIMIT).await;
     // While the pod runs, the volume is a directory under the run dir.
@@ -299,7 +293,7 @@ async fn read_only_mount_allows_reads_and_refuses_writes() {
             .iter()
             .find(|l| l.container == c && l.line.contains(path))
             .unwrap_or_else(|| panic!("{c} reports the failed write: {}", run.dump()));
-        assert_eq!(refusal.stream, wasmpod::sandbox::Stream::Stderr);
+        assert_eq!(refusal.stream, wasmpod::Stream::Stderr);
         let text = refusal.line.to_lowercase();
         assert!(
             text.contains("not permitted")

@@ -78,11 +78,13 @@ impl CpuAccount {
     }
 
     /// CPU time used so far by every instance of the container.
+    #[cfg(test)]
     pub fn used(&self) -> Duration {
         Duration::from_nanos(self.total_nanos.load(Ordering::Relaxed))
     }
 
     /// The ticks a guest runs before it yields.
+    #[cfg(test)]
     pub fn slice_ticks(&self) -> u64 {
         self.slice_ticks
     }

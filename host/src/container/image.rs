@@ -44,6 +44,7 @@ impl std::fmt::Debug for Image {
 
 /// Why an image could not be loaded. Fatal for the pod: it does not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ImageError {
     /// The file does not exist.
     #[error("image file {path:?} not found")]

@@ -76,17 +76,9 @@ impl fmt::Display for ImageSource {
 }
 
 /// Resolves an `image:` value. `base_dir` is the directory relative paths are
-/// taken from (the pod YAML's directory).
-///
-/// ```
-/// use std::path::Path;
-/// use wasmpod::plan::{resolve_image, BuiltinImage, ImageSource};
-/// let base = Path::new("/pods");
-/// assert_eq!(resolve_image("busybox:1.36", base), ImageSource::Builtin(BuiltinImage::Toolbox));
-/// assert_eq!(resolve_image("docker.io/library/nginx:latest", base), ImageSource::Builtin(BuiltinImage::Httpd));
-/// assert_eq!(resolve_image("app.wasm", base), ImageSource::File("/pods/app.wasm".into()));
-/// assert_eq!(resolve_image("file:///opt/x.wasm", base), ImageSource::File("/opt/x.wasm".into()));
-/// ```
+/// taken from (the pod YAML's directory): `busybox:1.36` and
+/// `docker.io/library/nginx:latest` are builtins, `app.wasm` is `/pods/app.wasm` under
+/// `/pods`, `file:///opt/x.wasm` is `/opt/x.wasm`.
 pub fn resolve_image(image: &str, base_dir: &Path) -> ImageSource {
     if let Some(path) = image.strip_prefix("file://") {
         return ImageSource::File(base_dir.join(path));
@@ -125,6 +117,27 @@ fn builtin_for(image: &str) -> Option<BuiltinImage> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn image_values_resolve_to_builtins_or_files() {
+        let base = Path::new("/pods");
+        assert_eq!(
+            resolve_image("busybox:1.36", base),
+            ImageSource::Builtin(BuiltinImage::Toolbox)
+        );
+        assert_eq!(
+            resolve_image("docker.io/library/nginx:latest", base),
+            ImageSource::Builtin(BuiltinImage::Httpd)
+        );
+        assert_eq!(
+            resolve_image("app.wasm", base),
+            ImageSource::File("/pods/app.wasm".into())
+        );
+        assert_eq!(
+            resolve_image("file:///opt/x.wasm", base),
+            ImageSource::File("/opt/x.wasm".into())
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -199,6 +199,7 @@ impl PodPlan {
 
 /// Why a validated pod could not be resolved.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlanError {
     /// A field the resolver needs is missing; validation should have caught it.
     #[error("{path}: {message}")]

@@ -8,12 +8,22 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use super::PodHandle;
-use crate::sandbox::{PodNetwork, PodStream};
+use crate::sandbox::PodStream;
+use crate::sandbox::net::netns::{Family, Proto};
+
+/// A transport protocol of the pod's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
 
 impl PodHandle {
     /// Opens a TCP connection to `port` on the pod's loopback, as a client
@@ -37,9 +47,18 @@ impl PodHandle {
         PodStream::connect(&self.network, port)
     }
 
-    /// The pod's network namespace.
-    pub fn network(&self) -> &Arc<PodNetwork> {
-        &self.network
+    /// The ports something in the pod has bound for `protocol`, on IPv4 or IPv6, sorted:
+    /// what `ss -lntu` would show inside the pod (and nothing of the host's).
+    pub fn bound_ports(&self, protocol: Protocol) -> Vec<u16> {
+        let proto = match protocol {
+            Protocol::Tcp => Proto::Tcp,
+            Protocol::Udp => Proto::Udp,
+        };
+        let mut ports = self.network.bound_ports(proto, Family::V4);
+        ports.extend(self.network.bound_ports(proto, Family::V6));
+        ports.sort_unstable();
+        ports.dedup();
+        ports
     }
 
     /// Listens on the host address `host` and forwards every connection to

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{oneshot, watch};
 
 use super::{Outcome, PodHandle, RunOptions};
+use crate::container::Image;
 use crate::error::Error;
 use crate::plan::{self, PodPlan};
 use crate::runtime::Runtime;
@@ -46,54 +47,8 @@ impl Runtime {
     /// Kubernetes reason), [`Error::Sandbox`] / [`Error::RunDir`] when directories cannot be
     /// set up.
     pub async fn create(&self, pod: ValidPod, options: RunOptions) -> Result<PodHandle, Error> {
-        let base_dir = match options.base_dir.clone() {
-            Some(d) => d,
-            None => std::env::current_dir().map_err(|source| Error::RunDir {
-                path: ".".into(),
-                source,
-            })?,
-        };
-        let plan = Arc::new(plan::resolve(&pod.document.pod, &base_dir)?);
-
-        // Load every image before anything starts.
-        let mut images = HashMap::new();
-        let slots: Vec<Slot> = (0..plan.init_containers.len())
-            .map(Slot::Init)
-            .chain((0..plan.containers.len()).map(Slot::Regular))
-            .collect();
-        // Every image compiles at once (one compile per distinct content);
-        // an error is reported for the first container in spec order.
-        let loads: Vec<_> = slots
-            .iter()
-            .map(|slot| {
-                let (runtime, source) = (self.clone(), slot.plan(&plan).source.clone());
-                tokio::spawn(async move { runtime.load_image(&source).await })
-            })
-            .collect();
-        for (slot, load) in slots.into_iter().zip(loads) {
-            let c = slot.plan(&plan);
-            let loaded = load
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-            match loaded {
-                Ok(image) => {
-                    images.insert(slot, image);
-                }
-                Err(cause) => {
-                    let status = image_error_status(
-                        &plan,
-                        slot,
-                        cause.reason(),
-                        &crate::report::chain(&cause),
-                    );
-                    return Err(Error::Image {
-                        container: c.name.clone(),
-                        cause,
-                        pod: Box::new(status),
-                    });
-                }
-            }
-        }
+        let plan = Arc::new(plan::resolve(&pod.document.pod, &base_dir(&options)?)?);
+        let images = self.load_images(&plan).await?;
 
         let (run_dir, temp) = match &options.run_dir {
             Some(d) => (d.clone(), None),
@@ -179,6 +134,58 @@ impl Runtime {
         })
     }
 
+    /// Resolves `pod` and compiles its images as [`create`](Self::create) does, and creates
+    /// nothing: what `wasmpod validate` checks.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create), but for directories.
+    pub async fn validate(&self, pod: &ValidPod, options: &RunOptions) -> Result<(), Error> {
+        let plan = Arc::new(plan::resolve(&pod.document.pod, &base_dir(options)?)?);
+        self.load_images(&plan).await.map(|_| ())
+    }
+
+    /// Loads every image of a pod before anything starts, all at once (one compile per
+    /// distinct content); an error is reported for the first container in spec order.
+    async fn load_images(&self, plan: &Arc<PodPlan>) -> Result<HashMap<Slot, Image>, Error> {
+        let mut images = HashMap::new();
+        let slots: Vec<Slot> = (0..plan.init_containers.len())
+            .map(Slot::Init)
+            .chain((0..plan.containers.len()).map(Slot::Regular))
+            .collect();
+        let loads: Vec<_> = slots
+            .iter()
+            .map(|slot| {
+                let (runtime, source) = (self.clone(), slot.plan(plan).source.clone());
+                tokio::spawn(async move { runtime.load_image(&source).await })
+            })
+            .collect();
+        for (slot, load) in slots.into_iter().zip(loads) {
+            let c = slot.plan(plan);
+            let loaded = load
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            match loaded {
+                Ok(image) => {
+                    images.insert(slot, image);
+                }
+                Err(cause) => {
+                    let status = image_error_status(
+                        plan,
+                        slot,
+                        cause.reason(),
+                        &crate::report::chain(&cause),
+                    );
+                    return Err(Error::Image {
+                        container: c.name.clone(),
+                        cause,
+                        pod: Box::new(status),
+                    });
+                }
+            }
+        }
+        Ok(images)
+    }
+
     /// [`create`](Self::create), then [`start`](PodHandle::start).
     ///
     /// # Errors
@@ -187,6 +194,17 @@ impl Runtime {
         let handle = self.create(pod, options).await?;
         handle.start();
         Ok(handle)
+    }
+}
+
+/// Where relative image paths start: [`RunOptions::base_dir`], else the current directory.
+fn base_dir(options: &RunOptions) -> Result<PathBuf, Error> {
+    match &options.base_dir {
+        Some(d) => Ok(d.clone()),
+        None => std::env::current_dir().map_err(|source| Error::RunDir {
+            path: ".".into(),
+            source,
+        }),
     }
 }
 

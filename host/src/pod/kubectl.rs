@@ -5,6 +5,7 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 /// One `kubectl get pods` row.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PodRow {
     /// `ready/total` containers (regular containers and sidecars).
     pub ready: String,
@@ -20,7 +21,7 @@ pub struct PodRow {
 /// ```
 /// use k8s_openapi::api::core::v1::{Pod, PodStatus};
 /// let pod = Pod { status: Some(PodStatus { phase: Some("Pending".into()), ..Default::default() }), ..Default::default() };
-/// assert_eq!(wasmpod::pod::kubectl_row(&pod).status, "Pending");
+/// assert_eq!(wasmpod::kubectl_row(&pod).status, "Pending");
 /// ```
 pub fn kubectl_row(pod: &Pod) -> PodRow {
     let spec = pod.spec.clone().unwrap_or_default();

@@ -10,7 +10,8 @@ mod connect;
 mod create;
 mod kubectl;
 
-pub use crate::supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason};
+use crate::supervisor::output::{Event, LogLine, LogRotation, StopReason};
+pub use connect::Protocol;
 pub use kubectl::{PodRow, kubectl_row};
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use crate::supervisor::{BackoffPolicy, Phase};
 
 /// Options for one pod run.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct RunOptions {
     /// Where relative image paths start (the YAML file's directory).
     /// Default: the current directory.
@@ -41,8 +43,44 @@ pub struct RunOptions {
     pub log_rotation: LogRotation,
 }
 
+impl RunOptions {
+    /// [`base_dir`](Self::base_dir): where relative image paths start.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wasmpod::{BackoffPolicy, RunOptions};
+    /// let options = RunOptions::default()
+    ///     .with_base_dir("pods".into())
+    ///     .with_backoff(BackoffPolicy::new(Duration::from_millis(100), Duration::from_secs(1)));
+    /// assert_eq!(options.backoff.initial, Duration::from_millis(100));
+    /// ```
+    pub fn with_base_dir(mut self, dir: PathBuf) -> Self {
+        self.base_dir = Some(dir);
+        self
+    }
+
+    /// [`run_dir`](Self::run_dir): where logs and volumes go.
+    pub fn with_run_dir(mut self, dir: PathBuf) -> Self {
+        self.run_dir = Some(dir);
+        self
+    }
+
+    /// [`backoff`](Self::backoff): the crash-loop backoff.
+    pub fn with_backoff(mut self, backoff: BackoffPolicy) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// [`log_rotation`](Self::log_rotation): the log file cap and rotation.
+    pub fn with_log_rotation(mut self, rotation: LogRotation) -> Self {
+        self.log_rotation = rotation;
+        self
+    }
+}
+
 /// How a pod ended.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Outcome {
     /// The final phase: `Succeeded` or `Failed`.
     pub phase: Phase,

@@ -18,7 +18,7 @@ pub(crate) use cluster::Registration;
 pub use progress::Compiling;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +34,7 @@ use crate::plan::ImageSource;
 
 /// How a [`Runtime`] is set up.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RuntimeConfig {
     /// Where compiled code is cached between runs; `None` disables the disk
     /// cache. Default: `$WASMPOD_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmpod`,
@@ -71,6 +72,49 @@ impl Default for RuntimeConfig {
     }
 }
 
+impl RuntimeConfig {
+    /// [`cache_dir`](Self::cache_dir); `None` disables the disk cache.
+    ///
+    /// ```
+    /// let config = wasmpod::RuntimeConfig::default().with_cache_dir(None).with_guest_threads(2);
+    /// assert_eq!(config.guest_threads, Some(2));
+    /// ```
+    pub fn with_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// [`pooling`](Self::pooling).
+    pub fn with_pooling(mut self, pooling: bool) -> Self {
+        self.pooling = pooling;
+        self
+    }
+
+    /// [`epoch_tick`](Self::epoch_tick).
+    pub fn with_epoch_tick(mut self, tick: Duration) -> Self {
+        self.epoch_tick = tick;
+        self
+    }
+
+    /// [`guest_threads`](Self::guest_threads).
+    pub fn with_guest_threads(mut self, threads: usize) -> Self {
+        self.guest_threads = Some(threads);
+        self
+    }
+
+    /// [`max_instances_per_pod`](Self::max_instances_per_pod).
+    pub fn with_max_instances_per_pod(mut self, max: usize) -> Self {
+        self.max_instances_per_pod = max;
+        self
+    }
+
+    /// [`parallel_compilation`](Self::parallel_compilation).
+    pub fn with_parallel_compilation(mut self, parallel: bool) -> Self {
+        self.parallel_compilation = parallel;
+        self
+    }
+}
+
 /// The default compiled-code cache directory.
 pub fn default_cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("WASMPOD_CACHE_DIR") {
@@ -84,6 +128,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 /// Errors setting up a [`Runtime`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RuntimeError {
     /// wasmtime rejected the configuration.
     #[error("failed to configure wasmtime")]
@@ -190,17 +235,31 @@ impl Runtime {
     }
 
     /// The shared wasmtime engine.
-    pub fn engine(&self) -> &Engine {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.inner.engine
     }
 
-    /// Loads, compiles and links an image. Each distinct image (by content)
-    /// is compiled once per process; with a cache directory, once per machine.
+    /// Loads, compiles and links an image as a container naming it would (`busybox`, or a
+    /// `.wasm` path, relative to `base_dir`), so that a pod created later starts without
+    /// compiling. Each distinct image (by content) is compiled once per process; with a cache
+    /// directory, once per machine.
+    ///
+    /// ```no_run
+    /// # async fn demo(runtime: wasmpod::Runtime) -> Result<(), wasmpod::ImageError> {
+    /// runtime.prepare_image("busybox", std::path::Path::new(".")).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`ImageError`] when the image is missing, not Wasm, fails to compile
     /// or needs an interface the host does not offer.
-    pub async fn load_image(&self, source: &ImageSource) -> Result<Image, ImageError> {
+    pub async fn prepare_image(&self, image: &str, base_dir: &Path) -> Result<(), ImageError> {
+        let source = crate::plan::resolve_image(image, base_dir);
+        self.load_image(&source).await.map(|_| ())
+    }
+
+    /// Loads, compiles and links an image (see [`prepare_image`](Self::prepare_image)).
+    pub(crate) async fn load_image(&self, source: &ImageSource) -> Result<Image, ImageError> {
         let src = source.clone();
         let (bytes, digest) = match source {
             // Builtins are in memory, read and digested once per process.

@@ -24,16 +24,16 @@ use std::fmt;
 /// # Example
 ///
 /// ```
-/// use wasmpod::spec::Diagnostic;
-///
-/// let d = Diagnostic {
-///     path: "spec.containers[1].image".into(),
-///     line: Some(12),
-///     message: "must not be empty".into(),
+/// let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n";
+/// let Err(wasmpod::spec::SpecError::Invalid { problems, .. }) = wasmpod::spec::load(yaml) else {
+///     panic!("invalid");
 /// };
-/// assert_eq!(d.to_string(), "spec.containers[1].image (line 12): must not be empty");
+/// let d = &problems[0];
+/// assert_eq!((d.path.as_str(), d.line), ("spec.containers[0].image", Some(6)));
+/// assert_eq!(d.to_string(), "spec.containers[0].image (line 6): Required value");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Diagnostic {
     /// Kubernetes-style field path, e.g. `spec.volumes[2].hostPath.path`.
     pub path: String,
@@ -69,6 +69,7 @@ impl fmt::Display for Diagnostic {
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpecError {
     /// The text is not well-formed YAML, or a value has the wrong type for its field
     /// (e.g. `command: 5`). `line`/`column` are 1-based positions in the whole file.

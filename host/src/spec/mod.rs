@@ -152,6 +152,7 @@ impl PodDocument {
 /// assert_eq!(file.notes, ["document 1 (line 1): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)"]);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ParsedFile {
     /// Every `v1` `Pod` document, in order.
     pub pods: Vec<PodDocument>,
@@ -173,6 +174,7 @@ pub struct ParsedFile {
 /// assert!(valid.warnings.is_empty());
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ValidPod {
     /// The parsed Pod.
     pub document: PodDocument,
@@ -250,6 +252,7 @@ impl ValidPod {
 /// assert_eq!((file.pods.len(), file.notes.len()), (1, 0));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LoadedFile {
     /// Every Pod of the file, in document order, each valid.
     pub pods: Vec<ValidPod>,

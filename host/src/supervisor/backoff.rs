@@ -14,11 +14,25 @@ use tokio::time::Instant;
 
 /// The backoff constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BackoffPolicy {
     /// The first wait (Kubernetes: 10 s).
     pub initial: Duration,
     /// The cap (Kubernetes: 300 s).
     pub max: Duration,
+}
+
+impl BackoffPolicy {
+    /// A policy waiting `initial` after the second failure, doubling up to `max`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let fast = wasmpod::BackoffPolicy::new(Duration::from_millis(100), Duration::from_secs(1));
+    /// assert_eq!(fast.max, Duration::from_secs(1));
+    /// ```
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self { initial, max }
+    }
 }
 
 impl Default for BackoffPolicy {

@@ -22,13 +22,17 @@ pub mod status;
 mod task;
 mod transitions;
 
-pub use backoff::{BackoffEntry, BackoffPolicy, RESET_AFTER, go_duration};
-pub use decide::{Action, Decision, decide};
-#[cfg(test)]
-use observed::termination;
-pub use observed::{Observed, Record, Slot, State, Termination, is_ready, is_started};
-pub use probing::thresholds::{ProbeResult, ProbeState};
+pub use backoff::BackoffPolicy;
+pub use observed::{Observed, Slot, State};
 pub use status::Phase;
+
+// What the table tests (`tests/`) reach through `super::*`.
+#[cfg(test)]
+use {
+    backoff::RESET_AFTER,
+    decide::{Action, Decision, decide},
+    observed::{Termination, termination},
+};
 
 #[cfg(test)]
 mod tests;

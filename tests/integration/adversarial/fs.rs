@@ -25,10 +25,7 @@ fn hostile_container(name: &str, argv: &[&str], extra: &str) -> String {
 }
 
 fn options_in(run_dir: &Path) -> wasmpod::RunOptions {
-    wasmpod::RunOptions {
-        run_dir: Some(run_dir.to_path_buf()),
-        ..options()
-    }
+    options().with_run_dir(run_dir.to_path_buf())
 }
 
 fn terminated_message(run: &PodRun, container: &str) -> Option<String> {

@@ -49,7 +49,7 @@ async fn open_files_past_the_budget_fail_for_that_guest_only() {
     let opened: usize = value(&hog, "opened")
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{}", run.dump()));
-    let budget = wasmpod::sandbox::handles::MAX_OPEN_FILES;
+    let budget = wasmpod::limits::MAX_OPEN_FILES;
     assert!(
         opened < budget && opened > budget - 16,
         "opened {opened} with a budget of {budget}\n{}",
@@ -83,7 +83,7 @@ async fn sockets_past_the_budget_fail_with_new_socket_limit() {
     let held: usize = value(&hog, "sockets")
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{}", run.dump()));
-    assert_eq!(held, wasmpod::sandbox::net::MAX_SOCKETS, "{}", run.dump());
+    assert_eq!(held, wasmpod::limits::MAX_SOCKETS, "{}", run.dump());
     assert!(value(&hog, "error").is_some(), "{}", run.dump());
     assert_eq!(run.exit_code("hog"), 0, "an error, not a trap");
 }
@@ -297,13 +297,8 @@ fn cpu_limits_cap_spinners_and_an_unlimited_sibling_keeps_its_share() {
 #[ignore = "soak: run by the documented command"]
 async fn soak_ten_thousand_restarts_keep_memory_and_descriptors_flat() {
     let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: soak}\nspec:\n  restartPolicy: Always\n  containers:\n  - name: crash\n    image: busybox\n    command: ['sh', '-c', 'exit 1']\n";
-    let options = wasmpod::RunOptions {
-        backoff: wasmpod::BackoffPolicy {
-            initial: Duration::ZERO,
-            max: Duration::ZERO,
-        },
-        ..wasmpod::RunOptions::default()
-    };
+    let options = wasmpod::RunOptions::default()
+        .with_backoff(wasmpod::BackoffPolicy::new(Duration::ZERO, Duration::ZERO));
     let handle = crate::support::create(yaml, options).await;
     let mut watch = handle.watch();
     handle.start();

@@ -218,13 +218,10 @@ fn crash_loop(p: &Pod) -> bool {
 /// container_restart_test.go :: "Container restart backs off." (unscaled 10 s initial backoff)
 #[tokio::test]
 async fn c1_backoff_schedule() {
-    let opts = wasmpod::RunOptions {
-        backoff: wasmpod::BackoffPolicy {
-            initial: Duration::from_secs(10),
-            max: Duration::from_secs(300),
-        },
-        ..Default::default()
-    };
+    let opts = wasmpod::RunOptions::default().with_backoff(wasmpod::BackoffPolicy::new(
+        Duration::from_secs(10),
+        Duration::from_secs(300),
+    ));
     let st = start(&single("Always", "", "exit 1"), opts).await;
     // Restarts at about 0, 0, 10 s: the first restart is immediate, then
     // the container waits in CrashLoopBackOff.
@@ -253,13 +250,10 @@ async fn c1_backoff_schedule() {
 /// container_restart_test.go :: "Container restart backs off." variant with a 1 s maximum restart period
 #[tokio::test]
 async fn c1_backoff_max_one_second() {
-    let opts = wasmpod::RunOptions {
-        backoff: wasmpod::BackoffPolicy {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(1),
-        },
-        ..Default::default()
-    };
+    let opts = wasmpod::RunOptions::default().with_backoff(wasmpod::BackoffPolicy::new(
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    ));
     let st = start(&single("Always", "", "exit 1"), opts).await;
     st.wait_for(LIMIT, "the first restart", |p| {
         status_of(p, "app").restart_count >= 1

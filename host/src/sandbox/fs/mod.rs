@@ -35,7 +35,7 @@ mod usage;
 mod workdir;
 
 pub use read::read_regular_file;
-pub use usage::{DiskUsage, MAX_WALK_ENTRIES, disk_usage};
+pub use usage::{MAX_WALK_ENTRIES, disk_usage};
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -82,6 +82,7 @@ impl Preopen {
 
 /// Why a pod's directories could not be set up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SandboxError {
     /// A directory could not be created or opened.
     #[error("volume {volume:?}: {message}: {path:?}")]
@@ -177,6 +178,7 @@ impl PodDirs {
         Ok(dirs)
     }
 
+    #[cfg(test)]
     /// The host directory behind a volume.
     pub fn volume_path(&self, name: &str) -> Option<&Path> {
         self.volumes.get(name).map(|v| v.path.as_path())

@@ -46,7 +46,6 @@ pub mod tcp;
 mod tests;
 pub mod udp;
 
-pub use lookup::resolve;
 pub use netns::PodNetwork;
 pub use stream::PodStream;
 

@@ -38,7 +38,7 @@ use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 pub use super::conn::Conn;
 pub use super::dial::{Dial, Progress};
 use super::pipe::lock;
-pub use super::queue::{Datagram, Listener, MAILBOX_BYTES, Mailbox};
+pub use super::queue::{Datagram, Listener, Mailbox};
 
 /// The first and last ephemeral port (Linux's `ip_local_port_range`).
 pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);

@@ -18,7 +18,7 @@ use super::pipe::{ReadOutcome, WriteError};
 
 /// A TCP connection from the host into a pod: [`AsyncRead`] +
 /// [`AsyncWrite`]. `shutdown` sends EOF; dropping it closes the connection
-/// as closing a socket does (see [`Conn`]).
+/// as closing a socket does.
 pub struct PodStream {
     conn: Conn,
     _lease: PortLease,

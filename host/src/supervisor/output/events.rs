@@ -29,6 +29,7 @@ impl fmt::Display for EventType {
 /// no events for but a local runner wants to show, and `Completed`/`Failed`
 /// for the pod's end.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Event {
     /// When it happened.
     pub time: Timestamp,

@@ -25,6 +25,7 @@ pub const MAX_LINE: usize = 16 * 1024;
 
 /// One line (or partial line) of container output.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogLine {
     /// The container's name.
     pub container: String,
@@ -313,6 +314,18 @@ mod tests {
         assert_eq!(
             line.cri_record(),
             "2026-11-21T06:09:00.123456789Z stderr F hello\n"
+        );
+        // Nine fractional digits always (moved from the CLI tests).
+        let line = LogLine {
+            container: "app".into(),
+            stream: Stream::Stdout,
+            time: "2024-01-02T03:04:05.12Z".parse().unwrap(),
+            line: "x".into(),
+            partial: false,
+        };
+        assert_eq!(
+            line.cri_record(),
+            "2024-01-02T03:04:05.120000000Z stdout F x\n"
         );
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, watch};
 
 /// Why a pod was stopped from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StopReason {
     /// [`PodHandle::stop`](crate::PodHandle::stop) (Ctrl-C, SIGTERM, an
     /// embedding program).

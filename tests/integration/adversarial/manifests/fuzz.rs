@@ -5,8 +5,8 @@
 //! wasmtime, about twenty minutes; this smoke reuses the test build. It
 //! mutates the seed corpus (the example pods, the regression corpus, a few
 //! tiny Wasm images) with a fixed seed, a few thousand times, through the
-//! same paths as the fuzz targets: text → `spec::load` → `plan::resolve` for
-//! manifests, bytes in a file → `Runtime::load_image` for images. Each input
+//! same paths as the fuzz targets: text → `spec::load` → `Runtime::validate` for
+//! manifests, bytes in a file → `Runtime::prepare_image` for images. Each input
 //! must end without a panic and within a generous bound (not a performance
 //! target: it catches hangs and quadratic blow-ups, which take minutes).
 //!
@@ -17,8 +17,6 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use wasmpod::plan::ImageSource;
 
 use crate::support::{repo_root, runtime};
 
@@ -213,10 +211,16 @@ fn manifest(bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     match wasmpod::spec::load(&text) {
         Ok(file) => {
+            // Resolved and its images loaded, as `wasmpod validate` does; nothing runs.
+            let executor = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("an executor");
+            let options = wasmpod::RunOptions::default().with_base_dir("/nonexistent".into());
             for pod in &file.pods {
                 let _ = pod.document.display_name();
-                let plan = wasmpod::plan::resolve(&pod.document.pod, Path::new("/nonexistent"));
-                let _ = plan.map_err(|e| e.to_string());
+                let checked = executor.block_on(runtime().validate(pod, &options));
+                let _ = checked.map_err(|e| e.to_string());
             }
         }
         Err(e) => {
@@ -298,8 +302,9 @@ fn image_seeds() -> Vec<Vec<u8>> {
 async fn image(dir: &Path, bytes: &[u8]) -> Result<(), String> {
     let path = dir.join(format!("{:016x}.wasm", fnv(bytes)));
     std::fs::write(&path, bytes).expect("write image");
-    let source = ImageSource::File(path.clone());
-    let loaded = tokio::spawn(async move { runtime().load_image(&source).await.map(|_| ()) }).await;
+    let image = path.to_str().expect("a UTF-8 path").to_owned();
+    let loaded =
+        tokio::spawn(async move { runtime().prepare_image(&image, Path::new("/")).await }).await;
     let _ = std::fs::remove_file(&path);
     match loaded {
         Ok(result) => {

@@ -24,6 +24,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 /// How container log files are capped and rotated: the kubelet's
 /// `containerLogMaxSize` and `containerLogMaxFiles`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogRotation {
     /// A log file is rotated before it grows past this many bytes
     /// (default 10 MiB, the kubelet's `10Mi`; at least 1).
@@ -32,6 +33,16 @@ pub struct LogRotation {
     /// included (default 5, as the kubelet; at least 2, as the kubelet
     /// requires).
     pub max_files: usize,
+}
+
+impl LogRotation {
+    /// Files rotated before they pass `max_size` bytes, at most `max_files` kept per instance.
+    pub fn new(max_size: u64, max_files: usize) -> Self {
+        Self {
+            max_size,
+            max_files,
+        }
+    }
 }
 
 impl Default for LogRotation {
