@@ -5,6 +5,7 @@
 
 mod args;
 mod output;
+mod progress;
 mod run;
 
 use std::process::ExitCode;

@@ -101,7 +101,7 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
     options.base_dir = Some(base);
     for p in loaded.pods {
         let name = p.document.display_name();
-        rt.validate(&p, &options)
+        crate::progress::while_compiling(&rt, rt.validate(&p, &options))
             .await
             .with_context(|| format!("pod {name}"))?;
         note(&format!("pod {name} is valid"));
@@ -141,7 +141,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             args.container_log_max_size,
             args.container_log_max_files as usize,
         );
-        match rt.create(p, options).await {
+        match crate::progress::while_compiling(&rt, rt.create(p, options)).await {
             Ok(h) => handles.push(h),
             Err(e) => {
                 if let (Error::Image { pod, .. }, Some(path)) = (&e, &args.status_file) {

@@ -539,6 +539,29 @@ fn validate_accepts_a_good_file_and_rejects_a_bad_one() {
     assert!(!ws.run_dir().exists(), "validate creates no run directory");
 }
 
+/// On a terminal, what is compiling is drawn while a pod is prepared: name, size, seconds.
+#[test]
+fn compile_progress_is_drawn_on_a_terminal() {
+    let ws = Workspace::new();
+    let file = ws.write("pod.yaml", &app("Never", "echo SHOULD NOT RUN"));
+    // `script` gives the command a terminal; a fresh cache makes it compile.
+    let command = format!("{} validate --cache-dir fresh-cache {file}", wasmpod_bin());
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"])
+        .current_dir(ws.dir.path());
+    let ran = spawn(cmd, None).finish(LIMIT);
+    ran.assert_code(0);
+    let drawn = ran
+        .stdout
+        .split("\x1b[2K")
+        .find(|part| part.starts_with("compiling "))
+        .unwrap_or_else(|| panic!("no progress line\n{ran}"));
+    assert!(
+        drawn.contains("toolbox") && drawn.contains(" kB) "),
+        "{drawn:?}"
+    );
+}
+
 #[test]
 fn run_dash_reads_the_pod_from_stdin() {
     let ws = Workspace::new();
