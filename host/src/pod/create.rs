@@ -69,16 +69,8 @@ impl Runtime {
         })?;
         let dirs = PodDirs::create(&plan, &run_dir)?;
 
-        let mut initial = plan.pod.clone();
         let obs = Observed::new(&plan);
-        initial.status = Some(status::generate(
-            &plan,
-            &obs,
-            status::phase(&plan, &obs, false),
-            None,
-            obs.start_time,
-        ));
-        let shared = Arc::new(Shared::new(initial));
+        let shared = Arc::new(Shared::new(status::snapshot(&plan, &obs)));
         // Listed in the runtime's cluster while the pod runs or its handle lives.
         let registration = Arc::new(self.register(&plan.uid, shared.status.subscribe()));
         let listed = registration.clone();
@@ -216,13 +208,5 @@ fn image_error_status(plan: &PodPlan, slot: Slot, reason: &str, message: &str) -
         reason: reason.into(),
         message: Some(message.into()),
     };
-    let mut pod = plan.pod.clone();
-    pod.status = Some(status::generate(
-        plan,
-        &obs,
-        status::phase(plan, &obs, false),
-        None,
-        obs.start_time,
-    ));
-    pod
+    status::snapshot(plan, &obs)
 }

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
-    ContainerStatus, HostIP, PodCondition, PodIP, PodStatus,
+    ContainerStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -148,6 +148,20 @@ fn init_failure_is_final(plan: &PodPlan, obs: &Observed) -> bool {
                 .newest_termination()
                 .is_some_and(|t| t.exit_code != 0 && !plan.should_restart(c, t.exit_code))
     })
+}
+
+/// The Pod object as the pod stands in `obs` before anything ended: its spec with the
+/// status [`generate`] gives for a pod not yet stopped.
+pub(crate) fn snapshot(plan: &PodPlan, obs: &Observed) -> Pod {
+    let mut pod = plan.pod.clone();
+    pod.status = Some(generate(
+        plan,
+        obs,
+        phase(plan, obs, false),
+        None,
+        obs.start_time,
+    ));
+    pod
 }
 
 /// Generates the pod status. `previous` keeps condition transition times.

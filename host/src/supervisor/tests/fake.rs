@@ -285,15 +285,7 @@ pub(super) fn run(
     let run_dir = tempfile::tempdir().expect("temp dir");
     let dirs = PodDirs::create(&plan, run_dir.path()).expect("pod dirs");
     let obs = Observed::new(&plan);
-    let mut initial = plan.pod.clone();
-    initial.status = Some(status::generate(
-        &plan,
-        &obs,
-        status::phase(&plan, &obs, false),
-        None,
-        obs.start_time,
-    ));
-    let shared = Arc::new(Shared::new(initial));
+    let shared = Arc::new(Shared::new(status::snapshot(&plan, &obs)));
     let events = shared.subscribe_events();
     let (stop, stop_rx) = watch::channel(None);
     let driver = Driver {
