@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 /// The top-level modules from the top (the public front) down. A module may import the ones
 /// after it, never one before it.
 const LAYERS: &[&str] = &[
-    "cli",        // the command-line client (of the binary)
     "pod",        // the public handle: create, options, outcome, connect, kubectl columns
     "error",      // the library's error, over every stage's
     "supervisor", // the kubelet's decisions and the driver that carries them out
@@ -55,7 +54,7 @@ fn sources() -> Vec<Source> {
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
             let is_mod = module.last().is_some_and(|m| m == "mod");
-            if is_mod || module == ["lib"] || module == ["main"] {
+            if is_mod || module == ["lib"] {
                 module.pop();
             }
             let test = module.iter().any(|m| m == "tests");

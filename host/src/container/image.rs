@@ -376,14 +376,7 @@ fn entry_point_problem(bytes: &[u8]) -> Option<String> {
 
 /// A wasmtime error with its causes, on one line.
 pub(crate) fn error_text(e: &wasmtime::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in e.chain() {
-        let s = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-    }
-    parts.join(": ")
+    crate::report::chain(e.as_ref())
 }
 
 #[cfg(test)]
