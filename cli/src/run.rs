@@ -93,10 +93,35 @@ fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
     Ok(Runtime::new(config)?)
 }
 
+/// Applies the file's ConfigMaps and Secrets to the runtime's cluster, then checks that
+/// every pod finds what it reads there: nothing can add an object during a run, so a
+/// missing one is an error before anything runs, with every missing reference listed.
+fn apply_objects(rt: &Runtime, loaded: &LoadedFile) -> Result<(), Failure> {
+    for object in &loaded.objects {
+        rt.cluster().apply(object.clone())?;
+    }
+    let mut problems = Vec::new();
+    for p in &loaded.pods {
+        let name = p.document.pod.metadata.name.as_deref().unwrap_or_default();
+        for missing in rt.missing_references(p)? {
+            problems.push(format!("  pod/{name}: {missing}"));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "the manifest does not hold what its pods read (CreateContainerConfigError / FailedMount on a node):\n{}",
+        problems.join("\n")
+    )
+    .into())
+}
+
 /// `wasmpod validate`: parse, validate, resolve and compile; run nothing.
 pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
     let (loaded, base) = load(&args.file)?;
     let rt = runtime(&args.engine)?;
+    apply_objects(&rt, &loaded)?;
     let mut options = RunOptions::default();
     options.base_dir = Some(base);
     for p in loaded.pods {
@@ -113,6 +138,13 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
 pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let (loaded, base) = load(&args.file)?;
     let rt = runtime(&args.engine)?;
+    apply_objects(&rt, &loaded)?;
+    if loaded.pods.is_empty() {
+        return Err(anyhow::anyhow!(
+            "no v1 Pod to run: the input holds only ConfigMaps and Secrets"
+        )
+        .into());
+    }
     let several = loaded.pods.len() > 1;
     let run_root = match &args.run_dir {
         Some(d) => d.clone(),

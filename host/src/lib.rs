@@ -60,9 +60,9 @@ mod supervisor;
 
 pub use container::ImageError;
 pub use error::Error;
-pub use plan::PlanError;
+pub use plan::{ConfigObjects, ObjectData, ObjectKind, PlanError};
 pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};
-pub use runtime::{Cluster, Compiling, Runtime, RuntimeConfig, RuntimeError};
+pub use runtime::{ApplyError, Cluster, Compiling, Runtime, RuntimeConfig, RuntimeError};
 pub use sandbox::{PodStream, SandboxError, Stream};
 pub use spec::ValidPod;
 pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason};

@@ -23,6 +23,7 @@ use crate::support::{repo_root, runtime, status_of, terminated_code};
 
 /// Every YAML example, each with a test below.
 const EXAMPLES: &[&str] = &[
+    "config-and-secret.yaml",
     "config-init.yaml",
     "crashloop.yaml",
     "hello.yaml",
@@ -101,6 +102,31 @@ fn hello() {
     // `$(WHO)` was expanded from the env.
     assert_eq!(ran.stdout, "hello | hello from wasm\n", "{ran}");
     assert_eq!(phase(&ws), "Succeeded");
+}
+
+#[test]
+fn config_and_secret() {
+    let ws = Workspace::new();
+    let ran = run_example(&ws, "config-and-secret.yaml", &[]);
+    ran.assert_code(0);
+    assert_eq!(
+        ran.lines_of("app"),
+        [
+            "log level: debug",
+            "listen=0.0.0.0:8080",
+            "greeting=hello from a ConfigMap",
+            "db_user=app",
+            "db_password_file=/etc/db/password",
+        ],
+        "{ran}"
+    );
+    assert_eq!(phase(&ws), "Succeeded");
+    let status = std::fs::read_to_string(ws.status_file()).unwrap();
+    assert!(!ran.stdout.contains("not-for-printing") && !ran.stderr.contains("not-for-printing"));
+    assert!(
+        !status.contains("not-for-printing"),
+        "the status file has no secret value"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod support;
 mod adversarial;
 mod cli;
 mod compiling;
+mod config;
 mod conformance;
 mod examples;
 mod exits;

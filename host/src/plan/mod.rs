@@ -18,12 +18,19 @@
 //! `$(VAR)` references in `command` and `args` are expanded against the
 //! container's complete environment, with no shell involved.
 
+mod config;
+mod env;
 mod image;
 mod probe;
+mod projection;
+mod resources;
 mod volume;
 
+pub use config::{ConfigObjects, ObjectData, ObjectKind};
+pub use env::StartEnv;
 pub use image::{BuiltinImage, ImageSource, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
+pub use projection::{Payload, Projection};
 pub use volume::{MountPlan, SizeLimit, VolumePlan, VolumeSource};
 
 use std::path::{Path, PathBuf};
@@ -91,8 +98,11 @@ pub struct ContainerPlan {
     pub source: ImageSource,
     /// The guest's argv (see the module docs for the argv[0] rule).
     pub argv: Vec<String>,
-    /// The guest's environment, in order.
+    /// The guest's environment, in order (without values from ConfigMaps and Secrets: see
+    /// [`PodPlan::start_env`]).
     pub env: Vec<(String, String)>,
+    /// Reads env from ConfigMaps or Secrets: its env and argv are built at each start.
+    pub reads_objects: bool,
     /// `workingDir`, if set.
     pub working_dir: Option<String>,
     /// Volume mounts.
@@ -301,6 +311,8 @@ pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
                     path: PathBuf::from(&h.path),
                     kind: h.type_.clone().unwrap_or_default(),
                 }
+            } else if let Some(source) = projection::source(v) {
+                source
             } else {
                 return Err(field(
                     &format!("spec.volumes[{i}]"),
@@ -370,26 +382,11 @@ fn resolve_container(
         .filter(|i| !i.is_empty())
         .ok_or_else(|| field(&format!("{path}.image"), "Required value"))?;
     let source = resolve_image(&image, ctx.base_dir);
-
-    let expand::Expanded { env, command, args } =
-        expand::expand_container(c, path, ctx.hostname, |var| {
-            expand::env_value(&ctx.fields(), var)
-        })
-        .map_err(|e| field(&e.path, &e.message))?;
-
-    let default_argv = || match &source {
-        ImageSource::Builtin(b) => b.default_argv(),
-        ImageSource::File(p) => vec![
-            p.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        ],
-    };
-    let argv = match (command.is_empty(), args.is_empty()) {
-        (false, _) => command.into_iter().chain(args).collect(),
-        (true, false) => default_argv().into_iter().take(1).chain(args).collect(),
-        (true, true) => default_argv(),
-    };
+    let env::StartEnv { env, argv } =
+        env::build(&ctx.fields(), ctx.hostname, c, path, &source, None).map_err(|e| match e {
+            env::EnvError::Expand(e) => field(&e.path, &e.message),
+            env::EnvError::Config(m) => field(&format!("{path}.env"), &m),
+        })?;
 
     let mounts = c
         .volume_mounts
@@ -421,7 +418,8 @@ fn resolve_container(
         image,
         source,
         argv,
-        env: env.vars().to_vec(),
+        env,
+        reads_objects: env::reads_objects(c),
         working_dir: c.working_dir.clone(),
         mounts,
         restart_policy,

@@ -18,7 +18,7 @@ pub struct MountPlan {
 }
 
 /// What backs a volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum VolumeSource {
     /// A fresh directory per pod, removed when the pod ends.
     EmptyDir {
@@ -34,6 +34,15 @@ pub enum VolumeSource {
         path: PathBuf,
         /// `type:` (`""`, `Directory`, `DirectoryOrCreate`, …).
         kind: String,
+    },
+    /// Files from ConfigMaps, Secrets and the downward API (`configMap`, `secret`,
+    /// `downwardAPI` and `projected` volumes): read-only, rewritten atomically when their
+    /// objects change, removed when the pod ends.
+    Projected {
+        /// Where the files come from, in order (a later source's file wins).
+        sources: Vec<super::Projection>,
+        /// Memory-backed where the OS allows (secret and projected volumes, as the kubelet's).
+        memory: bool,
     },
 }
 
@@ -69,7 +78,7 @@ impl SizeLimit {
 }
 
 /// A pod volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VolumePlan {
     /// The volume's name.
     pub name: String,

@@ -96,6 +96,7 @@ impl Runtime {
             }),
             obs,
             network: network.clone(),
+            objects: self.cluster().watch_objects(),
         };
         let shared_for_task = shared.clone();
         tokio::spawn(async move {
@@ -134,6 +135,27 @@ impl Runtime {
     pub async fn validate(&self, pod: &ValidPod, options: &RunOptions) -> Result<(), Error> {
         let plan = Arc::new(plan::resolve(&pod.document.pod, &base_dir(options)?)?);
         self.load_images(&plan).await.map(|_| ())
+    }
+
+    /// What `pod` reads from ConfigMaps and Secrets that this runtime's
+    /// [`Cluster`](crate::Cluster) does not hold: every missing object and key (optional
+    /// references left out), each with the kubelet's message. Empty when the pod can start.
+    /// A pod created with some missing waits for them; `wasmpod run`, where nothing can add
+    /// them, reports them all instead.
+    ///
+    /// ```no_run
+    /// # fn demo(runtime: &wasmpod::Runtime, pod: &wasmpod::ValidPod) -> Result<(), wasmpod::Error> {
+    /// for missing in runtime.missing_references(pod)? {
+    ///     eprintln!("missing: {missing}"); // configmap "settings" not found
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Plan`] when the pod cannot be resolved.
+    pub fn missing_references(&self, pod: &ValidPod) -> Result<Vec<String>, Error> {
+        let plan = plan::resolve(&pod.document.pod, std::path::Path::new("."))?;
+        Ok(plan.missing_references(&self.cluster().objects()))
     }
 
     /// Loads every image of a pod before anything starts, all at once (one compile per

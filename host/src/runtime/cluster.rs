@@ -1,6 +1,7 @@
-//! The state a runtime's pods share: today the registry of its pods. It is the place for
-//! what many pods will share as it comes — the cluster network and Services, ConfigMaps and
-//! Secrets, the image store — so that each stays out of the single-pod pipeline.
+//! The state a runtime's pods share: the registry of its pods and the ConfigMaps and
+//! Secrets they read. It is the place for what many pods will share as it comes — the
+//! cluster network and Services, the image store — so that each stays out of the
+//! single-pod pipeline.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -8,10 +9,29 @@ use std::sync::{Arc, Mutex, Weak};
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
-/// The pods of one [`Runtime`](crate::Runtime), and later the objects they share.
+use crate::plan::{ConfigObjects, ObjectKind};
+use crate::spec::ConfigObject;
+
+/// The pods of one [`Runtime`](crate::Runtime) and the ConfigMaps and Secrets they read.
 ///
 /// A pod is listed from its creation until it has ended *and* its
 /// [`PodHandle`](crate::PodHandle) is dropped, as a node lists a pod until it is deleted.
+///
+/// A pod reads the objects of its namespace when a container starts (env) and while it
+/// runs (volumes): one that names a missing object waits, as on a node, until it is
+/// applied; an update shows in mounted volumes within a moment (env keeps the values of
+/// its start).
+///
+/// ```no_run
+/// # fn demo(runtime: &wasmpod::Runtime) -> Result<(), Box<dyn std::error::Error>> {
+/// let file = wasmpod::spec::load(
+///     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: fast}\n",
+/// )?;
+/// for object in file.objects {
+///     runtime.cluster().apply(object)?;
+/// }
+/// # Ok(()) }
+/// ```
 ///
 /// ```no_run
 /// # fn demo(runtime: &wasmpod::Runtime) {
@@ -21,13 +41,97 @@ use tokio::sync::watch;
 /// }
 /// # }
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Cluster {
     /// Each live pod's status, by uid (unique, unlike names).
     pods: Mutex<HashMap<String, watch::Receiver<Pod>>>,
+    /// The ConfigMaps and Secrets; each pod watches them.
+    objects: watch::Sender<Arc<ConfigObjects>>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            pods: Mutex::default(),
+            objects: watch::Sender::new(Arc::default()),
+        }
+    }
+}
+
+/// An update the API server would refuse: the object, the field and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {namespace}/{name}: {message}")]
+#[non_exhaustive]
+pub struct ApplyError {
+    /// `ConfigMap` or `Secret`.
+    pub kind: &'static str,
+    /// The object's namespace.
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+    /// The field and what is wrong (`data: Forbidden: field is immutable when …`).
+    pub message: String,
 }
 
 impl Cluster {
+    /// Adds a ConfigMap or Secret, or replaces the one of the same kind, namespace and
+    /// name. Pods waiting for it proceed; volumes that project it are rewritten.
+    ///
+    /// # Errors
+    /// [`ApplyError`] for an update the API server refuses: the data of an object marked
+    /// `immutable`, a Secret's `type`. Nothing changes then.
+    pub fn apply(&self, object: ConfigObject) -> Result<(), ApplyError> {
+        let (kind, namespace, name) = (
+            object.kind(),
+            object.namespace().to_owned(),
+            object.name().to_owned(),
+        );
+        let mut result = Ok(());
+        self.objects.send_if_modified(|objects| {
+            let mut next = (**objects).clone();
+            match next.apply(object) {
+                Ok(()) if next != **objects => {
+                    *objects = Arc::new(next);
+                    true
+                }
+                Ok(()) => false,
+                Err(message) => {
+                    result = Err(ApplyError {
+                        kind,
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        message,
+                    });
+                    false
+                }
+            }
+        });
+        result
+    }
+
+    /// Deletes a ConfigMap or Secret; `false` if there was none. Running pods keep what
+    /// they read; a container that starts later and needs it waits.
+    pub fn delete(&self, kind: ObjectKind, namespace: &str, name: &str) -> bool {
+        self.objects.send_if_modified(|objects| {
+            let mut next = (**objects).clone();
+            let deleted = next.delete(kind, namespace, name);
+            if deleted {
+                *objects = Arc::new(next);
+            }
+            deleted
+        })
+    }
+
+    /// The current ConfigMaps and Secrets.
+    pub fn objects(&self) -> Arc<ConfigObjects> {
+        self.objects.borrow().clone()
+    }
+
+    /// A watch on the ConfigMaps and Secrets, for a pod's supervisor.
+    pub(crate) fn watch_objects(&self) -> watch::Receiver<Arc<ConfigObjects>> {
+        self.objects.subscribe()
+    }
+
     /// Every listed pod with its current status, by namespace then name (then uid).
     pub fn pods(&self) -> Vec<Pod> {
         let mut pods: Vec<Pod> = lock(&self.pods)

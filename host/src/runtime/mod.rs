@@ -13,8 +13,8 @@
 mod cluster;
 mod progress;
 
-pub use cluster::Cluster;
 pub(crate) use cluster::Registration;
+pub use cluster::{ApplyError, Cluster};
 pub use progress::Compiling;
 
 use std::collections::HashMap;

@@ -174,13 +174,18 @@ fn env_cost(name: &str, value: &str) -> usize {
 /// Every string is bounded by [`MAX_ARG_STRLEN`] and all of them together by [`ARG_MAX`], the
 /// limits a container meets in `execve` on a node; expansion stops at the first string that
 /// would break one, so a chain of `$(VAR)` doublings costs at most `ARG_MAX` bytes, not
-/// gigabytes. `value_from` gives the value of a `valueFrom` entry (`None`: unsupported).
-pub(crate) fn expand_container(
+/// gigabytes.
+///
+/// `env_from` are the variables of `envFrom`, set before `env` (which overrides them) and
+/// never expanded. `value_from` gives the value of a `valueFrom` entry: `Ok(None)` leaves the
+/// variable unset (an optional reference to a missing key), `Err` stops (a missing object).
+pub(crate) fn expand_container<E: From<ExpandError>>(
     c: &Container,
     path: &str,
     hostname: &str,
-    value_from: impl Fn(&EnvVar) -> Option<String>,
-) -> Result<Expanded, ExpandError> {
+    env_from: &[(String, String)],
+    mut value_from: impl FnMut(&EnvVar) -> Result<Option<String>, E>,
+) -> Result<Expanded, E> {
     let too_long = |field: String, what: &str| ExpandError {
         path: field,
         message: format!(
@@ -205,6 +210,15 @@ pub(crate) fn expand_container(
     let mut out = Expanded::default();
     let mut total = 0usize;
     set(&mut out.env, "HOSTNAME", hostname.to_string(), &mut total);
+    for (name, value) in env_from {
+        if value.len() > MAX_ARG_STRLEN.saturating_sub(name.len() + 2) {
+            let what = format!("\"{name}=value\" ");
+            return Err(too_long(format!("{path}.envFrom"), &what).into());
+        }
+        if !set(&mut out.env, name, value.clone(), &mut total) {
+            return Err(over_total(format!("{path}.envFrom")).into());
+        }
+    }
     for (i, var) in c.env.iter().flatten().enumerate() {
         let entry = format!("{path}.env[{i}]");
         let string_limit = MAX_ARG_STRLEN.saturating_sub(var.name.len() + 2);
@@ -216,26 +230,25 @@ pub(crate) fn expand_container(
                 .expand_bounded(raw, string_limit)
                 .map_err(|_| too_long(format!("{entry}.value"), &what))?
         } else {
-            let value = value_from(var).ok_or_else(|| ExpandError {
-                path: format!("{entry}.valueFrom"),
-                message: "Unsupported value".into(),
-            })?;
+            let Some(value) = value_from(var)? else {
+                continue;
+            };
             if value.len() > string_limit {
-                return Err(too_long(format!("{entry}.valueFrom"), &what));
+                return Err(too_long(format!("{entry}.valueFrom"), &what).into());
             }
             value
         };
         if !set(&mut out.env, &var.name, value, &mut total) {
-            return Err(over_total(entry));
+            return Err(over_total(entry).into());
         }
     }
     if let Some(dir) = &c.working_dir {
         let field = format!("{path}.workingDir");
         if dir.len() > MAX_ARG_STRLEN.saturating_sub(5) {
-            return Err(too_long(field, "\"PWD=value\" "));
+            return Err(too_long(field, "\"PWD=value\" ").into());
         }
         if !set(&mut out.env, "PWD", dir.clone(), &mut total) {
-            return Err(over_total(field));
+            return Err(over_total(field).into());
         }
     }
     for (list, strings, into) in [
@@ -250,7 +263,7 @@ pub(crate) fn expand_container(
                 .map_err(|_| too_long(field.clone(), ""))?;
             total += arg.len() + 1;
             if total > ARG_MAX {
-                return Err(over_total(field));
+                return Err(over_total(field).into());
             }
             into.push(arg);
         }
@@ -356,8 +369,8 @@ pub(crate) fn expansion_problems(pod: &Pod) -> Vec<(String, String)> {
     lists
         .filter_map(|(path, c)| {
             // Unsupported sources are validation's business; here they count as empty.
-            expand_container(c, &path, hostname, |var| {
-                Some(env_value(&fields, var).unwrap_or_default())
+            expand_container::<ExpandError>(c, &path, hostname, &[], |var| {
+                Ok(Some(env_value(&fields, var).unwrap_or_default()))
             })
             .err()
             .map(|e| (e.path, e.message))
@@ -439,7 +452,8 @@ mod tests {
             });
         }
         c.env = Some(vars);
-        let err = expand_container(&c, "c", "h", |_| None).expect_err("too long");
+        let err =
+            expand_container::<ExpandError>(&c, "c", "h", &[], |_| Ok(None)).expect_err("too long");
         assert_eq!(err.path, "c.env[13].value");
         assert!(err.message.contains("(MAX_ARG_STRLEN)"), "{}", err.message);
     }

@@ -110,6 +110,16 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.containers[*].env[*].value", Accepted),
     ("spec.containers[*].env[*].valueFrom", Honoured),
     ("spec.containers[*].env[*].valueFrom.fieldRef", Accepted),
+    (
+        "spec.containers[*].env[*].valueFrom.configMapKeyRef",
+        Accepted,
+    ),
+    ("spec.containers[*].env[*].valueFrom.secretKeyRef", Accepted),
+    (
+        "spec.containers[*].env[*].valueFrom.resourceFieldRef",
+        Accepted,
+    ),
+    ("spec.containers[*].envFrom", Accepted),
     ("spec.containers[*].volumeMounts", Honoured),
     ("spec.containers[*].volumeMounts[*].name", Accepted),
     ("spec.containers[*].volumeMounts[*].mountPath", Accepted),
@@ -180,9 +190,15 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.volumes[*].hostPath", Honoured),
     ("spec.volumes[*].hostPath.path", Accepted),
     ("spec.volumes[*].hostPath.type", Accepted),
+    ("spec.volumes[*].configMap", Accepted),
+    ("spec.volumes[*].secret", Accepted),
+    ("spec.volumes[*].downwardAPI", Accepted),
+    ("spec.volumes[*].projected", Accepted),
     (
         "spec.volumes[*].*",
-        Reject("volume type {key} is not supported yet (supported: emptyDir, hostPath)"),
+        Reject(
+            "volume type {key} is not supported yet (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)",
+        ),
     ),
 ];
 
@@ -432,9 +448,9 @@ mod tests {
         assert_eq!(t("spec.containers[0].env[2].valueFrom"), Honoured);
         assert_eq!(
             t("spec.containers[0].env[2].valueFrom.secretKeyRef"),
-            Warn(NOT_HONOURED)
+            Accepted
         );
-        assert!(matches!(t("spec.volumes[1].configMap"), Reject(_)));
+        assert!(matches!(t("spec.volumes[1].nfs"), Reject(_)));
         assert_eq!(t("spec.volumes[1].emptyDir"), Honoured);
         assert_eq!(t("spec.activeDeadlineSeconds"), Accepted);
         assert_eq!(t("spec.readinessGates"), Accepted);

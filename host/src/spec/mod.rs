@@ -345,7 +345,8 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
             ));
         }
     }
-    if pods.is_empty() {
+    // A file of ConfigMaps and Secrets alone is one of several inputs.
+    if pods.is_empty() && objects.is_empty() {
         return Err(SpecError::NoPod { notes });
     }
 

@@ -154,6 +154,10 @@ fn init_failure_is_final(plan: &PodPlan, obs: &Observed) -> bool {
 /// status [`generate`] gives for a pod not yet stopped.
 pub(crate) fn snapshot(plan: &PodPlan, obs: &Observed) -> Pod {
     let mut pod = plan.pod.clone();
+    // What the API server fills in on creation.
+    pod.metadata.name = Some(plan.name.clone());
+    pod.metadata.namespace = Some(plan.namespace.clone());
+    pod.metadata.uid = Some(plan.uid.clone());
     pod.status = Some(generate(
         plan,
         obs,

@@ -266,14 +266,16 @@ async fn d7_liveness_after_startup_restarts() {
     assert!(killing_for(&run, "liveness"), "{}", run.dump());
 }
 
-/// The container ignores TERM; the pod's grace (500 s) would hold the restart.
+/// The container ignores TERM; the pod's grace (500 s) would hold the restart. The probe
+/// fails only once the trap is set (on a loaded machine a first probe could otherwise
+/// TERM the shell before its `trap` ran).
 async fn probe_grace(kind: &str) {
     let probe = format!(
-        "    {kind}:\n      exec: {{command: ['false']}}\n      periodSeconds: 1\n      failureThreshold: 1\n      terminationGracePeriodSeconds: {}\n",
+        "    {kind}:\n      exec: {{command: ['sh', '-c', 'test ! -f /tmp/trapped']}}\n      periodSeconds: 1\n      failureThreshold: 1\n      terminationGracePeriodSeconds: {}\n",
         secs(5)
     );
     let spec = format!("  terminationGracePeriodSeconds: {}\n", secs(500));
-    let script = "trap \"echo ignored\" TERM; while true; do sleep 0.1; done";
+    let script = "trap \"echo ignored\" TERM; touch /tmp/trapped; while true; do sleep 0.1; done";
     let st = start(&single("Always", &spec, &sh(script), &probe), fast()).await;
     st.wait_for(LIMIT, "a restart well before the pod's grace", |p| {
         restarts(p, "app") >= 1

@@ -16,9 +16,19 @@
 //!   the root's other top-level directories preopened by name: see
 //!   [`workdir`].
 //!
+//! * `configMap`, `secret`, `downwardAPI` and `projected`: a directory per pod
+//!   (memory-backed for secret and projected volumes, as the kubelet's), its
+//!   files written by [`PodDirs::project`] in the kubelet's `..data` layout
+//!   (`atomic.rs`) and rewritten the same way when their objects change;
+//!   mounted read-only; removed when the pod ends.
+//!
 //! `subPath` mounts a sub-directory of the volume (created if missing, as the
 //! kubelet does); a `subPath` that resolves outside the volume (through a
-//! symlink) is refused.
+//! symlink) is refused. On a projected volume a `subPath` may name a file (the
+//! usual way to place one key of a ConfigMap): WASI mounts directories, so the
+//! file is copied, as it is at that start (a `subPath` mount never follows
+//! updates on a node either), into a directory of its own mounted read-only at
+//! the mount path's parent.
 //!
 //! # Guest-writable trees
 //! Guests can plant symlinks anywhere they can write. Every host operation
@@ -29,6 +39,8 @@
 //! handed `/proc/self/fd/N` for it, so a component swapped for a symlink
 //! after the checks cannot redirect the mount.
 
+mod atomic;
+mod files;
 mod read;
 mod subpath;
 mod usage;
@@ -44,7 +56,7 @@ use std::sync::Arc;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
-use crate::plan::{ContainerPlan, PodPlan, VolumeSource};
+use crate::plan::{ContainerPlan, Payload, PodPlan, VolumeSource};
 
 /// A directory preopened for a guest.
 #[derive(Debug, Clone)]
@@ -119,6 +131,8 @@ impl SandboxError {
 struct Volume {
     path: PathBuf,
     dir: Arc<Dir>,
+    /// A projected volume: read-only for guests, its files written by [`PodDirs::project`].
+    projected: bool,
 }
 
 /// The directories of one pod.
@@ -128,6 +142,8 @@ pub struct PodDirs {
     volumes: HashMap<String, Volume>,
     /// Directories to remove when the pod ends.
     owned: Vec<PathBuf>,
+    /// Where files mounted by `subPath` from memory-backed volumes are copied (memory too).
+    memory_files: Option<PathBuf>,
 }
 
 impl PodDirs {
@@ -141,8 +157,10 @@ impl PodDirs {
             run_dir: run_dir.to_path_buf(),
             volumes: HashMap::new(),
             owned: Vec::new(),
+            memory_files: None,
         };
         for v in &plan.volumes {
+            let projected = matches!(v.source, VolumeSource::Projected { .. });
             let path = match &v.source {
                 VolumeSource::EmptyDir { memory, .. } => {
                     // Names become path components: one plain component each.
@@ -165,6 +183,23 @@ impl PodDirs {
                     check_host_path(&v.name, path, kind)?;
                     path.clone()
                 }
+                VolumeSource::Projected { memory, .. } => {
+                    single_component(&v.name, &v.name)?;
+                    let path = match memory.then(memory_base).flatten() {
+                        Some(base) => {
+                            if dirs.memory_files.is_none() {
+                                let files = base.join(format!("wasmpod-{}-files", plan.uid));
+                                dirs.owned.push(files.clone());
+                                dirs.memory_files = Some(files);
+                            }
+                            base.join(format!("wasmpod-{}-{}", plan.uid, v.name))
+                        }
+                        None => run_dir.join("volumes").join(&v.name),
+                    };
+                    create_dir(&v.name, &path)?;
+                    dirs.owned.push(path.clone());
+                    path
+                }
             };
             let dir = open_ambient(&v.name, &path)?;
             dirs.volumes.insert(
@@ -172,6 +207,7 @@ impl PodDirs {
                 Volume {
                     path,
                     dir: Arc::new(dir),
+                    projected,
                 },
             );
         }
@@ -187,6 +223,25 @@ impl PodDirs {
     /// The opened directory of a volume.
     pub fn volume_dir(&self, name: &str) -> Option<Arc<Dir>> {
         self.volumes.get(name).map(|v| v.dir.clone())
+    }
+
+    /// Writes a projected volume's files (atomically, in the kubelet's `..data` layout),
+    /// unless it already holds exactly these. Returns whether anything changed.
+    ///
+    /// # Errors
+    /// [`SandboxError`] when the volume is not a projected one of this pod or a file
+    /// cannot be written.
+    pub fn project(&self, volume: &str, payload: &Payload) -> Result<bool, SandboxError> {
+        let v = self
+            .volumes
+            .get(volume)
+            .filter(|v| v.projected)
+            .ok_or_else(|| SandboxError::Invalid {
+                volume: volume.to_string(),
+                message: "no such projected volume".into(),
+            })?;
+        atomic::write(&v.dir, payload)
+            .map_err(|source| io_err(volume, "failed to write files", &v.path, source))
     }
 
     /// Prepares the preopens of one container instance: a fresh private root
@@ -239,6 +294,7 @@ impl PodDirs {
             read_only: false,
             cwd: None,
         }];
+        let mut file_mounts = Vec::new();
         for (m, mount_point) in c.mounts.iter().zip(mount_points) {
             let volume = self
                 .volumes
@@ -247,7 +303,17 @@ impl PodDirs {
                     volume: m.volume.clone(),
                     message: "no such volume".into(),
                 })?;
+            let read_only = m.read_only || volume.projected;
             let (host, dir) = match &m.sub_path {
+                Some(sub) if volume.projected => {
+                    match subpath::open_beneath(&m.volume, "subPath", &volume.dir, sub, false) {
+                        Ok(dir) => (volume.path.join(sub), Arc::new(dir)),
+                        Err(_) => {
+                            file_mounts.push((m, mount_point));
+                            continue;
+                        }
+                    }
+                }
                 Some(sub) => (
                     volume.path.join(sub),
                     Arc::new(subpath::open(&m.volume, &volume.dir, sub)?),
@@ -261,10 +327,12 @@ impl PodDirs {
                 host,
                 dir,
                 guest: m.mount_path.clone(),
-                read_only: m.read_only,
+                read_only,
                 cwd: None,
             });
         }
+        let files = files::preopens(self, c, &root, &file_mounts, &preopens)?;
+        preopens.extend(files);
         let working_dir = workdir::preopens(c.working_dir.as_deref(), &preopens)?;
         preopens.extend(working_dir);
         Ok(preopens)

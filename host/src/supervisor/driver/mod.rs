@@ -27,9 +27,10 @@ use super::status::{Phase, generate, phase};
 use super::task::AbortOnDrop;
 use super::transitions::{exit_of, exit_reason, post_start_wait, start_instance};
 use crate::container::Exit;
-use crate::plan::{ContainerKind, PodPlan, ProbeKind};
+use crate::plan::{ConfigObjects, ContainerKind, PodPlan, ProbeKind};
 use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 
+mod config;
 mod eviction;
 mod lifecycle_hooks;
 mod messages;
@@ -95,6 +96,8 @@ pub(crate) struct Driver {
     pub(crate) obs: Observed,
     /// The pod's network namespace.
     pub(crate) network: Arc<crate::sandbox::PodNetwork>,
+    /// The ConfigMaps and Secrets the pod reads (its runtime's).
+    pub(crate) objects: watch::Receiver<Arc<ConfigObjects>>,
 }
 
 struct Run {
@@ -121,6 +124,9 @@ struct Run {
     eviction: Option<String>,
     /// The usage monitor (stopped with the pod).
     _monitor: Option<AbortOnDrop>,
+    /// The ConfigMaps and Secrets, and what waits on them.
+    objects: watch::Receiver<Arc<ConfigObjects>>,
+    gate: config::ConfigGate,
 }
 
 impl Driver {
@@ -138,6 +144,8 @@ impl Driver {
             evictions,
             eviction: None,
             _monitor: monitor,
+            objects: self.objects.clone(),
+            gate: config::ConfigGate::default(),
             d: self,
             running: HashMap::new(),
             exits_tx,
@@ -179,8 +187,10 @@ impl Run {
             for action in decision.actions {
                 match action {
                     Action::Start(slot) => {
-                        self.start(slot);
-                        started = true;
+                        if !self.volumes_ready() || self.config_blocked(slot) {
+                            continue;
+                        }
+                        started |= self.start(slot);
                     }
                     Action::BackOff {
                         slot,
@@ -214,6 +224,8 @@ impl Run {
                 Some(note) = self.hook_rx.recv() => self.on_post_start(note).await,
                 _ = stop.changed() => {}
                 Some(message) = self.evictions.recv() => self.eviction = Some(message),
+                // A ConfigMap or Secret was applied or deleted.
+                Ok(()) = self.objects.changed() => self.objects_changed(),
                 // A condition set from outside (a readiness gate's) changed.
                 Ok(()) = self.conditions.changed() => {
                     self.d.obs.conditions = self.conditions.borrow_and_update().clone();
@@ -240,9 +252,13 @@ impl Run {
         phase
     }
 
-    fn start(&mut self, slot: Slot) {
+    /// Starts an instance of `slot`; `false` when its env cannot be built yet.
+    fn start(&mut self, slot: Slot) -> bool {
         let plan = self.d.plan.clone();
         let c = slot.plan(&plan);
+        let Some(start_env) = self.start_env(slot) else {
+            return false;
+        };
         let started_at = Timestamp::now();
         let rec = self.d.obs.record_mut(slot);
         start_instance(rec, &self.d.backoff, Instant::now(), started_at);
@@ -276,7 +292,7 @@ impl Run {
                     format!("Error: {e}"),
                 ));
                 self.record_exit(slot, started_at, Exit::StartError(e), None);
-                return;
+                return true;
             }
         };
         let message_at = message_file(&preopens, &c.termination_message_path);
@@ -291,14 +307,14 @@ impl Run {
         let launcher = Arc::new(Launcher {
             instances: self.d.instances.clone(),
             slot,
-            env: c.env.clone(),
+            env: start_env.env,
             preopens,
             network: self.d.network.clone(),
             memory_limit: c.memory_limit,
             cpu: crate::container::cpu::CpuAccount::new(c.cpu_limit_millis, c.cpu_request_millis),
             budget: self.budget.clone(),
         });
-        let started = launcher.start(c.argv.clone(), tx, Use::Container);
+        let started = launcher.start(start_env.argv, tx, Use::Container);
         let handle = started.exit;
         self.next_id += 1;
         let id = self.next_id;
@@ -352,6 +368,7 @@ impl Run {
             Some(&c.name),
             "Container started".into(),
         ));
+        true
     }
 
     fn back_off(&mut self, slot: Slot, period: Duration) {

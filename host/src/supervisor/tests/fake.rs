@@ -299,6 +299,7 @@ pub(super) fn run(
         stop: stop_rx,
         log_dir: None,
         obs,
+        objects: tokio::sync::watch::channel(Default::default()).1,
     };
     FakePod {
         fake,
