@@ -297,3 +297,61 @@ async fn a_failing_liveness_probe_kills_and_restarts_the_container() {
         "{events:#?}"
     );
 }
+
+/// A container whose ConfigMap is deleted while it runs: its restart waits with
+/// `CreateContainerConfigError`, keeping its last termination and restart count, without
+/// backoff events piling up; once the ConfigMap is back it restarts.
+#[tokio::test(start_paused = true)]
+async fn a_restart_waits_for_a_deleted_configmap_and_goes_on_once_it_is_back() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {k: v}\n";
+    let p = run(
+        &pod(
+            "  containers:\n  - name: app\n    image: busybox\n    command: [main]\n    env:\n    - name: K\n      valueFrom: {configMapKeyRef: {name: cm, key: k}}\n",
+        ),
+        move |call| match call.n {
+            0 => Behaviour::exits(S, 1),
+            _ => Behaviour::runs(OnTerm::Unhandled),
+        },
+    );
+    p.set_objects(Some(cm));
+    p.fake.until_seen(&started("app", "main"), 1).await;
+    p.set_objects(None);
+    tokio::time::sleep(30 * S).await;
+    let pod = p.pod();
+    let status = container_status(&pod, "app").clone();
+    let waiting = status.state.clone().unwrap().waiting.unwrap();
+    assert_eq!(
+        waiting.reason.as_deref(),
+        Some("CreateContainerConfigError")
+    );
+    assert_eq!(
+        waiting.message.as_deref(),
+        Some("configmap \"cm\" not found")
+    );
+    assert_eq!(status.restart_count, 0);
+    assert_eq!(
+        status
+            .last_state
+            .clone()
+            .unwrap()
+            .terminated
+            .unwrap()
+            .exit_code,
+        1,
+        "the last termination stays"
+    );
+    assert_eq!(p.fake.times(|s| *s == started("app", "main")).len(), 1);
+
+    p.set_objects(Some(cm));
+    p.fake.until_seen(&started("app", "main"), 2).await;
+    assert_eq!(container_status(&p.pod(), "app").restart_count, 1);
+    drop(pod);
+    p.stop();
+    let (_, _, events) = p.end().await;
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| e.reason == "Failed" && e.container.is_some())
+        .collect();
+    assert_eq!(failed.len(), 1, "one Failed event per message: {failed:?}");
+    assert_eq!(failed[0].message, "Error: configmap \"cm\" not found");
+}

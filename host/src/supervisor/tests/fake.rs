@@ -260,6 +260,8 @@ pub(super) struct FakePod {
     pub(super) fake: Arc<Fake>,
     pub(super) shared: Arc<Shared>,
     pub(super) events: broadcast::Receiver<Event>,
+    /// The ConfigMaps and Secrets the pod reads.
+    pub(super) objects: watch::Sender<Arc<crate::plan::ConfigObjects>>,
     stop: watch::Sender<Option<StopReason>>,
     run: JoinHandle<Phase>,
     _run_dir: tempfile::TempDir,
@@ -288,6 +290,7 @@ pub(super) fn run(
     let shared = Arc::new(Shared::new(status::snapshot(&plan, &obs)));
     let events = shared.subscribe_events();
     let (stop, stop_rx) = watch::channel(None);
+    let (objects, objects_rx) = watch::channel(Arc::default());
     let driver = Driver {
         instances: fake.clone(),
         max_instances: 64,
@@ -299,12 +302,13 @@ pub(super) fn run(
         stop: stop_rx,
         log_dir: None,
         obs,
-        objects: tokio::sync::watch::channel(Default::default()).1,
+        objects: objects_rx,
     };
     FakePod {
         fake,
         shared,
         events,
+        objects,
         stop,
         run: tokio::spawn(driver.run()),
         _run_dir: run_dir,
@@ -331,6 +335,19 @@ impl FakePod {
     /// The current Pod.
     pub(super) fn pod(&self) -> Pod {
         self.shared.status.borrow().clone()
+    }
+
+    /// Applies the ConfigMaps and Secrets of `yaml`, or with `None` deletes every object.
+    pub(super) fn set_objects(&self, yaml: Option<&str>) {
+        let mut objects = crate::plan::ConfigObjects::default();
+        for object in yaml
+            .map(|y| crate::spec::load(y).expect("objects").objects)
+            .into_iter()
+            .flatten()
+        {
+            objects.apply(object).expect("apply");
+        }
+        self.objects.send_replace(Arc::new(objects));
     }
 }
 
