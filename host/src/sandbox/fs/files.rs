@@ -73,13 +73,7 @@ pub(super) fn preopens(
         create_dir("rootfs", &host)?;
         let dir = open_ambient("rootfs", &host)?;
         for (m, name) in files {
-            let volume = dirs
-                .volumes
-                .get(&m.volume)
-                .ok_or_else(|| SandboxError::Invalid {
-                    volume: m.volume.clone(),
-                    message: "no such volume".into(),
-                })?;
+            let volume = dirs.volume(&m.volume)?;
             let sub = m.sub_path.as_deref().unwrap_or_default();
             // Read through the volume's directory: links stay inside it.
             let bytes = volume.dir.read(sub).map_err(|e| SandboxError::Invalid {

@@ -225,6 +225,14 @@ impl PodDirs {
         self.volumes.get(name).map(|v| v.dir.clone())
     }
 
+    /// A volume of the pod.
+    fn volume(&self, name: &str) -> Result<&Volume, SandboxError> {
+        self.volumes.get(name).ok_or_else(|| SandboxError::Invalid {
+            volume: name.to_string(),
+            message: "no such volume".into(),
+        })
+    }
+
     /// Writes a projected volume's files (atomically, in the kubelet's `..data` layout),
     /// unless it already holds exactly these. Returns whether anything changed.
     ///
@@ -296,13 +304,7 @@ impl PodDirs {
         }];
         let mut file_mounts = Vec::new();
         for (m, mount_point) in c.mounts.iter().zip(mount_points) {
-            let volume = self
-                .volumes
-                .get(&m.volume)
-                .ok_or_else(|| SandboxError::Invalid {
-                    volume: m.volume.clone(),
-                    message: "no such volume".into(),
-                })?;
+            let volume = self.volume(&m.volume)?;
             let read_only = m.read_only || volume.projected;
             let (host, dir) = match &m.sub_path {
                 Some(sub) if volume.projected => {
