@@ -50,8 +50,10 @@ mod handlers;
 mod json;
 mod locate;
 mod objects;
+mod octal;
 mod prescan;
 pub mod quantity;
+mod sources;
 mod validate;
 
 #[cfg(test)]
@@ -292,6 +294,9 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
     let text: &str = &joined;
     // Size and nesting first: past those bounds both YAML parsers take quadratic time.
     prescan::check(text)?;
+    // `defaultMode: 0644` is octal, as kubectl reads it (see `octal`).
+    let octal = octal::yaml11_modes(text);
+    let text: &str = &octal;
     let locators = locate::locate_documents(text);
     let mut notes = Vec::new();
     let mut pods: Vec<(usize, serde_yaml::Value)> = Vec::new();

@@ -211,32 +211,35 @@ fn too_long() -> String {
 /// `IsConfigMapKey`.
 fn key_problems(field: &str, key: &str, add: &mut impl FnMut(&str, String)) {
     let path = format!("{field}[{key}]");
-    let invalid = |detail: &str| msg::invalid(&msg::quote(key), detail);
+    for e in config_key_errors(key) {
+        add(&path, msg::invalid(&msg::quote(key), &e));
+    }
+}
+
+/// What `IsConfigMapKey` says of `key` (empty when it is a valid key).
+pub(super) fn config_key_errors(key: &str) -> Vec<String> {
+    let mut errors = Vec::new();
     if key.is_empty()
         || !key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        add(
-            &path,
-            invalid(
-                "a valid config key must consist of alphanumeric characters, '-', '_' or '.' \
-                 (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is \
-                 '[-._a-zA-Z0-9]+')",
-            ),
+        errors.push(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' \
+             (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is \
+             '[-._a-zA-Z0-9]+')"
+                .to_owned(),
         );
     }
     if key.len() > MAX_KEY_LENGTH {
-        add(
-            &path,
-            invalid(&format!("must be no more than {MAX_KEY_LENGTH} characters")),
-        );
+        errors.push(format!("must be no more than {MAX_KEY_LENGTH} characters"));
     }
     if key == "." || key == ".." {
-        add(&path, invalid(&format!("must not be '{key}'")));
+        errors.push(format!("must not be '{key}'"));
     } else if key.starts_with("..") {
-        add(&path, invalid("must not start with '..'"));
+        errors.push("must not start with '..'".to_owned());
     }
+    errors
 }
 
 /// The keys a typed Secret must hold (`ValidateSecret`).

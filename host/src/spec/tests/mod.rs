@@ -8,6 +8,7 @@ use super::*;
 mod limits;
 mod objects;
 mod parse;
+mod sources;
 mod validate;
 
 /// Lines 1–5; the spec body passed to [`pod`] starts on line 6.

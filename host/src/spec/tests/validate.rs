@@ -226,11 +226,11 @@ fn empty_dir_medium() {
 #[test]
 fn unsupported_volume_type_is_an_error() {
     let p = problems(&pod(&format!(
-        "{APP}  volumes:\n  - name: cfg\n    configMap:\n      name: settings\n"
+        "{APP}  volumes:\n  - name: cfg\n    nfs:\n      server: nfs.example\n      path: /data\n"
     )));
     assert_eq!(
         p[0].to_string(),
-        "spec.volumes[0].configMap (line 11): volume type configMap is not supported yet (supported: emptyDir, hostPath)"
+        "spec.volumes[0].nfs (line 11): volume type nfs is not supported yet (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)"
     );
 }
 
