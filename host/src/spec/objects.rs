@@ -64,6 +64,10 @@ pub struct ObjectDocument {
     pub object: ConfigObject,
     /// 0-based index of the document in the YAML stream.
     pub document_index: usize,
+    /// 0-based index of the input it was read from ([`load_many`](super::load_many)).
+    pub input: usize,
+    /// Its index in the `items` of a `kind: List` document, if it was read from one.
+    pub(super) item: Option<usize>,
     pub(super) locator: Locator,
     /// Unknown fields and mistyped scalars found while parsing.
     pub(super) strict_problems: Vec<Diagnostic>,
@@ -197,11 +201,38 @@ pub(super) fn validate(
         return Ok(());
     }
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    super::in_item(doc.item, &mut problems);
     Err(SpecError::InvalidObject {
         kind: object.kind(),
         name: format!("{:?}", object.name()),
         problems,
     })
+}
+
+/// A Pod whose kind, namespace and name were seen before (`seen`, shared with the
+/// ConfigMaps and Secrets): the problem to report, on its `metadata.name`.
+pub(super) fn duplicate_pod(
+    doc: &super::PodDocument,
+    seen: &mut BTreeSet<(&'static str, String, String)>,
+) -> Option<Diagnostic> {
+    let meta = &doc.pod.metadata;
+    let name = meta.name.as_deref().filter(|n| !n.is_empty())?;
+    let namespace = meta
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    if seen.insert(("Pod", namespace.to_owned(), name.to_owned())) {
+        return None;
+    }
+    let mut problem = [Diagnostic {
+        path: "metadata.name".to_owned(),
+        line: doc.line_of("metadata.name"),
+        message: msg::duplicate(&format!("Pod {namespace}/{name} is defined twice")),
+    }];
+    super::in_item(doc.item, &mut problem);
+    let [problem] = problem;
+    Some(problem)
 }
 
 fn too_long() -> String {

@@ -78,10 +78,13 @@ pub fn validate(doc: &PodDocument) -> Result<Vec<Diagnostic>, SpecError> {
         v.add(path, message);
     }
     if v.problems.is_empty() {
+        let mut warnings = warnings;
+        super::in_item(doc.item, &mut warnings);
         return Ok(warnings);
     }
     let mut problems = v.problems;
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX)); // stable: same line keeps rule order
+    super::in_item(doc.item, &mut problems);
     Err(SpecError::Invalid {
         pod: doc.display_name(),
         problems,

@@ -5,6 +5,7 @@
 
 use super::*;
 
+mod inputs;
 mod limits;
 mod objects;
 mod parse;
