@@ -333,7 +333,8 @@ pub fn load(text: &str) -> Result<LoadedFile, SpecError> {
 /// relative image paths against its own file's directory.
 ///
 /// Errors as [`load`], each wrapped in [`SpecError::InFile`] naming its input; every input
-/// is read, so every problem of every file comes back at once. Objects (Pods, ConfigMaps,
+/// is read, so every problem of every file comes back at once. Notes name their input when
+/// there are several. Objects (Pods, ConfigMaps,
 /// Secrets) are one namespace across the inputs: the same kind, namespace and name twice is
 /// an error, as within one file. [`SpecError::NoPod`] only when no input holds a Pod.
 ///
@@ -380,8 +381,8 @@ fn load_inputs(inputs: &[(Option<&str>, &str)]) -> Result<LoadedFile, SpecError>
             }
         };
         notes.extend(parsed.notes.into_iter().map(|n| match name {
-            Some(file) => format!("{file}: {n}"),
-            None => n,
+            Some(file) if inputs.len() > 1 => format!("{file}: {n}"),
+            _ => n,
         }));
         for document in parsed.objects {
             match objects::validate(&document, &mut seen) {
