@@ -54,7 +54,7 @@ fn octal_modes_are_read_as_kubectl_reads_them() {
     let yaml = vols("  - name: cfg\n    configMap: {name: settings, defaultMode: 0800}\n");
     assert!(load(&yaml).is_err(), "0800 is no octal number");
     let file = load(&format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata:\n  mode: '0644'\n  conf: |\n    defaultMode: 0644\n---\n{}",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata:\n  mode: 0644\n  conf: |\n    defaultMode: 0644\n---\n{}",
         pod(APP)
     ))
     .unwrap();
