@@ -430,9 +430,10 @@ pub(crate) fn value_from(
         }
         if key.is_empty() {
             out.push((format!("{p}.key"), msg::required("")));
-        }
-        for e in config_key_errors(key).iter().filter(|_| !key.is_empty()) {
-            out.push((format!("{p}.key"), msg::invalid(&msg::quote(key), e)));
+        } else {
+            for e in config_key_errors(key) {
+                out.push((format!("{p}.key"), msg::invalid(&msg::quote(key), &e)));
+            }
         }
     }
     out
