@@ -1,6 +1,6 @@
 //! Command-line arguments.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -17,17 +17,17 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the pod(s) of a YAML file until they end.
+    /// Run the pod(s) of YAML or JSON files until they end.
     Run(RunArgs),
-    /// Check a pod YAML file (and its images) without running it.
+    /// Check pod YAML or JSON files (and their images) without running anything.
     Validate(ValidateArgs),
 }
 
 /// `wasmpod run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The pod YAML file (`-` for standard input).
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
     /// Stop the pod after this long (like a deletion) and exit 124, e.g. `30s`, `2m`.
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
@@ -72,10 +72,34 @@ pub struct RunArgs {
 /// `wasmpod validate`.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// The pod YAML file (`-` for standard input).
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// Where the manifests are: files and directories, given as `FILE` and/or `-f FILE`.
+#[derive(Debug, clap::Args)]
+pub struct ManifestArgs {
+    /// A manifest: a YAML or JSON file (Pods, ConfigMaps, Secrets, `kind: List`), a
+    /// directory, or `-` for standard input.
+    #[arg(value_name = "FILE", required_unless_present = "filename")]
+    pub file: Option<PathBuf>,
+    /// A manifest file, or a directory whose `*.yaml`, `*.yml` and `*.json` files are read in
+    /// name order (not its subdirectories), or `-`; repeatable, as kubectl's `-f`.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Vec<PathBuf>,
+}
+
+impl ManifestArgs {
+    /// Every path given: `FILE` first, then each `-f`, in order.
+    pub fn paths(&self) -> Vec<&Path> {
+        self.file
+            .iter()
+            .chain(&self.filename)
+            .map(PathBuf::as_path)
+            .collect()
+    }
 }
 
 /// Engine options.
@@ -128,7 +152,48 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_log_size;
+    use clap::Parser as _;
+
+    use super::{Cli, Command, parse_log_size};
+
+    #[test]
+    fn manifests_are_a_file_and_or_repeated_dash_f() {
+        let paths = |args: &[&str]| -> Result<Vec<String>, String> {
+            let cli = Cli::try_parse_from(args).map_err(|e| e.kind().to_string())?;
+            let (Command::Run(crate::args::RunArgs { manifests, .. })
+            | Command::Validate(crate::args::ValidateArgs { manifests, .. })) = cli.command;
+            Ok(manifests
+                .paths()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect())
+        };
+        assert_eq!(
+            paths(&["wasmpod", "run", "pod.yaml"]),
+            Ok(vec!["pod.yaml".into()])
+        );
+        assert_eq!(
+            paths(&[
+                "wasmpod",
+                "run",
+                "-f",
+                "a.yaml",
+                "--filename",
+                "dir",
+                "-f",
+                "-"
+            ]),
+            Ok(vec!["a.yaml".into(), "dir".into(), "-".into()])
+        );
+        assert_eq!(
+            paths(&["wasmpod", "validate", "x.yaml", "-f", "y.yaml"]),
+            Ok(vec!["x.yaml".into(), "y.yaml".into()])
+        );
+        assert!(
+            paths(&["wasmpod", "run"]).is_err(),
+            "a manifest is required"
+        );
+    }
 
     #[test]
     fn log_sizes_are_kubernetes_quantities() {

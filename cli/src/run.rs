@@ -12,7 +12,7 @@ use wasmpod::{
     BackoffPolicy, Error, Outcome, Phase, PodHandle, RunOptions, Runtime, RuntimeConfig, StopReason,
 };
 
-use super::args::{EngineArgs, RunArgs, ValidateArgs};
+use super::args::{EngineArgs, ManifestArgs, RunArgs, ValidateArgs};
 use super::output::{Printer, note};
 
 /// Exit status: the pod succeeded.
@@ -42,6 +42,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 /// Reads a manifest: at most one byte past the size the loader accepts, so
 /// `/dev/zero` or an endless pipe cannot grow memory (the loader then names
 /// the size limit). A pipe (`<(…)`, `-`) works as with any Unix tool.
+/// Returns the text and the directory its relative image paths resolve against.
 fn read_file(file: &Path) -> anyhow::Result<(String, PathBuf)> {
     let limit = spec::MAX_DOCUMENT_BYTES as u64 + 1;
     let read = |reader: &mut dyn Read| -> std::io::Result<String> {
@@ -66,9 +67,66 @@ fn read_file(file: &Path) -> anyhow::Result<(String, PathBuf)> {
     Ok((text, std::fs::canonicalize(&base).unwrap_or(base)))
 }
 
-fn load(file: &Path) -> Result<(LoadedFile, PathBuf), Failure> {
-    let (text, base) = read_file(file)?;
-    let loaded = spec::load(&text).map_err(|e| Failure {
+/// The manifest files a path stands for: itself, or a directory's `*.yaml`, `*.yml` and
+/// `*.json` files in name order, not its subdirectories (kubectl's `-f DIR` without `-R`).
+fn manifest_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if path == Path::new("-") || !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let entries =
+        std::fs::read_dir(path).with_context(|| format!("failed to read {}", path.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to read {}", path.display()))?;
+        let file = entry.path();
+        let manifest = file
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
+        if manifest && !file.is_dir() {
+            files.push(file);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!(
+            "{}: the directory has no .yaml, .yml or .json file",
+            path.display()
+        );
+    }
+    Ok(files)
+}
+
+/// Reads and validates every manifest: one [`LoadedFile`] for all, and for each input (the
+/// index of [`spec::PodDocument::input`]) the directory its relative image paths resolve
+/// against.
+fn load(manifests: &ManifestArgs) -> Result<(LoadedFile, Vec<PathBuf>), Failure> {
+    let mut names = Vec::new();
+    let mut texts = Vec::new();
+    let mut bases = Vec::new();
+    let mut stdin = false;
+    for path in manifests.paths() {
+        for file in manifest_files(path)? {
+            let name = if file == Path::new("-") {
+                if stdin {
+                    return Err(anyhow::anyhow!("standard input (-) can be read only once").into());
+                }
+                stdin = true;
+                "standard input".to_owned()
+            } else {
+                file.display().to_string()
+            };
+            let (text, base) = read_file(&file)?;
+            names.push(name);
+            texts.push(text);
+            bases.push(base);
+        }
+    }
+    let inputs: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&texts)
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let loaded = spec::load_many(&inputs).map_err(|e| Failure {
         code: EXIT_INVALID,
         error: anyhow::Error::new(e),
     })?;
@@ -80,7 +138,12 @@ fn load(file: &Path) -> Result<(LoadedFile, PathBuf), Failure> {
             note(&format!("warning: pod {}: {w}", p.document.display_name()));
         }
     }
-    Ok((loaded, base))
+    Ok((loaded, bases))
+}
+
+/// The directory a pod's relative image paths resolve against: its file's.
+fn base_dir(bases: &[PathBuf], pod: &spec::ValidPod) -> Option<PathBuf> {
+    bases.get(pod.document.input).cloned()
 }
 
 fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
@@ -119,12 +182,12 @@ fn apply_objects(rt: &Runtime, loaded: &LoadedFile) -> Result<(), Failure> {
 
 /// `wasmpod validate`: parse, validate, resolve and compile; run nothing.
 pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
-    let (loaded, base) = load(&args.file)?;
+    let (loaded, bases) = load(&args.manifests)?;
     let rt = runtime(&args.engine)?;
     apply_objects(&rt, &loaded)?;
-    let mut options = RunOptions::default();
-    options.base_dir = Some(base);
     for p in loaded.pods {
+        let mut options = RunOptions::default();
+        options.base_dir = base_dir(&bases, &p);
         let name = p.document.display_name();
         crate::progress::while_compiling(&rt, rt.validate(&p, &options))
             .await
@@ -136,7 +199,7 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
 
 /// `wasmpod run`.
 pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
-    let (loaded, base) = load(&args.file)?;
+    let (loaded, bases) = load(&args.manifests)?;
     let rt = runtime(&args.engine)?;
     apply_objects(&rt, &loaded)?;
     if loaded.pods.is_empty() {
@@ -162,7 +225,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             .clone()
             .unwrap_or_else(|| format!("pod-{}", p.document.document_index));
         let mut options = RunOptions::default();
-        options.base_dir = Some(base.clone());
+        options.base_dir = base_dir(&bases, &p);
         options.run_dir = Some(if several {
             run_root.join(&name)
         } else {

@@ -20,6 +20,7 @@ mod exits;
 mod grpc;
 mod hooks;
 mod lifecycle;
+mod manifests;
 mod network;
 mod podnet;
 mod probes;

@@ -120,8 +120,17 @@ pub enum SpecError {
         /// Every problem found, ordered by line.
         problems: Vec<Diagnostic>,
     },
-    /// Several Pods in one file are invalid (from [`load`](super::load)); each entry is a
-    /// [`SpecError::Invalid`].
+    /// A problem of one input of [`load_many`](super::load_many), named by it (a file's
+    /// path): `pods/web.yaml: pod "web" is invalid: ...`.
+    #[error("{file}: {error}")]
+    InFile {
+        /// The input's name, as given to `load_many`.
+        file: String,
+        /// What is wrong in it.
+        error: Box<SpecError>,
+    },
+    /// Several Pods or objects are invalid (from [`load`](super::load)), or several inputs of
+    /// [`load_many`](super::load_many) have problems; each entry is one of the other variants.
     #[error("{} pods are invalid:\n{}", .0.len(), join_errors(.0))]
     Several(Vec<SpecError>),
 }

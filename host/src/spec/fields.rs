@@ -190,10 +190,35 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.volumes[*].hostPath", Honoured),
     ("spec.volumes[*].hostPath.path", Accepted),
     ("spec.volumes[*].hostPath.type", Accepted),
+    // Files from objects and from the pod (`sources.rs`); WASI has no file modes, so `mode`
+    // and `defaultMode` are checked and accepted.
     ("spec.volumes[*].configMap", Accepted),
     ("spec.volumes[*].secret", Accepted),
     ("spec.volumes[*].downwardAPI", Accepted),
-    ("spec.volumes[*].projected", Accepted),
+    ("spec.volumes[*].projected", Honoured),
+    ("spec.volumes[*].projected.defaultMode", Accepted),
+    ("spec.volumes[*].projected.sources", Honoured),
+    ("spec.volumes[*].projected.sources[*].configMap", Accepted),
+    ("spec.volumes[*].projected.sources[*].secret", Accepted),
+    ("spec.volumes[*].projected.sources[*].downwardAPI", Accepted),
+    (
+        "spec.volumes[*].projected.sources[*].serviceAccountToken",
+        Reject(
+            "projection {key} is not supported: wasmpod has no API server to issue service account tokens",
+        ),
+    ),
+    (
+        "spec.volumes[*].projected.sources[*].clusterTrustBundle",
+        Reject(
+            "projection {key} is not supported: wasmpod has no API server to hold ClusterTrustBundles",
+        ),
+    ),
+    (
+        "spec.volumes[*].projected.sources[*].podCertificate",
+        Reject(
+            "projection {key} is not supported: wasmpod has no API server to issue pod certificates",
+        ),
+    ),
     (
         "spec.volumes[*].*",
         Reject(
@@ -450,6 +475,17 @@ mod tests {
             t("spec.containers[0].env[2].valueFrom.secretKeyRef"),
             Accepted
         );
+        assert_eq!(
+            t("spec.containers[0].env[2].valueFrom.fileKeyRef"),
+            Warn(NOT_HONOURED)
+        );
+        assert_eq!(t("spec.initContainers[0].envFrom"), Accepted);
+        assert_eq!(t("spec.volumes[1].configMap"), Accepted);
+        assert_eq!(t("spec.volumes[1].projected.sources[0].secret"), Accepted);
+        assert!(matches!(
+            t("spec.volumes[1].projected.sources[2].serviceAccountToken"),
+            Reject(_)
+        ));
         assert!(matches!(t("spec.volumes[1].nfs"), Reject(_)));
         assert_eq!(t("spec.volumes[1].emptyDir"), Honoured);
         assert_eq!(t("spec.activeDeadlineSeconds"), Accepted);

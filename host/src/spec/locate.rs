@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::Marker;
@@ -108,29 +109,67 @@ impl From<Marker> for Pos {
 }
 
 /// Positions of the nodes of one YAML document.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Locator {
+#[derive(Debug, Default)]
+struct Tree {
     /// Position of each node; node 0 is the document root.
     pos: Vec<Option<Pos>>,
     /// (parent node, segment) → child node.
     children: HashMap<(usize, Seg), usize>,
 }
 
+/// Positions of the nodes of one YAML document, seen from one node of it: the document's
+/// root, or an item of a `kind: List` (see [`Locator::at`]), so that paths are relative to
+/// the object they belong to. Clones share the tree.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Locator {
+    tree: Arc<Tree>,
+    /// The node paths start from.
+    base: usize,
+}
+
 impl Locator {
-    /// Position of the document's root node (its first content line).
+    /// Position of the root node (the first content line of the document or list item).
     pub(crate) fn root(&self) -> Option<Pos> {
-        self.pos.first().copied().flatten()
+        self.tree.pos.get(self.base).copied().flatten()
+    }
+
+    /// The node at exactly `segs`, if it was located.
+    fn node(&self, segs: &[Seg]) -> Option<usize> {
+        let mut node = self.base;
+        for seg in segs {
+            node = *self.tree.children.get(&(node, seg.clone()))?;
+        }
+        Some(node)
+    }
+
+    /// The same document seen from `segs` (e.g. `items[2]` of a List). When that node was
+    /// not located (reached through an alias), every lookup gives its nearest located
+    /// ancestor's position.
+    pub(crate) fn at(&self, segs: &[Seg]) -> Locator {
+        match self.node(segs) {
+            Some(base) => Locator {
+                tree: self.tree.clone(),
+                base,
+            },
+            None => Locator {
+                tree: Arc::new(Tree {
+                    pos: vec![self.find(segs)],
+                    children: HashMap::new(),
+                }),
+                base: 0,
+            },
+        }
     }
 
     /// Position of `segs`, or of its nearest located ancestor.
     pub(crate) fn find(&self, segs: &[Seg]) -> Option<Pos> {
-        let mut node = 0;
+        let mut node = self.base;
         let mut best = self.root();
         for seg in segs {
-            match self.children.get(&(node, seg.clone())) {
+            match self.tree.children.get(&(node, seg.clone())) {
                 Some(&child) => {
                     node = child;
-                    best = self.pos[child].or(best);
+                    best = self.tree.pos[child].or(best);
                 }
                 None => break,
             }
@@ -140,13 +179,11 @@ impl Locator {
 
     /// Position of exactly `segs`, without falling back to an ancestor.
     pub(crate) fn find_exact(&self, segs: &[Seg]) -> Option<Pos> {
-        let mut node = 0;
-        for seg in segs {
-            node = *self.children.get(&(node, seg.clone()))?;
-        }
-        self.pos.get(node).copied().flatten()
+        self.tree.pos.get(self.node(segs)?).copied().flatten()
     }
+}
 
+impl Tree {
     fn child(&mut self, parent: usize, seg: Seg, pos: Pos) -> usize {
         let next = self.pos.len();
         let id = *self.children.entry((parent, seg)).or_insert(next);
@@ -173,7 +210,7 @@ enum Frame {
 
 #[derive(Default)]
 struct Builder {
-    loc: Locator,
+    loc: Tree,
     stack: Vec<Frame>,
 }
 
@@ -259,7 +296,7 @@ impl Builder {
 /// syntax error (serde_yaml reports syntax errors; this only adds positions).
 pub(crate) fn locate_documents(text: &str) -> Vec<Locator> {
     let mut parser = Parser::new_from_str(text);
-    let mut docs = Vec::new();
+    let mut docs: Vec<Tree> = Vec::new();
     let mut current: Option<Builder> = None;
     while let Ok((ev, mark)) = parser.next_token() {
         match ev {
@@ -284,7 +321,12 @@ pub(crate) fn locate_documents(text: &str) -> Vec<Locator> {
     if let Some(done) = current.take() {
         docs.push(done.loc);
     }
-    docs
+    docs.into_iter()
+        .map(|tree| Locator {
+            tree: Arc::new(tree),
+            base: 0,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -351,6 +393,13 @@ kind: ConfigMap
         let p = parse_path("spec.containers[2].image");
         assert_eq!(d.find(&p).map(|p| p.line), Some(12));
         assert_eq!(docs[1].root().map(|p| p.line), Some(14));
+        // Seen from a node, paths are relative to it.
+        let second = d.at(&parse_path("spec.containers[1]"));
+        assert_eq!(second.root().map(|p| p.line), Some(11));
+        assert_eq!(line(&second, "image"), Some(11));
+        assert_eq!(line(&second, "spec"), None);
+        let aliased = d.at(&parse_path("spec.containers[2].env"));
+        assert_eq!(aliased.find(&parse_path("x")).map(|p| p.line), Some(12));
         assert_eq!(line(&docs[1], "kind"), Some(14));
         // Column is 1-based.
         assert_eq!(d.find_exact(&parse_path("spec")).map(|p| p.column), Some(1));

@@ -4,9 +4,11 @@
 //! The pipeline is deliberately strict, because a manifest that is *accepted but
 //! misread* is worse than one that is rejected:
 //!
-//! 1. [`parse`] splits the YAML stream into documents, keeps the `v1` `Pod`s (other kinds are
-//!    skipped with a note), and deserialises each into `k8s_openapi`'s [`Pod`]. Malformed YAML
-//!    and wrongly typed values (`command: 5`) are [`SpecError::Yaml`] with a line number.
+//! 1. [`parse`] splits the YAML stream into documents (and the items of `kind: List`
+//!    documents), keeps the `v1` `Pod`s, `ConfigMap`s and `Secret`s (other kinds are skipped
+//!    with a note), and deserialises each into `k8s_openapi`'s types (`documents.rs`).
+//!    Malformed YAML and wrongly typed values (`command: 5`) are [`SpecError::Yaml`] with a
+//!    line number.
 //! 2. [`validate`] applies Kubernetes' own rules for the fields wasmpod reads (names, images,
 //!    restart policies, volumes, mounts, env, ports; see `validate.rs`), plus kubectl's strict
 //!    field validation — unknown fields such as a `comand:` typo are errors, because
@@ -14,7 +16,7 @@
 //!    problem at once, each with its field path and line. Fields that are valid Kubernetes but
 //!    not implemented by wasmpod yet (resources, securityContext, ...) come back as
 //!    warnings, never silently ignored.
-//! 3. [`load`] does both for every Pod in a file.
+//! 3. [`load`] does both for every Pod in a file, [`load_many`] for several files at once.
 //!
 //! Line numbers come from a second, position-aware pass over the text (`locate.rs`), since
 //! serde keeps no positions; they are 1-based lines in the whole file.
@@ -43,6 +45,7 @@
 //! );
 //! ```
 
+mod documents;
 mod error;
 pub mod expand;
 mod fields;
@@ -50,15 +53,16 @@ mod handlers;
 mod json;
 mod locate;
 mod objects;
+mod octal;
 mod prescan;
 pub mod quantity;
+mod sources;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
-use serde::Deserialize as _;
+use k8s_openapi::api::core::v1::Pod;
 
 pub use error::{Diagnostic, SpecError};
 pub use objects::{ConfigObject, MAX_OBJECT_DATA_BYTES, ObjectDocument};
@@ -85,6 +89,10 @@ pub struct PodDocument {
     pub document_index: usize,
     /// 1-based line where the document's content starts (1 if it could not be located).
     pub first_line: usize,
+    /// 0-based index of the input it was read from ([`load_many`]; 0 otherwise).
+    pub input: usize,
+    /// Its index in the `items` of a `kind: List` document, if it was read from one.
+    item: Option<usize>,
     locator: Locator,
     /// Unknown fields and mistyped scalars found while parsing; reported by [`validate`] so
     /// that they come out together with every other problem.
@@ -127,7 +135,13 @@ impl PodDocument {
         match (meta.name.as_deref(), meta.generate_name.as_deref()) {
             (Some(n), _) if !n.is_empty() => format!("{n:?}"),
             (_, Some(g)) if !g.is_empty() => format!("{:?}", format!("{g}*")),
-            _ => format!("(unnamed, document {})", self.document_index + 1),
+            _ => match self.item {
+                Some(j) => format!(
+                    "(unnamed, document {}, items[{j}])",
+                    self.document_index + 1
+                ),
+                None => format!("(unnamed, document {})", self.document_index + 1),
+            },
         }
     }
 
@@ -208,6 +222,8 @@ impl ValidPod {
             pod,
             document_index: 0,
             first_line: 1,
+            input: 0,
+            item: None,
             locator: Locator::default(),
             strict_problems: Vec::new(),
         };
@@ -262,14 +278,17 @@ pub struct LoadedFile {
     pub notes: Vec<String>,
 }
 
-/// Parses single- or multi-document YAML into its `v1` Pods.
+/// Parses single- or multi-document YAML (or JSON) into its `v1` Pods, ConfigMaps and Secrets.
 ///
 /// Text over [`MAX_DOCUMENT_BYTES`], nested over [`MAX_NESTING`] levels, with aliases
 /// expanding to over [`MAX_ALIAS_NODES`] nodes or over [`MAX_NODES`] nodes in all is refused before any YAML parser builds
 /// anything from it ([`SpecError::Yaml`]).
 ///
-/// Non-Pod documents (another kind, or a Pod whose `apiVersion` is not `v1`) are skipped with
-/// a note; empty documents are skipped silently. Errors: malformed YAML or a wrongly typed
+/// The items of a `v1` `List` document (what `kubectl get -o yaml` writes) are read as if
+/// they were documents; the problems of an item name it (`items[2].spec.containers[0]...`),
+/// and [`PodDocument::line_of`] takes paths within the item. Other documents and items (another
+/// kind, or a Pod whose `apiVersion` is not `v1`) are skipped with a note; empty documents are
+/// skipped silently. Errors: malformed YAML or a wrongly typed
 /// value ([`SpecError::Yaml`], with line and column), a document that is not an object with
 /// `apiVersion` and `kind` ([`SpecError::Document`]), no Pod at all ([`SpecError::NoPod`]).
 ///
@@ -285,110 +304,18 @@ pub struct LoadedFile {
 /// assert!(matches!(spec::parse("kind: Service\napiVersion: v1\n"), Err(SpecError::NoPod { .. })));
 /// ```
 pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
-    // A UTF-8 byte order mark (Windows editors) confuses serde_yaml; it is not content.
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    // JSON's surrogate-pair escapes, which YAML does not read (see `json`).
-    let joined = json::join_surrogates(text);
-    let text: &str = &joined;
-    // Size and nesting first: past those bounds both YAML parsers take quadratic time.
-    prescan::check(text)?;
-    let locators = locate::locate_documents(text);
-    let mut notes = Vec::new();
-    let mut pods: Vec<(usize, serde_yaml::Value)> = Vec::new();
-    let mut objects: Vec<(usize, &'static str, serde_yaml::Value)> = Vec::new();
-
-    // Pass 1: untyped, to read apiVersion/kind and to keep the document as written.
-    for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = serde_yaml::Value::deserialize(de).map_err(|e| yaml_error(text, index, &e))?;
-        let root_line = locators.get(index).and_then(Locator::root).map(|p| p.line);
-        let mapping = match &value {
-            serde_yaml::Value::Null => continue,
-            serde_yaml::Value::Mapping(m) => m,
-            other => {
-                return Err(SpecError::Document {
-                    document: index,
-                    line: root_line,
-                    message: format!(
-                        "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
-                        describe(other)
-                    ),
-                });
-            }
-        };
-        let field = |name: &str| mapping.get(name).and_then(serde_yaml::Value::as_str);
-        let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
-            let missing = if field("apiVersion").is_none() {
-                "apiVersion"
-            } else {
-                "kind"
-            };
-            return Err(SpecError::Document {
-                document: index,
-                line: root_line,
-                message: format!("\"{missing}\" is missing or not a string"),
-            });
-        };
-        if kind == "Pod" && api_version == "v1" {
-            pods.push((index, value));
-        } else if let ("v1", Some(kind)) = (api_version, config_kind(kind)) {
-            objects.push((index, kind, value));
-        } else {
-            let what = if kind == "Pod" {
-                format!("{api_version} Pod")
-            } else {
-                format!("kind {kind}")
-            };
-            notes.push(format!(
-                "document {} (line {}): skipped {what} (wasmpod reads v1 Pod, ConfigMap and Secret)",
-                index + 1,
-                root_line.map_or_else(|| "?".to_owned(), |l| l.to_string())
-            ));
-        }
+    let file = documents::read(text, 0)?;
+    if file.pods.is_empty() {
+        return Err(SpecError::NoPod { notes: file.notes });
     }
-    // A file of ConfigMaps and Secrets alone is one of several inputs.
-    if pods.is_empty() && objects.is_empty() {
-        return Err(SpecError::NoPod { notes });
-    }
-
-    // Pass 2: typed. Deserialising straight from the text (not from the Value) keeps serde_yaml's
-    // positions in type errors, and lets `Quantity` fields take bare numbers like kubectl does.
-    let mut typed = Vec::with_capacity(pods.len());
-    let mut typed_objects = Vec::with_capacity(objects.len());
-    let mut wanted = pods.into_iter().peekable();
-    let mut wanted_objects = objects.into_iter().peekable();
-    for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        if let Some((_, kind, raw)) = wanted_objects.next_if(|(i, _, _)| *i == index) {
-            let locator = locators.get(index).cloned().unwrap_or_default();
-            typed_objects.push(object_document(text, index, kind, &raw, de, locator)?);
-            continue;
-        }
-        let Some((_, raw)) = wanted.next_if(|(i, _)| *i == index) else {
-            continue;
-        };
-        let pod = Pod::deserialize(de).map_err(|e| yaml_error(text, index, &e))?;
-        let locator = locators.get(index).cloned().unwrap_or_default();
-        let raw_json = yaml_to_json(&raw);
-        let typed_json = serde_json::to_value(&pod).unwrap_or(serde_json::Value::Null);
-        let strict_problems = fields::unknown_fields(&raw_json, &typed_json, &locator);
-        typed.push(PodDocument {
-            pod,
-            document_index: index,
-            first_line: locator.root().map_or(1, |p| p.line),
-            locator,
-            strict_problems,
-        });
-    }
-    Ok(ParsedFile {
-        pods: typed,
-        objects: typed_objects,
-        notes,
-    })
+    Ok(file)
 }
 
-/// Parses `text` and validates every Pod in it.
+/// Parses `text` and validates every Pod, ConfigMap and Secret in it.
 ///
 /// Errors as [`parse`], or [`SpecError::Invalid`] listing every problem of the one invalid
-/// Pod, or [`SpecError::Several`] when more than one Pod is invalid.
+/// Pod, or [`SpecError::Several`] when more than one Pod or object is invalid. Two objects
+/// of one kind, namespace and name are an error (`Duplicate value`) on the second.
 ///
 /// # Example
 ///
@@ -397,149 +324,115 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
 /// assert_eq!(err.to_string(), "pod \"x\" is invalid:\n  spec.containers[0].image (line 6): Required value");
 /// ```
 pub fn load(text: &str) -> Result<LoadedFile, SpecError> {
-    let parsed = parse(text)?;
+    load_inputs(&[(None, text)])
+}
+
+/// Loads several manifests as one: each input is (name, text), the name being what errors
+/// and notes call it (a file's path). Each Pod knows its input
+/// ([`PodDocument::input`], an index into `inputs`), so that a caller can resolve its
+/// relative image paths against its own file's directory.
+///
+/// Errors as [`load`], each wrapped in [`SpecError::InFile`] naming its input; every input
+/// is read, so every problem of every file comes back at once. Notes name their input when
+/// there are several. Objects (Pods, ConfigMaps,
+/// Secrets) are one namespace across the inputs: the same kind, namespace and name twice is
+/// an error, as within one file. [`SpecError::NoPod`] only when no input holds a Pod, a
+/// ConfigMap or a Secret.
+///
+/// # Example
+///
+/// ```
+/// let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: c.wasm}]}\n";
+/// let config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: fast}\n";
+/// let file = wasmpod::spec::load_many(&[("config.yaml", config), ("web/pod.yaml", pod)]).unwrap();
+/// assert_eq!((file.pods.len(), file.objects.len()), (1, 1));
+/// assert_eq!(file.pods[0].document.input, 1);
+///
+/// let err = wasmpod::spec::load_many(&[("a.yaml", pod), ("b.yaml", pod)]).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "b.yaml: pod \"web\" is invalid:\n  metadata.name (line 3): Duplicate value: \"Pod default/web is defined twice\""
+/// );
+/// ```
+pub fn load_many(inputs: &[(&str, &str)]) -> Result<LoadedFile, SpecError> {
+    let inputs: Vec<(Option<&str>, &str)> = inputs.iter().map(|(n, t)| (Some(*n), *t)).collect();
+    load_inputs(&inputs)
+}
+
+/// [`load`] and [`load_many`]: inputs with a name wrap their errors and notes in it.
+fn load_inputs(inputs: &[(Option<&str>, &str)]) -> Result<LoadedFile, SpecError> {
     let mut pods = Vec::new();
+    let mut objects = Vec::new();
+    let mut notes = Vec::new();
     let mut errors = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    let mut objects = Vec::new();
-    for document in parsed.objects {
-        match objects::validate(&document, &mut seen) {
-            Ok(()) => objects.push(document.object),
-            Err(e) => errors.push(e),
+    for (input, (name, text)) in inputs.iter().enumerate() {
+        let named = |error: SpecError| match name {
+            Some(file) => SpecError::InFile {
+                file: (*file).to_owned(),
+                error: Box::new(error),
+            },
+            None => error,
+        };
+        let parsed = match documents::read(text, input) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                errors.push(named(e));
+                continue;
+            }
+        };
+        notes.extend(parsed.notes.into_iter().map(|n| match name {
+            Some(file) if inputs.len() > 1 => format!("{file}: {n}"),
+            _ => n,
+        }));
+        for document in parsed.objects {
+            match objects::validate(&document, &mut seen) {
+                Ok(()) => objects.push(document.object),
+                Err(e) => errors.push(named(e)),
+            }
+        }
+        for document in parsed.pods {
+            let duplicate = objects::duplicate_pod(&document, &mut seen);
+            match (validate(&document), duplicate) {
+                (Ok(warnings), None) => pods.push(ValidPod { document, warnings }),
+                (Ok(_), Some(problem)) => errors.push(named(SpecError::Invalid {
+                    pod: document.display_name(),
+                    problems: vec![problem],
+                })),
+                (Err(SpecError::Invalid { pod, mut problems }), Some(problem)) => {
+                    problems.push(problem);
+                    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+                    errors.push(named(SpecError::Invalid { pod, problems }));
+                }
+                (Err(e), _) => errors.push(named(e)),
+            }
         }
     }
-    for document in parsed.pods {
-        match validate(&document) {
-            Ok(warnings) => pods.push(ValidPod { document, warnings }),
-            Err(e) => errors.push(e),
-        }
+    // ConfigMaps and Secrets alone are something to apply (a run needs a Pod: the CLI says so).
+    if errors.is_empty() && pods.is_empty() && objects.is_empty() {
+        return Err(SpecError::NoPod { notes });
     }
     match errors.len() {
         0 => Ok(LoadedFile {
             pods,
             objects,
-            notes: parsed.notes,
+            notes,
         }),
         1 => Err(errors.remove(0)),
         _ => Err(SpecError::Several(errors)),
     }
 }
 
-/// The config kinds read beside Pods.
-fn config_kind(kind: &str) -> Option<&'static str> {
-    match kind {
-        "ConfigMap" => Some("ConfigMap"),
-        "Secret" => Some("Secret"),
-        _ => None,
-    }
-}
-
-/// Deserialises one ConfigMap or Secret document and finds its unknown fields.
-fn object_document(
-    text: &str,
-    index: usize,
-    kind: &'static str,
-    raw: &serde_yaml::Value,
-    de: serde_yaml::Deserializer<'_>,
-    locator: Locator,
-) -> Result<ObjectDocument, SpecError> {
-    let raw_json = yaml_to_json(raw);
-    let (object, typed_json) = if kind == "ConfigMap" {
-        let cm = ConfigMap::deserialize(de).map_err(|e| yaml_error(text, index, &e))?;
-        let json = serde_json::to_value(&cm).unwrap_or(serde_json::Value::Null);
-        (ConfigObject::ConfigMap(cm), json)
-    } else {
-        let mut secret = Secret::deserialize(de).map_err(|e| yaml_error(text, index, &e))?;
-        // Unknown fields are judged on the object as written, before the merge.
-        let json = serde_json::to_value(&secret).unwrap_or(serde_json::Value::Null);
-        objects::merge_string_data(&mut secret);
-        (ConfigObject::Secret(secret), json)
-    };
-    let mut strict_problems = fields::unknown_fields(&raw_json, &typed_json, &locator);
-    if let ConfigObject::Secret(_) = object {
-        objects::redact(&mut strict_problems);
-    }
-    Ok(ObjectDocument {
-        object,
-        document_index: index,
-        locator,
-        strict_problems,
-    })
-}
-
-fn describe(v: &serde_yaml::Value) -> &'static str {
-    match v {
-        serde_yaml::Value::Null => "nothing",
-        serde_yaml::Value::Bool(_) => "a boolean",
-        serde_yaml::Value::Number(_) => "a number",
-        serde_yaml::Value::String(_) => "a string",
-        serde_yaml::Value::Sequence(_) => "a list",
-        serde_yaml::Value::Mapping(_) => "a mapping",
-        serde_yaml::Value::Tagged(_) => "a tagged value",
-    }
-}
-
-/// serde_yaml error → [`SpecError::Yaml`], moving the position out of the message.
-fn yaml_error(text: &str, document: usize, err: &serde_yaml::Error) -> SpecError {
-    let location = err.location();
-    let mut message = err.to_string();
-    if let Some(loc) = &location {
-        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
-        if let Some(at) = message.find(&suffix) {
-            message.replace_range(at..at + suffix.len(), "");
-        }
-        let line_text = text.lines().nth(loc.line().saturating_sub(1)).unwrap_or("");
-        let indent: String = line_text
-            .chars()
-            .take_while(|c| c.is_whitespace())
-            .collect();
-        if indent.contains('\t') {
-            message.push_str(" (YAML does not allow tabs for indentation)");
-        }
-    }
-    SpecError::Yaml {
-        document,
-        line: location.as_ref().map(serde_yaml::Location::line),
-        column: location.as_ref().map(serde_yaml::Location::column),
-        message,
-    }
-}
-
-/// The document as written, as JSON (keys that are not strings are written as YAML would
-/// print them; tags are dropped). Used to spot keys the typed Pod dropped.
-fn yaml_to_json(v: &serde_yaml::Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    use serde_yaml::Value as Y;
-    match v {
-        Y::Null => J::Null,
-        Y::Bool(b) => J::Bool(*b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                J::from(i)
-            } else if let Some(u) = n.as_u64() {
-                J::from(u)
+/// Diagnostics of an object read from `items[N]` of a List name that item: `items[2].spec…`.
+fn in_item(item: Option<usize>, diagnostics: &mut [Diagnostic]) {
+    if let Some(j) = item {
+        for d in diagnostics {
+            let sep = if d.path.is_empty() || d.path.starts_with('[') {
+                ""
             } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or_else(|| J::String(n.to_string()), J::Number)
-            }
+                "."
+            };
+            d.path = format!("items[{j}]{sep}{}", d.path);
         }
-        Y::String(s) => J::String(s.clone()),
-        Y::Sequence(items) => J::Array(items.iter().map(yaml_to_json).collect()),
-        Y::Mapping(map) => J::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Y::String(s) => s.clone(),
-                        Y::Null => "null".to_owned(),
-                        Y::Bool(b) => b.to_string(),
-                        Y::Number(n) => n.to_string(),
-                        other => format!("{other:?}"),
-                    };
-                    (key, yaml_to_json(v))
-                })
-                .collect(),
-        ),
-        Y::Tagged(tagged) => yaml_to_json(&tagged.value),
     }
 }

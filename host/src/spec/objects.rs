@@ -64,6 +64,10 @@ pub struct ObjectDocument {
     pub object: ConfigObject,
     /// 0-based index of the document in the YAML stream.
     pub document_index: usize,
+    /// 0-based index of the input it was read from ([`load_many`](super::load_many)).
+    pub input: usize,
+    /// Its index in the `items` of a `kind: List` document, if it was read from one.
+    pub(super) item: Option<usize>,
     pub(super) locator: Locator,
     /// Unknown fields and mistyped scalars found while parsing.
     pub(super) strict_problems: Vec<Diagnostic>,
@@ -197,11 +201,38 @@ pub(super) fn validate(
         return Ok(());
     }
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    super::in_item(doc.item, &mut problems);
     Err(SpecError::InvalidObject {
         kind: object.kind(),
         name: format!("{:?}", object.name()),
         problems,
     })
+}
+
+/// A Pod whose kind, namespace and name were seen before (`seen`, shared with the
+/// ConfigMaps and Secrets): the problem to report, on its `metadata.name`.
+pub(super) fn duplicate_pod(
+    doc: &super::PodDocument,
+    seen: &mut BTreeSet<(&'static str, String, String)>,
+) -> Option<Diagnostic> {
+    let meta = &doc.pod.metadata;
+    let name = meta.name.as_deref().filter(|n| !n.is_empty())?;
+    let namespace = meta
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    if seen.insert(("Pod", namespace.to_owned(), name.to_owned())) {
+        return None;
+    }
+    let mut problem = [Diagnostic {
+        path: "metadata.name".to_owned(),
+        line: doc.line_of("metadata.name"),
+        message: msg::duplicate(&format!("Pod {namespace}/{name} is defined twice")),
+    }];
+    super::in_item(doc.item, &mut problem);
+    let [problem] = problem;
+    Some(problem)
 }
 
 fn too_long() -> String {
@@ -211,32 +242,35 @@ fn too_long() -> String {
 /// `IsConfigMapKey`.
 fn key_problems(field: &str, key: &str, add: &mut impl FnMut(&str, String)) {
     let path = format!("{field}[{key}]");
-    let invalid = |detail: &str| msg::invalid(&msg::quote(key), detail);
+    for e in config_key_errors(key) {
+        add(&path, msg::invalid(&msg::quote(key), &e));
+    }
+}
+
+/// What `IsConfigMapKey` says of `key` (empty when it is a valid key).
+pub(super) fn config_key_errors(key: &str) -> Vec<String> {
+    let mut errors = Vec::new();
     if key.is_empty()
         || !key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        add(
-            &path,
-            invalid(
-                "a valid config key must consist of alphanumeric characters, '-', '_' or '.' \
-                 (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is \
-                 '[-._a-zA-Z0-9]+')",
-            ),
+        errors.push(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' \
+             (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is \
+             '[-._a-zA-Z0-9]+')"
+                .to_owned(),
         );
     }
     if key.len() > MAX_KEY_LENGTH {
-        add(
-            &path,
-            invalid(&format!("must be no more than {MAX_KEY_LENGTH} characters")),
-        );
+        errors.push(format!("must be no more than {MAX_KEY_LENGTH} characters"));
     }
     if key == "." || key == ".." {
-        add(&path, invalid(&format!("must not be '{key}'")));
+        errors.push(format!("must not be '{key}'"));
     } else if key.starts_with("..") {
-        add(&path, invalid("must not start with '..'"));
+        errors.push("must not start with '..'".to_owned());
     }
+    errors
 }
 
 /// The keys a typed Secret must hold (`ValidateSecret`).

@@ -34,6 +34,12 @@ pub fn quantity_value(text: &str) -> Result<i128, String> {
     scaled(text, 0)
 }
 
+/// A quantity in billionths of its unit, rounded up: exact for every quantity with at most
+/// nine decimals, so rules can compare values (a `divisor` of `1000m` is `1`).
+pub(crate) fn quantity_nano_value(text: &str) -> Result<i128, String> {
+    scaled(text, 9)
+}
+
 /// The quantity × 10^`shift`, rounded up.
 fn scaled(text: &str, shift: i32) -> Result<i128, String> {
     let bad = || Err(QUANTITY_FORMAT.to_string());

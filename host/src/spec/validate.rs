@@ -12,10 +12,15 @@
 //! * the expanded `env`, `command` and `args` of a container must fit what `execve` accepts
 //!   (`MAX_ARG_STRLEN`, `ARG_MAX`; see `expand::expansion_problems`), so a `$(VAR)` doubling
 //!   chain is refused instead of filling memory;
-//! * a volume of a type other than `emptyDir` or `hostPath` is an **error**
-//!   (`volume type configMap is not supported yet ...`, from the `fields.rs` table): a pod
-//!   whose mount could never be set up is better refused before anything starts than half
-//!   started;
+//! * a volume of a type other than `emptyDir`, `hostPath`, `configMap`, `secret`,
+//!   `downwardAPI` or `projected` is an **error** (`volume type nfs is not supported yet ...`,
+//!   from the `fields.rs` table), and so are the `serviceAccountToken`, `clusterTrustBundle`
+//!   and `podCertificate` projections (no API server issues them): a pod whose mount could
+//!   never be set up is better refused before anything starts than half started;
+//! * in `configMap`, `secret`, `downwardAPI` and `projected` volumes and in env from them
+//!   (`sources.rs`), item paths are unique in every volume type and a
+//!   `resourceFieldRef.containerName` must name a container of the pod; `mode` and
+//!   `defaultMode` are checked and accepted, but WASI has no file modes;
 //! * container-level `restartPolicy` is allowed on regular containers (`Always`, `OnFailure`,
 //!   `Never`: KEP-5307 container restart rules), not only on init containers.
 //!
@@ -27,7 +32,7 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, Volume};
 
 use super::error::formats::{dns1123_label, dns1123_subdomain, port_name};
 use super::error::{Diagnostic, SpecError, msg};
-use super::{PodDocument, fields};
+use super::{PodDocument, fields, sources};
 
 /// Validates one parsed Pod.
 ///
@@ -73,10 +78,13 @@ pub fn validate(doc: &PodDocument) -> Result<Vec<Diagnostic>, SpecError> {
         v.add(path, message);
     }
     if v.problems.is_empty() {
+        let mut warnings = warnings;
+        super::in_item(doc.item, &mut warnings);
         return Ok(warnings);
     }
     let mut problems = v.problems;
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX)); // stable: same line keeps rule order
+    super::in_item(doc.item, &mut problems);
     Err(SpecError::Invalid {
         pod: doc.display_name(),
         problems,
@@ -103,18 +111,6 @@ const TERMINATION_MESSAGE_POLICIES: &[&str] = &["FallbackToLogsOnError", "File"]
 const DNS_POLICIES: &[&str] = &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
 const RESTART_RULE_ACTIONS: &[&str] = &["Restart"];
 const EXIT_CODE_OPERATORS: &[&str] = &["In", "NotIn"];
-/// `validEnvDownwardAPIFieldPathExpressions`, sorted as Kubernetes lists them.
-const ENV_FIELD_PATHS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "metadata.uid",
-    "spec.nodeName",
-    "spec.serviceAccountName",
-    "status.hostIP",
-    "status.hostIPs",
-    "status.podIP",
-    "status.podIPs",
-];
 const NOT_RESTARTABLE_INIT: &str =
     "may not be set for init containers without restartPolicy=Always";
 
@@ -239,12 +235,17 @@ impl Checker<'_> {
             }
         }
 
-        let volumes = self.volumes(spec.volumes.as_deref().unwrap_or_default());
+        let init = spec.init_containers.as_deref().unwrap_or_default();
+        let all: HashSet<&str> = init
+            .iter()
+            .chain(&spec.containers)
+            .map(|c| c.name.as_str())
+            .collect();
+        let volumes = self.volumes(spec.volumes.as_deref().unwrap_or_default(), &all);
         if spec.containers.is_empty() {
             self.add("spec.containers", msg::required(""));
         }
         let mut names = HashSet::new();
-        let init = spec.init_containers.as_deref().unwrap_or_default();
         for (list, containers) in [
             ("initContainers", init),
             ("containers", &spec.containers[..]),
@@ -254,13 +255,17 @@ impl Checker<'_> {
                 if !c.name.is_empty() && !names.insert(c.name.as_str()) {
                     self.add(format!("{base}.name"), msg::duplicate(&c.name));
                 }
-                self.container(&base, c, list == "initContainers", &volumes);
+                self.container(&base, c, list == "initContainers", &volumes, &all);
             }
         }
     }
 
     /// Checks the volumes; returns them by name (first of each name).
-    fn volumes<'v>(&mut self, volumes: &'v [Volume]) -> HashMap<&'v str, &'v Volume> {
+    fn volumes<'v>(
+        &mut self,
+        volumes: &'v [Volume],
+        containers: &HashSet<&str>,
+    ) -> HashMap<&'v str, &'v Volume> {
         let mut by_name = HashMap::new();
         for (i, vol) in volumes.iter().enumerate() {
             let base = format!("spec.volumes[{i}]");
@@ -312,6 +317,9 @@ impl Checker<'_> {
                     EMPTY_DIR_MEDIA,
                 );
             }
+            for (path, message) in sources::volume(&base, vol, containers) {
+                self.add(path, message);
+            }
         }
         by_name
     }
@@ -322,6 +330,7 @@ impl Checker<'_> {
         c: &Container,
         init: bool,
         volumes: &HashMap<&str, &Volume>,
+        containers: &HashSet<&str>,
     ) {
         if c.name.is_empty() {
             self.add(format!("{base}.name"), msg::required(""));
@@ -411,7 +420,10 @@ impl Checker<'_> {
         }
 
         for (i, env) in c.env.as_deref().unwrap_or_default().iter().enumerate() {
-            self.env(&format!("{base}.env[{i}]"), env);
+            self.env(&format!("{base}.env[{i}]"), env, &c.name, containers);
+        }
+        for (path, message) in sources::env_from(base, c) {
+            self.add(path, message);
         }
         self.mounts(base, c, volumes);
         self.ports(base, c);
@@ -440,21 +452,13 @@ impl Checker<'_> {
         }
     }
 
-    fn env(&mut self, base: &str, env: &EnvVar) {
+    fn env(&mut self, base: &str, env: &EnvVar, this: &str, containers: &HashSet<&str>) {
         if env.name.is_empty() {
             self.add(format!("{base}.name"), msg::required(""));
-        } else if env
-            .name
-            .chars()
-            .any(|ch| !(' '..='~').contains(&ch) || ch == '=')
-        {
-            // IsRelaxedEnvVarName (RelaxedEnvironmentVariableValidation, GA in Kubernetes 1.34).
+        } else if let Some(e) = sources::relaxed_env_name(&env.name) {
             self.add(
                 format!("{base}.name"),
-                msg::invalid(
-                    &msg::quote(&env.name),
-                    "a valid environment variable name must consist only of printable ASCII characters other than '='",
-                ),
+                msg::invalid(&msg::quote(&env.name), e),
             );
         }
         let Some(from) = &env.value_from else { return };
@@ -485,32 +489,8 @@ impl Checker<'_> {
                 ),
             );
         }
-        let Some(field_ref) = &from.field_ref else {
-            return;
-        };
-        let path = format!("{path}.fieldRef");
-        self.one_of(
-            format!("{path}.apiVersion"),
-            field_ref.api_version.as_deref().filter(|v| !v.is_empty()),
-            &["v1"],
-        );
-        let fp = field_ref.field_path.as_str();
-        if fp.is_empty() {
-            self.add(format!("{path}.fieldPath"), msg::required(""));
-        } else if let Some((field, key)) = split_subscript(fp) {
-            if field != "metadata.labels" && field != "metadata.annotations" {
-                self.add(
-                    path,
-                    msg::invalid(&msg::quote(field), "does not support subscript"),
-                );
-            } else if key.is_empty() {
-                self.add(
-                    format!("{path}.fieldPath"),
-                    msg::invalid(&msg::quote(fp), "the key in [''] must not be empty"),
-                );
-            }
-        } else {
-            self.one_of(format!("{path}.fieldPath"), Some(fp), ENV_FIELD_PATHS);
+        for (path, message) in sources::value_from(&path, from, this, containers) {
+            self.add(path, message);
         }
     }
 
@@ -586,10 +566,4 @@ impl Checker<'_> {
             self.one_of(format!("{path}.protocol"), p.protocol.as_deref(), PROTOCOLS);
         }
     }
-}
-
-/// `metadata.labels['key']` → (`metadata.labels`, `key`).
-fn split_subscript(path: &str) -> Option<(&str, &str)> {
-    let (field, rest) = path.split_once("['")?;
-    Some((field, rest.strip_suffix("']")?))
 }

@@ -5,9 +5,11 @@
 
 use super::*;
 
+mod inputs;
 mod limits;
 mod objects;
 mod parse;
+mod sources;
 mod validate;
 
 /// Lines 1–5; the spec body passed to [`pod`] starts on line 6.

@@ -193,7 +193,7 @@ spec:
 #[test]
 fn flow_style_is_located() {
     let p = problems(&pod(
-        "  containers: [{name: a, image: a.wasm}, {name: b, image: ''}]\n  volumes: [{name: v, emptyDir: {}}, {name: w,\n    nfs: {server: s, path: /}}]\n",
+        "  containers: [{name: a, image: a.wasm}, {name: b, image: ''}]\n  volumes: [{name: v, emptyDir: {}}, {name: w,\n    nfs: {server: s, path: /p}}]\n",
     ));
     has(&p, "spec.containers[1].image", 6, "Required value");
     has(&p, "spec.volumes[1].nfs", 8, "volume type nfs");

@@ -226,7 +226,7 @@ fn empty_dir_medium() {
 #[test]
 fn unsupported_volume_type_is_an_error() {
     let p = problems(&pod(&format!(
-        "{APP}  volumes:\n  - name: cfg\n    nfs:\n      server: settings\n      path: /\n"
+        "{APP}  volumes:\n  - name: cfg\n    nfs:\n      server: nfs.example\n      path: /data\n"
     )));
     assert_eq!(
         p[0].to_string(),
