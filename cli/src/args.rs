@@ -48,6 +48,11 @@ pub struct RunArgs {
     /// Write the final Pod (spec and status) as JSON to this file.
     #[arg(long)]
     pub status_file: Option<PathBuf>,
+    /// Write a JUnit XML report to this file: one test case per pod that runs to an end
+    /// (restartPolicy Never or OnFailure), failed unless the pod Succeeded, with the tail
+    /// of its containers' output; for CI systems that show test reports.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// The run directory for logs and volumes (default: a new directory under the system temp dir).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,

@@ -278,9 +278,17 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         })
         .collect();
     let printer = std::sync::Arc::new(Printer::new(prefixes, &args.color));
+    let tails = args
+        .junit
+        .as_ref()
+        .map(|_| std::sync::Arc::new(crate::junit::Tails::default()));
     let mut printers = Vec::new();
     for h in &handles {
-        printers.push(spawn_printer(h, printer.clone(), several, args.quiet));
+        let output = Output {
+            printer: printer.clone(),
+            tails: tails.clone(),
+        };
+        printers.push(spawn_printer(h, output, several, args.quiet));
     }
     // Host sockets exist only for forwarded ports: `ports[].hostPort` and `-p`.
     let explicit = parse_publish(&args.publish, handles.len())?;
@@ -304,6 +312,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             }
         }
     }
+    let started = std::time::Instant::now();
     for h in &handles {
         h.start();
     }
@@ -311,6 +320,9 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let outcomes = wait_all(&handles, args.timeout).await;
     for p in printers {
         let _ = p.await;
+    }
+    if let (Some(path), Some(tails)) = (&args.junit, &tails) {
+        crate::junit::write(path, &outcomes, tails, started.elapsed())?;
     }
     if let Some(path) = &args.status_file {
         let pods: Vec<Pod> = outcomes.iter().map(|o| o.pod.clone()).collect();
@@ -418,12 +430,19 @@ fn spawn_status_line(h: &PodHandle) {
     });
 }
 
+/// Where a pod's output goes: the terminal, and with `--junit` the report's tails.
+struct Output {
+    printer: std::sync::Arc<Printer>,
+    tails: Option<std::sync::Arc<crate::junit::Tails>>,
+}
+
 fn spawn_printer(
     h: &PodHandle,
-    printer: std::sync::Arc<Printer>,
+    output: Output,
     several: bool,
     quiet: bool,
 ) -> tokio::task::JoinHandle<()> {
+    let Output { printer, tails } = output;
     if !quiet {
         spawn_status_line(h);
     }
@@ -438,6 +457,9 @@ fn spawn_printer(
                     Ok(line) => {
                         let prefix = if several { format!("{pod}/{}", line.container) } else { line.container.clone() };
                         printer.log(&prefix, &line);
+                        if let Some(tails) = &tails {
+                            tails.record(&pod, &line.container, &line.line);
+                        }
                     }
                     Err(RecvError::Lagged(n)) => note(&format!("{n} log lines skipped (see the log files)")),
                     Err(RecvError::Closed) => logs_open = false,

@@ -19,6 +19,7 @@ mod examples;
 mod exits;
 mod grpc;
 mod hooks;
+mod junit;
 mod lifecycle;
 mod manifests;
 mod network;
