@@ -55,4 +55,13 @@ pub enum Error {
         /// The condition type.
         type_: String,
     },
+    /// [`PodHandle::exec`](crate::PodHandle::exec) could not run its command.
+    #[error("exec in container {container:?}: {message}")]
+    #[non_exhaustive]
+    Exec {
+        /// The container.
+        container: String,
+        /// Why (`container "app" is not running`).
+        message: String,
+    },
 }

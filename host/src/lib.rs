@@ -65,6 +65,7 @@ pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};
 pub use runtime::{ApplyError, Cluster, Compiling, Runtime, RuntimeConfig, RuntimeError};
 pub use sandbox::{PodStream, SandboxError, Stream};
 pub use spec::ValidPod;
+pub use supervisor::driver::ExecOutput;
 pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason};
 pub use supervisor::{BackoffPolicy, Phase};
 

@@ -16,6 +16,7 @@ mod compiling;
 mod config;
 mod conformance;
 mod examples;
+mod exec;
 mod exits;
 mod grpc;
 mod hooks;

@@ -79,6 +79,7 @@ impl Runtime {
         let (done_tx, done_rx) = watch::channel(None);
         // The pod's network namespace, shared by its containers.
         let network = crate::sandbox::PodNetwork::new(plan.hostname.clone());
+        let (exec_tx, execs) = tokio::sync::mpsc::unbounded_channel();
         let driver = Driver {
             instances: Arc::new(WasmInstances {
                 runtime: self.clone(),
@@ -97,6 +98,7 @@ impl Runtime {
             obs,
             network: network.clone(),
             objects: self.cluster().watch_objects(),
+            execs,
         };
         let shared_for_task = shared.clone();
         tokio::spawn(async move {
@@ -123,6 +125,7 @@ impl Runtime {
             done: done_rx,
             run_dir: PathBuf::from(&run_dir),
             network,
+            execs: exec_tx,
             _registration: registration,
         })
     }

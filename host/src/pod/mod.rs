@@ -21,6 +21,7 @@ use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::{broadcast, oneshot, watch};
 
+use crate::supervisor::driver::ExecOutput;
 use crate::supervisor::output::Shared;
 use crate::supervisor::{BackoffPolicy, Phase};
 
@@ -117,6 +118,8 @@ pub struct PodHandle {
     pub(crate) done: watch::Receiver<Option<Outcome>>,
     pub(crate) run_dir: PathBuf,
     pub(crate) network: Arc<crate::sandbox::PodNetwork>,
+    /// Exec requests to the pod's supervisor.
+    pub(crate) execs: tokio::sync::mpsc::UnboundedSender<crate::supervisor::driver::ExecRequest>,
     /// Lists the pod in its runtime's cluster while this handle lives.
     pub(crate) _registration: Arc<crate::runtime::Registration>,
 }
@@ -233,6 +236,45 @@ impl PodHandle {
                 false
             }
         });
+    }
+
+    /// Runs `argv` in a fresh instance of the running container `container`'s image, with
+    /// its environment, mounts and network, as its exec probes run (and as `kubectl exec`
+    /// would, except that a Wasm instance shares no memory with the container's), and
+    /// returns its exit code and output.
+    ///
+    /// ```no_run
+    /// # async fn demo(handle: &wasmpod::PodHandle) -> Result<(), wasmpod::Error> {
+    /// let ran = handle.exec("app", ["cat", "/etc/config/mode"]).await?;
+    /// assert_eq!((ran.exit_code, ran.output.as_str()), (0, "fast"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Exec`](crate::Error::Exec) when the container is not running (or the pod
+    /// has ended).
+    pub async fn exec<S: Into<String>>(
+        &self,
+        container: &str,
+        argv: impl IntoIterator<Item = S>,
+    ) -> Result<ExecOutput, crate::error::Error> {
+        let (reply, answer) = oneshot::channel();
+        let request = crate::supervisor::driver::ExecRequest {
+            container: container.to_owned(),
+            argv: argv.into_iter().map(Into::into).collect(),
+            reply,
+        };
+        let failed = |message: String| crate::error::Error::Exec {
+            container: container.to_owned(),
+            message,
+        };
+        self.execs
+            .send(request)
+            .map_err(|_| failed("the pod has ended".into()))?;
+        answer
+            .await
+            .map_err(|_| failed("the pod has ended".into()))?
+            .map_err(failed)
     }
 
     /// Waits for the pod to end (starting it if needed).

@@ -32,11 +32,14 @@ use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 
 mod config;
 mod eviction;
+mod exec;
 mod lifecycle_hooks;
 mod messages;
 mod probe_results;
 mod stopping;
 
+pub use exec::ExecOutput;
+pub(crate) use exec::ExecRequest;
 use messages::{message_file, read_message};
 
 /// The kubelet's floor for a container's remaining grace period.
@@ -98,6 +101,8 @@ pub(crate) struct Driver {
     pub(crate) network: Arc<crate::sandbox::PodNetwork>,
     /// The ConfigMaps and Secrets the pod reads (its runtime's).
     pub(crate) objects: watch::Receiver<Arc<ConfigObjects>>,
+    /// Commands to run in fresh instances of running containers (`PodHandle::exec`).
+    pub(crate) execs: mpsc::UnboundedReceiver<ExecRequest>,
 }
 
 struct Run {
@@ -226,6 +231,7 @@ impl Run {
                 Some(message) = self.evictions.recv() => self.eviction = Some(message),
                 // A ConfigMap or Secret was applied or deleted.
                 Ok(()) = self.objects.changed() => self.objects_changed(),
+                Some(request) = self.d.execs.recv() => self.on_exec(request),
                 // A condition set from outside (a readiness gate's) changed.
                 Ok(()) = self.conditions.changed() => {
                     self.d.obs.conditions = self.conditions.borrow_and_update().clone();

@@ -303,6 +303,7 @@ pub(super) fn run(
         log_dir: None,
         obs,
         objects: objects_rx,
+        execs: tokio::sync::mpsc::unbounded_channel().1,
     };
     FakePod {
         fake,
