@@ -225,6 +225,12 @@ impl PodHandle {
         self.stop_with(StopReason::Requested);
     }
 
+    /// Stops the pod at once, as a forced deletion: every container is killed (137)
+    /// without a grace period. What a test fixture's clean-up wants.
+    pub fn kill(&self) {
+        self.stop_with(StopReason::Killed);
+    }
+
     /// [`stop`](Self::stop) with a reason recorded in the [`Outcome`].
     pub fn stop_with(&self, reason: StopReason) {
         self.start();

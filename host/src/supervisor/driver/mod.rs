@@ -464,12 +464,21 @@ impl Run {
     /// Pod deletion: regular containers (and a running init container) get
     /// TERM at once; then the sidecars, in reverse order.
     async fn delete(&mut self) {
-        let grace = self.d.plan.grace_period.as_secs() as i64;
+        let killed = *self.d.stop.borrow() == Some(StopReason::Killed);
+        let grace = if killed {
+            Duration::ZERO
+        } else {
+            self.d.plan.grace_period
+        };
         self.d.shared.status.send_modify(|pod| {
             pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
-            pod.metadata.deletion_grace_period_seconds = Some(grace);
+            pod.metadata.deletion_grace_period_seconds = Some(grace.as_secs() as i64);
         });
-        self.terminate_all().await;
+        if killed {
+            self.kill_now().await;
+        } else {
+            self.terminate_all().await;
+        }
     }
 
     /// `activeDeadlineSeconds` ran out (pkg/kubelet/active_deadline.go): the

@@ -136,4 +136,22 @@ impl Run {
         }
         self.publish(false);
     }
+
+    /// [`PodHandle::kill`](crate::PodHandle::kill): every instance is aborted at once and
+    /// ends with 137 — no TERM, no preStop hook, no grace period.
+    pub(super) async fn kill_now(&mut self) {
+        self.d.obs.deleting = true;
+        self.d.obs.freeze_waiting();
+        for inst in self.running.values_mut() {
+            inst.kill_code = Some(KILLED_EXIT_CODE);
+            inst.abort.abort();
+        }
+        while !self.running.is_empty() {
+            match self.exits_rx.recv().await {
+                Some(note) => self.on_exit(note),
+                None => break,
+            }
+        }
+        self.publish(false);
+    }
 }

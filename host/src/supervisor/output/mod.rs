@@ -22,6 +22,9 @@ pub enum StopReason {
     Requested,
     /// A time limit ran out (`wasmpod run --timeout`).
     Timeout,
+    /// [`PodHandle::kill`](crate::PodHandle::kill): every container killed at once, with
+    /// no grace period (a test fixture's clean-up).
+    Killed,
 }
 
 /// State shared by a pod's handle and its supervisor. The event and log

@@ -355,3 +355,34 @@ async fn a_restart_waits_for_a_deleted_configmap_and_goes_on_once_it_is_back() {
     assert_eq!(failed.len(), 1, "one Failed event per message: {failed:?}");
     assert_eq!(failed[0].message, "Error: configmap \"cm\" not found");
 }
+
+/// `PodHandle::kill`: containers that would ignore TERM for a long grace period, with
+/// preStop hooks, are all killed at once (137), no hook run.
+#[tokio::test(start_paused = true)]
+async fn a_kill_ends_every_container_at_once_without_hooks() {
+    let p = run(
+        &pod(
+            "  terminationGracePeriodSeconds: 600\n  initContainers:\n  - {name: side, image: busybox, command: [side], restartPolicy: Always}\n  containers:\n  - name: app\n    image: busybox\n    command: [main]\n    lifecycle: {preStop: {exec: {command: [hook]}}}\n",
+        ),
+        |_| Behaviour::runs(OnTerm::Ignore),
+    );
+    p.fake.until_seen(&started("app", "main"), 1).await;
+    let fake = p.fake.clone();
+    let killed_at = fake.now();
+    p.kill();
+    let (_, pod, _) = p.end().await;
+    assert_eq!(secs(fake.now() - killed_at), 0, "no grace period");
+    assert!(
+        fake.times(|s| *s == started("app", "hook")).is_empty(),
+        "no preStop hook"
+    );
+    for name in ["side", "app"] {
+        let t = container_status(&pod, name)
+            .state
+            .clone()
+            .unwrap()
+            .terminated
+            .unwrap();
+        assert_eq!(t.exit_code, 137, "{name}");
+    }
+}

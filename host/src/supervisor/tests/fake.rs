@@ -322,6 +322,11 @@ impl FakePod {
         self.stop.send_replace(Some(StopReason::Requested));
     }
 
+    /// Kills the pod at once, as `PodHandle::kill` does.
+    pub(super) fn kill(&self) {
+        self.stop.send_replace(Some(StopReason::Killed));
+    }
+
     /// Waits for the pod's end: its phase and final Pod.
     pub(super) async fn end(self) -> (Phase, Pod, Vec<Event>) {
         let phase = self.run.await.expect("the driver does not panic");
