@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 /// The top-level modules from the top (the public front) down. A module may import the ones
 /// after it, never one before it.
 const LAYERS: &[&str] = &[
+    "testing",    // pods as test fixtures, over the public handle
     "pod",        // the public handle: create, options, outcome, connect, kubectl columns
     "error",      // the library's error, over every stage's
     "supervisor", // the kubelet's decisions and the driver that carries them out

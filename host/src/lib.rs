@@ -45,6 +45,8 @@
 //!   a pod naming one of them fails to load the image
 //!   ([`ImageError::BuiltinNotCompiledIn`],
 //!   the container waiting with `ErrImagePull`).
+//! - `testing` (default): [`testing`], pods as test fixtures (regex and hyper's
+//!   HTTP client come with it).
 
 #[cfg(test)]
 mod architecture;
@@ -57,6 +59,8 @@ mod runtime;
 mod sandbox;
 pub mod spec;
 mod supervisor;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use container::ImageError;
 pub use error::Error;

@@ -13,10 +13,11 @@ async fn exec_runs_with_the_containers_env_and_mounts() {
         .wait_for(Duration::from_secs(60), "running", |p| is_running(p, "app"))
         .await;
     let h = &started.handle;
-    // The file may not be written yet on a loaded machine: ask until it is.
+    // The file may not be written yet on a loaded machine (missing, or created and still
+    // empty): ask until it is.
     let mut ran = h.exec("app", ["cat", "/data/file"]).await.unwrap();
     for _ in 0..100 {
-        if ran.exit_code == 0 {
+        if ran.exit_code == 0 && !ran.output.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

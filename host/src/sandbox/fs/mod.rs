@@ -358,6 +358,14 @@ impl PodDirs {
     }
 }
 
+impl Drop for PodDirs {
+    /// A pod's directories go with it, even when its supervisor is dropped before the end
+    /// (its runtime shut down under it); after [`PodDirs::remove`] there is nothing left.
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
 /// A guest path made relative to its root, refused if it could leave it
 /// (`..`); validation should have refused it already.
 fn beneath(volume: &str, field: &str, path: &str) -> Result<PathBuf, SandboxError> {

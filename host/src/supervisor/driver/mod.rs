@@ -66,10 +66,13 @@ struct Instance {
 }
 
 impl Drop for Instance {
+    /// An instance never outlives its record: when the driver is dropped (its runtime shut
+    /// down under it), the guest is killed too.
     fn drop(&mut self) {
         for (_, _, worker) in &self.probes {
             worker.abort();
         }
+        self.abort.abort();
     }
 }
 
