@@ -65,7 +65,7 @@ pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};
 pub use runtime::{Cluster, Compiling, Runtime, RuntimeConfig, RuntimeError};
 pub use sandbox::{PodStream, SandboxError, Stream};
 pub use spec::ValidPod;
-pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason};
+pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason, Subscription};
 pub use supervisor::{BackoffPolicy, Phase};
 
 /// The bounds wasmpod keeps on what a guest or a manifest controls, and the exit codes it
