@@ -325,6 +325,49 @@ fn open_ambient(volume: &str, path: &Path) -> Result<Dir, SandboxError> {
 }
 
 /// `/dev/shm` if it is a directory we can write to (a tmpfs on Linux).
+/// Where a pod without a run directory gets its temporary one: `$TMPDIR`
+/// when it is set (the user's choice); else `$XDG_RUNTIME_DIR` or
+/// `/dev/shm`, memory file systems where creating and removing a pod's
+/// directories never waits on a disk, if one is writable and has at least
+/// [`MIN_TMPFS_FREE`] free (a container's `/dev/shm` is often 64 MiB); else
+/// the system's temporary directory.
+pub fn temp_run_base() -> PathBuf {
+    static MEMORY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    if std::env::var_os("TMPDIR").is_some() {
+        return std::env::temp_dir();
+    }
+    MEMORY
+        .get_or_init(|| {
+            let xdg = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+            xdg.into_iter()
+                .chain(std::iter::once(PathBuf::from("/dev/shm")))
+                .find(|d| roomy_and_writable(d))
+        })
+        .clone()
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// The least free space a memory file system needs to hold run directories.
+pub const MIN_TMPFS_FREE: u64 = 1 << 30;
+
+fn roomy_and_writable(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        let free = rustix::fs::statvfs(dir).map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize));
+        free >= MIN_TMPFS_FREE
+            && rustix::fs::access(
+                dir,
+                rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+            )
+            .is_ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
 fn memory_base() -> Option<PathBuf> {
     let shm = PathBuf::from("/dev/shm");
     let probe = shm.join(format!(".wasmpod-probe-{}", std::process::id()));
