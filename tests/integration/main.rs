@@ -14,6 +14,7 @@ mod adversarial;
 mod cli;
 mod compiling;
 mod conformance;
+mod density;
 mod examples;
 mod exits;
 mod grpc;
