@@ -103,7 +103,10 @@ impl Runtime {
                 return;
             }
             let phase = driver.run().await;
-            drop(temp);
+            // Its path is gone now; on a disk, the files go in the background.
+            if let Some(temp) = temp {
+                crate::sandbox::discard(&temp.keep());
+            }
             drop(listed);
             let outcome = Outcome {
                 phase,

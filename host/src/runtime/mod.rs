@@ -202,6 +202,8 @@ impl Drop for Inner {
         if let Some(rt) = self.guests.take() {
             rt.shutdown_background();
         }
+        // Pods' directories being removed in the background: leave none.
+        crate::sandbox::drain_discarded();
     }
 }
 

@@ -31,10 +31,12 @@
 
 mod read;
 mod subpath;
+mod trash;
 mod usage;
 mod workdir;
 
 pub use read::read_regular_file;
+pub use trash::{discard, drain_discarded};
 pub use usage::{MAX_WALK_ENTRIES, disk_usage};
 
 use std::collections::HashMap;
@@ -199,13 +201,9 @@ impl PodDirs {
     pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
         single_component("rootfs", &c.name)?;
         let root = self.run_dir.join("containers").join(&c.name).join("rootfs");
-        match std::fs::symlink_metadata(&root) {
-            // `remove_dir_all` does not follow the symlinks a guest left.
-            Ok(_) => std::fs::remove_dir_all(&root)
-                .map_err(|source| io_err("rootfs", "failed to reset", &root, source))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(io_err("rootfs", "failed to reset", &root, source)),
-        }
+        // The previous instance's root, if any, is moved away at once and
+        // removed off the restart's path.
+        trash::discard(&root);
         create_dir("rootfs", &root)?;
         let dir = open_ambient("rootfs", &root)?;
         // A container image has a /tmp; so does the private root.
@@ -270,19 +268,16 @@ impl PodDirs {
         Ok(preopens)
     }
 
-    /// Removes the pod's emptyDirs and container roots. Errors are logged:
-    /// cleanup must not hide the pod's outcome.
+    /// Removes the pod's emptyDirs and container roots ([`discard`]: off the
+    /// pod's path on a disk). Errors are logged: cleanup must not hide the
+    /// pod's outcome.
     pub fn remove(&self) {
         for dir in self
             .owned
             .iter()
             .chain(std::iter::once(&self.run_dir.join("containers")))
         {
-            if let Err(e) = std::fs::remove_dir_all(dir)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("failed to remove {}: {e}", dir.display());
-            }
+            trash::discard(dir);
         }
         let _ = std::fs::remove_dir(self.run_dir.join("volumes"));
     }
