@@ -2,7 +2,11 @@
 //! every live instance holds a [`Slot`], so that past the limit a container
 //! gets a `StartError` naming it, instead of wasmtime's pool refusing or the
 //! process running out of memory mappings (`vm.max_map_count`), where the
-//! next allocation anywhere aborts the process.
+//! next allocation anywhere aborts the process. The limit starts from an
+//! estimate per instance ([`MAPS_PER_INSTANCE`]); past [`CHECK_FROM`] live
+//! instances, every [`CHECK_EVERY`]th start also counts the process's real
+//! mappings (`/proc/self/maps`), since an image with more memories maps more,
+//! and is refused while they are near the kernel's limit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,7 +35,16 @@ pub(crate) struct Slots {
     live: Arc<AtomicUsize>,
     max: usize,
     bound: Bound,
+    /// `vm.max_map_count`, where known: checked against the process's real
+    /// mapping count as instances pile up (see [`Slots::take`]).
+    map_limit: Option<usize>,
 }
+
+/// Past this many live instances, every [`CHECK_EVERY`]th start counts the
+/// process's mappings.
+const CHECK_FROM: usize = 1024;
+/// How often the mappings are counted past [`CHECK_FROM`].
+const CHECK_EVERY: usize = 64;
 
 /// One live instance's place in the count; dropping it frees the place.
 #[derive(Debug)]
@@ -64,6 +77,7 @@ impl Slots {
             live: Arc::default(),
             max,
             bound,
+            map_limit: max_map_count,
         }
     }
 
@@ -81,7 +95,25 @@ impl Slots {
                 (n < self.max).then_some(n + 1)
             });
         match (taken, self.bound) {
-            (Ok(_), _) => Ok(Slot(self.live.clone())),
+            (Ok(n), _) => {
+                let slot = Slot(self.live.clone());
+                // The per-instance estimate depends on the images (a second
+                // memory is two mappings more): measure while there is room
+                // for the next CHECK_EVERY instances at twice the estimate.
+                if let Some(limit) = self.map_limit
+                    && n + 1 >= CHECK_FROM
+                    && (n + 1) % CHECK_EVERY == 0
+                {
+                    let room = RESERVED_MAPS / 2 + CHECK_EVERY * MAPS_PER_INSTANCE * 2;
+                    let mapped = mappings();
+                    if mapped + room > limit {
+                        return Err(format!(
+                            "the runtime already runs {n} instances and the process holds                              {mapped} memory mappings, near the kernel's vm.max_map_count =                              {limit} (raise it with `sysctl vm.max_map_count=...`;                              RuntimeConfig::max_instances asks for more)"
+                        ));
+                    }
+                }
+                Ok(slot)
+            }
             (Err(_), Bound::Configured) => Err(format!(
                 "the runtime already runs {} instances, its most \
                  (RuntimeConfig::max_instances)",
@@ -96,6 +128,12 @@ impl Slots {
             )),
         }
     }
+}
+
+/// The process's memory mappings now (lines of `/proc/self/maps`; 0 where
+/// there is none).
+fn mappings() -> usize {
+    std::fs::read("/proc/self/maps").map_or(0, |m| m.iter().filter(|&&b| b == b'\n').count())
 }
 
 /// The kernel's limit on memory mappings per process, where there is one.
@@ -132,5 +170,25 @@ mod tests {
         assert!(err.contains("vm.max_map_count"), "{err}");
         let roomy = Slots::new(10, Some(65530));
         assert_eq!(roomy.max(), 10);
+    }
+
+    #[test]
+    fn the_real_mapping_count_is_checked_as_instances_pile_up() {
+        // A limit the process is already near: the check refuses the first
+        // start it makes, and keeps refusing it.
+        let near = mappings() + RESERVED_MAPS / 2;
+        let mut slots = Slots::new(CHECK_FROM + CHECK_EVERY, None);
+        slots.map_limit = Some(near);
+        let held: Vec<Slot> = (0..CHECK_FROM - 1).map(|_| slots.take().unwrap()).collect();
+        for _ in 0..2 {
+            let err = slots.take().unwrap_err();
+            assert!(
+                err.contains("vm.max_map_count") && err.contains("memory mappings"),
+                "{err}"
+            );
+        }
+        slots.map_limit = Some(usize::MAX / 2);
+        assert!(slots.take().is_ok(), "with room, the start goes ahead");
+        drop(held);
     }
 }
