@@ -137,20 +137,15 @@ fn a_failing_test_prints_its_fixtures_output() {
     assert!(text.contains("pod doomed: Running"), "{text}");
     assert!(text.contains("main | a clue for the reader"), "{text}");
     assert!(text.contains("Started main: Container started"), "{text}");
-    // Nothing of the child's pod is left behind.
-    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
+    // Nothing of the child's pod is left behind, wherever run directories and memory
+    // volumes go.
+    let mut places = vec![std::env::temp_dir(), "/dev/shm".into()];
+    places.extend(std::env::var_os("XDG_RUNTIME_DIR").map(Into::into));
+    let left: Vec<String> = places
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("wasmpod-doomed-"))
+        .filter(|n| n.starts_with("wasmpod-doomed-") || n.ends_with("-doomed-scratch"))
         .collect();
-    assert!(left.is_empty(), "run directories left: {left:?}");
-    let shm: Vec<_> = std::fs::read_dir("/dev/shm")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with("-doomed-scratch"))
-        .collect();
-    assert!(shm.is_empty(), "memory volumes left: {shm:?}");
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -452,9 +452,7 @@ fn main() {
         Stats::of(&pick(&echo_runs, |r| r.succeeded))
             .row("in-process `echo` pod: `start()` → pod `Succeeded`"),
     );
-    rows.push(
-        Stats::of(&rt_new).row("`Runtime::new()` (engine, pooling allocator, linkers, executor)"),
-    );
+    rows.push(Stats::of(&rt_new).row("`Runtime::new()` (engine, linkers, executor)"));
     rows.push(
         Stats::of(&rt_load)
             .row("`prepare_image` toolbox + httpd into a fresh `Runtime` from the disk cache"),

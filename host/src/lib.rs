@@ -70,7 +70,7 @@ pub use runtime::{ApplyError, Cluster, Compiling, Runtime, RuntimeConfig, Runtim
 pub use sandbox::{PodStream, SandboxError, Stream};
 pub use spec::ValidPod;
 pub use supervisor::driver::ExecOutput;
-pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason};
+pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason, Subscription};
 pub use supervisor::{BackoffPolicy, Phase};
 
 /// The bounds wasmpod keeps on what a guest or a manifest controls, and the exit codes it

@@ -15,6 +15,7 @@ mod cli;
 mod compiling;
 mod config;
 mod conformance;
+mod density;
 mod examples;
 mod exec;
 mod exits;

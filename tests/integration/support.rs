@@ -234,7 +234,7 @@ impl Started {
 }
 
 fn collect<T: Clone + Send + 'static>(
-    mut rx: tokio::sync::broadcast::Receiver<T>,
+    mut rx: wasmpod::Subscription<T>,
 ) -> tokio::task::JoinHandle<Vec<T>> {
     tokio::spawn(async move {
         let mut out = Vec::new();
@@ -338,7 +338,7 @@ pub fn wat_file(dir: &Path, name: &str, wat: &str) -> PathBuf {
 /// A log subscription taken before a pod starts, to wait for lines while
 /// the pod runs (the [`Started`] collectors only answer at the end).
 pub struct LogWatch {
-    rx: tokio::sync::broadcast::Receiver<LogLine>,
+    rx: wasmpod::Subscription<LogLine>,
     /// Every line received so far.
     seen: Vec<LogLine>,
 }

@@ -10,6 +10,10 @@ use wasmtime::ResourceLimiter;
 /// -1, as a failed growth does).
 pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
+/// The most bytes one linear memory may grow to (`memory.grow` past it
+/// returns -1, as a failed growth does), whichever allocator the engine uses.
+pub const MAX_MEMORY_BYTES: usize = 1 << 30;
+
 /// The error a growth past the limit traps with; [`super::run`] tells an
 /// OOM kill from other traps by it.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +46,7 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|m| desired > m) {
+        if desired > MAX_MEMORY_BYTES || maximum.is_some_and(|m| desired > m) {
             return Ok(false);
         }
         let wanted = self.used + (desired - current) as u64;
@@ -86,7 +90,13 @@ mod tests {
             "past the memory's own maximum"
         );
         let mut unlimited = MemoryLimiter::new(None);
-        assert!(unlimited.memory_growing(0, 1 << 30, None).unwrap());
+        assert!(unlimited.memory_growing(0, MAX_MEMORY_BYTES, None).unwrap());
+        assert!(
+            !unlimited
+                .memory_growing(MAX_MEMORY_BYTES, MAX_MEMORY_BYTES + 1, None)
+                .unwrap(),
+            "past the most one memory may have"
+        );
         assert!(
             unlimited
                 .table_growing(0, MAX_TABLE_ELEMENTS, None)

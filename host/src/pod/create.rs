@@ -53,13 +53,11 @@ impl Runtime {
         let (run_dir, temp) = match &options.run_dir {
             Some(d) => (d.clone(), None),
             None => {
+                let base = crate::sandbox::temp_run_base();
                 let t = tempfile::Builder::new()
                     .prefix(&format!("wasmpod-{}-", plan.name))
-                    .tempdir()
-                    .map_err(|source| Error::RunDir {
-                        path: std::env::temp_dir(),
-                        source,
-                    })?;
+                    .tempdir_in(&base)
+                    .map_err(|source| Error::RunDir { path: base, source })?;
                 (t.path().to_path_buf(), Some(t))
             }
         };
@@ -108,7 +106,10 @@ impl Runtime {
                 return;
             }
             let phase = driver.run().await;
-            drop(temp);
+            // Its path is gone now; on a disk, the files go in the background.
+            if let Some(temp) = temp {
+                crate::sandbox::discard(&temp.keep());
+            }
             drop(listed);
             let outcome = Outcome {
                 phase,

@@ -10,7 +10,7 @@ mod connect;
 mod create;
 mod kubectl;
 
-use crate::supervisor::output::{Event, LogLine, LogRotation, StopReason};
+use crate::supervisor::output::{Event, LogLine, LogRotation, StopReason, Subscription};
 pub use connect::Protocol;
 pub use kubectl::{PodRow, kubectl_row};
 
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::supervisor::driver::ExecOutput;
 use crate::supervisor::output::Shared;
@@ -35,7 +35,9 @@ pub struct RunOptions {
     /// The run directory: logs (`logs/<container>/<n>.log`), emptyDir
     /// volumes and container roots. Default: a temporary directory removed
     /// when the pod ends (logs are then only available through
-    /// [`PodHandle::logs`]).
+    /// [`PodHandle::logs`]), under `$TMPDIR` if set, else on a memory file
+    /// system (`$XDG_RUNTIME_DIR`, `/dev/shm`) with 1 GiB free, else in the
+    /// system's temporary directory.
     pub run_dir: Option<PathBuf>,
     /// Crash-loop backoff (default: Kubernetes' 10 s doubling to 300 s).
     pub backoff: BackoffPolicy,
@@ -163,13 +165,13 @@ impl PodHandle {
     }
 
     /// Events from now on.
-    pub fn events(&self) -> broadcast::Receiver<Event> {
+    pub fn events(&self) -> Subscription<Event> {
         self.shared.subscribe_events()
     }
 
     /// Container output lines from now on. The stream ends when the pod has
     /// ended and every line was delivered.
-    pub fn logs(&self) -> broadcast::Receiver<LogLine> {
+    pub fn logs(&self) -> Subscription<LogLine> {
         self.shared.subscribe_logs()
     }
 

@@ -10,7 +10,9 @@
 //!
 //! What many pods share (their registry today) is the runtime's [`Cluster`].
 
+mod artifacts;
 mod cluster;
+mod instances;
 mod progress;
 
 pub(crate) use cluster::Registration;
@@ -24,11 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
-use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::container::image::{self, Image, ImageError, error_text};
+use crate::container::image::{self, Image, ImageError};
 use crate::container::link::{self, Linkers};
 use crate::plan::ImageSource;
 
@@ -40,9 +40,30 @@ pub struct RuntimeConfig {
     /// cache. Default: `$WASMPOD_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmpod`,
     /// else `~/.cache/wasmpod`.
     pub cache_dir: Option<PathBuf>,
-    /// Use wasmtime's pooling allocator (fast instantiation; reserves virtual
-    /// memory up front). Falls back to on-demand allocation if it cannot be set up.
+    /// Use wasmtime's pooling allocator, sized for
+    /// [`max_instances`](Self::max_instances): instantiation is a little
+    /// faster, but the pool's memory slots, stacks (with a guard page each,
+    /// two memory mappings) and tables are reserved when the runtime starts,
+    /// for every instance it may ever hold. Default `false`: each instance's
+    /// memory is mapped when it starts. Falls back to on-demand allocation
+    /// if the pool cannot be set up.
     pub pooling: bool,
+    /// The most instances (containers, and the fresh instances of exec probes
+    /// and hooks) the runtime runs at once. Default 10,000. Past it, a
+    /// container gets a `StartError` naming this setting. It is lowered (with
+    /// a warning, and the `StartError` then names `vm.max_map_count`) to what
+    /// the kernel's limit on memory mappings per process allows (about 6
+    /// mappings per instance, 4,096 kept for the rest of the process): past
+    /// that limit any allocation of the process would fail and abort it.
+    pub max_instances: usize,
+    /// Virtual address space reserved for each linear memory (wasmtime's
+    /// `memory_reservation`); `None`: wasmtime's default (4 GiB on 64-bit
+    /// hosts, so that bounds checks are done by guard pages). A smaller
+    /// reservation lets more memories fit in the address space; memories may
+    /// still grow past it (they are then moved). With
+    /// [`pooling`](Self::pooling) each pool slot is this big, and a memory can
+    /// grow to at most 1 GiB or this, whichever is smaller.
+    pub memory_reservation: Option<u64>,
     /// How often guests are interrupted to yield (epoch tick).
     pub epoch_tick: Duration,
     /// Worker threads for guests (default: the number of CPUs).
@@ -63,7 +84,9 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             cache_dir: default_cache_dir(),
-            pooling: true,
+            pooling: false,
+            max_instances: 10_000,
+            memory_reservation: None,
             epoch_tick: Duration::from_millis(5),
             guest_threads: None,
             max_instances_per_pod: 64,
@@ -87,6 +110,24 @@ impl RuntimeConfig {
     /// [`pooling`](Self::pooling).
     pub fn with_pooling(mut self, pooling: bool) -> Self {
         self.pooling = pooling;
+        self
+    }
+
+    /// [`max_instances`](Self::max_instances): the most instances at once.
+    ///
+    /// ```
+    /// let config = wasmpod::RuntimeConfig::default().with_max_instances(20_000).with_pooling(false);
+    /// assert_eq!(config.max_instances, 20_000);
+    /// ```
+    pub fn with_max_instances(mut self, max: usize) -> Self {
+        self.max_instances = max;
+        self
+    }
+
+    /// [`memory_reservation`](Self::memory_reservation): virtual address
+    /// space reserved per linear memory.
+    pub fn with_memory_reservation(mut self, bytes: u64) -> Self {
+        self.memory_reservation = Some(bytes);
         self
     }
 
@@ -141,11 +182,15 @@ pub enum RuntimeError {
 struct Inner {
     engine: Engine,
     linkers: Linkers,
+    /// Compiled code on disk ([`RuntimeConfig::cache_dir`]).
+    artifacts: Option<artifacts::Artifacts>,
     /// Compiled images by content digest; each is compiled once per process.
     images: Mutex<HashMap<[u8; 32], Arc<OnceCell<Image>>>>,
     guests: Option<tokio::runtime::Runtime>,
     stop_ticker: Arc<AtomicBool>,
     max_instances_per_pod: usize,
+    /// Live instances against [`RuntimeConfig::max_instances`].
+    slots: instances::Slots,
     cluster: Arc<Cluster>,
     /// Images being compiled.
     compiling: progress::Board,
@@ -157,6 +202,8 @@ impl Drop for Inner {
         if let Some(rt) = self.guests.take() {
             rt.shutdown_background();
         }
+        // Pods' directories being removed in the background: leave none.
+        crate::sandbox::drain_discarded();
     }
 }
 
@@ -222,12 +269,17 @@ impl Runtime {
         spawn_ticker(engine.weak(), config.epoch_tick, stop_ticker.clone());
         Ok(Self {
             inner: Arc::new(Inner {
+                artifacts: config
+                    .cache_dir
+                    .as_deref()
+                    .map(|dir| artifacts::Artifacts::new(dir, &engine)),
                 engine,
                 linkers,
                 images: Mutex::default(),
                 guests: Some(guests),
                 stop_ticker,
                 max_instances_per_pod: config.max_instances_per_pod,
+                slots: instances::Slots::new(config.max_instances, instances::max_map_count()),
                 cluster: Arc::default(),
                 compiling: progress::Board::default(),
             }),
@@ -273,17 +325,31 @@ impl Runtime {
             images.entry(digest).or_default().clone()
         };
         let image = cell
-            .get_or_try_init(|| {
-                let inner = self.inner.clone();
+            .get_or_try_init(|| async move {
                 let name = source.to_string();
-                async move {
-                    let _listed = self.inner.compiling.begin(name.clone(), bytes.len() as u64);
-                    tokio::task::spawn_blocking(move || {
-                        image::compile(&inner.engine, &inner.linkers, &name, &bytes)
-                    })
-                    .await
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                let inner = self.inner.clone();
+                let (n, b) = (name.clone(), bytes.clone());
+                let cached = tokio::task::spawn_blocking(move || {
+                    let a = inner.artifacts.as_ref()?;
+                    let component = wasmparser::Parser::is_component(&b);
+                    a.load(&inner.engine, &inner.linkers, &n, &digest, component)
+                })
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                if let Some(image) = cached {
+                    return image;
                 }
+                let _listed = self.inner.compiling.begin(name.clone(), bytes.len() as u64);
+                let inner = self.inner.clone();
+                tokio::task::spawn_blocking(move || {
+                    let image = image::compile(&inner.engine, &inner.linkers, &name, &bytes)?;
+                    if let Some(a) = &inner.artifacts {
+                        a.store(&digest, &image);
+                    }
+                    Ok(image)
+                })
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
             })
             .await?;
         Ok(image.clone())
@@ -325,6 +391,12 @@ impl Runtime {
         self.inner.max_instances_per_pod
     }
 
+    /// A place for one more instance in [`RuntimeConfig::max_instances`],
+    /// held while the instance lives; `Err` says which limit was reached.
+    pub(crate) fn instance_slot(&self) -> Result<impl Send + 'static, String> {
+        self.inner.slots.take()
+    }
+
     /// The executor guests run on.
     pub(crate) fn guest_handle(&self) -> tokio::runtime::Handle {
         self.inner
@@ -342,29 +414,14 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, Runtime
     c.epoch_interruption(true);
     c.wasm_component_model(true);
     c.parallel_compilation(config.parallel_compilation);
-    if let Some(dir) = &config.cache_dir {
-        let mut cache_config = CacheConfig::new();
-        // wasmtime's cache wants an absolute directory.
-        cache_config.with_directory(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
-        match Cache::new(cache_config) {
-            Ok(cache) => {
-                c.cache(Some(cache));
-            }
-            Err(e) => tracing::warn!("compiled-code cache disabled: {}", error_text(&e)),
-        }
+    // A guard region before each memory only guards against code generator
+    // bugs; without it a memory is one mapping fewer (see `instances`).
+    c.guard_before_linear_memory(false);
+    if let Some(bytes) = config.memory_reservation {
+        c.memory_reservation(bytes);
     }
     if pooling {
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(256)
-            .total_core_instances(1024)
-            .total_memories(512)
-            .total_tables(512)
-            .total_stacks(256)
-            .max_core_instances_per_component(32)
-            .max_memories_per_component(8)
-            .max_tables_per_component(16)
-            .max_memory_size(1 << 30);
-        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool_config(config)));
     }
     let engine = Engine::new(&c).map_err(engine_err)?;
     if pooling {
@@ -376,6 +433,25 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, Runtime
         wasmtime::Instance::new(&mut store, &probe, &[]).map_err(engine_err)?;
     }
     Ok(engine)
+}
+
+/// The pool for [`RuntimeConfig::max_instances`] instances: a core
+/// instance, memory and table or two per component instance on average
+/// (the built-in images have one of each), up to the per-component caps.
+fn pool_config(config: &RuntimeConfig) -> PoolingAllocationConfig {
+    let n = u32::try_from(config.max_instances.max(1)).unwrap_or(u32::MAX);
+    let max_memory = config.memory_reservation.unwrap_or(1 << 30).min(1 << 30);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(4))
+        .total_memories(n.saturating_mul(2))
+        .total_tables(n.saturating_mul(2))
+        .total_stacks(n)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(8)
+        .max_tables_per_component(16)
+        .max_memory_size(usize::try_from(max_memory).unwrap_or(1 << 30));
+    pool
 }
 
 /// Advances the engine's epoch every `tick` until the runtime is dropped.

@@ -8,6 +8,9 @@ pub mod handles;
 pub mod net;
 mod stdio;
 
-pub use fs::{MAX_WALK_ENTRIES, PodDirs, Preopen, SandboxError, disk_usage, read_regular_file};
+pub use fs::{
+    MAX_WALK_ENTRIES, PodDirs, Preopen, SandboxError, discard, disk_usage, drain_discarded,
+    read_regular_file, temp_run_base,
+};
 pub use net::{PodNetwork, PodStream};
 pub use stdio::{CHANNEL_CHUNKS, Chunk, OutputSink, Stream};

@@ -81,9 +81,7 @@ pub fn output(run: &PodRun) -> Vec<String> {
 }
 
 /// Starts a pod, subscribed to its events from before its start.
-pub async fn start_subscribed(
-    yaml: &str,
-) -> (Started, tokio::sync::broadcast::Receiver<wasmpod::Event>) {
+pub async fn start_subscribed(yaml: &str) -> (Started, wasmpod::Subscription<wasmpod::Event>) {
     let mut events = None;
     let started = start_after(yaml, options(), |h| events = Some(h.events())).await;
     (started, events.expect("subscribed"))
@@ -91,7 +89,7 @@ pub async fn start_subscribed(
 
 /// The message of the first event with `reason` (waiting up to a minute).
 pub async fn first_event(
-    events: &mut tokio::sync::broadcast::Receiver<wasmpod::Event>,
+    events: &mut wasmpod::Subscription<wasmpod::Event>,
     reason: &str,
 ) -> String {
     tokio::time::timeout(Duration::from_secs(60), async {

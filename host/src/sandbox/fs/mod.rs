@@ -43,10 +43,12 @@ mod atomic;
 mod files;
 mod read;
 mod subpath;
+mod trash;
 mod usage;
 mod workdir;
 
 pub use read::read_regular_file;
+pub use trash::{discard, drain_discarded};
 pub use usage::{MAX_WALK_ENTRIES, disk_usage};
 
 use std::collections::HashMap;
@@ -262,13 +264,9 @@ impl PodDirs {
     pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
         single_component("rootfs", &c.name)?;
         let root = self.run_dir.join("containers").join(&c.name).join("rootfs");
-        match std::fs::symlink_metadata(&root) {
-            // `remove_dir_all` does not follow the symlinks a guest left.
-            Ok(_) => std::fs::remove_dir_all(&root)
-                .map_err(|source| io_err("rootfs", "failed to reset", &root, source))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(io_err("rootfs", "failed to reset", &root, source)),
-        }
+        // The previous instance's root, if any, is moved away at once and
+        // removed off the restart's path.
+        trash::discard(&root);
         create_dir("rootfs", &root)?;
         let dir = open_ambient("rootfs", &root)?;
         // A container image has a /tmp; so does the private root.
@@ -340,19 +338,16 @@ impl PodDirs {
         Ok(preopens)
     }
 
-    /// Removes the pod's emptyDirs and container roots. Errors are logged:
-    /// cleanup must not hide the pod's outcome.
+    /// Removes the pod's emptyDirs and container roots ([`discard`]: off the
+    /// pod's path on a disk). Errors are logged: cleanup must not hide the
+    /// pod's outcome.
     pub fn remove(&self) {
         for dir in self
             .owned
             .iter()
             .chain(std::iter::once(&self.run_dir.join("containers")))
         {
-            if let Err(e) = std::fs::remove_dir_all(dir)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("failed to remove {}: {e}", dir.display());
-            }
+            trash::discard(dir);
         }
         let _ = std::fs::remove_dir(self.run_dir.join("volumes"));
     }
@@ -403,6 +398,49 @@ fn open_ambient(volume: &str, path: &Path) -> Result<Dir, SandboxError> {
 }
 
 /// `/dev/shm` if it is a directory we can write to (a tmpfs on Linux).
+/// Where a pod without a run directory gets its temporary one: `$TMPDIR`
+/// when it is set (the user's choice); else `$XDG_RUNTIME_DIR` or
+/// `/dev/shm`, memory file systems where creating and removing a pod's
+/// directories never waits on a disk, if one is writable and has at least
+/// [`MIN_TMPFS_FREE`] free (a container's `/dev/shm` is often 64 MiB); else
+/// the system's temporary directory.
+pub fn temp_run_base() -> PathBuf {
+    static MEMORY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    if std::env::var_os("TMPDIR").is_some() {
+        return std::env::temp_dir();
+    }
+    MEMORY
+        .get_or_init(|| {
+            let xdg = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+            xdg.into_iter()
+                .chain(std::iter::once(PathBuf::from("/dev/shm")))
+                .find(|d| roomy_and_writable(d))
+        })
+        .clone()
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// The least free space a memory file system needs to hold run directories.
+pub const MIN_TMPFS_FREE: u64 = 1 << 30;
+
+fn roomy_and_writable(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        let free = rustix::fs::statvfs(dir).map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize));
+        free >= MIN_TMPFS_FREE
+            && rustix::fs::access(
+                dir,
+                rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+            )
+            .is_ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
 fn memory_base() -> Option<PathBuf> {
     let shm = PathBuf::from("/dev/shm");
     let probe = shm.join(format!(".wasmpod-probe-{}", std::process::id()));

@@ -19,6 +19,16 @@ pub(crate) struct WasmInstances {
 impl Instances for WasmInstances {
     fn start(&self, s: Start) -> Started {
         let signal = SharedSignal::default();
+        // The runtime-wide limit (RuntimeConfig::max_instances).
+        let slot = match self.runtime.instance_slot() {
+            Ok(slot) => slot,
+            Err(why) => {
+                return Started {
+                    exit: tokio::spawn(async move { container::Exit::StartError(why) }),
+                    term: signal as Arc<dyn Term>,
+                };
+            }
+        };
         let launch = Launch {
             image: self.images[&s.slot].clone(),
             argv: s.argv,
@@ -35,7 +45,7 @@ impl Instances for WasmInstances {
         let permit = s.permit;
         let exit = self.runtime.guest_handle().spawn(async move {
             let exit = run.await;
-            drop(permit);
+            drop((permit, slot));
             exit
         });
         Started {

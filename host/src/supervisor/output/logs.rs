@@ -10,7 +10,7 @@
 
 mod rotation;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use k8s_openapi::jiff::Timestamp;
@@ -18,6 +18,7 @@ pub use rotation::LogRotation;
 use rotation::RotatingFile;
 pub(crate) use rotation::{LogDir, LogTarget};
 
+use super::channel::Sender;
 use crate::sandbox::{Chunk, Stream};
 
 /// The longest log record; longer lines become several partial records.
@@ -64,7 +65,7 @@ pub(crate) fn spawn(
     container: String,
     file: Option<LogTarget>,
     mut rx: mpsc::Receiver<Chunk>,
-    out: Option<broadcast::Sender<LogLine>>,
+    out: Option<Sender<LogLine>>,
 ) -> JoinHandle<String> {
     tokio::spawn(async move {
         let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
@@ -142,7 +143,7 @@ async fn emit(
     stream: Stream,
     (text, partial): (String, bool),
     writer: &mut Option<RotatingFile>,
-    out: &Option<broadcast::Sender<LogLine>>,
+    out: &Option<Sender<LogLine>>,
 ) {
     let line = LogLine {
         container: container.to_string(),
@@ -159,7 +160,7 @@ async fn emit(
     }
     // No subscriber is fine: the file keeps the output.
     if let Some(out) = out {
-        let _ = out.send(for_subscribers(line, out.len()));
+        out.send(for_subscribers(line, out.len()));
     }
 }
 
@@ -172,7 +173,7 @@ pub const BEHIND_LINE: usize = 1024;
 pub const CUT_MARK: &str = " [cut: the reader is behind; the log file has the whole line]";
 
 /// `line` as sent to subscribers when `queued` lines already wait for the
-/// slowest one. The broadcast channel keeps up to its capacity (16384) of
+/// slowest one. The channel keeps up to its capacity (16384) of
 /// lines for a subscriber that does not read (a terminal that is not
 /// drained, an embedding that subscribed and forgot): with lines of up to
 /// [`MAX_LINE`] bytes that would be 256 MiB, so beyond
@@ -269,7 +270,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_far_behind_gets_long_lines_cut() {
-        let (tx, mut rx) = broadcast::channel(16384);
+        let tx = super::super::channel::channel(16384);
+        let mut rx = tx.subscribe();
         let out = Some(tx);
         let mut writer = None;
         let long = "é".repeat(MAX_LINE / 2);

@@ -2,16 +2,20 @@
 //! and log streams ([`Shared`]), and why the pod was stopped
 //! ([`StopReason`]). The pod's handle subscribes to them.
 
+pub(crate) mod channel;
 pub(crate) mod events;
 pub(crate) mod logs;
 
+pub use channel::Subscription;
 pub use events::{Event, EventType};
 pub use logs::{LogLine, LogRotation};
 
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
+
+use channel::Sender;
 
 /// Why a pod was stopped from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +31,11 @@ pub enum StopReason {
     Killed,
 }
 
+/// The most events a subscriber may leave unread before it lags.
+const EVENT_CAPACITY: usize = 4096;
+/// The most log lines a subscriber may leave unread before it lags.
+const LOG_CAPACITY: usize = 16384;
+
 /// State shared by a pod's handle and its supervisor. The event and log
 /// senders are dropped when the pod ends, which ends every subscription.
 pub(crate) struct Shared {
@@ -34,8 +43,8 @@ pub(crate) struct Shared {
     /// Conditions set from outside
     /// ([`PodHandle::set_condition`](crate::PodHandle::set_condition)).
     pub(crate) conditions: watch::Sender<Vec<PodCondition>>,
-    events: Mutex<Option<broadcast::Sender<Event>>>,
-    logs: Mutex<Option<broadcast::Sender<LogLine>>>,
+    events: Mutex<Option<Sender<Event>>>,
+    logs: Mutex<Option<Sender<LogLine>>>,
 }
 
 impl Shared {
@@ -43,8 +52,8 @@ impl Shared {
         Self {
             status: watch::channel(pod).0,
             conditions: watch::channel(Vec::new()).0,
-            events: Mutex::new(Some(broadcast::channel(4096).0)),
-            logs: Mutex::new(Some(broadcast::channel(16384).0)),
+            events: Mutex::new(Some(channel::channel(EVENT_CAPACITY))),
+            logs: Mutex::new(Some(channel::channel(LOG_CAPACITY))),
         }
     }
 
@@ -60,21 +69,21 @@ impl Shared {
         }
         tracing::debug!(reason = %e.reason, container = ?e.container, "{}", e.message);
         if let Some(tx) = lock(&self.events).as_ref() {
-            let _ = tx.send(e);
+            tx.send(e);
         }
     }
 
-    pub(crate) fn log_sender(&self) -> Option<broadcast::Sender<LogLine>> {
+    pub(crate) fn log_sender(&self) -> Option<Sender<LogLine>> {
         lock(&self.logs).clone()
     }
 
     /// Events from now on (a receiver that ends at once after the pod ended).
-    pub(crate) fn subscribe_events(&self) -> broadcast::Receiver<Event> {
+    pub(crate) fn subscribe_events(&self) -> Subscription<Event> {
         subscribe(&self.events)
     }
 
     /// Log lines from now on (a receiver that ends at once after the pod ended).
-    pub(crate) fn subscribe_logs(&self) -> broadcast::Receiver<LogLine> {
+    pub(crate) fn subscribe_logs(&self) -> Subscription<LogLine> {
         subscribe(&self.logs)
     }
 
@@ -89,10 +98,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn subscribe<T: Clone>(tx: &Mutex<Option<broadcast::Sender<T>>>) -> broadcast::Receiver<T> {
+fn subscribe<T: Clone>(tx: &Mutex<Option<Sender<T>>>) -> Subscription<T> {
     match lock(tx).as_ref() {
         Some(tx) => tx.subscribe(),
         // The pod has ended: a receiver that reports the end at once.
-        None => broadcast::channel(1).1,
+        None => Subscription::ended(),
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -259,7 +259,7 @@ impl Term for FakeTerm {
 pub(super) struct FakePod {
     pub(super) fake: Arc<Fake>,
     pub(super) shared: Arc<Shared>,
-    pub(super) events: broadcast::Receiver<Event>,
+    pub(super) events: crate::supervisor::output::Subscription<Event>,
     /// The ConfigMaps and Secrets the pod reads.
     pub(super) objects: watch::Sender<Arc<crate::plan::ConfigObjects>>,
     stop: watch::Sender<Option<StopReason>>,

@@ -1,0 +1,381 @@
+//! Pod churn and density benchmarks: how many trivial pods per second one
+//! [`Runtime`] creates, starts and waits for, and how many idle containers
+//! one process holds (RSS per container, memory mappings per container, time
+//! to bring them up and down).
+//!
+//! A plain `harness = false` binary (no criterion), like `startup.rs`.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=target/bench cargo bench --bench density
+//! DENSITY_CONTAINERS=1000 CARGO_TARGET_DIR=target/bench cargo bench --bench density   # smaller N
+//! ```
+//!
+//! 1. churn, sequential: a one-container pod running `true` (restartPolicy
+//!    Never), `create()` → `start()` → `wait()`, one after the other;
+//! 2. churn, 32 pods in flight;
+//! 3. density: `DENSITY_CONTAINERS` (default 10,000) idle containers
+//!    (`sleep 3600`, busybox) as pods of 10 and as pods of 1, all in one
+//!    runtime; reported: time until every container is running, RSS and
+//!    `/proc/self/maps` lines per container, time to stop them all. A
+//!    container that cannot start ends that row early, with the reason
+//!    (the runtime's limit) printed, never an abort.
+//!
+//! The runtime is `RuntimeConfig::default()` with `max_instances` raised to
+//! the number of containers (and the other settings it implies), so that
+//! the default configuration's limits are not what is measured.
+//! `DENSITY_DEFAULT_CONFIG=1` keeps the default configuration as it is.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use wasmpod::spec::{self, ValidPod};
+use wasmpod::{Phase, PodHandle, RunOptions, Runtime, RuntimeConfig};
+
+const CHURN_PODS: usize = 2000;
+const CHURN_ROUNDS: usize = 3;
+const IN_FLIGHT: usize = 32;
+
+/// Prints to stderr and exits non-zero.
+macro_rules! fail {
+    ($($arg:tt)*) => {{
+        eprintln!("density bench FAILED: {}", format!($($arg)*));
+        std::process::exit(1)
+    }};
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn sh(cmd: &str) -> String {
+    std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn load_pod(yaml: &str) -> ValidPod {
+    let mut file = spec::load(yaml).unwrap_or_else(|e| fail!("invalid pod: {e}"));
+    file.pods.remove(0)
+}
+
+fn true_pod() -> ValidPod {
+    load_pod(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: churn}\nspec:\n  restartPolicy: Never\n  \
+         containers:\n  - name: c\n    image: busybox\n    command: ['true']\n",
+    )
+}
+
+fn idle_pod(containers: usize) -> ValidPod {
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: idle}\nspec:\n  restartPolicy: Never\n  \
+         terminationGracePeriodSeconds: 0\n  containers:\n",
+    );
+    for i in 0..containers {
+        yaml.push_str(&format!(
+            "  - name: c{i}\n    image: busybox\n    command: ['sleep', '3600']\n"
+        ));
+    }
+    load_pod(&yaml)
+}
+
+/// Resident set size of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Memory mappings of this process (lines of `/proc/self/maps`).
+fn maps() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
+}
+
+/// Prints the process's mappings counted by permissions and backing
+/// (`DENSITY_MAPS=1`): what an idle instance maps.
+fn maps_by_kind() {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for l in maps.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let path = f
+            .get(5)
+            .map_or("[anon]", |p| if p.starts_with('/') { "file" } else { p });
+        *kinds
+            .entry(format!("{} {path}", f.get(1).unwrap_or(&"?")))
+            .or_default() += 1;
+    }
+    for (k, n) in kinds {
+        eprintln!("maps: {n:>7} {k}");
+    }
+}
+
+async fn churn_one(rt: &Runtime, pod: &ValidPod) {
+    let handle = rt
+        .create(pod.clone(), RunOptions::default())
+        .await
+        .unwrap_or_else(|e| fail!("create failed: {e}"));
+    handle.start();
+    let outcome = handle.wait().await;
+    if outcome.phase != Phase::Succeeded {
+        fail!("churn pod ended {}", outcome.phase.as_str());
+    }
+}
+
+/// Pods per second, `n` pods with `in_flight` at a time.
+async fn churn(rt: &Runtime, pod: &ValidPod, n: usize, in_flight: usize) -> f64 {
+    let t0 = Instant::now();
+    if in_flight <= 1 {
+        for _ in 0..n {
+            churn_one(rt, pod).await;
+        }
+    } else {
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..in_flight {
+            let (rt, pod, next) = (rt.clone(), pod.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                    churn_one(&rt, &pod).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap_or_else(|e| fail!("churn task: {e}"));
+        }
+    }
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// Waits until every container of the pod runs; `Err` with the first
+/// container's termination message if one ended instead.
+async fn all_running(handle: &PodHandle, containers: usize) -> Result<(), String> {
+    let mut watch = handle.watch();
+    loop {
+        {
+            let pod = watch.borrow_and_update();
+            let statuses = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref());
+            let mut running = 0;
+            for c in statuses.into_iter().flatten() {
+                let state = c.state.as_ref();
+                if state.is_some_and(|s| s.running.is_some()) {
+                    running += 1;
+                }
+                if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+                    return Err(format!(
+                        "{} {}: {}",
+                        c.name,
+                        t.reason.as_deref().unwrap_or("?"),
+                        t.message.as_deref().unwrap_or("")
+                    ));
+                }
+                if let Some(w) = state.and_then(|s| s.waiting.as_ref())
+                    && w.reason.as_deref() == Some("StartError")
+                {
+                    return Err(format!(
+                        "{}: {}",
+                        c.name,
+                        w.message.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+            if running == containers {
+                return Ok(());
+            }
+        }
+        if watch.changed().await.is_err() {
+            return Err("the pod ended".into());
+        }
+    }
+}
+
+struct Density {
+    pods: usize,
+    per_pod: usize,
+    up: Duration,
+    down: Duration,
+    rss_per_container_kib: f64,
+    maps_per_container: f64,
+    maps_total: usize,
+    /// Why it stopped early, if it did.
+    limit: Option<String>,
+}
+
+async fn density(rt: &Runtime, pods: usize, per_pod: usize) -> Density {
+    let pod = idle_pod(per_pod);
+    let (rss0, maps0) = (rss_kib(), maps());
+    let t0 = Instant::now();
+    let mut handles: Vec<PodHandle> = Vec::with_capacity(pods);
+    let mut limit = None;
+    // Start in batches of 100 and wait for each batch to run, so that a
+    // limit shows up at the pod that hits it.
+    'outer: for batch in (0..pods).collect::<Vec<_>>().chunks(100) {
+        let mut started = Vec::new();
+        for _ in batch {
+            let handle = match rt.create(pod.clone(), RunOptions::default()).await {
+                Ok(h) => h,
+                Err(e) => {
+                    limit = Some(format!("create failed: {e}"));
+                    break 'outer;
+                }
+            };
+            handle.start();
+            started.push(handle);
+        }
+        for h in started {
+            let r = all_running(&h, per_pod).await;
+            handles.push(h);
+            if let Err(e) = r {
+                limit = Some(e);
+                break 'outer;
+            }
+        }
+    }
+    let up = t0.elapsed();
+    let running = handles.len() * per_pod;
+    let (rss1, maps1) = (rss_kib(), maps());
+    if std::env::var_os("DENSITY_MAPS").is_some() {
+        maps_by_kind();
+    }
+    let t1 = Instant::now();
+    for h in &handles {
+        h.stop();
+    }
+    for h in &handles {
+        h.wait().await;
+    }
+    drop(handles);
+    let down = t1.elapsed();
+    let n = running.max(1) as f64;
+    Density {
+        pods: running / per_pod.max(1),
+        per_pod,
+        up,
+        down,
+        rss_per_container_kib: rss1.saturating_sub(rss0) as f64 / n,
+        maps_per_container: maps1.saturating_sub(maps0) as f64 / n,
+        maps_total: maps1,
+        limit,
+    }
+}
+
+fn main() {
+    let containers = env_usize("DENSITY_CONTAINERS", 10_000);
+    let churn_pods = env_usize("DENSITY_CHURN_PODS", CHURN_PODS);
+    let default_config = std::env::var_os("DENSITY_DEFAULT_CONFIG").is_some();
+    let load_before = sh("cut -d' ' -f1-3 /proc/loadavg");
+    let bench_start = Instant::now();
+    let cache = tempfile::tempdir().unwrap_or_else(|e| fail!("tempdir: {e}"));
+    let config = RuntimeConfig::default().with_cache_dir(Some(cache.path().to_path_buf()));
+    let config = if default_config {
+        config
+    } else {
+        sized(config, containers)
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail!("tokio: {e}"));
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    let mut run_base = String::new();
+    tokio.block_on(async {
+        let rt = Runtime::new(config).unwrap_or_else(|e| fail!("Runtime::new: {e}"));
+        rt.prepare_image("busybox", &PathBuf::from("."))
+            .await
+            .unwrap_or_else(|e| fail!("prepare_image: {e}"));
+        let pod = true_pod();
+        let probe = rt
+            .create(pod.clone(), RunOptions::default())
+            .await
+            .unwrap_or_else(|e| fail!("create failed: {e}"));
+        let base = probe.run_dir().parent().map(|p| p.display().to_string()).unwrap_or_default();
+        run_base = format!("{base} ({})", sh(&format!("stat -f -c %T {base}")));
+        drop(probe);
+        // Warm up (allocator, pool slots, caches).
+        churn(&rt, &pod, 200, 1).await;
+        for (what, in_flight) in [("sequential", 1), ("32 in flight", IN_FLIGHT)] {
+            let mut rates: Vec<f64> = Vec::new();
+            for _ in 0..CHURN_ROUNDS {
+                rates.push(churn(&rt, &pod, churn_pods, in_flight).await);
+            }
+            rates.sort_by(f64::total_cmp);
+            rows.push(format!(
+                "| trivial pod churn (`true`, Never), create → start → wait, {what} | {churn_pods} × {CHURN_ROUNDS} | {:.0} | {:.0} | {:.0} |",
+                rates[rates.len() / 2],
+                rates[0],
+                rates[rates.len() - 1]
+            ));
+            eprintln!("{}", rows.last().unwrap());
+        }
+        for per_pod in [10, 1] {
+            let pods = containers / per_pod;
+            let d = density(&rt, pods, per_pod).await;
+            let row = format!(
+                "| {} pods × {} idle containers (`sleep 3600`) | {} | {:.0} | {:.2} | {:.1} | {} | {:.2} |",
+                d.pods,
+                d.per_pod,
+                d.pods * d.per_pod,
+                d.rss_per_container_kib,
+                d.maps_per_container,
+                d.up.as_secs_f64() * 1000.0,
+                d.maps_total,
+                d.down.as_secs_f64(),
+            );
+            eprintln!("{row}");
+            rows.push(row);
+            if let Some(why) = d.limit {
+                notes.push(format!(
+                    "{pods} pods × {per_pod}: stopped after {} containers: {why}",
+                    d.pods * d.per_pod
+                ));
+            }
+        }
+    });
+    let load_after = sh("cut -d' ' -f1-3 /proc/loadavg");
+    println!("## wasmpod density benchmark\n");
+    println!(
+        "- date: {}\n- machine: `nproc` = {}, {}\n- pods' temporary run directories in: {run_base}\n- vm.max_map_count: {}\n- load average (1/5/15 min) before: {load_before}, after: {load_after}\n- bench wall time: {:.1} s\n- configuration: {}\n",
+        jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%S UTC"),
+        sh("nproc"),
+        sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'"),
+        sh("cat /proc/sys/vm/max_map_count"),
+        bench_start.elapsed().as_secs_f64(),
+        if default_config {
+            "`RuntimeConfig::default()`".to_string()
+        } else {
+            format!("`RuntimeConfig::default()` sized for {containers} instances")
+        }
+    );
+    println!("| churn | pods × rounds | median pods/s | min | max |\n|---|---:|---:|---:|---:|");
+    for r in rows.iter().filter(|r| r.starts_with("| trivial")) {
+        println!("{r}");
+    }
+    println!(
+        "\n| density | containers running | RSS KiB / container | maps / container | up ms | maps total | down s |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in rows.iter().filter(|r| !r.starts_with("| trivial")) {
+        println!("{r}");
+    }
+    println!();
+    for n in &notes {
+        println!("- {n}");
+    }
+}
+
+/// The configuration for `containers` instances (the default holds 10,000).
+fn sized(config: RuntimeConfig, containers: usize) -> RuntimeConfig {
+    config.with_max_instances(containers.max(10_000) + IN_FLIGHT)
+}

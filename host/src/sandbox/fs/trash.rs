@@ -1,0 +1,136 @@
+//! Removing a pod's directories off the hot path. On a disk file system
+//! (ext4 with `discard`, say) removing a tree waits on the device; a pod's
+//! end and a container's restart should not. [`discard`] renames the tree
+//! to a hidden sibling — its path is free at once — and a background thread
+//! removes it; [`drain_discarded`] waits until every discarded tree is gone (the
+//! runtime calls it when it is dropped, so a process that ends normally
+//! leaves nothing behind). On a memory file system (tmpfs), where removal
+//! is cheap, the tree is removed at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, OnceLock};
+
+struct Remover {
+    queue: Mutex<mpsc::Sender<PathBuf>>,
+    /// Trees queued and not yet removed.
+    pending: Mutex<usize>,
+    done: Condvar,
+}
+
+fn remover() -> &'static Remover {
+    static REMOVER: OnceLock<Remover> = OnceLock::new();
+    REMOVER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<PathBuf>();
+        let spawned = std::thread::Builder::new()
+            .name("wasmpod-trash".into())
+            .spawn(move || {
+                for path in rx {
+                    remove_now(&path);
+                    let r = remover();
+                    *lock(&r.pending) -= 1;
+                    r.done.notify_all();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the directory remover thread: {e}");
+        }
+        Remover {
+            queue: Mutex::new(tx),
+            pending: Mutex::new(0),
+            done: Condvar::new(),
+        }
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn remove_now(path: &Path) {
+    // `remove_dir_all` does not follow the symlinks a guest left.
+    if let Err(e) = std::fs::remove_dir_all(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("failed to remove {}: {e}", path.display());
+    }
+}
+
+/// Whether `path` is on a memory file system.
+fn on_tmpfs(path: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        #[allow(
+            clippy::unnecessary_cast,
+            reason = "f_type's type varies by architecture"
+        )]
+        rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == TMPFS_MAGIC)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// Removes the tree at `path` (nothing if it does not exist): its path is
+/// free when this returns, the removal itself may still be under way.
+pub fn discard(path: &Path) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    if on_tmpfs(path) {
+        return remove_now(path);
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let hidden = path.with_file_name(format!(
+        ".{name}.wasmpod-removing-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    match std::fs::rename(path, &hidden) {
+        Ok(()) => {
+            let r = remover();
+            *lock(&r.pending) += 1;
+            if lock(&r.queue).send(hidden.clone()).is_err() {
+                // No remover thread: remove it here.
+                *lock(&r.pending) -= 1;
+                remove_now(&hidden);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => remove_now(path),
+    }
+}
+
+/// Waits until every tree [`discard`]ed so far is removed.
+pub fn drain_discarded() {
+    let r = remover();
+    let mut pending = lock(&r.pending);
+    while *pending > 0 {
+        pending = r.done.wait(pending).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_discarded_tree_is_gone_at_once_and_removed_by_drain() {
+        for base in [std::env::temp_dir(), PathBuf::from("/dev/shm")] {
+            let Ok(dir) = tempfile::tempdir_in(&base) else {
+                continue;
+            };
+            let tree = dir.path().join("containers");
+            std::fs::create_dir_all(tree.join("c/rootfs/tmp")).unwrap();
+            std::fs::write(tree.join("c/rootfs/tmp/f"), "x").unwrap();
+            discard(&tree);
+            assert!(!tree.exists(), "the path is free at once");
+            drain_discarded();
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "{left:?}");
+            discard(&tree);
+        }
+    }
+}
