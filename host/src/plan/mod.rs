@@ -20,10 +20,12 @@
 
 mod image;
 mod probe;
+mod reference;
 mod volume;
 
-pub use image::{BuiltinImage, ImageSource, resolve_image};
+pub use image::{BuiltinImage, ImageSource, PulledImage, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
+pub use reference::{ImageRef, PullPolicy};
 pub use volume::{MountPlan, SizeLimit, VolumePlan, VolumeSource};
 
 use std::path::{Path, PathBuf};
@@ -89,6 +91,12 @@ pub struct ContainerPlan {
     pub image: String,
     /// Where the image's bytes come from.
     pub source: ImageSource,
+    /// `imagePullPolicy` with the kubelet's default (for a registry image; files and
+    /// built-ins are never pulled).
+    pub pull_policy: PullPolicy,
+    /// The registry image as pulled (set when the pod is created; `None` for files and
+    /// built-ins).
+    pub pulled: Option<PulledImage>,
     /// The guest's argv (see the module docs for the argv[0] rule).
     pub argv: Vec<String>,
     /// The guest's environment, in order.
@@ -370,6 +378,10 @@ fn resolve_container(
         .filter(|i| !i.is_empty())
         .ok_or_else(|| field(&format!("{path}.image"), "Required value"))?;
     let source = resolve_image(&image, ctx.base_dir);
+    let pull_policy = match &source {
+        ImageSource::Registry(r) => PullPolicy::resolve(c.image_pull_policy.as_deref(), r),
+        _ => PullPolicy::IfNotPresent,
+    };
 
     let expand::Expanded { env, command, args } =
         expand::expand_container(c, path, ctx.hostname, |var| {
@@ -384,6 +396,15 @@ fn resolve_container(
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         ],
+        // argv[0] of a pulled image: the repository's last path element.
+        ImageSource::Registry(r) => vec![
+            r.repository
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ],
+        ImageSource::Invalid { .. } => Vec::new(),
     };
     let argv = match (command.is_empty(), args.is_empty()) {
         (false, _) => command.into_iter().chain(args).collect(),
@@ -420,6 +441,8 @@ fn resolve_container(
         kind,
         image,
         source,
+        pull_policy,
+        pulled: None,
         argv,
         env: env.vars().to_vec(),
         working_dir: c.working_dir.clone(),

@@ -13,6 +13,7 @@ use crate::container::Image;
 use crate::error::Error;
 use crate::plan::{self, PodPlan};
 use crate::runtime::Runtime;
+use crate::runtime::registry::PullReport;
 use crate::sandbox::PodDirs;
 use crate::spec::ValidPod;
 use crate::supervisor::driver::Driver;
@@ -47,8 +48,9 @@ impl Runtime {
     /// Kubernetes reason), [`Error::Sandbox`] / [`Error::RunDir`] when directories cannot be
     /// set up.
     pub async fn create(&self, pod: ValidPod, options: RunOptions) -> Result<PodHandle, Error> {
-        let plan = Arc::new(plan::resolve(&pod.document.pod, &base_dir(&options)?)?);
-        let images = self.load_images(&plan).await?;
+        let mut plan = plan::resolve(&pod.document.pod, &base_dir(&options)?)?;
+        let images = self.load_images(&mut plan, &options.pull_secrets).await?;
+        let plan = Arc::new(plan);
 
         let (run_dir, temp) = match &options.run_dir {
             Some(d) => (d.clone(), None),
@@ -132,13 +134,21 @@ impl Runtime {
     /// # Errors
     /// As [`create`](Self::create), but for directories.
     pub async fn validate(&self, pod: &ValidPod, options: &RunOptions) -> Result<(), Error> {
-        let plan = Arc::new(plan::resolve(&pod.document.pod, &base_dir(options)?)?);
-        self.load_images(&plan).await.map(|_| ())
+        let mut plan = plan::resolve(&pod.document.pod, &base_dir(options)?)?;
+        self.load_images(&mut plan, &options.pull_secrets)
+            .await
+            .map(|_| ())
     }
 
-    /// Loads every image of a pod before anything starts, all at once (one compile per
-    /// distinct content); an error is reported for the first container in spec order.
-    async fn load_images(&self, plan: &Arc<PodPlan>) -> Result<HashMap<Slot, Image>, Error> {
+    /// Loads every image of a pod before anything starts, all at once (one pull per
+    /// registry image, as its pull policy says; one compile per distinct content); an error
+    /// is reported for the first container in spec order. A pulled image is noted in its
+    /// container's plan (`imageID`, the `Pulled` event).
+    async fn load_images(
+        &self,
+        plan: &mut PodPlan,
+        secrets: &[crate::PullSecret],
+    ) -> Result<HashMap<Slot, Image>, Error> {
         let mut images = HashMap::new();
         let slots: Vec<Slot> = (0..plan.init_containers.len())
             .map(Slot::Init)
@@ -147,8 +157,16 @@ impl Runtime {
         let loads: Vec<_> = slots
             .iter()
             .map(|slot| {
-                let (runtime, source) = (self.clone(), slot.plan(plan).source.clone());
-                tokio::spawn(async move { runtime.load_image(&source).await })
+                let c = slot.plan(plan);
+                let (runtime, source, policy) = (self.clone(), c.source.clone(), c.pull_policy);
+                let (image, secrets) = (c.image.clone(), secrets.to_vec());
+                tokio::spawn(async move {
+                    let pulled = runtime
+                        .ensure_image(&image, &source, policy, &secrets)
+                        .await?;
+                    let loaded = runtime.load_image(&source).await?;
+                    Ok::<_, crate::ImageError>((loaded, pulled))
+                })
             })
             .collect();
         for (slot, load) in slots.into_iter().zip(loads) {
@@ -157,8 +175,19 @@ impl Runtime {
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             match loaded {
-                Ok(image) => {
+                Ok((image, pulled)) => {
                     images.insert(slot, image);
+                    if let Some((record, report)) = pulled {
+                        let pulled = crate::plan::PulledImage {
+                            image_id: record.image_id,
+                            pulled_now: matches!(report, PullReport::Pulled { .. }),
+                            message: report.message(&c.image),
+                        };
+                        match slot {
+                            Slot::Init(i) => plan.init_containers[i].pulled = Some(pulled),
+                            Slot::Regular(i) => plan.containers[i].pulled = Some(pulled),
+                        }
+                    }
                 }
                 Err(cause) => {
                     let status = image_error_status(

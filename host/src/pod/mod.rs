@@ -41,6 +41,10 @@ pub struct RunOptions {
     /// Log file size cap and rotation (default: the kubelet's
     /// `containerLogMaxSize` 10Mi and `containerLogMaxFiles` 5).
     pub log_rotation: LogRotation,
+    /// The credentials of the pod's `imagePullSecrets`, read from wherever the Secrets are
+    /// ([`PullSecret::from_secret`](crate::PullSecret::from_secret)); tried before the Docker
+    /// config file. Default none.
+    pub pull_secrets: Vec<crate::PullSecret>,
 }
 
 impl RunOptions {
@@ -74,6 +78,12 @@ impl RunOptions {
     /// [`log_rotation`](Self::log_rotation): the log file cap and rotation.
     pub fn with_log_rotation(mut self, rotation: LogRotation) -> Self {
         self.log_rotation = rotation;
+        self
+    }
+
+    /// [`pull_secrets`](Self::pull_secrets): the pod's registry credentials.
+    pub fn with_pull_secrets(mut self, secrets: Vec<crate::PullSecret>) -> Self {
+        self.pull_secrets = secrets;
         self
     }
 }
