@@ -21,6 +21,37 @@ pub enum Command {
     Run(RunArgs),
     /// Check a pod YAML file (and its images) without running it.
     Validate(ValidateArgs),
+    /// Pull an image from an OCI registry into the local image store.
+    Pull(PullArgs),
+    /// List the images in the local image store.
+    Images(ImagesArgs),
+    /// Remove an image from the local image store.
+    Rmi(RmiArgs),
+}
+
+/// `wasmpod pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// The image reference, e.g. `ghcr.io/acme/api:1.4` (credentials from the Docker config file).
+    pub reference: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `wasmpod images`.
+#[derive(Debug, clap::Args)]
+pub struct ImagesArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `wasmpod rmi`.
+#[derive(Debug, clap::Args)]
+pub struct RmiArgs {
+    /// The image reference, as pulled.
+    pub reference: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// `wasmpod run`.
@@ -87,6 +118,10 @@ pub struct EngineArgs {
     /// Do not cache compiled code on disk.
     #[arg(long, conflicts_with = "cache_dir")]
     pub no_cache: bool,
+    /// A registry (`host[:port]`) reached over plain HTTP instead of HTTPS; loopback
+    /// registries always are. Repeatable.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
 }
 
 /// A Kubernetes quantity of bytes: digits with an optional binary (`Ki`,

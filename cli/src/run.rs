@@ -83,8 +83,9 @@ fn load(file: &Path) -> Result<(LoadedFile, PathBuf), Failure> {
     Ok((loaded, base))
 }
 
-fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
-    let mut config = RuntimeConfig::default();
+pub(crate) fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
+    let mut config =
+        RuntimeConfig::default().with_insecure_registries(engine.insecure_registry.clone());
     if engine.no_cache {
         config.cache_dir = None;
     } else if let Some(dir) = &engine.cache_dir {
@@ -97,9 +98,10 @@ fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
 pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
     let (loaded, base) = load(&args.file)?;
     let rt = runtime(&args.engine)?;
-    let mut options = RunOptions::default();
-    options.base_dir = Some(base);
     for p in loaded.pods {
+        let mut options = RunOptions::default();
+        options.base_dir = Some(base.clone());
+        options.pull_secrets = crate::images::pull_secrets(&p, &loaded.objects);
         let name = p.document.display_name();
         crate::progress::while_compiling(&rt, rt.validate(&p, &options))
             .await
@@ -131,6 +133,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             .unwrap_or_else(|| format!("pod-{}", p.document.document_index));
         let mut options = RunOptions::default();
         options.base_dir = Some(base.clone());
+        options.pull_secrets = crate::images::pull_secrets(&p, &loaded.objects);
         options.run_dir = Some(if several {
             run_root.join(&name)
         } else {
@@ -141,7 +144,8 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             args.container_log_max_size,
             args.container_log_max_files as usize,
         );
-        match crate::progress::while_compiling(&rt, rt.create(p, options)).await {
+        let create = crate::images::while_pulling(&rt, rt.create(p, options));
+        match crate::progress::while_compiling(&rt, create).await {
             Ok(h) => handles.push(h),
             Err(e) => {
                 if let (Error::Image { pod, .. }, Some(path)) = (&e, &args.status_file) {

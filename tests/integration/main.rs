@@ -23,6 +23,8 @@ mod network;
 mod podnet;
 mod probes;
 mod registry;
+mod registry_images;
+mod registry_server;
 mod sockets;
 mod stopping;
 mod volumes;

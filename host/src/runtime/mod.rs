@@ -38,8 +38,8 @@ use crate::plan::ImageSource;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RuntimeConfig {
-    /// Where compiled code is cached between runs; `None` disables the disk
-    /// cache. Default: `$WASMPOD_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmpod`,
+    /// Where compiled code (`compiled/`) and pulled images (`images/`) are kept between
+    /// runs; `None` disables the disk cache (pulled images then last the process). Default: `$WASMPOD_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmpod`,
     /// else `~/.cache/wasmpod`.
     pub cache_dir: Option<PathBuf>,
     /// Use wasmtime's pooling allocator (fast instantiation; reserves virtual
@@ -394,8 +394,10 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, Runtime
     c.parallel_compilation(config.parallel_compilation);
     if let Some(dir) = &config.cache_dir {
         let mut cache_config = CacheConfig::new();
-        // wasmtime's cache wants an absolute directory.
-        cache_config.with_directory(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
+        // wasmtime's cache wants an absolute directory, and one of its own: its cleanup
+        // removes what it does not recognise, and the image store is beside it (`images/`).
+        let dir = dir.join("compiled");
+        cache_config.with_directory(std::path::absolute(&dir).unwrap_or(dir));
         match Cache::new(cache_config) {
             Ok(cache) => {
                 c.cache(Some(cache));
