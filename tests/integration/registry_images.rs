@@ -524,6 +524,14 @@ async fn the_cli_pulls_lists_removes_and_stops_at_a_failed_pull() {
     assert_eq!(code, Some(2));
 }
 
+/// The manifest that runs on a cluster with runwasi runs here without a warning.
+#[test]
+fn runtime_class_and_pull_secrets_are_accepted_without_a_warning() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: w}\nspec:\n  runtimeClassName: wasmtime\n  imagePullSecrets: [{name: regcred}]\n  containers:\n  - name: app\n    image: ghcr.io/acme/app:1.0\n    imagePullPolicy: IfNotPresent\n";
+    let pod = wasmpod::ValidPod::from_yaml(yaml).expect("valid");
+    assert!(pod.warnings.is_empty(), "{:?}", pod.warnings);
+}
+
 #[tokio::test]
 async fn malformed_references_wait_with_invalid_image_name() {
     let cache = tempfile::tempdir().unwrap();
