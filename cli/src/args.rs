@@ -23,6 +23,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Pull an image from an OCI registry into the local image store.
     Pull(PullArgs),
+    /// Push a .wasm file to an OCI registry as a Wasm artifact (what runwasi and wkg read).
+    Push(PushArgs),
     /// List the images in the local image store.
     Images(ImagesArgs),
     /// Remove an image from the local image store.
@@ -33,6 +35,17 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct PullArgs {
     /// The image reference, e.g. `ghcr.io/acme/api:1.4` (credentials from the Docker config file).
+    pub reference: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `wasmpod push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The .wasm file (a wasip2 component or a wasip1 module).
+    pub file: PathBuf,
+    /// The image reference to push to, e.g. `ghcr.io/acme/api:1.4`.
     pub reference: String,
     #[command(flatten)]
     pub engine: EngineArgs,

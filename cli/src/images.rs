@@ -1,4 +1,4 @@
-//! `wasmpod pull`, `wasmpod images` and `wasmpod rmi`, the pull progress display, and a
+//! `wasmpod pull`, `wasmpod push`, `wasmpod images` and `wasmpod rmi`, the pull progress display, and a
 //! pod's pull secrets from the Secrets of its file.
 
 use std::io::{IsTerminal, Write};
@@ -8,7 +8,7 @@ use std::time::Duration;
 use wasmpod::spec::ConfigObject;
 use wasmpod::{LayerProgress, PullSecret, Runtime, ValidPod};
 
-use super::args::{ImagesArgs, PullArgs, RmiArgs};
+use super::args::{ImagesArgs, PullArgs, PushArgs, RmiArgs};
 use super::output::note;
 use super::progress::size;
 use super::run::{EXIT_SUCCEEDED, Failure, runtime};
@@ -25,6 +25,19 @@ pub async fn pull(args: PullArgs) -> Result<ExitCode, Failure> {
         record.manifest_digest
     ));
     println!("{}", record.image_id);
+    Ok(ExitCode::from(EXIT_SUCCEEDED))
+}
+
+/// `wasmpod push FILE REF`: publishes a TAG-Runtime Wasm artifact; prints its digest.
+pub async fn push(args: PushArgs) -> Result<ExitCode, Failure> {
+    let rt = runtime(&args.engine)?;
+    let digest = rt.push_image(&args.file, &args.reference, &[]).await?;
+    note(&format!(
+        "pushed {} to {}",
+        args.file.display(),
+        args.reference
+    ));
+    println!("{digest}");
     Ok(ExitCode::from(EXIT_SUCCEEDED))
 }
 

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Validate(args) => run::validate(args).await,
             Command::Pull(args) => images::pull(args).await,
+            Command::Push(args) => images::push(args).await,
             Command::Images(args) => images::list(args),
             Command::Rmi(args) => images::remove(args),
         }

@@ -524,6 +524,120 @@ async fn the_cli_pulls_lists_removes_and_stops_at_a_failed_pull() {
     assert_eq!(code, Some(2));
 }
 
+/// `wasmpod push` writes an artifact that skopeo reads as TAG-Runtime's, and a pod runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_files_round_trip_to_a_pod() {
+    let registry = TestRegistry::start_with_auth("pusher", "push-Pa55word");
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("hello.wasm");
+    std::fs::write(&module, p1_module()).unwrap();
+    let component = dir.path().join("toolbox.wasm");
+    std::fs::write(&component, wasmpod_guests::TOOLBOX).unwrap();
+    let auth = base64_encode("pusher:push-Pa55word");
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.host
+        ),
+    )
+    .unwrap();
+    let push = |file: &Path, reference: &str| {
+        let out = std::process::Command::new(support::wasmpod_bin())
+            .arg("push")
+            .arg(file)
+            .arg(reference)
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .env("DOCKER_CONFIG", dir.path())
+            .output()
+            .expect("wasmpod push");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(!text.contains("push-Pa55word"), "{text}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let hello = format!("{}/pushed/hello:1", registry.host);
+    let toolbox = format!("{}/pushed/toolbox:1", registry.host);
+    let digest = push(&module, &hello);
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    push(&component, &toolbox);
+
+    // Another client reads it as a TAG-Runtime artifact.
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds=pusher:push-Pa55word",
+        ])
+        .arg(format!("docker://{toolbox}"))
+        .output()
+        .expect("skopeo inspect");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    assert_eq!(manifest["layers"][0]["mediaType"], WASM);
+    assert_eq!(
+        manifest["layers"][0]["digest"],
+        crate::registry_server::digest(wasmpod_guests::TOOLBOX)
+    );
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(registry.blob_file(config_digest)).unwrap()).unwrap();
+    assert_eq!(
+        (config["architecture"].as_str(), config["os"].as_str()),
+        (Some("wasm"), Some("wasip2"))
+    );
+    assert!(
+        config["component"]["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("wasi:cli/run@")),
+        "{config}"
+    );
+
+    let cache = tempfile::tempdir().unwrap();
+    let rt = runtime(cache.path());
+    let secret = {
+        let cfg = format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.host
+        );
+        let data = BTreeMap::from([(".dockerconfigjson".to_string(), cfg.into_bytes())]);
+        PullSecret::from_secret("regcred", Some("kubernetes.io/dockerconfigjson"), &data).unwrap()
+    };
+    let options = || RunOptions::default().with_pull_secrets(vec![secret.clone()]);
+    let ran = run(&rt, &pod("hello", &hello, None, &[]), options())
+        .await
+        .expect("runs");
+    assert_eq!(ran.lines, ["hello from p1"]);
+    assert_eq!(
+        status_of(&ran.pod, "app").image_id,
+        format!("{}/pushed/hello@{digest}", registry.host)
+    );
+    let ran = run(
+        &rt,
+        &pod("tb", &toolbox, None, &["echo", "pushed"]),
+        options(),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(ran.lines, ["pushed"]);
+}
+
 /// The manifest that runs on a cluster with runwasi runs here without a warning.
 #[test]
 fn runtime_class_and_pull_secrets_are_accepted_without_a_warning() {

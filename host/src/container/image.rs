@@ -130,6 +130,15 @@ pub enum ImageError {
         /// The registry's reason.
         message: String,
     },
+    /// A `.wasm` file could not be pushed to a registry (`wasmpod push`). Never holds a
+    /// credential.
+    #[error("Failed to push image {image:?}: {message}")]
+    Push {
+        /// The reference pushed to.
+        image: String,
+        /// The reason.
+        message: String,
+    },
     /// The image needs something the host does not offer.
     #[error("{source_name} cannot run on wasmpod: {message}")]
     Link {
@@ -150,6 +159,8 @@ impl ImageError {
             | ImageError::TooLarge { .. }
             | ImageError::BuiltinNotCompiledIn { .. }
             | ImageError::Pull { .. } => "ErrImagePull",
+            // Not a container's reason: pushing is no part of running a pod.
+            ImageError::Push { .. } => "PushError",
             ImageError::NeverPull { .. } => "ErrImageNeverPull",
             ImageError::NotWasm { .. } | ImageError::InvalidName { .. } => "InvalidImageName",
             ImageError::Compile { .. } | ImageError::Link { .. } => "CreateContainerError",

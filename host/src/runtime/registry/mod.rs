@@ -4,6 +4,7 @@
 mod auth;
 mod progress;
 mod pull;
+mod push;
 mod store;
 
 pub use auth::{Credential, PullSecret, SecretError};
@@ -265,6 +266,35 @@ impl Runtime {
                 .map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// Pushes the `.wasm` file `file` (a wasip2 component or wasip1 module) to `image` as a
+    /// CNCF TAG-Runtime Wasm artifact, with the credentials of `secrets` and of the Docker
+    /// config file; the manifest digest.
+    ///
+    /// # Errors
+    /// [`ImageError::InvalidName`] for a name that is not a reference, the file's read
+    /// errors, [`ImageError::Push`] with the registry's reason.
+    pub async fn push_image(
+        &self,
+        file: &Path,
+        image: &str,
+        secrets: &[PullSecret],
+    ) -> Result<String, ImageError> {
+        let reference = registry_reference(image)?;
+        let path = file.to_path_buf();
+        let wasm = tokio::task::spawn_blocking(move || crate::container::image::read_file(&path))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let docker_config = PullSecret::from_default_docker_config();
+        let credential = auth::credential_for(secrets, docker_config.as_ref(), &reference.registry);
+        let insecure = self.inner.registry.insecure(&reference.registry);
+        push::push(wasm, &reference, credential, insecure)
+            .await
+            .map_err(|message| ImageError::Push {
+                image: image.to_string(),
+                message,
+            })
     }
 
     /// The images in the local store.
