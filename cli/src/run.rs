@@ -134,6 +134,8 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         let mut options = RunOptions::default();
         options.base_dir = Some(base.clone());
         options.pull_secrets = crate::images::pull_secrets(&p, &loaded.objects);
+        // A failed pull ends the run (exit 2) instead of waiting Pending as on a node.
+        options.fail_on_pull_error = true;
         options.run_dir = Some(if several {
             run_root.join(&name)
         } else {

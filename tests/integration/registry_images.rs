@@ -62,7 +62,11 @@ struct Ran {
 /// Creates, starts and waits for a pod on `rt`.
 async fn run(rt: &Runtime, yaml: &str, options: RunOptions) -> Result<Ran, Error> {
     let valid = wasmpod::ValidPod::from_yaml(yaml).expect("valid pod");
-    let handle = rt.create(valid, options).await?;
+    // These tests look at the error a failed pull gives (as `wasmpod run` does); the
+    // library's retry is the test below.
+    let handle = rt
+        .create(valid, options.with_fail_on_pull_error(true))
+        .await?;
     let mut logs = handle.logs();
     let mut events = handle.events();
     handle.start();
@@ -636,6 +640,73 @@ async fn pushed_files_round_trip_to_a_pod() {
     .await
     .expect("runs");
     assert_eq!(ran.lines, ["pushed"]);
+}
+
+/// In the library a failed pull keeps the pod Pending: ErrImagePull, then ImagePullBackOff
+/// with the kubelet's events, and the pull is retried until the registry has the image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_pulls_back_off_and_retry_while_the_pod_is_pending() {
+    let mut registry = TestRegistry::start();
+    let mut layout = Layout::new();
+    layout.tag(layout.wasm_image(&p1_module(), "wasip1", WASM), "1.0");
+    let image = format!("{}/later:1.0", registry.host);
+    registry.stop();
+    let cache = tempfile::tempdir().unwrap();
+    let rt = runtime(cache.path());
+    let options = RunOptions::default().with_backoff(wasmpod::BackoffPolicy::new(
+        Duration::from_millis(200),
+        Duration::from_millis(400),
+    ));
+    let valid = wasmpod::ValidPod::from_yaml(&pod("later", &image, None, &[])).unwrap();
+    let handle = rt.create(valid, options).await.expect("created, Pending");
+    let mut events = handle.events();
+    let mut logs = handle.logs();
+    let mut watch = handle.watch();
+    handle.start();
+    let reason = |p: &Pod| support::waiting_reason(p, "app");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        watch.wait_for(|p| reason(p).as_deref() == Some("ImagePullBackOff")),
+    )
+    .await
+    .expect("ImagePullBackOff")
+    .unwrap();
+    assert_eq!(
+        handle.pod().status.unwrap().phase.as_deref(),
+        Some("Pending")
+    );
+    // The registry comes up with the image: the next retry pulls it and the pod runs.
+    registry.restart();
+    registry.push(&layout, "1.0", "later");
+    let outcome = tokio::time::timeout(Duration::from_secs(90), handle.wait())
+        .await
+        .expect("the pod ends");
+    assert_eq!(
+        outcome.phase.as_str(),
+        "Succeeded",
+        "{:?}",
+        outcome.pod.status
+    );
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push((e.reason, e.message));
+    }
+    let has = |reason: &str, text: &str| seen.iter().any(|(r, m)| r == reason && m.contains(text));
+    assert!(
+        has("Failed", &format!("Failed to pull image \"{image}\"")),
+        "{seen:?}"
+    );
+    assert!(has("Failed", "Error: ErrImagePull"), "{seen:?}");
+    assert!(
+        has("BackOff", &format!("Back-off pulling image \"{image}\"")),
+        "{seen:?}"
+    );
+    assert!(has("Failed", "Error: ImagePullBackOff"), "{seen:?}");
+    assert!(has("Pulled", "Successfully pulled image"), "{seen:?}");
+    assert_eq!(
+        logs.try_recv().map(|l| l.line).ok().as_deref(),
+        Some("hello from p1")
+    );
 }
 
 /// The manifest that runs on a cluster with runwasi runs here without a warning.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{oneshot, watch};
 
+use super::pull_backoff::{self, FailedPull};
 use super::{Outcome, PodHandle, RunOptions};
 use crate::container::Image;
 use crate::error::Error;
@@ -49,7 +50,19 @@ impl Runtime {
     /// set up.
     pub async fn create(&self, pod: ValidPod, options: RunOptions) -> Result<PodHandle, Error> {
         let mut plan = plan::resolve(&pod.document.pod, &base_dir(&options)?)?;
-        let images = self.load_images(&mut plan, &options.pull_secrets).await?;
+        // A failed registry pull keeps the pod Pending and is retried once it starts
+        // (unless the caller wants the error, as `wasmpod run`).
+        let (images, failed_pull) = match self.load_images(&mut plan, &options.pull_secrets).await {
+            Ok(images) => (images, None),
+            Err(Error::Image {
+                container,
+                cause,
+                pod,
+            }) if !options.fail_on_pull_error && pull_backoff::retried(&cause) => {
+                (HashMap::new(), Some((FailedPull { container, cause }, pod)))
+            }
+            Err(e) => return Err(e),
+        };
         let plan = Arc::new(plan);
 
         let (run_dir, temp) = match &options.run_dir {
@@ -72,7 +85,10 @@ impl Runtime {
         let dirs = PodDirs::create(&plan, &run_dir)?;
 
         let obs = Observed::new(&plan);
-        let shared = Arc::new(Shared::new(status::snapshot(&plan, &obs)));
+        let shared = Arc::new(Shared::new(match &failed_pull {
+            Some((_, pod)) => (**pod).clone(),
+            None => status::snapshot(&plan, &obs),
+        }));
         // Listed in the runtime's cluster while the pod runs or its handle lives.
         let registration = Arc::new(self.register(&plan.uid, shared.status.subscribe()));
         let listed = registration.clone();
@@ -81,7 +97,7 @@ impl Runtime {
         let (done_tx, done_rx) = watch::channel(None);
         // The pod's network namespace, shared by its containers.
         let network = crate::sandbox::PodNetwork::new(plan.hostname.clone());
-        let driver = Driver {
+        let mut driver = Driver {
             instances: Arc::new(WasmInstances {
                 runtime: self.clone(),
                 images,
@@ -100,11 +116,42 @@ impl Runtime {
             network: network.clone(),
         };
         let shared_for_task = shared.clone();
+        let (runtime, secrets) = (self.clone(), options.pull_secrets.clone());
         tokio::spawn(async move {
             // Dropped without start: nothing ran; leave quietly.
             if start_rx.await.is_err() {
                 drop(temp);
                 return;
+            }
+            if let Some((failed, _)) = failed_pull {
+                let mut stop = stop_rx.clone();
+                let shared = &shared_for_task;
+                let loaded = pull_backoff::until_loaded(
+                    &runtime,
+                    &driver.plan,
+                    &secrets,
+                    driver.backoff,
+                    shared,
+                    &mut stop,
+                    failed,
+                )
+                .await;
+                let Some((plan, images)) = loaded else {
+                    // Stopped while pulling: it never ran.
+                    shared.close();
+                    drop(temp);
+                    drop(listed);
+                    let outcome = Outcome {
+                        phase: crate::supervisor::Phase::Pending,
+                        pod: shared.status.borrow().clone(),
+                        stopped: *stop_rx.borrow(),
+                    };
+                    let _ = done_tx.send(Some(outcome));
+                    return;
+                };
+                driver.plan = Arc::new(plan);
+                driver.obs = Observed::new(&driver.plan);
+                driver.instances = Arc::new(WasmInstances { runtime, images });
             }
             let phase = driver.run().await;
             drop(temp);
@@ -144,7 +191,7 @@ impl Runtime {
     /// registry image, as its pull policy says; one compile per distinct content); an error
     /// is reported for the first container in spec order. A pulled image is noted in its
     /// container's plan (`imageID`, the `Pulled` event).
-    async fn load_images(
+    pub(super) async fn load_images(
         &self,
         plan: &mut PodPlan,
         secrets: &[crate::PullSecret],
@@ -231,7 +278,7 @@ fn base_dir(options: &RunOptions) -> Result<PathBuf, Error> {
 
 /// The pod as it stands when an image fails to load: Pending, the container
 /// waiting with the image error's reason.
-fn image_error_status(plan: &PodPlan, slot: Slot, reason: &str, message: &str) -> Pod {
+pub(super) fn image_error_status(plan: &PodPlan, slot: Slot, reason: &str, message: &str) -> Pod {
     let mut obs = Observed::new(plan);
     obs.record_mut(slot).state = State::Waiting {
         reason: reason.into(),

@@ -9,6 +9,7 @@
 mod connect;
 mod create;
 mod kubectl;
+mod pull_backoff;
 
 use crate::supervisor::output::{Event, LogLine, LogRotation, StopReason};
 pub use connect::Protocol;
@@ -45,6 +46,10 @@ pub struct RunOptions {
     /// ([`PullSecret::from_secret`](crate::PullSecret::from_secret)); tried before the Docker
     /// config file. Default none.
     pub pull_secrets: Vec<crate::PullSecret>,
+    /// Fail [`Runtime::create`](crate::Runtime::create) when a registry pull fails, as
+    /// `wasmpod run` does, instead of keeping the pod Pending and retrying the pull with
+    /// the image backoff as the kubelet does (the default, `false`).
+    pub fail_on_pull_error: bool,
 }
 
 impl RunOptions {
@@ -78,6 +83,12 @@ impl RunOptions {
     /// [`log_rotation`](Self::log_rotation): the log file cap and rotation.
     pub fn with_log_rotation(mut self, rotation: LogRotation) -> Self {
         self.log_rotation = rotation;
+        self
+    }
+
+    /// [`fail_on_pull_error`](Self::fail_on_pull_error): a failed pull fails the create.
+    pub fn with_fail_on_pull_error(mut self, fail: bool) -> Self {
+        self.fail_on_pull_error = fail;
         self
     }
 
