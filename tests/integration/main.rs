@@ -23,6 +23,7 @@ mod network;
 mod podnet;
 mod probes;
 mod registry;
+mod registry_cli;
 mod registry_images;
 mod registry_server;
 mod sockets;
