@@ -21,6 +21,50 @@ pub enum Command {
     Run(RunArgs),
     /// Check pod YAML or JSON files (and their images) without running anything.
     Validate(ValidateArgs),
+    /// Pull an image from an OCI registry into the local image store.
+    Pull(PullArgs),
+    /// Push a .wasm file to an OCI registry as a Wasm artifact (what runwasi and wkg read).
+    Push(PushArgs),
+    /// List the images in the local image store.
+    Images(ImagesArgs),
+    /// Remove an image from the local image store.
+    Rmi(RmiArgs),
+}
+
+/// `wasmpod pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// The image reference, e.g. `ghcr.io/acme/api:1.4` (credentials from the Docker config file).
+    pub reference: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `wasmpod push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The .wasm file (a wasip2 component or a wasip1 module).
+    pub file: PathBuf,
+    /// The image reference to push to, e.g. `ghcr.io/acme/api:1.4`.
+    pub reference: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `wasmpod images`.
+#[derive(Debug, clap::Args)]
+pub struct ImagesArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `wasmpod rmi`.
+#[derive(Debug, clap::Args)]
+pub struct RmiArgs {
+    /// The image reference, as pulled.
+    pub reference: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// `wasmpod run`.
@@ -116,6 +160,10 @@ pub struct EngineArgs {
     /// Do not cache compiled code on disk.
     #[arg(long, conflicts_with = "cache_dir")]
     pub no_cache: bool,
+    /// A registry (`host[:port]`) reached over plain HTTP instead of HTTPS; loopback
+    /// registries always are. Repeatable.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
 }
 
 /// A Kubernetes quantity of bytes: digits with an optional binary (`Ki`,
@@ -166,7 +214,10 @@ mod tests {
         let paths = |args: &[&str]| -> Result<Vec<String>, String> {
             let cli = Cli::try_parse_from(args).map_err(|e| e.kind().to_string())?;
             let (Command::Run(crate::args::RunArgs { manifests, .. })
-            | Command::Validate(crate::args::ValidateArgs { manifests, .. })) = cli.command;
+            | Command::Validate(crate::args::ValidateArgs { manifests, .. })) = cli.command
+            else {
+                return Err("not run or validate".into());
+            };
             Ok(manifests
                 .paths()
                 .iter()

@@ -4,6 +4,7 @@
 //! 2 for invalid input (nothing ran), 124 when stopped by `--timeout`.
 
 mod args;
+mod images;
 mod junit;
 mod output;
 mod progress;
@@ -41,6 +42,10 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Validate(args) => run::validate(args).await,
+            Command::Pull(args) => images::pull(args).await,
+            Command::Push(args) => images::push(args).await,
+            Command::Images(args) => images::list(args),
+            Command::Rmi(args) => images::remove(args),
         }
     });
     match result {

@@ -83,7 +83,7 @@ fn elapsed_secs(since: Instant, now: Instant) -> u64 {
 }
 
 /// Bytes as `31.2 MB` (decimal megabytes, as docker shows image sizes).
-fn size(bytes: u64) -> String {
+pub(crate) fn size(bytes: u64) -> String {
     if bytes < 1_000_000 {
         format!("{:.0} kB", bytes as f64 / 1e3)
     } else {

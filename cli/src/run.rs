@@ -146,8 +146,9 @@ fn base_dir(bases: &[PathBuf], pod: &spec::ValidPod) -> Option<PathBuf> {
     bases.get(pod.document.input).cloned()
 }
 
-fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
-    let mut config = RuntimeConfig::default();
+pub(crate) fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
+    let mut config =
+        RuntimeConfig::default().with_insecure_registries(engine.insecure_registry.clone());
     if engine.no_cache {
         config.cache_dir = None;
     } else if let Some(dir) = &engine.cache_dir {
@@ -188,6 +189,7 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
     for p in loaded.pods {
         let mut options = RunOptions::default();
         options.base_dir = base_dir(&bases, &p);
+        options.pull_secrets = crate::images::pull_secrets(&p, &loaded.objects);
         let name = p.document.display_name();
         crate::progress::while_compiling(&rt, rt.validate(&p, &options))
             .await
@@ -226,6 +228,9 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             .unwrap_or_else(|| format!("pod-{}", p.document.document_index));
         let mut options = RunOptions::default();
         options.base_dir = base_dir(&bases, &p);
+        options.pull_secrets = crate::images::pull_secrets(&p, &loaded.objects);
+        // A failed pull ends the run (exit 2) instead of waiting Pending as on a node.
+        options.fail_on_pull_error = true;
         options.run_dir = Some(if several {
             run_root.join(&name)
         } else {
@@ -236,7 +241,8 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             args.container_log_max_size,
             args.container_log_max_files as usize,
         );
-        match crate::progress::while_compiling(&rt, rt.create(p, options)).await {
+        let create = crate::images::while_pulling(&rt, rt.create(p, options));
+        match crate::progress::while_compiling(&rt, create).await {
             Ok(h) => handles.push(h),
             Err(e) => {
                 if let (Error::Image { pod, .. }, Some(path)) = (&e, &args.status_file) {

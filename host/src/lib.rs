@@ -66,7 +66,10 @@ pub use container::ImageError;
 pub use error::Error;
 pub use plan::{ConfigObjects, ObjectData, ObjectKind, PlanError};
 pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};
-pub use runtime::{ApplyError, Cluster, Compiling, Runtime, RuntimeConfig, RuntimeError};
+pub use runtime::{
+    ApplyError, Cluster, Compiling, Credential, ImageRecord, LayerProgress, PullSecret, Runtime,
+    RuntimeConfig, RuntimeError, SecretError, StoredImage,
+};
 pub use sandbox::{PodStream, SandboxError, Stream};
 pub use spec::ValidPod;
 pub use supervisor::driver::ExecOutput;

@@ -109,6 +109,36 @@ pub enum ImageError {
         /// The built-in guest the image name resolved to.
         image: BuiltinImage,
     },
+    /// The `image:` is neither a file nor a well-formed OCI reference.
+    #[error("{message}")]
+    InvalidName {
+        /// The kubelet's message (`Failed to apply default image tag …`).
+        message: String,
+    },
+    /// `imagePullPolicy: Never` and the image is not in the local store.
+    #[error("Container image {image:?} is not present with pull policy of Never")]
+    NeverPull {
+        /// The `image:` as written.
+        image: String,
+    },
+    /// The image could not be pulled from its registry (unreachable, 401/403, 404, a
+    /// digest mismatch, not a Wasm image, too large). Never holds a credential.
+    #[error("Failed to pull image {image:?}: {message}")]
+    Pull {
+        /// The `image:` as written.
+        image: String,
+        /// The registry's reason.
+        message: String,
+    },
+    /// A `.wasm` file could not be pushed to a registry (`wasmpod push`). Never holds a
+    /// credential.
+    #[error("Failed to push image {image:?}: {message}")]
+    Push {
+        /// The reference pushed to.
+        image: String,
+        /// The reason.
+        message: String,
+    },
     /// The image needs something the host does not offer.
     #[error("{source_name} cannot run on wasmpod: {message}")]
     Link {
@@ -127,8 +157,12 @@ impl ImageError {
             | ImageError::Read { .. }
             | ImageError::NotRegularFile { .. }
             | ImageError::TooLarge { .. }
-            | ImageError::BuiltinNotCompiledIn { .. } => "ErrImagePull",
-            ImageError::NotWasm { .. } => "InvalidImageName",
+            | ImageError::BuiltinNotCompiledIn { .. }
+            | ImageError::Pull { .. } => "ErrImagePull",
+            // Not a container's reason: pushing is no part of running a pod.
+            ImageError::Push { .. } => "PushError",
+            ImageError::NeverPull { .. } => "ErrImageNeverPull",
+            ImageError::NotWasm { .. } | ImageError::InvalidName { .. } => "InvalidImageName",
             ImageError::Compile { .. } | ImageError::Link { .. } => "CreateContainerError",
         }
     }
@@ -142,12 +176,26 @@ pub const MAX_IMAGE_BYTES: u64 = 512 * 1024 * 1024;
 /// An image's bytes and their SHA-256 digest (the compile-once key).
 pub(crate) type Content = (Arc<[u8]>, [u8; 32]);
 
-/// Reads an image and digests it.
+/// Reads an image and digests it: a built-in or a file. A registry image is read from the
+/// file its pull left in the store ([`read_file`]); a malformed name is its error.
 pub(crate) fn read(source: &ImageSource) -> Result<Content, ImageError> {
     match source {
         ImageSource::Builtin(b) => read_builtin(*b, builtin_bytes(*b)),
         ImageSource::File(path) => Ok(digest(Arc::from(read_file(path)?))),
+        ImageSource::Registry(r) => Err(ImageError::Pull {
+            image: r.to_string(),
+            message: "a registry image is read from the image store once pulled".into(),
+        }),
+        ImageSource::Invalid { message } => Err(ImageError::InvalidName {
+            message: message.clone(),
+        }),
     }
+}
+
+/// A pulled image's content: the layer file in the store, digested again as it is read (its
+/// digest is the layer digest, so compiled code is cached by it).
+pub(crate) fn read_layer(path: &Path) -> Result<Content, ImageError> {
+    Ok(digest(Arc::from(read_file(path)?)))
 }
 
 /// An image's bytes with their digest.

@@ -123,6 +123,15 @@ pub(crate) fn build(
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         ],
+        // argv[0] of a pulled image: the repository's last path element.
+        ImageSource::Registry(r) => vec![
+            r.repository
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ],
+        ImageSource::Invalid { .. } => Vec::new(),
     };
     let argv = match (command.is_empty(), args.is_empty()) {
         (false, _) => command.into_iter().chain(args).collect(),

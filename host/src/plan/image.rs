@@ -1,16 +1,20 @@
 //! Image references: what an `image:` line names.
 //!
-//! wasmpod has no registry. An image is a `.wasm` file (a wasip2 component or
-//! a wasip1 core module), named by a path relative to the pod YAML's
-//! directory, an absolute path, or a `file://` URL. A few well-known image
+//! An image is a `.wasm` file (a wasip2 component or a wasip1 core module),
+//! named by a path relative to the pod YAML's directory (starting with `./` or
+//! `../`, or ending in `.wasm`), an absolute path, or a `file://` URL; or an
+//! OCI reference pulled from a registry (see [`ImageRef`]). A few well-known image
 //! names map to guests built into the binary so that pods written for them
 //! run unchanged: `busybox` and `alpine` (any tag or digest) are the toolbox,
 //! `nginx` is the HTTP server, and Kubernetes' e2e test image `agnhost`
 //! (`registry.k8s.io/e2e-test-images/agnhost:2.x`) is a guest with its
-//! `grpc-health-checking` and `liveness` subcommands.
+//! `grpc-health-checking` and `liveness` subcommands, unless written with a
+//! registry host of one's own (`localhost:5000/busybox` is pulled).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use super::reference::ImageRef;
 
 /// A guest that ships inside the wasmpod binary.
 ///
@@ -64,6 +68,13 @@ pub enum ImageSource {
     Builtin(BuiltinImage),
     /// A `.wasm` file on disk (absolute path).
     File(PathBuf),
+    /// An image in an OCI registry.
+    Registry(ImageRef),
+    /// A malformed reference: the container waits with `InvalidImageName`.
+    Invalid {
+        /// The kubelet's message.
+        message: String,
+    },
 }
 
 impl fmt::Display for ImageSource {
@@ -71,22 +82,52 @@ impl fmt::Display for ImageSource {
         match self {
             ImageSource::Builtin(b) => f.write_str(b.label()),
             ImageSource::File(p) => write!(f, "{}", p.display()),
+            ImageSource::Registry(r) => write!(f, "{r}"),
+            ImageSource::Invalid { .. } => f.write_str("invalid image name"),
         }
     }
+}
+
+/// A registry image as pulled for a container: what its status and events report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledImage {
+    /// `repo@sha256:<manifest digest>`, the container status's `imageID`.
+    pub image_id: String,
+    /// Whether it was pulled for this pod (a `Pulling` event), not found in the store.
+    pub pulled_now: bool,
+    /// The `Pulled` event's message.
+    pub message: String,
 }
 
 /// Resolves an `image:` value. `base_dir` is the directory relative paths are
 /// taken from (the pod YAML's directory): `busybox:1.36` and
 /// `docker.io/library/nginx:latest` are builtins, `app.wasm` is `/pods/app.wasm` under
-/// `/pods`, `file:///opt/x.wasm` is `/opt/x.wasm`.
+/// `/pods`, `file:///opt/x.wasm` is `/opt/x.wasm`, `ghcr.io/acme/api:1.4` is pulled.
 pub fn resolve_image(image: &str, base_dir: &Path) -> ImageSource {
     if let Some(path) = image.strip_prefix("file://") {
         return ImageSource::File(base_dir.join(path));
     }
+    if is_file_path(image) {
+        return ImageSource::File(base_dir.join(image));
+    }
     if let Some(builtin) = builtin_for(image) {
         return ImageSource::Builtin(builtin);
     }
-    ImageSource::File(base_dir.join(image))
+    match ImageRef::parse(image) {
+        Ok(r) => ImageSource::Registry(r),
+        Err(message) => ImageSource::Invalid { message },
+    }
+}
+
+/// Whether an `image:` value is a file path rather than a reference: absolute, starting
+/// with `./` or `../` (or being `.`/`..`), or ending in `.wasm`.
+fn is_file_path(image: &str) -> bool {
+    image.starts_with('/')
+        || image.starts_with("./")
+        || image.starts_with("../")
+        || image == "."
+        || image == ".."
+        || image.ends_with(".wasm")
 }
 
 /// The builtin a registry-style reference names, if any: the repository's
@@ -177,12 +218,24 @@ mod tests {
     }
 
     #[test]
-    fn other_names_are_files() {
+    fn paths_are_files_and_other_names_are_references() {
         let base = Path::new("/b");
         assert_eq!(
             resolve_image("python:3.8", base),
-            ImageSource::File("/b/python:3.8".into())
+            ImageSource::Registry(ImageRef::parse("docker.io/library/python:3.8").unwrap())
         );
+        assert_eq!(
+            resolve_image("../x/app", base),
+            ImageSource::File("/b/../x/app".into())
+        );
+        assert_eq!(
+            resolve_image("sub/app.wasm", base),
+            ImageSource::File("/b/sub/app.wasm".into())
+        );
+        assert!(matches!(
+            resolve_image("Bad Name", base),
+            ImageSource::Invalid { message } if message.contains("invalid reference format")
+        ));
         assert_eq!(
             resolve_image("./busybox", base),
             ImageSource::File("/b/./busybox".into())
@@ -191,9 +244,10 @@ mod tests {
             resolve_image("/abs/nginx.wasm", base),
             ImageSource::File("/abs/nginx.wasm".into())
         );
+        // A built-in name with a registry host of one's own is pulled.
         assert_eq!(
             resolve_image("myregistry:5000/busybox", base),
-            ImageSource::File("/b/myregistry:5000/busybox".into())
+            ImageSource::Registry(ImageRef::parse("myregistry:5000/busybox").unwrap())
         );
     }
 }

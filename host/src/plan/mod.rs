@@ -23,14 +23,16 @@ mod env;
 mod image;
 mod probe;
 mod projection;
+mod reference;
 mod resources;
 mod volume;
 
 pub use config::{ConfigObjects, ObjectData, ObjectKind};
 pub use env::StartEnv;
-pub use image::{BuiltinImage, ImageSource, resolve_image};
+pub use image::{BuiltinImage, ImageSource, PulledImage, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
 pub use projection::{Payload, Projection};
+pub use reference::{ImageRef, PullPolicy};
 pub use volume::{MountPlan, SizeLimit, VolumePlan, VolumeSource};
 
 use std::path::{Path, PathBuf};
@@ -96,6 +98,12 @@ pub struct ContainerPlan {
     pub image: String,
     /// Where the image's bytes come from.
     pub source: ImageSource,
+    /// `imagePullPolicy` with the kubelet's default (for a registry image; files and
+    /// built-ins are never pulled).
+    pub pull_policy: PullPolicy,
+    /// The registry image as pulled (set when the pod is created; `None` for files and
+    /// built-ins).
+    pub pulled: Option<PulledImage>,
     /// The guest's argv (see the module docs for the argv[0] rule).
     pub argv: Vec<String>,
     /// The guest's environment, in order (without values from ConfigMaps and Secrets: see
@@ -382,6 +390,10 @@ fn resolve_container(
         .filter(|i| !i.is_empty())
         .ok_or_else(|| field(&format!("{path}.image"), "Required value"))?;
     let source = resolve_image(&image, ctx.base_dir);
+    let pull_policy = match &source {
+        ImageSource::Registry(r) => PullPolicy::resolve(c.image_pull_policy.as_deref(), r),
+        _ => PullPolicy::IfNotPresent,
+    };
     let env::StartEnv { env, argv } =
         env::build(&ctx.fields(), ctx.hostname, c, path, &source, None).map_err(|e| match e {
             env::EnvError::Expand(e) => field(&e.path, &e.message),
@@ -417,6 +429,8 @@ fn resolve_container(
         kind,
         image,
         source,
+        pull_policy,
+        pulled: None,
         argv,
         env,
         reads_objects: env::reads_objects(c),

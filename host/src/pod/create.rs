@@ -8,11 +8,13 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{oneshot, watch};
 
+use super::pull_backoff::{self, FailedPull};
 use super::{Outcome, PodHandle, RunOptions};
 use crate::container::Image;
 use crate::error::Error;
 use crate::plan::{self, PodPlan};
 use crate::runtime::Runtime;
+use crate::runtime::registry::PullReport;
 use crate::sandbox::PodDirs;
 use crate::spec::ValidPod;
 use crate::supervisor::driver::Driver;
@@ -46,9 +48,25 @@ impl Runtime {
     /// be loaded (the error carries the pod's status, with the container waiting under a
     /// Kubernetes reason), [`Error::Sandbox`] / [`Error::RunDir`] when directories cannot be
     /// set up.
-    pub async fn create(&self, pod: ValidPod, options: RunOptions) -> Result<PodHandle, Error> {
-        let plan = Arc::new(plan::resolve(&pod.document.pod, &base_dir(&options)?)?);
-        let images = self.load_images(&plan).await?;
+    pub async fn create(&self, pod: ValidPod, mut options: RunOptions) -> Result<PodHandle, Error> {
+        let mut plan = plan::resolve(&pod.document.pod, &base_dir(&options)?)?;
+        if options.pull_secrets.is_empty() {
+            options.pull_secrets = self.cluster_pull_secrets(&plan);
+        }
+        // A failed registry pull keeps the pod Pending and is retried once it starts
+        // (unless the caller wants the error, as `wasmpod run`).
+        let (images, failed_pull) = match self.load_images(&mut plan, &options.pull_secrets).await {
+            Ok(images) => (images, None),
+            Err(Error::Image {
+                container,
+                cause,
+                pod,
+            }) if !options.fail_on_pull_error && pull_backoff::retried(&cause) => {
+                (HashMap::new(), Some((FailedPull { container, cause }, pod)))
+            }
+            Err(e) => return Err(e),
+        };
+        let plan = Arc::new(plan);
 
         let (run_dir, temp) = match &options.run_dir {
             Some(d) => (d.clone(), None),
@@ -68,7 +86,10 @@ impl Runtime {
         let dirs = PodDirs::create(&plan, &run_dir)?;
 
         let obs = Observed::new(&plan);
-        let shared = Arc::new(Shared::new(status::snapshot(&plan, &obs)));
+        let shared = Arc::new(Shared::new(match &failed_pull {
+            Some((_, pod)) => (**pod).clone(),
+            None => status::snapshot(&plan, &obs),
+        }));
         // Listed in the runtime's cluster while the pod runs or its handle lives.
         let registration = Arc::new(self.register(&plan.uid, shared.status.subscribe()));
         let listed = registration.clone();
@@ -78,7 +99,7 @@ impl Runtime {
         // The pod's network namespace, shared by its containers.
         let network = crate::sandbox::PodNetwork::new(plan.hostname.clone());
         let (exec_tx, execs) = tokio::sync::mpsc::unbounded_channel();
-        let driver = Driver {
+        let mut driver = Driver {
             instances: Arc::new(WasmInstances {
                 runtime: self.clone(),
                 images,
@@ -99,11 +120,42 @@ impl Runtime {
             execs,
         };
         let shared_for_task = shared.clone();
+        let (runtime, secrets) = (self.clone(), options.pull_secrets.clone());
         tokio::spawn(async move {
             // Dropped without start: nothing ran; leave quietly.
             if start_rx.await.is_err() {
                 drop(temp);
                 return;
+            }
+            if let Some((failed, _)) = failed_pull {
+                let mut stop = stop_rx.clone();
+                let shared = &shared_for_task;
+                let loaded = pull_backoff::until_loaded(
+                    &runtime,
+                    &driver.plan,
+                    &secrets,
+                    driver.backoff,
+                    shared,
+                    &mut stop,
+                    failed,
+                )
+                .await;
+                let Some((plan, images)) = loaded else {
+                    // Stopped while pulling: it never ran.
+                    shared.close();
+                    drop(temp);
+                    drop(listed);
+                    let outcome = Outcome {
+                        phase: crate::supervisor::Phase::Pending,
+                        pod: shared.status.borrow().clone(),
+                        stopped: *stop_rx.borrow(),
+                    };
+                    let _ = done_tx.send(Some(outcome));
+                    return;
+                };
+                driver.plan = Arc::new(plan);
+                driver.obs = Observed::new(&driver.plan);
+                driver.instances = Arc::new(WasmInstances { runtime, images });
             }
             let phase = driver.run().await;
             // Its path is gone now; on a disk, the files go in the background.
@@ -137,8 +189,37 @@ impl Runtime {
     /// # Errors
     /// As [`create`](Self::create), but for directories.
     pub async fn validate(&self, pod: &ValidPod, options: &RunOptions) -> Result<(), Error> {
-        let plan = Arc::new(plan::resolve(&pod.document.pod, &base_dir(options)?)?);
-        self.load_images(&plan).await.map(|_| ())
+        let mut plan = plan::resolve(&pod.document.pod, &base_dir(options)?)?;
+        let secrets = if options.pull_secrets.is_empty() {
+            self.cluster_pull_secrets(&plan)
+        } else {
+            options.pull_secrets.clone()
+        };
+        self.load_images(&mut plan, &secrets).await.map(|_| ())
+    }
+
+    /// The credentials of the pod's `imagePullSecrets` found among the Secrets of its
+    /// namespace in this runtime's [`Cluster`](crate::Cluster) (those missing or not of a
+    /// Docker-config type are left out, as the kubelet goes on without them).
+    fn cluster_pull_secrets(&self, plan: &PodPlan) -> Vec<crate::PullSecret> {
+        let objects = self.cluster().objects();
+        let spec = plan.pod.spec.as_ref();
+        let names = spec
+            .and_then(|s| s.image_pull_secrets.as_ref())
+            .into_iter()
+            .flatten();
+        names
+            .filter_map(|r| {
+                let secret = objects.secret(&plan.namespace, &r.name)?;
+                let data = secret
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.0.clone()))
+                    .collect();
+                crate::PullSecret::from_secret(&r.name, secret.type_.as_deref(), &data).ok()
+            })
+            .collect()
     }
 
     /// What `pod` reads from ConfigMaps and Secrets that this runtime's
@@ -162,9 +243,15 @@ impl Runtime {
         Ok(plan.missing_references(&self.cluster().objects()))
     }
 
-    /// Loads every image of a pod before anything starts, all at once (one compile per
-    /// distinct content); an error is reported for the first container in spec order.
-    async fn load_images(&self, plan: &Arc<PodPlan>) -> Result<HashMap<Slot, Image>, Error> {
+    /// Loads every image of a pod before anything starts, all at once (one pull per
+    /// registry image, as its pull policy says; one compile per distinct content); an error
+    /// is reported for the first container in spec order. A pulled image is noted in its
+    /// container's plan (`imageID`, the `Pulled` event).
+    pub(super) async fn load_images(
+        &self,
+        plan: &mut PodPlan,
+        secrets: &[crate::PullSecret],
+    ) -> Result<HashMap<Slot, Image>, Error> {
         let mut images = HashMap::new();
         let slots: Vec<Slot> = (0..plan.init_containers.len())
             .map(Slot::Init)
@@ -173,8 +260,16 @@ impl Runtime {
         let loads: Vec<_> = slots
             .iter()
             .map(|slot| {
-                let (runtime, source) = (self.clone(), slot.plan(plan).source.clone());
-                tokio::spawn(async move { runtime.load_image(&source).await })
+                let c = slot.plan(plan);
+                let (runtime, source, policy) = (self.clone(), c.source.clone(), c.pull_policy);
+                let (image, secrets) = (c.image.clone(), secrets.to_vec());
+                tokio::spawn(async move {
+                    let pulled = runtime
+                        .ensure_image(&image, &source, policy, &secrets)
+                        .await?;
+                    let loaded = runtime.load_image(&source).await?;
+                    Ok::<_, crate::ImageError>((loaded, pulled))
+                })
             })
             .collect();
         for (slot, load) in slots.into_iter().zip(loads) {
@@ -183,8 +278,19 @@ impl Runtime {
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             match loaded {
-                Ok(image) => {
+                Ok((image, pulled)) => {
                     images.insert(slot, image);
+                    if let Some((record, report)) = pulled {
+                        let pulled = crate::plan::PulledImage {
+                            image_id: record.image_id,
+                            pulled_now: matches!(report, PullReport::Pulled { .. }),
+                            message: report.message(&c.image),
+                        };
+                        match slot {
+                            Slot::Init(i) => plan.init_containers[i].pulled = Some(pulled),
+                            Slot::Regular(i) => plan.containers[i].pulled = Some(pulled),
+                        }
+                    }
                 }
                 Err(cause) => {
                     let status = image_error_status(
@@ -228,7 +334,7 @@ fn base_dir(options: &RunOptions) -> Result<PathBuf, Error> {
 
 /// The pod as it stands when an image fails to load: Pending, the container
 /// waiting with the image error's reason.
-fn image_error_status(plan: &PodPlan, slot: Slot, reason: &str, message: &str) -> Pod {
+pub(super) fn image_error_status(plan: &PodPlan, slot: Slot, reason: &str, message: &str) -> Pod {
     let mut obs = Observed::new(plan);
     obs.record_mut(slot).state = State::Waiting {
         reason: reason.into(),

@@ -9,6 +9,7 @@
 mod connect;
 mod create;
 mod kubectl;
+mod pull_backoff;
 
 use crate::supervisor::output::{Event, LogLine, LogRotation, StopReason, Subscription};
 pub use connect::Protocol;
@@ -44,6 +45,15 @@ pub struct RunOptions {
     /// Log file size cap and rotation (default: the kubelet's
     /// `containerLogMaxSize` 10Mi and `containerLogMaxFiles` 5).
     pub log_rotation: LogRotation,
+    /// The credentials of the pod's `imagePullSecrets`, read from wherever the Secrets are
+    /// ([`PullSecret::from_secret`](crate::PullSecret::from_secret)); tried before the Docker
+    /// config file. Default none: then the Secrets the pod names are read from the
+    /// runtime's [`Cluster`](crate::Cluster), as the kubelet reads them from the API server.
+    pub pull_secrets: Vec<crate::PullSecret>,
+    /// Fail [`Runtime::create`](crate::Runtime::create) when a registry pull fails, as
+    /// `wasmpod run` does, instead of keeping the pod Pending and retrying the pull with
+    /// the image backoff as the kubelet does (the default, `false`).
+    pub fail_on_pull_error: bool,
 }
 
 impl RunOptions {
@@ -77,6 +87,18 @@ impl RunOptions {
     /// [`log_rotation`](Self::log_rotation): the log file cap and rotation.
     pub fn with_log_rotation(mut self, rotation: LogRotation) -> Self {
         self.log_rotation = rotation;
+        self
+    }
+
+    /// [`fail_on_pull_error`](Self::fail_on_pull_error): a failed pull fails the create.
+    pub fn with_fail_on_pull_error(mut self, fail: bool) -> Self {
+        self.fail_on_pull_error = fail;
+        self
+    }
+
+    /// [`pull_secrets`](Self::pull_secrets): the pod's registry credentials.
+    pub fn with_pull_secrets(mut self, secrets: Vec<crate::PullSecret>) -> Self {
+        self.pull_secrets = secrets;
         self
     }
 }

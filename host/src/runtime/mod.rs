@@ -14,10 +14,12 @@ mod artifacts;
 mod cluster;
 mod instances;
 mod progress;
+pub(crate) mod registry;
 
 pub(crate) use cluster::Registration;
 pub use cluster::{ApplyError, Cluster};
 pub use progress::Compiling;
+pub use registry::{Credential, ImageRecord, LayerProgress, PullSecret, SecretError, StoredImage};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,8 +38,8 @@ use crate::plan::ImageSource;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RuntimeConfig {
-    /// Where compiled code is cached between runs; `None` disables the disk
-    /// cache. Default: `$WASMPOD_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmpod`,
+    /// Where compiled code (`compiled/`) and pulled images (`images/`) are kept between
+    /// runs; `None` disables the disk cache (pulled images then last the process). Default: `$WASMPOD_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmpod`,
     /// else `~/.cache/wasmpod`.
     pub cache_dir: Option<PathBuf>,
     /// Use wasmtime's pooling allocator, sized for
@@ -78,6 +80,12 @@ pub struct RuntimeConfig {
     /// Default `true`; a first-use compile of a large image then takes a fraction of the
     /// time (see BENCHMARKS.md).
     pub parallel_compilation: bool,
+    /// Registries reached over plain HTTP besides loopback ones (`host[:port]`, as
+    /// `--insecure-registry` names them). Default none.
+    pub insecure_registries: Vec<String>,
+    /// The largest image layer pulled, in bytes (default 512 MiB); a larger one is an
+    /// `ErrImagePull` before any byte of it is downloaded.
+    pub max_layer_bytes: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -91,6 +99,8 @@ impl Default for RuntimeConfig {
             guest_threads: None,
             max_instances_per_pod: 64,
             parallel_compilation: true,
+            insecure_registries: Vec::new(),
+            max_layer_bytes: image::MAX_IMAGE_BYTES,
         }
     }
 }
@@ -154,6 +164,18 @@ impl RuntimeConfig {
         self.parallel_compilation = parallel;
         self
     }
+
+    /// [`insecure_registries`](Self::insecure_registries).
+    pub fn with_insecure_registries(mut self, registries: Vec<String>) -> Self {
+        self.insecure_registries = registries;
+        self
+    }
+
+    /// [`max_layer_bytes`](Self::max_layer_bytes).
+    pub fn with_max_layer_bytes(mut self, max: u64) -> Self {
+        self.max_layer_bytes = max;
+        self
+    }
 }
 
 /// The default compiled-code cache directory.
@@ -194,6 +216,8 @@ struct Inner {
     cluster: Arc<Cluster>,
     /// Images being compiled.
     compiling: progress::Board,
+    /// Registry pulls and the local image store.
+    registry: registry::Registry,
 }
 
 impl Drop for Inner {
@@ -282,6 +306,11 @@ impl Runtime {
                 slots: instances::Slots::new(config.max_instances, instances::max_map_count()),
                 cluster: Arc::default(),
                 compiling: progress::Board::default(),
+                registry: registry::Registry::new(
+                    config.cache_dir.as_deref(),
+                    config.insecure_registries.clone(),
+                    config.max_layer_bytes,
+                ),
             }),
         })
     }
@@ -307,6 +336,10 @@ impl Runtime {
     /// or needs an interface the host does not offer.
     pub async fn prepare_image(&self, image: &str, base_dir: &Path) -> Result<(), ImageError> {
         let source = crate::plan::resolve_image(image, base_dir);
+        if let ImageSource::Registry(r) = &source {
+            let policy = crate::plan::PullPolicy::resolve(None, r);
+            self.ensure_image(image, &source, policy, &[]).await?;
+        }
         self.load_image(&source).await.map(|_| ())
     }
 
@@ -319,6 +352,20 @@ impl Runtime {
             ImageSource::File(_) => tokio::task::spawn_blocking(move || image::read(&src))
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?,
+            // Pulled before (`ensure_image`): its layer in the image store.
+            ImageSource::Registry(r) => {
+                let path =
+                    self.inner
+                        .registry
+                        .layer_path(r)
+                        .ok_or_else(|| ImageError::NeverPull {
+                            image: r.to_string(),
+                        })?;
+                tokio::task::spawn_blocking(move || image::read_layer(&path))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+            }
+            ImageSource::Invalid { .. } => image::read(&src)?,
         };
         let cell = {
             let mut images = self.inner.images.lock().unwrap_or_else(|e| e.into_inner());
@@ -352,6 +399,9 @@ impl Runtime {
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
             })
             .await?;
+        if let ImageSource::Registry(r) = source {
+            self.inner.registry.mark_compiled(r);
+        }
         Ok(image.clone())
     }
 

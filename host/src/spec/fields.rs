@@ -68,6 +68,10 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.initContainers", Honoured),
     ("spec.volumes", Honoured),
     ("spec.restartPolicy", Accepted),
+    // Registry images: the pull secrets are read from the file's Secrets; the runtime class
+    // names runwasi's handler on a cluster, and wasmpod runs every container as Wasm anyway.
+    ("spec.imagePullSecrets", Accepted),
+    ("spec.runtimeClassName", Accepted),
     ("spec.terminationGracePeriodSeconds", Accepted),
     ("spec.activeDeadlineSeconds", Accepted),
     ("spec.readinessGates", Accepted),
@@ -91,7 +95,7 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     // Containers (init containers too).
     ("spec.containers[*].name", Accepted),
     ("spec.containers[*].image", Accepted),
-    ("spec.containers[*].imagePullPolicy", Accepted), // images are local files
+    ("spec.containers[*].imagePullPolicy", Accepted), // honoured for registry images
     ("spec.containers[*].command", Accepted),
     ("spec.containers[*].args", Accepted),
     // Memory and CPU limits are enforced; a CPU request is a weight.

@@ -234,7 +234,10 @@ fn container_status(plan: &PodPlan, c: &ContainerPlan, rec: &Record) -> Containe
     ContainerStatus {
         name: c.name.clone(),
         image: c.image.clone(),
-        image_id: format!("wasm://{}", c.source),
+        image_id: c
+            .pulled
+            .as_ref()
+            .map_or_else(|| format!("wasm://{}", c.source), |p| p.image_id.clone()),
         container_id: rec
             .has_run()
             .then(|| format!("wasmpod://{}/{}/{}", plan.uid, c.name, attempt)),

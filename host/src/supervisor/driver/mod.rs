@@ -283,14 +283,22 @@ impl Run {
                 format!("Restarting container {} (restart {restart_count})", c.name),
             ));
         }
-        shared.event(Event::normal(
-            "Pulled",
-            Some(&c.name),
-            format!(
-                "Container image \"{}\" already present on machine and can be accessed by the pod",
-                c.image
-            ),
-        ));
+        match c.pulled.as_ref().filter(|p| p.pulled_now && restart_count == 0) {
+            // Pulled from a registry for this pod (when it was created).
+            Some(p) => {
+                let pulling = format!("Pulling image \"{}\"", c.image);
+                shared.event(Event::normal("Pulling", Some(&c.name), pulling));
+                shared.event(Event::normal("Pulled", Some(&c.name), p.message.clone()));
+            }
+            None => shared.event(Event::normal(
+                "Pulled",
+                Some(&c.name),
+                format!(
+                    "Container image \"{}\" already present on machine and can be accessed by the pod",
+                    c.image
+                ),
+            )),
+        }
         let preopens = match self.d.dirs.preopens_for(c) {
             Ok(p) => p,
             Err(e) => {

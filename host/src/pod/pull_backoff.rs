@@ -1,0 +1,96 @@
+//! Registry pulls that failed when a pod was created, retried as the kubelet does: the pod
+//! stays Pending, the container waits with `ErrImagePull` and then `ImagePullBackOff`, events
+//! `Failed` and `BackOff` tell why, and the pull is tried again after the backoff (doubling
+//! up to its cap) until it succeeds or the pod is stopped.
+
+use std::collections::HashMap;
+
+use tokio::sync::watch;
+
+use super::create::image_error_status;
+use crate::container::{Image, ImageError};
+use crate::error::Error;
+use crate::plan::PodPlan;
+use crate::runtime::Runtime;
+use crate::supervisor::output::{Event, Shared, StopReason};
+use crate::supervisor::{BackoffPolicy, Slot};
+
+/// The container whose image failed, and why.
+pub(super) struct FailedPull {
+    pub(super) container: String,
+    pub(super) cause: ImageError,
+}
+
+/// Whether a create-time image error is retried: a registry pull that failed (not a
+/// malformed name, `Never`, a missing file or a compile error, which no retry mends).
+pub(super) fn retried(cause: &ImageError) -> bool {
+    matches!(cause, ImageError::Pull { .. })
+}
+
+/// Retries the pod's image loads until all succeed (the plan as loaded, with its images) or
+/// the pod is stopped (`None`).
+pub(super) async fn until_loaded(
+    runtime: &Runtime,
+    plan: &PodPlan,
+    secrets: &[crate::PullSecret],
+    backoff: BackoffPolicy,
+    shared: &Shared,
+    stop: &mut watch::Receiver<Option<StopReason>>,
+    mut failed: FailedPull,
+) -> Option<(PodPlan, HashMap<Slot, Image>)> {
+    let mut delay = backoff.initial;
+    loop {
+        let slot = slot_of(plan, &failed.container)?;
+        let image = &slot.plan(plan).image;
+        let name = Some(failed.container.as_str());
+        shared.event(Event::warning("Failed", name, failed.cause.to_string()));
+        shared.event(Event::warning(
+            "Failed",
+            name,
+            format!("Error: {}", failed.cause.reason()),
+        ));
+        let message = format!(
+            "Back-off pulling image {image:?}: {}: {}",
+            failed.cause.reason(),
+            failed.cause
+        );
+        shared
+            .status
+            .send_replace(image_error_status(plan, slot, "ImagePullBackOff", &message));
+        shared.event(Event::normal(
+            "BackOff",
+            name,
+            format!("Back-off pulling image {image:?}"),
+        ));
+        shared.event(Event::warning(
+            "Failed",
+            name,
+            "Error: ImagePullBackOff".to_string(),
+        ));
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(Option::is_some) => return None,
+        }
+        delay = (delay * 2).min(backoff.max);
+        let mut attempt = plan.clone();
+        match runtime.load_images(&mut attempt, secrets).await {
+            Ok(images) => return Some((attempt, images)),
+            Err(Error::Image {
+                container,
+                cause,
+                pod,
+            }) => {
+                shared.status.send_replace(*pod);
+                failed = FailedPull { container, cause };
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The slot of the container named `name`.
+fn slot_of(plan: &PodPlan, name: &str) -> Option<Slot> {
+    let init = (0..plan.init_containers.len()).map(Slot::Init);
+    let regular = (0..plan.containers.len()).map(Slot::Regular);
+    init.chain(regular).find(|s| s.plan(plan).name == name)
+}
