@@ -59,6 +59,7 @@ pub mod spec;
 mod supervisor;
 
 pub use container::ImageError;
+pub use container::http::AllowedHost;
 pub use error::Error;
 pub use plan::{ConfigObjects, ObjectData, ObjectKind, PlanError};
 pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};

@@ -83,6 +83,9 @@ impl Runtime {
             instances: Arc::new(WasmInstances {
                 runtime: self.clone(),
                 images,
+                plan: plan.clone(),
+                shared: shared.clone(),
+                outbound: Arc::from(options.allow_outbound.clone()),
             }),
             max_instances: self.max_instances_per_pod(),
             plan: plan.clone(),

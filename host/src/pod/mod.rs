@@ -41,6 +41,10 @@ pub struct RunOptions {
     /// Log file size cap and rotation (default: the kubelet's
     /// `containerLogMaxSize` 10Mi and `containerLogMaxFiles` 5).
     pub log_rotation: LogRotation,
+    /// Hosts outside the pod that outgoing `wasi:http` requests may reach
+    /// (`--allow-outbound`); every other destination but the pod's own
+    /// loopback is denied. Default: none.
+    pub allow_outbound: Vec<crate::container::http::AllowedHost>,
 }
 
 impl RunOptions {
@@ -74,6 +78,19 @@ impl RunOptions {
     /// [`log_rotation`](Self::log_rotation): the log file cap and rotation.
     pub fn with_log_rotation(mut self, rotation: LogRotation) -> Self {
         self.log_rotation = rotation;
+        self
+    }
+
+    /// [`allow_outbound`](Self::allow_outbound): one more host outgoing
+    /// `wasi:http` requests may reach.
+    ///
+    /// ```
+    /// let options = wasmpod::RunOptions::default()
+    ///     .with_allow_outbound("api.example.com:443".parse().unwrap());
+    /// assert_eq!(options.allow_outbound[0].to_string(), "api.example.com:443");
+    /// ```
+    pub fn with_allow_outbound(mut self, host: crate::AllowedHost) -> Self {
+        self.allow_outbound.push(host);
         self
     }
 }

@@ -9,5 +9,5 @@ pub mod net;
 mod stdio;
 
 pub use fs::{MAX_WALK_ENTRIES, PodDirs, Preopen, SandboxError, disk_usage, read_regular_file};
-pub use net::{PodNetwork, PodStream};
+pub use net::{PodListener, PodNetwork, PodStream};
 pub use stdio::{CHANNEL_CHUNKS, Chunk, OutputSink, Stream};
