@@ -19,7 +19,12 @@ const GUESTS: &[(&str, &str)] = &[
 ];
 
 /// Guests only tests run, by path: (constant name, binary name).
-const TEST_GUESTS: &[(&str, &str)] = &[("HOSTILE_PATH", "hostile"), ("SOCKETS_PATH", "sockets")];
+const TEST_GUESTS: &[(&str, &str)] = &[
+    ("HOSTILE_PATH", "hostile"),
+    ("SOCKETS_PATH", "sockets"),
+    // A library (cdylib): its component is named after the crate, `-` as `_`.
+    ("HTTP_HELLO_PATH", "http_hello"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -37,6 +42,7 @@ fn main() {
         "lifecycle",
         "hostile",
         "sockets",
+        "http-hello",
     ] {
         println!("cargo:rerun-if-changed={}", guests.join(watched).display());
     }

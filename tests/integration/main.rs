@@ -19,6 +19,7 @@ mod examples;
 mod exits;
 mod grpc;
 mod hooks;
+mod http;
 mod lifecycle;
 mod network;
 mod podnet;

@@ -4,6 +4,7 @@
 //! committed as binaries). The host maps the image names `busybox` and
 //! `alpine` to [`TOOLBOX`], `nginx` to [`HTTPD`] and Kubernetes' e2e test
 //! image `agnhost` to [`AGNHOST`]. [`HOSTILE_PATH`] is a test-only guest
-//! that attacks its host (the adversarial tests run it from that path).
+//! that attacks its host (the adversarial tests run it from that path);
+//! [`HTTP_HELLO_PATH`] is a test-only `wasi:http/proxy` component.
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
