@@ -45,6 +45,12 @@ pub struct RunArgs {
         value_name = "[HOST_IP:]HOST_PORT:CONTAINER_PORT"
     )]
     pub publish: Vec<String>,
+    /// Let outgoing `wasi:http` requests reach this host outside the pod
+    /// (`HOST` any port, or `HOST:PORT`; plain http). Repeatable. Without
+    /// it only the pod's own loopback is reachable; the rest is denied
+    /// (`HTTP-request-denied`).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub allow_outbound: Vec<wasmpod::AllowedHost>,
     /// Write the final Pod (spec and status) as JSON to this file.
     #[arg(long)]
     pub status_file: Option<PathBuf>,

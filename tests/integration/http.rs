@@ -271,3 +271,83 @@ async fn a_request_past_the_grace_period_is_killed_with_its_container() {
         String::from_utf8_lossy(&rest)
     );
 }
+
+#[tokio::test]
+async fn outgoing_requests_reach_the_pods_loopback() {
+    let yaml = pod("http-out", "", "", "");
+    let started = start(&yaml, options()).await;
+    let handle = &started.handle;
+    assert_eq!(
+        request(
+            handle,
+            8080,
+            "GET /fetch?http://localhost:8080/ HTTP/1.1",
+            b""
+        )
+        .await,
+        (200, "status 200: hello from wasi:http\n".into()),
+        "through the pod network to its own port"
+    );
+    assert_eq!(
+        request(handle, 8080, "GET /fetch?http://localhost:9/ HTTP/1.1", b"").await,
+        (502, "error: ErrorCode::ConnectionRefused\n".into()),
+        "nobody listens on 9 in the pod"
+    );
+    started.stop().await;
+}
+
+/// Outside destinations, run by the CLI in a network namespace of its own
+/// (see `network::in_isolated_netns`): 10.77.0.1 is an address of that
+/// namespace's loopback, where a Python HTTP server answers on 18080.
+#[test]
+fn outgoing_requests_outside_the_pod_are_denied_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "outside hello\n").unwrap();
+    let ask = |path: &str| {
+        format!(
+            "printf \"GET /fetch?{path} HTTP/1.0\\r\\nHost: pod\\r\\n\\r\\n\" | nc -w 10 localhost 8080 | tail -n 1"
+        )
+    };
+    let script = format!(
+        "until wget -q -O - http://localhost:8080/fetch?http://10.77.0.1:18080/hello.txt; do sleep 0.2; done; {}; {}",
+        ask("http://10.77.0.1:18081/"),
+        ask("http://example.com/")
+    );
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: egress}}\nspec:\n  restartPolicy: Never\n  initContainers:\n  - name: web\n    image: {:?}\n    restartPolicy: Always\n  containers:\n  - name: client\n    image: busybox\n    command: ['sh', '-c', '{script}']\n",
+        wasmpod_guests::HTTP_HELLO_PATH
+    );
+    let file = dir.path().join("pod.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasmpod-cache");
+    let out = crate::network::in_isolated_netns(&format!(
+        "sh -c 'ip addr add 10.77.0.1/32 dev lo && cd {} && (python3 -m http.server --bind 10.77.0.1 18080 >/dev/null 2>&1 &) && {} run --quiet --timeout 120s --cache-dir {} --allow-outbound 10.77.0.1:18080 {}'",
+        dir.path().display(),
+        wasmpod_bin(),
+        cache.display(),
+        file.display()
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let all = format!(
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "pod Succeeded; {all}");
+    for line in [
+        "status 200: outside hello",
+        "error: ErrorCode::HttpRequestDenied",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.ends_with(line)),
+            "missing {line:?}; {all}"
+        );
+    }
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.ends_with("error: ErrorCode::HttpRequestDenied"))
+            .count(),
+        2,
+        "another port of the allowed host and another host are denied; {all}"
+    );
+}

@@ -102,6 +102,9 @@ async fn connection(server: Arc<Server>, stream: PodStream, mut stop: watch::Rec
         hyper::service::service_fn(move |req| request::handle(service_server.clone(), req));
     let conn = http1::Builder::new()
         .keep_alive(true)
+        // A client that sends its request and then shuts its sending side
+        // (`nc`, `printf … | nc`) still gets the response.
+        .half_close(true)
         .max_headers(server.config.max_headers)
         .max_buf_size(server.config.max_head_bytes)
         .serve_connection(TokioIo::new(stream), service);
