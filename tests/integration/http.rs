@@ -201,7 +201,7 @@ async fn a_trap_or_the_memory_limit_answers_500_and_the_next_request_succeeds() 
 }
 
 #[tokio::test]
-async fn an_oversized_body_is_refused_with_413() {
+async fn an_oversized_body_is_refused_with_413_and_a_huge_head_with_431() {
     let yaml = pod("http-body", "", "", "");
     let started = start(&yaml, options()).await;
     let handle = &started.handle;
@@ -223,6 +223,12 @@ async fn an_oversized_body_is_refused_with_413() {
     )
     .await;
     assert_eq!(status, 413);
+    let huge = format!("GET / HTTP/1.1\r\nX-Big: {}", "a".repeat(70 * 1024));
+    assert_eq!(
+        request(handle, 8080, &huge, b"").await.0,
+        431,
+        "a request head over 64 KiB"
+    );
     let run = started.stop().await;
     assert_eq!(
         run.lines("web"),
