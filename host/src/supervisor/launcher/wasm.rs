@@ -54,6 +54,8 @@ impl Instances for WasmInstances {
         let run: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match (image, served) {
             (Image::Http(pre), Some(config)) => match self.listen(config, &launch) {
                 Ok((config, listener)) => {
+                    // Before the driver can send TERM: the host drains on it.
+                    signal.handled_by_host();
                     let warn = self.warn(slot);
                     Box::pin(http::serve(engine, launch, pre, listener, config, warn))
                 }
