@@ -367,3 +367,47 @@ fn outgoing_requests_outside_the_pod_are_denied_unless_allowed() {
         "another port of the allowed host and another host are denied; {all}"
     );
 }
+
+/// `wasmpod run -p 127.0.0.1:PORT:8080`: a host port forwarded to the
+/// component's port serves it (until the run's timeout, exit 124).
+#[test]
+fn a_host_port_forward_serves_it() {
+    use std::io::{Read as _, Write as _};
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pod.yaml");
+    std::fs::write(&file, pod("http-forward", "", "", "")).unwrap();
+    let ws = crate::cli::Workspace::new();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let args = ["-p", &publish, "--timeout", "20s", file.to_str().unwrap()];
+    let mut running = crate::cli::spawn(ws.run_command(&args), None);
+    let get = || -> Option<String> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .ok()?;
+        let mut bytes = Vec::new();
+        s.read_to_end(&mut bytes).ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    let response = loop {
+        if running.has_exited() {
+            break None;
+        }
+        if let Some(r) =
+            get().filter(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
+        {
+            break Some(r);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let ran = running.finish(crate::cli::LIMIT);
+    let response =
+        response.unwrap_or_else(|| panic!("never answered 200 through the forward\n{ran}"));
+    assert!(response.ends_with("hello from wasi:http\n"), "{response}");
+    ran.assert_code(124);
+}
