@@ -411,3 +411,20 @@ fn a_host_port_forward_serves_it() {
     assert!(response.ends_with("hello from wasi:http\n"), "{response}");
     ran.assert_code(124);
 }
+
+/// A component this project did not write: the `wasip2` crate's own
+/// `http-proxy` example, built from its published source at test time.
+#[tokio::test]
+async fn the_wasip2_crates_own_example_server_is_served() {
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: wasip2-proxy}}\nspec:\n  containers:\n  - name: proxy\n    image: {:?}\n",
+        wasmpod_guests::WASIP2_HTTP_PROXY_PATH
+    );
+    let started = start(&yaml, options()).await;
+    assert_eq!(
+        request(&started.handle, 8080, "GET / HTTP/1.1", b"").await,
+        (200, "Hello, WASI!".into())
+    );
+    let run = started.stop().await;
+    assert_eq!(run.exit_code("proxy"), 0, "{}", run.dump());
+}
