@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the pod(s) of YAML or JSON files until they end.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check pod YAML or JSON files (and their images) without running anything.
     Validate(ValidateArgs),
     /// Pull an image from an OCI registry into the local image store.
@@ -89,6 +89,12 @@ pub struct RunArgs {
         value_name = "[HOST_IP:]HOST_PORT:CONTAINER_PORT"
     )]
     pub publish: Vec<String>,
+    /// Let outgoing `wasi:http` requests reach this host outside the pod
+    /// (`HOST` any port, or `HOST:PORT`; plain http). Repeatable. Without
+    /// it only the pod's own loopback is reachable; the rest is denied
+    /// (`HTTP-request-denied`).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub allow_outbound: Vec<wasmpod::AllowedHost>,
     /// Write the final Pod (spec and status) as JSON to this file.
     #[arg(long)]
     pub status_file: Option<PathBuf>,
@@ -213,10 +219,10 @@ mod tests {
     fn manifests_are_a_file_and_or_repeated_dash_f() {
         let paths = |args: &[&str]| -> Result<Vec<String>, String> {
             let cli = Cli::try_parse_from(args).map_err(|e| e.kind().to_string())?;
-            let (Command::Run(crate::args::RunArgs { manifests, .. })
-            | Command::Validate(crate::args::ValidateArgs { manifests, .. })) = cli.command
-            else {
-                return Err("not run or validate".into());
+            let manifests = match cli.command {
+                Command::Run(args) => args.manifests,
+                Command::Validate(args) => args.manifests,
+                _ => return Err("not run or validate".into()),
             };
             Ok(manifests
                 .paths()

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Run(args) => run::run(args).await,
+            Command::Run(args) => run::run(*args).await,
             Command::Validate(args) => run::validate(args).await,
             Command::Pull(args) => images::pull(args).await,
             Command::Push(args) => images::push(args).await,

@@ -237,6 +237,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             run_root.clone()
         });
         options.backoff = BackoffPolicy::new(args.backoff_initial, args.backoff_max);
+        options.allow_outbound = args.allow_outbound.clone();
         options.log_rotation = wasmpod::LogRotation::new(
             args.container_log_max_size,
             args.container_log_max_files as usize,

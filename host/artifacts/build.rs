@@ -19,7 +19,12 @@ const GUESTS: &[(&str, &str)] = &[
 ];
 
 /// Guests only tests run, by path: (constant name, binary name).
-const TEST_GUESTS: &[(&str, &str)] = &[("HOSTILE_PATH", "hostile"), ("SOCKETS_PATH", "sockets")];
+const TEST_GUESTS: &[(&str, &str)] = &[
+    ("HOSTILE_PATH", "hostile"),
+    ("SOCKETS_PATH", "sockets"),
+    // A library (cdylib): its component is named after the crate, `-` as `_`.
+    ("HTTP_HELLO_PATH", "http_hello"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -37,6 +42,7 @@ fn main() {
         "lifecycle",
         "hostile",
         "sockets",
+        "http-hello",
     ] {
         println!("cargo:rerun-if-changed={}", guests.join(watched).display());
     }
@@ -67,7 +73,43 @@ fn main() {
         );
     }
 
+    // A wasi:http component this project did not write, for the tests: the
+    // `http-proxy` example server of the `wasip2` crate (the Bytecode
+    // Alliance's WASI 0.2 bindings, a dependency of the guests), built from
+    // its published source.
+    let mut example = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    example
+        .args([
+            "build",
+            "--release",
+            "--target=wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(guests.join("Cargo.toml"))
+        .args(["-p", "wasip2", "--example", "http-proxy"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => example.env(k, v),
+            None => example.env_remove(k),
+        };
+    }
+    let status = example
+        .status()
+        .expect("failed to run cargo to build the wasip2 example");
+    assert!(
+        status.success(),
+        "building wasip2's http-proxy example failed ({status})"
+    );
+    let proxy = target_dir.join("wasm32-wasip2/release/examples/http_proxy.wasm");
+    assert!(proxy.exists(), "not built: {}", proxy.display());
+
     let mut generated = String::new();
+    generated.push_str(&format!(
+        "/// The path of the `wasip2` crate's own `http-proxy` example (a\n\
+         /// `wasi:http/proxy` component answering `Hello, WASI!`), test-only.\n\
+         pub const WASIP2_HTTP_PROXY_PATH: &str = {:?};\n",
+        path_str(&proxy)
+    ));
     for (constant, bin) in GUESTS {
         generated.push_str(&format!(
             "/// The `{bin}` guest component (built from `guests/{bin}`).\n\

@@ -63,6 +63,7 @@ mod supervisor;
 pub mod testing;
 
 pub use container::ImageError;
+pub use container::http::AllowedHost;
 pub use error::Error;
 pub use plan::{ConfigObjects, ObjectData, ObjectKind, PlanError};
 pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};

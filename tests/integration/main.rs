@@ -21,6 +21,7 @@ mod exec;
 mod exits;
 mod grpc;
 mod hooks;
+mod http;
 mod junit;
 mod lifecycle;
 mod manifests;

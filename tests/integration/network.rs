@@ -165,7 +165,7 @@ async fn connecting_with_a_timeout_to_a_closed_port_is_refused() {
 /// only loopback, so that nothing can leave the machine whatever the guest
 /// does. Tries `unshare --net` (root) and then `unshare -r --net` (a user
 /// namespace).
-fn in_isolated_netns(cmd: &str) -> std::process::Output {
+pub(crate) fn in_isolated_netns(cmd: &str) -> std::process::Output {
     let script = format!("ip link set lo up && exec {cmd}");
     for flags in [&["--net"][..], &["-r", "--net"][..]] {
         let probe = Command::new("unshare")

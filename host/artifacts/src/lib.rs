@@ -4,6 +4,8 @@
 //! committed as binaries). The host maps the image names `busybox` and
 //! `alpine` to [`TOOLBOX`], `nginx` to [`HTTPD`] and Kubernetes' e2e test
 //! image `agnhost` to [`AGNHOST`]. [`HOSTILE_PATH`] is a test-only guest
-//! that attacks its host (the adversarial tests run it from that path).
+//! that attacks its host (the adversarial tests run it from that path);
+//! [`HTTP_HELLO_PATH`] is a test-only `wasi:http/proxy` component, and
+//! [`WASIP2_HTTP_PROXY_PATH`] the `wasip2` crate's own example server.
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));

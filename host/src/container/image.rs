@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::{P1State, P2State};
 use crate::plan::{BuiltinImage, ImageSource};
@@ -24,13 +25,16 @@ pub enum Image {
     Component(CommandPre<P2State>),
     /// A wasip1 core module exporting `_start`.
     Module(wasmtime::InstancePre<P1State>),
+    /// A wasip2 component exporting `wasi:http/incoming-handler`: served
+    /// (see [`super::http`]), one instance per request.
+    Http(ProxyPre<P2State>),
 }
 
 impl Image {
     /// `wasip2` or `wasip1`.
     pub fn abi(&self) -> &'static str {
         match self {
-            Image::Component(_) => "wasip2",
+            Image::Component(_) | Image::Http(_) => "wasip2",
             Image::Module(_) => "wasip1",
         }
     }
@@ -342,6 +346,10 @@ pub(crate) fn compile(
     if wasmparser::Parser::is_component(bytes) {
         let component = Component::new(engine, bytes).map_err(compile_err)?;
         let pre = linkers.p2.instantiate_pre(&component).map_err(link_err)?;
+        // As runwasi: an HTTP handler is served, even if it also has `run`.
+        if serves_http(engine, &component) {
+            return Ok(Image::Http(ProxyPre::new(pre).map_err(link_err)?));
+        }
         Ok(Image::Component(CommandPre::new(pre).map_err(link_err)?))
     } else if wasmparser::Parser::is_core_wasm(bytes) {
         let module = Module::new(engine, bytes).map_err(compile_err)?;
@@ -352,6 +360,15 @@ pub(crate) fn compile(
             source_name: source_name.to_string(),
         })
     }
+}
+
+/// Whether a component exports `wasi:http/incoming-handler` (any version),
+/// as runwasi tells an HTTP component from a command.
+pub(crate) fn serves_http(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .exports(engine)
+        .any(|(name, _)| name.starts_with("wasi:http/incoming-handler"))
 }
 
 /// Why an image has no entry point wasmpod can run, read from its top-level
@@ -398,12 +415,10 @@ fn entry_point_problem(bytes: &[u8]) -> Option<String> {
             .iter()
             .any(|e| e.split('@').next() == Some(interface))
     };
-    if exports_interface("wasi:cli/run") {
+    if exports_interface("wasi:cli/run") || exports_interface("wasi:http/incoming-handler") {
         return None;
     }
-    let world = if exports_interface("wasi:http/incoming-handler") {
-        "the wasi:http/proxy world (it exports wasi:http/incoming-handler)".to_string()
-    } else if exports.is_empty() {
+    let world = if exports.is_empty() {
         "no world with an entry point (it exports nothing)".to_string()
     } else {
         format!("a world that exports {}", exports.join(", "))
@@ -418,7 +433,8 @@ fn entry_point_problem(bytes: &[u8]) -> Option<String> {
     };
     Some(format!(
         "the component targets {world}; wasmpod runs wasi:cli/command components \
-         (exporting wasi:cli/run@0.2) and wasip1 commands (exporting _start){imports}"
+         (exporting wasi:cli/run@0.2), wasi:http/proxy components (exporting \
+         wasi:http/incoming-handler@0.2) and wasip1 commands (exporting _start){imports}"
     ))
 }
 
@@ -563,9 +579,7 @@ mod tests {
             r#"(component (instance $h) (export "wasi:http/incoming-handler@0.2.6" (instance $h)))"#,
         )
         .unwrap();
-        let why = entry_point_problem(&proxy).unwrap();
-        assert!(why.contains("wasi:http/proxy world"), "{why}");
-        assert!(why.contains("wasi:cli/run"), "{why}");
+        assert_eq!(entry_point_problem(&proxy), None, "served (issue 12)");
         let cli = wat::parse_str(
             r#"(component (instance $r) (export "wasi:cli/run@0.2.0" (instance $r)))"#,
         )

@@ -58,6 +58,18 @@ impl TerminationSignal {
         self.subscribed.store(true, Ordering::SeqCst);
     }
 
+    /// Declares that the host handles termination for the instance (a
+    /// served `wasi:http` component drains its requests on TERM).
+    pub(crate) fn handled_by_host(&self) {
+        self.subscribe();
+    }
+
+    /// Waits until termination is requested.
+    pub(crate) async fn requested_wait(&self) {
+        let mut rx = self.requested.subscribe();
+        let _ = rx.wait_for(Option::is_some).await;
+    }
+
     fn deadline(&self) -> Option<Instant> {
         *self.requested.borrow()
     }

@@ -1,6 +1,7 @@
 //! Linking: the host interfaces every image is linked against, once per
-//! engine — wasmtime-wasi's, the pod network's sockets, the open-file
-//! budget and wasmpod's termination signal.
+//! engine — wasmtime-wasi's, `wasi:http` (types and outgoing-handler; see
+//! [`super::http::outgoing`] for where requests may go), the pod network's
+//! sockets, the open-file budget and wasmpod's termination signal.
 
 use wasmtime::Engine;
 
@@ -18,6 +19,7 @@ pub(crate) struct Linkers {
 pub(crate) fn build(engine: &Engine) -> wasmtime::Result<Linkers> {
     let mut p2 = wasmtime::component::Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut p2)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut p2)?;
     // Sockets are the pod's in-memory network, linked over wasmtime-wasi's.
     crate::sandbox::net::add_to_linker(&mut p2)?;
     // A budget of open files per instance, over wasmtime-wasi's `open-at`.

@@ -15,6 +15,7 @@
 //!   the supervisor, which aborts the future returned by [`run`].
 
 pub mod cpu;
+pub mod http;
 pub mod image;
 pub mod lifecycle;
 pub mod limits;
@@ -92,6 +93,8 @@ pub struct Launch {
     /// The container's CPU account (`resources.limits.cpu`/`requests.cpu`),
     /// shared with its exec probes and hooks; `None`: unmetered.
     pub cpu: Option<Arc<CpuAccount>>,
+    /// Hosts outside the pod its outgoing `wasi:http` requests may reach.
+    pub outbound: Arc<[http::AllowedHost]>,
 }
 
 /// Runs one instance to its exit, its time charged to its CPU account.
@@ -103,7 +106,7 @@ pub fn run(engine: wasmtime::Engine, launch: Launch) -> impl Future<Output = Exi
 }
 
 /// Makes a store yield at every epoch tick, or as its meter decides.
-fn set_yield<T: 'static>(store: &mut Store<T>, meter: Option<Arc<Meter>>) {
+pub(crate) fn set_yield<T: 'static>(store: &mut Store<T>, meter: Option<Arc<Meter>>) {
     match meter {
         Some(meter) => {
             store.epoch_deadline_callback(move |_| Ok(meter.on_tick()));
@@ -113,13 +116,18 @@ fn set_yield<T: 'static>(store: &mut Store<T>, meter: Option<Arc<Meter>>) {
     }
 }
 
-async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc<Meter>>) -> Exit {
+/// The WASI context of an instance of `launch`: its argv, environment,
+/// stdio, working directory and directories.
+///
+/// # Errors
+/// The message of a directory that cannot be mounted.
+pub(crate) fn wasi_builder(launch: &Launch) -> Result<WasiCtxBuilder, String> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .args(&launch.argv)
         .envs(&launch.env)
-        .stdout(launch.stdout)
-        .stderr(launch.stderr);
+        .stdout(launch.stdout.clone())
+        .stderr(launch.stderr.clone());
     // `workingDir` (`/` when unset) is `wasi:cli/environment.initial-cwd`;
     // wasi-libc ignores it and resolves relative paths through the `.`
     // preopen the sandbox adds (see `sandbox::fs`).
@@ -136,20 +144,39 @@ async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc
         // The directory the sandbox opened (not its path, which a guest may
         // have swapped for a symlink since); `launch` keeps it open.
         if let Err(e) = builder.preopened_dir(p.wasi_path(), &p.guest, perms) {
-            return Exit::StartError(format!("failed to mount {:?} at {}: {e}", p.host, p.guest));
+            return Err(format!("failed to mount {:?} at {}: {e}", p.host, p.guest));
         }
     }
-    match launch.image {
+    Ok(builder)
+}
+
+/// The store data of one component instance of `launch`.
+pub(crate) fn p2_state(launch: &Launch, builder: &mut WasiCtxBuilder) -> P2State {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_TABLE_ENTRIES);
+    P2State {
+        ctx: builder.build(),
+        table,
+        termination: launch.termination.clone(),
+        network: launch.network.clone(),
+        limiter: MemoryLimiter::new(launch.memory_limit),
+        http: wasmtime_wasi_http::WasiHttpCtx::new(),
+        outgoing: http::outgoing::Outgoing::new(launch.network.clone(), launch.outbound.clone()),
+    }
+}
+
+async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc<Meter>>) -> Exit {
+    let mut builder = match wasi_builder(&launch) {
+        Ok(b) => b,
+        Err(e) => return Exit::StartError(e),
+    };
+    match launch.image.clone() {
+        // Served by `http::serve`, which the launcher runs instead.
+        Image::Http(_) => {
+            Exit::StartError("a wasi:http component is served, not run as a command".into())
+        }
         Image::Component(pre) => {
-            let mut table = ResourceTable::new();
-            table.set_max_capacity(MAX_TABLE_ENTRIES);
-            let state = P2State {
-                ctx: builder.build(),
-                table,
-                termination: launch.termination,
-                network: launch.network,
-                limiter: MemoryLimiter::new(launch.memory_limit),
-            };
+            let state = p2_state(&launch, &mut builder);
             let mut store = Store::new(&engine, state);
             store.limiter(|s| &mut s.limiter);
             set_yield(&mut store, meter);
@@ -191,7 +218,7 @@ async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc
     }
 }
 
-fn exit_from_error(e: wasmtime::Error) -> Exit {
+pub(crate) fn exit_from_error(e: wasmtime::Error) -> Exit {
     if let Some(I32Exit(code)) = e.downcast_ref::<I32Exit>() {
         // A process's exit status keeps the low 8 bits of exit(n).
         return Exit::Code(code & 0xff);
@@ -204,7 +231,7 @@ fn exit_from_error(e: wasmtime::Error) -> Exit {
 
 /// Instantiation failed: a memory limit below the image's initial memory
 /// is an OOM kill, as a container that exceeds its limit while starting.
-fn start_error(e: wasmtime::Error) -> Exit {
+pub(crate) fn start_error(e: wasmtime::Error) -> Exit {
     match e.downcast_ref::<OutOfMemory>() {
         Some(oom) => Exit::OomKilled(oom.to_string()),
         None => Exit::StartError(image::error_text(&e)),

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::http::outgoing::Outgoing;
 use super::lifecycle::SharedSignal;
 use super::limits::MemoryLimiter;
 use crate::sandbox::net::{PodNetHost, PodNetView, PodNetwork};
@@ -19,6 +21,20 @@ pub struct P2State {
     pub(crate) network: Arc<PodNetwork>,
     /// `resources.limits.memory`.
     pub(crate) limiter: MemoryLimiter,
+    /// `wasi:http` state (field limits).
+    pub(crate) http: WasiHttpCtx,
+    /// Where outgoing `wasi:http` requests may go.
+    pub(crate) outgoing: Outgoing,
+}
+
+impl WasiHttpView for P2State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
+    }
 }
 
 impl WasiView for P2State {

@@ -103,6 +103,9 @@ impl Runtime {
             instances: Arc::new(WasmInstances {
                 runtime: self.clone(),
                 images,
+                plan: plan.clone(),
+                shared: shared.clone(),
+                outbound: Arc::from(options.allow_outbound.clone()),
             }),
             max_instances: self.max_instances_per_pod(),
             plan: plan.clone(),
@@ -121,6 +124,7 @@ impl Runtime {
         };
         let shared_for_task = shared.clone();
         let (runtime, secrets) = (self.clone(), options.pull_secrets.clone());
+        let outbound_hosts = options.allow_outbound.clone();
         tokio::spawn(async move {
             // Dropped without start: nothing ran; leave quietly.
             if start_rx.await.is_err() {
@@ -155,7 +159,13 @@ impl Runtime {
                 };
                 driver.plan = Arc::new(plan);
                 driver.obs = Observed::new(&driver.plan);
-                driver.instances = Arc::new(WasmInstances { runtime, images });
+                driver.instances = Arc::new(WasmInstances {
+                    runtime,
+                    images,
+                    plan: driver.plan.clone(),
+                    shared: shared.clone(),
+                    outbound: Arc::from(outbound_hosts),
+                });
             }
             let phase = driver.run().await;
             // Its path is gone now; on a disk, the files go in the background.

@@ -54,6 +54,10 @@ pub struct RunOptions {
     /// `wasmpod run` does, instead of keeping the pod Pending and retrying the pull with
     /// the image backoff as the kubelet does (the default, `false`).
     pub fail_on_pull_error: bool,
+    /// Hosts outside the pod that outgoing `wasi:http` requests may reach
+    /// (`--allow-outbound`); every other destination but the pod's own
+    /// loopback is denied. Default: none.
+    pub allow_outbound: Vec<crate::container::http::AllowedHost>,
 }
 
 impl RunOptions {
@@ -99,6 +103,19 @@ impl RunOptions {
     /// [`pull_secrets`](Self::pull_secrets): the pod's registry credentials.
     pub fn with_pull_secrets(mut self, secrets: Vec<crate::PullSecret>) -> Self {
         self.pull_secrets = secrets;
+        self
+    }
+
+    /// [`allow_outbound`](Self::allow_outbound): one more host outgoing
+    /// `wasi:http` requests may reach.
+    ///
+    /// ```
+    /// let options = wasmpod::RunOptions::default()
+    ///     .with_allow_outbound("api.example.com:443".parse().unwrap());
+    /// assert_eq!(options.allow_outbound[0].to_string(), "api.example.com:443");
+    /// ```
+    pub fn with_allow_outbound(mut self, host: crate::AllowedHost) -> Self {
+        self.allow_outbound.push(host);
         self
     }
 }

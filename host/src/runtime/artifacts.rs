@@ -78,6 +78,7 @@ impl Artifacts {
     pub(crate) fn store(&self, digest: &[u8; 32], image: &Image) {
         let bytes = match image {
             Image::Component(pre) => pre.instance_pre().component().serialize(),
+            Image::Http(pre) => pre.instance_pre().component().serialize(),
             Image::Module(pre) => pre.module().serialize(),
         };
         let path = self.path(digest);
@@ -104,7 +105,14 @@ impl Loaded {
         Ok(match self {
             Loaded::Component(c) => {
                 let pre = linkers.p2.instantiate_pre(&c).map_err(link_err)?;
-                Image::Component(CommandPre::new(pre).map_err(link_err)?)
+                // As when it was compiled: an HTTP handler is served.
+                if crate::container::image::serves_http(c.engine(), &c) {
+                    Image::Http(
+                        wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(link_err)?,
+                    )
+                } else {
+                    Image::Component(CommandPre::new(pre).map_err(link_err)?)
+                }
             }
             Loaded::Module(m) => Image::Module(linkers.p1.instantiate_pre(&m).map_err(link_err)?),
         })

@@ -24,6 +24,8 @@
 //!   pod's network), linked over wasmtime-wasi's socket interfaces by
 //!   [`add_to_linker`].
 //! * [`PodStream`]: a connection into a pod from the host side.
+//! * [`PodListener`]: a listener the host owns inside a pod (it serves a
+//!   `wasi:http` container's port), accepting [`PodStream`]s.
 //!
 //! A guest's sockets live in its store's resource table, so when a
 //! container exits, crashes or is killed, dropping its store closes its
@@ -35,6 +37,7 @@ pub mod dial;
 mod host_lookup;
 mod host_tcp;
 mod host_udp;
+mod listen;
 pub mod lookup;
 pub mod netns;
 pub mod options;
@@ -46,6 +49,7 @@ pub mod tcp;
 mod tests;
 pub mod udp;
 
+pub use listen::PodListener;
 pub use netns::PodNetwork;
 pub use stream::PodStream;
 

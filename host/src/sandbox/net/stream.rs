@@ -21,7 +21,9 @@ use super::pipe::{ReadOutcome, WriteError};
 /// as closing a socket does.
 pub struct PodStream {
     conn: Conn,
-    _lease: PortLease,
+    /// The client's ephemeral port; `None` for an accepted connection,
+    /// whose port is its listener's.
+    _lease: Option<PortLease>,
 }
 
 impl std::fmt::Debug for PodStream {
@@ -53,8 +55,13 @@ impl PodStream {
     fn new(conn: Conn, lease: PortLease) -> Self {
         Self {
             conn,
-            _lease: lease,
+            _lease: Some(lease),
         }
+    }
+
+    /// The server's end of a connection a host-side listener accepted.
+    pub(super) fn accepted(conn: Conn) -> Self {
+        Self { conn, _lease: None }
     }
 
     /// This end's address in the pod (`127.0.0.1:<ephemeral>`).

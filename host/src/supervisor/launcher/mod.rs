@@ -51,6 +51,8 @@ pub(crate) struct Start {
     pub(crate) output: mpsc::Sender<Chunk>,
     /// The instance's share of the pod's budget.
     pub(crate) permit: Permit,
+    /// The container's own instance, or an exec probe's or hook's.
+    pub(crate) what: Use,
 }
 
 /// A started instance.
@@ -123,6 +125,7 @@ impl Launcher {
                 cpu: self.cpu.clone(),
                 output,
                 permit,
+                what,
             }),
             Err(why) => Started {
                 exit: tokio::spawn(async move { Exit::StartError(why) }),

@@ -1,27 +1,38 @@
 //! The real [`Instances`]: each instance is a Wasm component run by
-//! [`container::run`] on the runtime's guest executor.
+//! [`container::run`] on the runtime's guest executor — or, for a
+//! `wasi:http` component, served by [`container::http::serve`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Instances, Start, Started, Term};
-use crate::container::{self, Image, Launch, SharedSignal, TerminationSignal};
+use crate::container::http::{self, AllowedHost, ServeConfig};
+use crate::container::{self, Exit, Image, Launch, SharedSignal, TerminationSignal};
+use crate::plan::PodPlan;
 use crate::runtime::Runtime;
-use crate::sandbox::{OutputSink, Stream};
+use crate::sandbox::{OutputSink, PodListener, Stream};
+use crate::supervisor::budget::Use;
 use crate::supervisor::observed::Slot;
+use crate::supervisor::output::{Event, Shared};
 
 /// Runs a pod's instances as Wasm, each container's from its compiled image.
 pub(crate) struct WasmInstances {
     pub(crate) runtime: Runtime,
     pub(crate) images: HashMap<Slot, Image>,
+    /// The pod (container names, for events).
+    pub(crate) plan: Arc<PodPlan>,
+    /// Where events go (a served container's failed requests).
+    pub(crate) shared: Arc<Shared>,
+    /// Hosts outside the pod outgoing `wasi:http` requests may reach.
+    pub(crate) outbound: Arc<[AllowedHost]>,
 }
 
 impl Instances for WasmInstances {
     fn start(&self, s: Start) -> Started {
         let signal = SharedSignal::default();
         // The runtime-wide limit (RuntimeConfig::max_instances).
-        let slot = match self.runtime.instance_slot() {
-            Ok(slot) => slot,
+        let instance_slot = match self.runtime.instance_slot() {
+            Ok(taken) => taken,
             Err(why) => {
                 return Started {
                     exit: tokio::spawn(async move { container::Exit::StartError(why) }),
@@ -29,10 +40,17 @@ impl Instances for WasmInstances {
                 };
             }
         };
+        let (slot, what) = (s.slot, s.what);
+        let mut env = s.env;
+        let image = self.images[&slot].clone();
+        let served = match (&image, what) {
+            (Image::Http(_), Use::Container) => Some(ServeConfig::from_env(&mut env)),
+            _ => None,
+        };
         let launch = Launch {
-            image: self.images[&s.slot].clone(),
+            image: image.clone(),
             argv: s.argv,
-            env: s.env,
+            env,
             preopens: s.preopens,
             stdout: OutputSink::new(s.output.clone(), Stream::Stdout),
             stderr: OutputSink::new(s.output, Stream::Stderr),
@@ -40,18 +58,61 @@ impl Instances for WasmInstances {
             network: s.network,
             memory_limit: s.memory_limit,
             cpu: s.cpu,
+            outbound: self.outbound.clone(),
         };
-        let run = container::run(self.runtime.engine().clone(), launch);
+        let engine = self.runtime.engine().clone();
+        let run: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match (image, served) {
+            (Image::Http(pre), Some(config)) => match self.listen(config, &launch) {
+                Ok((config, listener)) => {
+                    // Before the driver can send TERM: the host drains on it.
+                    signal.handled_by_host();
+                    let warn = self.warn(slot);
+                    Box::pin(http::serve(engine, launch, pre, listener, config, warn))
+                }
+                Err(e) => Box::pin(async move { Exit::StartError(e) }),
+            },
+            (Image::Http(_), None) => Box::pin(async {
+                Exit::StartError(
+                    "a wasi:http component has no command to exec: it only handles requests".into(),
+                )
+            }),
+            _ => Box::pin(container::run(engine, launch)),
+        };
         let permit = s.permit;
         let exit = self.runtime.guest_handle().spawn(async move {
             let exit = run.await;
-            drop((permit, slot));
+            drop((permit, instance_slot));
             exit
         });
         Started {
             exit,
             term: signal as Arc<dyn Term>,
         }
+    }
+}
+
+impl WasmInstances {
+    /// Binds a served container's port in the pod, before it is reported
+    /// started: it is reachable from then on.
+    fn listen(
+        &self,
+        config: Result<ServeConfig, String>,
+        launch: &Launch,
+    ) -> Result<(ServeConfig, PodListener), String> {
+        let config = config?;
+        let listener = PodListener::bind(&launch.network, config.addr, config.backlog)
+            .map_err(|e| format!("failed to listen on {} in the pod: {e}", config.addr))?;
+        tracing::debug!(addr = %listener.local_addr(), "serving a wasi:http component");
+        Ok((config, listener))
+    }
+
+    /// A served container's failed requests, as Warning events.
+    fn warn(&self, slot: Slot) -> http::Warn {
+        let name = slot.plan(&self.plan).name.clone();
+        let shared = self.shared.clone();
+        Arc::new(move |message| {
+            shared.event(Event::warning("RequestFailed", Some(&name), message));
+        })
     }
 }
 
