@@ -5,7 +5,6 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use wasmpod::spec::ConfigObject;
 use wasmpod::{LayerProgress, PullSecret, Runtime, ValidPod};
 
 use super::args::{ImagesArgs, PullArgs, PushArgs, RmiArgs};
@@ -77,43 +76,18 @@ pub fn remove(args: RmiArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::from(EXIT_SUCCEEDED))
 }
 
-/// The credentials of `pod`'s `imagePullSecrets`, from the Secrets of the same file. A
-/// missing or unreadable secret is a warning (the kubelet goes on without it too).
-pub fn pull_secrets(pod: &ValidPod, objects: &[ConfigObject]) -> Vec<PullSecret> {
-    let spec = pod.document.pod.spec.as_ref();
-    let names = spec
-        .and_then(|s| s.image_pull_secrets.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|r| r.name.as_str());
-    let mut out = Vec::new();
-    for name in names {
-        let secret = objects.iter().find_map(|o| match o {
-            ConfigObject::Secret(s) if s.metadata.name.as_deref() == Some(name) => Some(s),
-            _ => None,
-        });
-        let Some(secret) = secret else {
-            note(&format!(
-                "warning: pod {}: imagePullSecrets: secret {name:?} is not in the file",
-                pod.document.display_name()
-            ));
-            continue;
-        };
-        let data = secret
-            .data
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect();
-        match PullSecret::from_secret(name, secret.type_.as_deref(), &data) {
-            Ok(s) => out.push(s),
-            Err(e) => note(&format!(
-                "warning: pod {}: imagePullSecrets: {e}",
-                pod.document.display_name()
-            )),
-        }
+/// The credentials of `pod`'s `imagePullSecrets`, from the Secrets the file applied to the
+/// runtime's cluster; a missing or unreadable one is a warning (the kubelet goes on
+/// without it too).
+pub fn pull_secrets(rt: &Runtime, pod: &ValidPod) -> anyhow::Result<Vec<PullSecret>> {
+    let (secrets, warnings) = rt.pull_secrets(pod)?;
+    for w in warnings {
+        note(&format!(
+            "warning: pod {}: {w}",
+            pod.document.display_name()
+        ));
     }
-    out
+    Ok(secrets)
 }
 
 /// Runs `work`, showing the runtime's layer downloads: on a terminal a line per layer

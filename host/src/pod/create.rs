@@ -51,7 +51,7 @@ impl Runtime {
     pub async fn create(&self, pod: ValidPod, mut options: RunOptions) -> Result<PodHandle, Error> {
         let mut plan = plan::resolve(&pod.document.pod, &base_dir(&options)?)?;
         if options.pull_secrets.is_empty() {
-            options.pull_secrets = self.cluster_pull_secrets(&plan);
+            options.pull_secrets = self.cluster_pull_secrets(&plan).0;
         }
         // A failed registry pull keeps the pod Pending and is retried once it starts
         // (unless the caller wants the error, as `wasmpod run`).
@@ -201,35 +201,56 @@ impl Runtime {
     pub async fn validate(&self, pod: &ValidPod, options: &RunOptions) -> Result<(), Error> {
         let mut plan = plan::resolve(&pod.document.pod, &base_dir(options)?)?;
         let secrets = if options.pull_secrets.is_empty() {
-            self.cluster_pull_secrets(&plan)
+            self.cluster_pull_secrets(&plan).0
         } else {
             options.pull_secrets.clone()
         };
         self.load_images(&mut plan, &secrets).await.map(|_| ())
     }
 
-    /// The credentials of the pod's `imagePullSecrets` found among the Secrets of its
-    /// namespace in this runtime's [`Cluster`](crate::Cluster) (those missing or not of a
-    /// Docker-config type are left out, as the kubelet goes on without them).
-    fn cluster_pull_secrets(&self, plan: &PodPlan) -> Vec<crate::PullSecret> {
+    /// The credentials of `pod`'s `imagePullSecrets`, read from the Secrets of its
+    /// namespace in this runtime's [`Cluster`](crate::Cluster), and a warning for each one
+    /// that is missing or not a Docker-config Secret (the kubelet goes on without those).
+    /// What [`create`](Self::create) uses when [`RunOptions::pull_secrets`] is empty.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] when the pod cannot be resolved.
+    pub fn pull_secrets(
+        &self,
+        pod: &ValidPod,
+    ) -> Result<(Vec<crate::PullSecret>, Vec<String>), Error> {
+        let plan = plan::resolve(&pod.document.pod, std::path::Path::new("."))?;
+        Ok(self.cluster_pull_secrets(&plan))
+    }
+
+    fn cluster_pull_secrets(&self, plan: &PodPlan) -> (Vec<crate::PullSecret>, Vec<String>) {
         let objects = self.cluster().objects();
         let spec = plan.pod.spec.as_ref();
         let names = spec
             .and_then(|s| s.image_pull_secrets.as_ref())
             .into_iter()
             .flatten();
-        names
-            .filter_map(|r| {
-                let secret = objects.secret(&plan.namespace, &r.name)?;
-                let data = secret
-                    .data
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), v.0.clone()))
-                    .collect();
-                crate::PullSecret::from_secret(&r.name, secret.type_.as_deref(), &data).ok()
-            })
-            .collect()
+        let (mut secrets, mut warnings) = (Vec::new(), Vec::new());
+        for name in names.map(|r| r.name.as_str()) {
+            let Some(secret) = objects.secret(&plan.namespace, name) else {
+                warnings.push(format!(
+                    "imagePullSecrets: secret {name:?} not found in namespace {}",
+                    plan.namespace
+                ));
+                continue;
+            };
+            let data = secret
+                .data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.0.clone()))
+                .collect();
+            match crate::PullSecret::from_secret(name, secret.type_.as_deref(), &data) {
+                Ok(s) => secrets.push(s),
+                Err(e) => warnings.push(format!("imagePullSecrets: {e}")),
+            }
+        }
+        (secrets, warnings)
     }
 
     /// What `pod` reads from ConfigMaps and Secrets that this runtime's
