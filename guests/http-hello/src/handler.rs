@@ -90,7 +90,9 @@ fn read_body(request: IncomingRequest) -> Result<u64, String> {
 fn fetch(url: &str) -> Result<String, String> {
     let (authority, path) = split_url(url).ok_or_else(|| format!("not an http URL: {url}"))?;
     let request = OutgoingRequest::new(Fields::new());
-    request.set_scheme(Some(&Scheme::Http)).map_err(|()| "scheme")?;
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| "scheme")?;
     request
         .set_authority(Some(authority))
         .map_err(|()| "authority")?;
