@@ -79,15 +79,15 @@ pub fn remove(args: RmiArgs) -> Result<ExitCode, Failure> {
 /// The credentials of `pod`'s `imagePullSecrets`, from the Secrets the file applied to the
 /// runtime's cluster; a missing or unreadable one is a warning (the kubelet goes on
 /// without it too).
-pub fn pull_secrets(rt: &Runtime, pod: &ValidPod) -> anyhow::Result<Vec<PullSecret>> {
-    let (secrets, warnings) = rt.pull_secrets(pod)?;
+pub fn pull_secrets(rt: &Runtime, pod: &ValidPod) -> Vec<PullSecret> {
+    let (secrets, warnings) = rt.pull_secrets(pod);
     for w in warnings {
         note(&format!(
             "warning: pod {}: {w}",
             pod.document.display_name()
         ));
     }
-    Ok(secrets)
+    secrets
 }
 
 /// Runs `work`, showing the runtime's layer downloads: on a terminal a line per layer

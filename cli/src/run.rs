@@ -189,7 +189,7 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
     for p in loaded.pods {
         let mut options = RunOptions::default();
         options.base_dir = base_dir(&bases, &p);
-        options.pull_secrets = crate::images::pull_secrets(&rt, &p)?;
+        options.pull_secrets = crate::images::pull_secrets(&rt, &p);
         let name = p.document.display_name();
         crate::progress::while_compiling(&rt, rt.validate(&p, &options))
             .await
@@ -228,7 +228,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             .unwrap_or_else(|| format!("pod-{}", p.document.document_index));
         let mut options = RunOptions::default();
         options.base_dir = base_dir(&bases, &p);
-        options.pull_secrets = crate::images::pull_secrets(&rt, &p)?;
+        options.pull_secrets = crate::images::pull_secrets(&rt, &p);
         // A failed pull ends the run (exit 2) instead of waiting Pending as on a node.
         options.fail_on_pull_error = true;
         options.run_dir = Some(if several {

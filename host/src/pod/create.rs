@@ -51,7 +51,7 @@ impl Runtime {
     pub async fn create(&self, pod: ValidPod, mut options: RunOptions) -> Result<PodHandle, Error> {
         let mut plan = plan::resolve(&pod.document.pod, &base_dir(&options)?)?;
         if options.pull_secrets.is_empty() {
-            options.pull_secrets = self.cluster_pull_secrets(&plan).0;
+            options.pull_secrets = self.cluster_pull_secrets(&pod.document.pod).0;
         }
         // A failed registry pull keeps the pod Pending and is retried once it starts
         // (unless the caller wants the error, as `wasmpod run`).
@@ -201,7 +201,7 @@ impl Runtime {
     pub async fn validate(&self, pod: &ValidPod, options: &RunOptions) -> Result<(), Error> {
         let mut plan = plan::resolve(&pod.document.pod, &base_dir(options)?)?;
         let secrets = if options.pull_secrets.is_empty() {
-            self.cluster_pull_secrets(&plan).0
+            self.cluster_pull_secrets(&pod.document.pod).0
         } else {
             options.pull_secrets.clone()
         };
@@ -212,30 +212,23 @@ impl Runtime {
     /// namespace in this runtime's [`Cluster`](crate::Cluster), and a warning for each one
     /// that is missing or not a Docker-config Secret (the kubelet goes on without those).
     /// What [`create`](Self::create) uses when [`RunOptions::pull_secrets`] is empty.
-    ///
-    /// # Errors
-    /// [`Error::Plan`] when the pod cannot be resolved.
-    pub fn pull_secrets(
-        &self,
-        pod: &ValidPod,
-    ) -> Result<(Vec<crate::PullSecret>, Vec<String>), Error> {
-        let plan = plan::resolve(&pod.document.pod, std::path::Path::new("."))?;
-        Ok(self.cluster_pull_secrets(&plan))
+    pub fn pull_secrets(&self, pod: &ValidPod) -> (Vec<crate::PullSecret>, Vec<String>) {
+        self.cluster_pull_secrets(&pod.document.pod)
     }
 
-    fn cluster_pull_secrets(&self, plan: &PodPlan) -> (Vec<crate::PullSecret>, Vec<String>) {
+    fn cluster_pull_secrets(&self, pod: &Pod) -> (Vec<crate::PullSecret>, Vec<String>) {
         let objects = self.cluster().objects();
-        let spec = plan.pod.spec.as_ref();
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let spec = pod.spec.as_ref();
         let names = spec
             .and_then(|s| s.image_pull_secrets.as_ref())
             .into_iter()
             .flatten();
         let (mut secrets, mut warnings) = (Vec::new(), Vec::new());
         for name in names.map(|r| r.name.as_str()) {
-            let Some(secret) = objects.secret(&plan.namespace, name) else {
+            let Some(secret) = objects.secret(namespace, name) else {
                 warnings.push(format!(
-                    "imagePullSecrets: secret {name:?} not found in namespace {}",
-                    plan.namespace
+                    "imagePullSecrets: secret {name:?} not found in namespace {namespace}"
                 ));
                 continue;
             };

@@ -60,11 +60,6 @@ async fn should_be_consumable_as_environment_variable_names_when_configmap_keys_
     ))
     .await;
     assert_eq!(output(&run), ["1-data=value-1", "p-2.key=value-2"]);
-    assert!(
-        !run.events
-            .iter()
-            .any(|e| e.reason == "InvalidEnvironmentVariableNames")
-    );
 }
 
 /// secrets.go "should be consumable from pods in env vars" and "should be consumable via
