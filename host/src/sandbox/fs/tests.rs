@@ -17,13 +17,20 @@ fn plan(volumes: &str, mounts: &str) -> PodPlan {
     crate::plan::resolve(&file.pods[0].document.pod, Path::new("/")).expect("resolves")
 }
 
-/// Every path under `dir`, for "nothing was created here" checks.
+/// Every path under `dir`, for "nothing was created here" checks. A
+/// directory may vanish while it is read: a discarded tree is removed by the
+/// background remover (`trash`), so a vanished one is skipped.
 fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
+        let entries = match std::fs::read_dir(&d) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            r => r.unwrap(),
+        };
+        for e in entries {
+            let Ok(e) = e else { continue };
+            let p = e.path();
             if p.is_dir() && !p.is_symlink() {
                 todo.push(p.clone());
             }
@@ -142,6 +149,8 @@ fn dot_dot_paths_create_nothing_outside_the_root() {
     c.termination_message_path = "/../../../../escaped-log".into();
     let err = dirs.preopens_for(c).unwrap_err();
     assert!(err.to_string().contains("'..'"), "{err}");
+    // A failed start discards its partial root in the background; wait for it.
+    drain_discarded();
     let after: Vec<PathBuf> = tree(tmp.path())
         .into_iter()
         .filter(|p| !before.contains(p))
