@@ -55,6 +55,13 @@ pub enum Error {
         /// The condition type.
         type_: String,
     },
+    /// Every address of the cluster network's pod CIDR is taken.
+    #[error("no pod IP is left in the pod CIDR {cidr}")]
+    #[non_exhaustive]
+    AddressesExhausted {
+        /// The pod CIDR.
+        cidr: String,
+    },
     /// [`PodHandle::exec`](crate::PodHandle::exec) could not run its command.
     #[error("exec in container {container:?}: {message}")]
     #[non_exhaustive]

@@ -194,11 +194,11 @@ fn invalid_input_exits_2_names_field_and_line_and_runs_nothing() {
         ),
         (
             "no Pod in the file",
-            "apiVersion: v1\nkind: Service\nmetadata: {name: c}\nspec: {ports: [{port: 80}]}\n"
+            "apiVersion: v1\nkind: Endpoints\nmetadata: {name: c}\nspec: {ports: [{port: 80}]}\n"
                 .into(),
             &[
                 "no v1 Pod found in the file",
-                "document 1 (line 1): skipped kind Service",
+                "document 1 (line 1): skipped kind Endpoints",
             ],
         ),
     ];
@@ -220,12 +220,12 @@ fn invalid_input_exits_2_names_field_and_line_and_runs_nothing() {
 fn multi_document_file_runs_the_pod_and_notes_the_skipped_document() {
     let ws = Workspace::new();
     let service =
-        "apiVersion: v1\nkind: Service\nmetadata: {name: c}\nspec: {ports: [{port: 80}]}\n";
+        "apiVersion: v1\nkind: Endpoints\nmetadata: {name: c}\nspec: {ports: [{port: 80}]}\n";
     let yaml = format!("{service}---\n{}", app("Never", "echo the pod ran"));
     let ran = ws.run_yaml(&yaml, &[]);
     ran.assert_code(0);
     assert_eq!(ran.lines_of("app"), ["the pod ran"], "{ran}");
-    let note = "note: document 1 (line 1): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)";
+    let note = "note: document 1 (line 1): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)";
     assert!(ran.notes().contains(&note), "{ran}");
 }
 

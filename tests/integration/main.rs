@@ -32,6 +32,7 @@ mod registry;
 mod registry_cli;
 mod registry_images;
 mod registry_server;
+mod services;
 mod sockets;
 mod stopping;
 mod volumes;

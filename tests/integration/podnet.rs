@@ -185,7 +185,7 @@ async fn a_second_listener_on_a_port_of_the_pod_gets_address_in_use() {
     let run = run_pod(&yaml).await;
     assert_eq!(
         run.lines("app"),
-        ["nc: 127.0.0.1:8080: address in use", "status=1"],
+        ["nc: 0.0.0.0:8080: address in use", "status=1"],
         "{}",
         run.dump()
     );

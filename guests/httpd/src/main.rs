@@ -2,8 +2,8 @@
 //! wasmpod examples (a wasm32-wasip2 component on `std::net`).
 //!
 //! * Port: `-p PORT`/`--port PORT`, else env `PORT`, else 80; it listens on
-//!   the pod's loopback, `127.0.0.1` (in wasmpod's pod network `0.0.0.0` would be too),
-//!   and prints `httpd: listening on 127.0.0.1:PORT`.
+//!   every address of the pod (`0.0.0.0`, as nginx's `listen 80`: other pods and
+//!   Services reach it), and prints `httpd: listening on 0.0.0.0:PORT`.
 //! * Document root: `-r DIR`/`--root DIR`, else env `DOCROOT`, else
 //!   `/usr/share/nginx/html`. `GET` and `HEAD` are served from it, `/` and
 //!   other directories via `index.html`; without a docroot or index, `/`
@@ -94,10 +94,11 @@ fn main() {
             wasmpod_guest::exit(2);
         }
     };
-    let listener = match TcpListener::bind(("127.0.0.1", config.port)) {
+    // Every address of the pod, as nginx's `listen 80`: other pods and Services reach it.
+    let listener = match TcpListener::bind(("0.0.0.0", config.port)) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("httpd: can't listen on 127.0.0.1:{}: {e}", config.port);
+            eprintln!("httpd: can't listen on 0.0.0.0:{}: {e}", config.port);
             wasmpod_guest::exit(1);
         }
     };
@@ -107,7 +108,7 @@ fn main() {
     }
     // Like installing a SIGTERM handler: we stop on our own when asked.
     let _termination = wasmpod_guest::subscribe();
-    println!("httpd: listening on 127.0.0.1:{}", config.port);
+    println!("httpd: listening on 0.0.0.0:{}", config.port);
     while !wasmpod_guest::requested() {
         match listener.accept() {
             Ok((stream, peer)) => serve(stream, peer, &config),

@@ -64,6 +64,8 @@ impl ConfigObjects {
                 }
                 self.secrets.insert(key, Arc::new(s));
             }
+            // The runtime keeps Services apart (they have cluster IPs).
+            ConfigObject::Service(_) => return Err("kind: a Service is not a config object".into()),
         }
         Ok(())
     }

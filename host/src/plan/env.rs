@@ -70,10 +70,12 @@ pub(crate) fn build(
     objects: Option<&ConfigObjects>,
 ) -> Result<StartEnv, EnvError> {
     let namespace = fields.namespace;
-    let env_from = match objects {
-        Some(objects) => env_from(c, namespace, objects)?,
-        None => Vec::new(),
-    };
+    // The Service variables come first: the container's own override them.
+    let mut env_from_all = fields.service_env.to_vec();
+    if let Some(objects) = objects {
+        env_from_all.extend(env_from(c, namespace, objects)?);
+    }
+    let env_from = env_from_all;
     let containers = || {
         let spec = fields.pod.spec.as_ref();
         spec.into_iter()
@@ -232,6 +234,8 @@ impl PodPlan {
             namespace: &self.namespace,
             uid: &self.uid,
             pod: &self.pod,
+            pod_ip: self.address.ip,
+            service_env: &self.address.service_env,
         };
         build(
             &fields,

@@ -25,6 +25,7 @@ mod probe;
 mod projection;
 mod reference;
 mod resources;
+pub mod service;
 mod volume;
 
 pub use config::{ConfigObjects, ObjectData, ObjectKind};
@@ -181,8 +182,27 @@ pub struct PodPlan {
     pub containers: Vec<ContainerPlan>,
     /// `volumes[]`.
     pub volumes: Vec<VolumePlan>,
+    /// The pod's address in its cluster: what its environment shows.
+    pub address: PodAddress,
     /// The Pod as given, echoed in the status.
     pub pod: Pod,
+}
+
+/// A pod's place in its cluster network, known when it is created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PodAddress {
+    /// The pod IP (`status.podIP`); `None` outside a cluster network.
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// The Service variables of the pod's namespace (`enableServiceLinks`).
+    pub service_env: Vec<(String, String)>,
+}
+
+impl PodAddress {
+    /// An address with this IP and these Service variables.
+    pub fn new(ip: Option<std::net::Ipv4Addr>, service_env: Vec<(String, String)>) -> Self {
+        PodAddress { ip, service_env }
+    }
 }
 
 impl PodPlan {
@@ -235,6 +255,15 @@ pub enum PlanError {
 /// [`PlanError::Field`] if a required field is missing (validation in
 /// [`crate::spec`] reports these with YAML lines first).
 pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
+    resolve_at(pod, base_dir, PodAddress::default())
+}
+
+/// [`resolve`] for a pod with an address in a cluster network: its environment shows
+/// its IP (`status.podIP`) and the Service variables.
+///
+/// # Errors
+/// As [`resolve`].
+pub fn resolve_at(pod: &Pod, base_dir: &Path, address: PodAddress) -> Result<PodPlan, PlanError> {
     let meta = &pod.metadata;
     let name = meta
         .name
@@ -267,6 +296,7 @@ pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
         hostname: &hostname,
         pod,
         base_dir,
+        address: &address,
     };
 
     let init_containers = spec
@@ -354,6 +384,7 @@ pub fn resolve(pod: &Pod, base_dir: &Path) -> Result<PodPlan, PlanError> {
             .flatten()
             .map(|g| g.condition_type.clone())
             .collect(),
+        address: address.clone(),
         pod: pod.clone(),
     })
 }
@@ -365,6 +396,7 @@ struct PodContext<'a> {
     hostname: &'a str,
     pod: &'a Pod,
     base_dir: &'a Path,
+    address: &'a PodAddress,
 }
 
 impl PodContext<'_> {
@@ -374,6 +406,8 @@ impl PodContext<'_> {
             namespace: self.namespace,
             uid: self.uid,
             pod: self.pod,
+            pod_ip: self.address.ip,
+            service_env: &self.address.service_env,
         }
     }
 }

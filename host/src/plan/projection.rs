@@ -208,6 +208,8 @@ impl PodPlan {
                         namespace: &self.namespace,
                         uid: &self.uid,
                         pod: &self.pod,
+                        pod_ip: self.address.ip,
+                        service_env: &[],
                     };
                     let var = k8s_openapi::api::core::v1::EnvVar {
                         value_from: Some(k8s_openapi::api::core::v1::EnvVarSource {

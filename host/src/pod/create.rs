@@ -49,7 +49,22 @@ impl Runtime {
     /// Kubernetes reason), [`Error::Sandbox`] / [`Error::RunDir`] when directories cannot be
     /// set up.
     pub async fn create(&self, pod: ValidPod, mut options: RunOptions) -> Result<PodHandle, Error> {
-        let mut plan = plan::resolve(&pod.document.pod, &base_dir(&options)?)?;
+        // The pod's IP, and the Services that exist now for its environment.
+        let cluster_net = self.cluster().network();
+        let reserved = cluster_net
+            .reserve()
+            .ok_or_else(|| Error::AddressesExhausted {
+                cidr: cluster_net.pod_cidr().to_string(),
+            })?;
+        let raw = &pod.document.pod;
+        let namespace = raw.metadata.namespace.as_deref().unwrap_or("default");
+        let links = raw.spec.as_ref().and_then(|s| s.enable_service_links);
+        let service_env = match links {
+            Some(false) => Vec::new(),
+            _ => self.cluster().service_env(namespace),
+        };
+        let address = plan::PodAddress::new(Some(reserved.ip()), service_env);
+        let mut plan = plan::resolve_at(raw, &base_dir(&options)?, address)?;
         if options.pull_secrets.is_empty() {
             options.pull_secrets = self.cluster_pull_secrets(&pod.document.pod).0;
         }
@@ -97,7 +112,11 @@ impl Runtime {
         let (start_tx, start_rx) = oneshot::channel();
         let (done_tx, done_rx) = watch::channel(None);
         // The pod's network namespace, shared by its containers.
-        let network = crate::sandbox::PodNetwork::new(plan.hostname.clone());
+        let network = crate::sandbox::PodNetwork::join(
+            reserved,
+            plan.hostname.clone(),
+            plan.namespace.clone(),
+        );
         let (exec_tx, execs) = tokio::sync::mpsc::unbounded_channel();
         let mut driver = Driver {
             instances: Arc::new(WasmInstances {

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, Weak};
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
+use super::services::ServiceMap;
 use crate::plan::{ConfigObjects, ObjectKind};
+use crate::sandbox::{ClusterNetwork, Directory};
 use crate::spec::ConfigObject;
 
 /// The pods of one [`Runtime`](crate::Runtime) and the ConfigMaps and Secrets they read.
@@ -44,17 +46,32 @@ use crate::spec::ConfigObject;
 #[derive(Debug)]
 pub struct Cluster {
     /// Each live pod's status, by uid (unique, unlike names).
-    pods: Mutex<HashMap<String, watch::Receiver<Pod>>>,
+    pub(super) pods: Mutex<HashMap<String, watch::Receiver<Pod>>>,
     /// The ConfigMaps and Secrets; each pod watches them.
     objects: watch::Sender<Arc<ConfigObjects>>,
+    /// The Services, with their cluster IPs.
+    pub(super) services: Mutex<ServiceMap>,
+    /// The network between the pods; it asks this cluster about Services and names.
+    pub(super) network: Arc<ClusterNetwork>,
 }
 
-impl Default for Cluster {
-    fn default() -> Self {
-        Cluster {
+impl Cluster {
+    /// A cluster whose network has these ranges; it answers its network's questions.
+    pub(super) fn new(network: Arc<ClusterNetwork>) -> Arc<Self> {
+        let cluster = Arc::new(Cluster {
             pods: Mutex::default(),
             objects: watch::Sender::new(Arc::default()),
-        }
+            services: Mutex::default(),
+            network,
+        });
+        let directory: Weak<dyn Directory> = Arc::downgrade(&cluster) as Weak<dyn Directory>;
+        cluster.network.set_directory(directory);
+        cluster
+    }
+
+    /// The network between the pods.
+    pub fn network(&self) -> &Arc<ClusterNetwork> {
+        &self.network
     }
 }
 
@@ -86,6 +103,14 @@ impl Cluster {
             object.namespace().to_owned(),
             object.name().to_owned(),
         );
+        if let ConfigObject::Service(svc) = object {
+            return self.apply_service(*svc).map_err(|message| ApplyError {
+                kind,
+                namespace,
+                name,
+                message,
+            });
+        }
         let mut result = Ok(());
         self.objects.send_if_modified(|objects| {
             let mut next = (**objects).clone();
@@ -180,7 +205,7 @@ fn key(pod: &Pod) -> (&str, &str, &str) {
     )
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -194,6 +219,19 @@ mod tests {
         pod.metadata.name = Some(name.into());
         pod.metadata.uid = Some(uid.into());
         watch::channel(pod).0
+    }
+
+    fn test_cluster() -> Arc<Cluster> {
+        let network = ClusterNetwork::new(
+            crate::sandbox::net::cluster::DEFAULT_POD_CIDR
+                .parse()
+                .unwrap(),
+            crate::sandbox::net::cluster::DEFAULT_SERVICE_CIDR
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+        Cluster::new(network)
     }
 
     fn names(cluster: &Cluster) -> Vec<String> {
@@ -212,7 +250,7 @@ mod tests {
 
     #[test]
     fn lists_pods_by_namespace_and_name_until_unregistered() {
-        let cluster = Arc::new(Cluster::default());
+        let cluster = test_cluster();
         let (b, a, other) = (
             pod("default", "b", "1"),
             pod("default", "a", "2"),
@@ -235,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_registration_outliving_its_cluster_is_harmless() {
-        let cluster = Arc::new(Cluster::default());
+        let cluster = test_cluster();
         let status = pod("default", "a", "1");
         let registration = cluster.register("1", status.subscribe());
         drop(cluster);

@@ -15,6 +15,7 @@ mod cluster;
 mod instances;
 mod progress;
 pub(crate) mod registry;
+mod services;
 
 pub(crate) use cluster::Registration;
 pub use cluster::{ApplyError, Cluster};
@@ -33,6 +34,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::container::image::{self, Image, ImageError};
 use crate::container::link::{self, Linkers};
 use crate::plan::ImageSource;
+pub use crate::sandbox::net::cluster::{Cidr, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
 
 /// How a [`Runtime`] is set up.
 #[derive(Debug, Clone)]
@@ -86,6 +88,11 @@ pub struct RuntimeConfig {
     /// The largest image layer pulled, in bytes (default 512 MiB); a larger one is an
     /// `ErrImagePull` before any byte of it is downloaded.
     pub max_layer_bytes: u64,
+    /// The pods' addresses (default `10.244.0.0/16`).
+    pub pod_cidr: Cidr,
+    /// The Services' virtual addresses (default `10.96.0.0/12`); it must not overlap
+    /// [`pod_cidr`](Self::pod_cidr).
+    pub service_cidr: Cidr,
 }
 
 impl Default for RuntimeConfig {
@@ -101,6 +108,8 @@ impl Default for RuntimeConfig {
             parallel_compilation: true,
             insecure_registries: Vec::new(),
             max_layer_bytes: image::MAX_IMAGE_BYTES,
+            pod_cidr: DEFAULT_POD_CIDR.parse().expect("a valid CIDR"),
+            service_cidr: DEFAULT_SERVICE_CIDR.parse().expect("a valid CIDR"),
         }
     }
 }
@@ -176,6 +185,20 @@ impl RuntimeConfig {
         self.max_layer_bytes = max;
         self
     }
+
+    /// [`pod_cidr`](Self::pod_cidr) and [`service_cidr`](Self::service_cidr).
+    ///
+    /// ```
+    /// let config = wasmpod::RuntimeConfig::default()
+    ///     .with_cidrs("10.1.0.0/16".parse()?, "10.2.0.0/16".parse()?);
+    /// assert!(wasmpod::Runtime::new(config).is_ok());
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn with_cidrs(mut self, pods: Cidr, services: Cidr) -> Self {
+        self.pod_cidr = pods;
+        self.service_cidr = services;
+        self
+    }
 }
 
 /// The default compiled-code cache directory.
@@ -199,6 +222,9 @@ pub enum RuntimeError {
     /// The guest executor could not be started.
     #[error("failed to start the guest executor: {0}")]
     Executor(#[source] std::io::Error),
+    /// The cluster network's ranges overlap.
+    #[error("invalid cluster network: {0}")]
+    Network(String),
 }
 
 struct Inner {
@@ -289,6 +315,8 @@ impl Runtime {
             .enable_all()
             .build()
             .map_err(RuntimeError::Executor)?;
+        let network = crate::sandbox::ClusterNetwork::new(config.pod_cidr, config.service_cidr)
+            .map_err(RuntimeError::Network)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.weak(), config.epoch_tick, stop_ticker.clone());
         Ok(Self {
@@ -304,7 +332,7 @@ impl Runtime {
                 stop_ticker,
                 max_instances_per_pod: config.max_instances_per_pod,
                 slots: instances::Slots::new(config.max_instances, instances::max_map_count()),
-                cluster: Arc::default(),
+                cluster: Cluster::new(network),
                 compiling: progress::Board::default(),
                 registry: registry::Registry::new(
                     config.cache_dir.as_deref(),

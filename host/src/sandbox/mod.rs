@@ -12,5 +12,5 @@ pub use fs::{
     MAX_WALK_ENTRIES, PodDirs, Preopen, SandboxError, discard, disk_usage, drain_discarded,
     read_regular_file, temp_run_base,
 };
-pub use net::{PodListener, PodNetwork, PodStream};
+pub use net::{Backends, ClusterNetwork, Directory, PodListener, PodNetwork, PodStream};
 pub use stdio::{CHANNEL_CHUNKS, Chunk, OutputSink, Stream};

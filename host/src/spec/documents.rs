@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_yaml::Value;
@@ -42,6 +42,7 @@ enum Typed {
     Pod(Box<Pod>),
     ConfigMap(ConfigMap),
     Secret(Secret),
+    Service(Box<Service>),
 }
 
 /// Reads `text` (input number `input` of a load): every `v1` Pod, ConfigMap and Secret of
@@ -176,6 +177,15 @@ pub(super) fn read(text: &str, input: usize) -> Result<ParsedFile, SpecError> {
                         ..object
                     });
                 }
+                Typed::Service(svc) => {
+                    let object = object_document(ConfigObject::Service(svc), &raw, loc);
+                    file.objects.push(ObjectDocument {
+                        document_index: index,
+                        input,
+                        item,
+                        ..object
+                    });
+                }
                 Typed::Secret(secret) => {
                     let object = object_document(ConfigObject::Secret(secret), &raw, loc);
                     file.objects.push(ObjectDocument {
@@ -223,6 +233,7 @@ fn want(
         ("v1", "Pod") => return Want::Pod,
         ("v1", "ConfigMap") => return Want::Object("ConfigMap"),
         ("v1", "Secret") => return Want::Object("Secret"),
+        ("v1", "Service") => return Want::Object("Service"),
         _ => {}
     }
     let what = if kind == "Pod" {
@@ -231,7 +242,7 @@ fn want(
         format!("kind {kind}")
     };
     notes.push(format!(
-        "{place} (line {}): skipped {what} (wasmpod reads v1 Pod, ConfigMap and Secret)",
+        "{place} (line {}): skipped {what} (wasmpod reads v1 Pod, ConfigMap, Secret and Service)",
         line.map_or_else(|| "?".to_owned(), |l| l.to_string())
     ));
     Want::Skip
@@ -248,6 +259,7 @@ impl<'de> DeserializeSeed<'de> for ItemSeed {
         Ok(Some(match self.0 {
             Want::Pod => Typed::Pod(Box::new(Pod::deserialize(d)?)),
             Want::Object("ConfigMap") => Typed::ConfigMap(ConfigMap::deserialize(d)?),
+            Want::Object("Service") => Typed::Service(Box::new(Service::deserialize(d)?)),
             Want::Object(_) => Typed::Secret(Secret::deserialize(d)?),
             Want::Skip => {
                 IgnoredAny::deserialize(d)?;
@@ -329,6 +341,7 @@ fn object_document(
     let typed = match &object {
         ConfigObject::ConfigMap(cm) => serde_json::to_value(cm),
         ConfigObject::Secret(secret) => serde_json::to_value(secret),
+        ConfigObject::Service(svc) => serde_json::to_value(svc),
     }
     .unwrap_or(serde_json::Value::Null);
     let mut strict_problems = fields::unknown_fields(raw, &typed, &locator);

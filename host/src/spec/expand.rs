@@ -278,6 +278,10 @@ pub(crate) struct PodFields<'a> {
     pub(crate) namespace: &'a str,
     pub(crate) uid: &'a str,
     pub(crate) pod: &'a Pod,
+    /// The pod's IP in its cluster network (`127.0.0.1` when it has none).
+    pub(crate) pod_ip: Option<std::net::Ipv4Addr>,
+    /// The Service variables (`enableServiceLinks`), set before `envFrom`.
+    pub(crate) service_env: &'a [(String, String)],
 }
 
 /// The raw value of one `env` entry: `value` (the caller expands it against
@@ -312,7 +316,10 @@ pub(crate) fn env_value(ctx: &PodFields<'_>, var: &EnvVar) -> Option<String> {
             .as_ref()
             .and_then(|s| s.service_account_name.clone())
             .unwrap_or_else(|| "default".into()),
-        "status.podIP" | "status.podIPs" | "status.hostIP" | "status.hostIPs" => "127.0.0.1".into(),
+        "status.podIP" | "status.podIPs" => ctx
+            .pod_ip
+            .map_or_else(|| "127.0.0.1".into(), |ip| ip.to_string()),
+        "status.hostIP" | "status.hostIPs" => "127.0.0.1".into(),
         _ => {
             if let Some(k) = map_key("metadata.labels") {
                 meta.labels
@@ -354,6 +361,8 @@ pub(crate) fn expansion_problems(pod: &Pod) -> Vec<(String, String)> {
             .as_deref()
             .unwrap_or("00000000-0000-0000-0000-000000000000"),
         pod,
+        pod_ip: None,
+        service_env: &[],
     };
     let hostname = spec.hostname.as_deref().unwrap_or(&name);
     let init = spec.init_containers.iter().flatten();

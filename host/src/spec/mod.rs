@@ -56,6 +56,7 @@ mod objects;
 mod octal;
 mod prescan;
 pub mod quantity;
+mod service;
 mod sources;
 mod validate;
 
@@ -160,10 +161,10 @@ impl PodDocument {
 /// # Example
 ///
 /// ```
-/// let yaml = "apiVersion: v1\nkind: Service\n---\napiVersion: v1\nkind: Pod\n";
+/// let yaml = "apiVersion: v1\nkind: Endpoints\n---\napiVersion: v1\nkind: Pod\n";
 /// let file = wasmpod::spec::parse(yaml).unwrap();
 /// assert_eq!(file.pods.len(), 1);
-/// assert_eq!(file.notes, ["document 1 (line 1): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)"]);
+/// assert_eq!(file.notes, ["document 1 (line 1): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"]);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -173,7 +174,7 @@ pub struct ParsedFile {
     /// Every `v1` `ConfigMap` and `Secret` document, in order.
     pub objects: Vec<ObjectDocument>,
     /// One line per skipped document, e.g.
-    /// `document 2 (line 14): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)`.
+    /// `document 2 (line 14): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)`.
     pub notes: Vec<String>,
 }
 
@@ -301,7 +302,7 @@ pub struct LoadedFile {
 ///
 /// let err = spec::parse("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    command: 5\n").unwrap_err();
 /// assert!(matches!(err, SpecError::Yaml { line: Some(6), .. }), "{err}");
-/// assert!(matches!(spec::parse("kind: Service\napiVersion: v1\n"), Err(SpecError::NoPod { .. })));
+/// assert!(matches!(spec::parse("kind: Endpoints\napiVersion: v1\n"), Err(SpecError::NoPod { .. })));
 /// ```
 pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
     let file = documents::read(text, 0)?;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 
 use super::Diagnostic;
 use super::error::SpecError;
@@ -20,7 +20,7 @@ pub const MAX_OBJECT_DATA_BYTES: usize = 1024 * 1024;
 /// The longest config key (`IsConfigMapKey`: a DNS subdomain's length).
 const MAX_KEY_LENGTH: usize = 253;
 
-/// A ConfigMap or a Secret.
+/// An object a cluster keeps besides its pods: a ConfigMap, a Secret or a Service.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ConfigObject {
@@ -28,6 +28,8 @@ pub enum ConfigObject {
     ConfigMap(ConfigMap),
     /// A `v1` Secret, its `stringData` merged into `data` as the API server stores it.
     Secret(Secret),
+    /// A `v1` Service.
+    Service(Box<Service>),
 }
 
 impl ConfigObject {
@@ -36,6 +38,7 @@ impl ConfigObject {
         match self {
             ConfigObject::ConfigMap(_) => "ConfigMap",
             ConfigObject::Secret(_) => "Secret",
+            ConfigObject::Service(_) => "Service",
         }
     }
 
@@ -43,6 +46,7 @@ impl ConfigObject {
         match self {
             ConfigObject::ConfigMap(c) => &c.metadata,
             ConfigObject::Secret(s) => &s.metadata,
+            ConfigObject::Service(s) => &s.metadata,
         }
     }
 
@@ -195,6 +199,17 @@ pub(super) fn validate(
                 add("data", too_long());
             }
             secret_type_problems(secret, &mut add);
+        }
+        ConfigObject::Service(svc) => {
+            if let Some(name) = meta.name.as_deref().filter(|n| !n.is_empty()) {
+                // A Service's name is a DNS label (it is one in `svc.ns.svc.cluster.local`).
+                for e in dns1123_label(name) {
+                    if !e.contains("RFC 1123 subdomain") {
+                        add("metadata.name", msg::invalid(&msg::quote(name), &e));
+                    }
+                }
+            }
+            super::service::problems(svc, &mut add);
         }
     }
     if problems.is_empty() {

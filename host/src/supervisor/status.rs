@@ -191,6 +191,10 @@ pub fn generate(
     statuses.sort_by(|a, b| a.name.cmp(&b.name));
 
     let conditions = conditions(plan, obs, phase, &init_statuses, &statuses, previous, now);
+    let pod_ip = plan
+        .address
+        .ip
+        .map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string());
     PodStatus {
         phase: Some(phase.as_str().into()),
         conditions: Some(conditions),
@@ -200,10 +204,8 @@ pub fn generate(
         host_ips: Some(vec![HostIP {
             ip: "127.0.0.1".into(),
         }]),
-        pod_ip: Some("127.0.0.1".into()),
-        pod_ips: Some(vec![PodIP {
-            ip: "127.0.0.1".into(),
-        }]),
+        pod_ip: Some(pod_ip.clone()),
+        pod_ips: Some(vec![PodIP { ip: pod_ip }]),
         qos_class: Some("BestEffort".into()),
         reason: if obs.evicted.is_some() {
             Some(EVICTED_REASON.into())

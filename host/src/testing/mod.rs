@@ -226,5 +226,11 @@ fn in_namespace(object: ConfigObject, namespace: &str) -> ConfigObject {
                 .get_or_insert_with(|| namespace.to_owned());
             ConfigObject::Secret(s)
         }
+        ConfigObject::Service(mut s) => {
+            s.metadata
+                .namespace
+                .get_or_insert_with(|| namespace.to_owned());
+            ConfigObject::Service(s)
+        }
     }
 }

@@ -121,8 +121,9 @@ pub(super) fn seconds(v: Option<&str>) -> Result<Option<Duration>, String> {
 /// * `nc -z [-v] [-w SECS] HOST PORT`: can a TCP connection be made? (0/1)
 /// * `nc [-w SECS] HOST PORT`: connect, send stdin, then print what the peer
 ///   sends until it closes (or is idle for SECS).
-/// * `nc -l [-k] [-e] [-p] PORT`: listen on the pod's loopback (127.0.0.1;
-///   the pod network keeps it private either way), print what one client
+/// * `nc -l [-k] [-e] [-s ADDR] [-p] PORT`: listen on every address of the
+///   pod (`0.0.0.0`, as busybox does: other pods reach it on the pod IP, and
+///   Services send to it) or on ADDR, print what one client
 ///   (`-k`: each client) sends until it closes; `-e` echoes it back.
 /// * `nc -u [-w SECS] HOST PORT`: send stdin as one datagram, then wait up
 ///   to SECS (no `-w`: don't wait) for a reply and print it.
@@ -142,13 +143,15 @@ pub fn nc(args: &[String], io: &mut Io) -> i32 {
         }
     };
     let listen = opts.has('l');
+    // `-s ADDR` listens on that address only (127.0.0.1: private to the pod).
+    let any = opts.value('s').unwrap_or("0.0.0.0").to_string();
     let (host, port) = match (listen, opts.value('p'), opts.operands.as_slice()) {
-        (true, Some(p), []) => ("127.0.0.1".to_string(), p.to_string()),
-        (true, None, [p]) => ("127.0.0.1".to_string(), p.clone()),
+        (true, Some(p), []) => (any, p.to_string()),
+        (true, None, [p]) => (any, p.clone()),
         (_, _, [h, p]) => (h.clone(), p.clone()),
         _ => {
             io.error(
-                "nc: usage: nc [-u] [-z] [-w SECS] HOST PORT | nc -l [-u] [-k] [-e] [-p] PORT",
+                "nc: usage: nc [-u] [-z] [-w SECS] HOST PORT | nc -l [-u] [-k] [-e] [-s ADDR] [-p] PORT",
             );
             return 1;
         }

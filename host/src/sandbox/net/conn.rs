@@ -35,12 +35,19 @@ pub struct Conn {
 impl Conn {
     /// A new connection between `a` and `b`: (`a`'s end, `b`'s end).
     pub fn pair(a: SocketAddr, b: SocketAddr) -> (Conn, Conn) {
+        Self::pair_translated(a, b, b)
+    }
+
+    /// A connection from `a` to `b_seen` (what `a` dialed, a Service's
+    /// address) that reached `b` (the endpoint): `a`'s end has `b_seen` as
+    /// its remote address, `b`'s end `b` as its local one.
+    pub fn pair_translated(a: SocketAddr, b_seen: SocketAddr, b: SocketAddr) -> (Conn, Conn) {
         let (a_to_b, b_to_a) = (Pipe::new(), Pipe::new());
         let a_end = Conn {
             rx: b_to_a.clone(),
             tx: a_to_b.clone(),
             local: a,
-            remote: b,
+            remote: b_seen,
         };
         let b_end = Conn {
             rx: a_to_b,

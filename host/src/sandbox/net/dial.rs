@@ -24,6 +24,9 @@ pub struct Dial {
     pub(super) lease: PortLease,
     pub(super) local: SocketAddr,
     pub(super) remote: SocketAddr,
+    /// The server's own address: `remote`, or the endpoint a Service's
+    /// address was translated to.
+    pub(super) server: SocketAddr,
     pub(super) listener: Arc<Listener>,
 }
 
@@ -40,7 +43,7 @@ impl Dial {
     pub fn attempt(self) -> Progress {
         let mut client = None;
         let queued = self.listener.enqueue(|| {
-            let (c, s) = Conn::pair(self.local, self.remote);
+            let (c, s) = Conn::pair_translated(self.local, self.remote, self.server);
             client = Some(c);
             s
         });

@@ -20,7 +20,13 @@ impl ip_name_lookup::Host for PodNetView<'_> {
         name: String,
     ) -> SocketResult<Resource<ResolveAddressStream>> {
         self.table.get(&network)?;
-        let result = resolve(self.net.hostname(), &name);
+        let mut result = resolve(self.net.hostname(), &name);
+        // In a cluster, other names go to its DNS (Services, pods).
+        if let (Err(ErrorCode::NameUnresolvable), Some(cluster)) = (&result, self.net.cluster())
+            && let Some(ips) = cluster.lookup(self.net.namespace(), &name)
+        {
+            result = Ok(ips);
+        }
         // Bad syntax fails now; an unknown name when the stream is read.
         if let Err(ErrorCode::InvalidArgument) = result {
             return Err(ErrorCode::InvalidArgument.into());

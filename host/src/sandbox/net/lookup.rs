@@ -3,9 +3,10 @@
 //! loopback, `127.0.0.1` then `::1`; IP literals resolve to themselves,
 //! read as wasmtime reads them (URL host syntax, so `127.1` and
 //! `0x7f000001` are `127.0.0.1`), and an IPv4-mapped IPv6 literal to its
-//! IPv4 address (the WIT: never an IPv4-mapped address); every other name
-//! is `name-unresolvable` (a pod has no DNS). A name that is not valid
-//! domain syntax is `invalid-argument`.
+//! IPv4 address (the WIT: never an IPv4-mapped address). In a cluster,
+//! other names go to its DNS ([`super::cluster`]); every other name is
+//! `name-unresolvable`. A name that is not valid domain syntax is
+//! `invalid-argument`.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

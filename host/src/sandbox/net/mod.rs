@@ -1,4 +1,5 @@
-//! The network a guest may use: its pod's own loopback, in memory.
+//! The network a guest may use: its pod's own loopback and, in a cluster,
+//! the other pods and Services — all in memory.
 //!
 //! In Kubernetes every pod has its own network namespace: its containers
 //! share `localhost`, and two pods can both listen on 8080. wasmpod gives
@@ -23,6 +24,8 @@
 //!   implemented on [`PodNetView`] (the store's resource table plus its
 //!   pod's network), linked over wasmtime-wasi's socket interfaces by
 //!   [`add_to_linker`].
+//! * [`cluster`]: the network between pods — pod IPs, Services' virtual
+//!   IPs and their endpoints, cluster DNS names.
 //! * [`PodStream`]: a connection into a pod from the host side.
 //! * [`PodListener`]: a listener the host owns inside a pod (it serves a
 //!   `wasi:http` container's port), accepting [`PodStream`]s.
@@ -32,6 +35,7 @@
 //! connections (peers read EOF; see [`conn`]) and frees its ports at once.
 
 mod bindings;
+pub mod cluster;
 pub mod conn;
 pub mod dial;
 mod host_lookup;
@@ -49,9 +53,10 @@ pub mod tcp;
 mod tests;
 pub mod udp;
 
+pub use cluster::{Backends, ClusterNetwork, Directory};
 pub use listen::PodListener;
 pub use netns::PodNetwork;
-pub use stream::PodStream;
+pub use stream::{PodStream, io_error as stream_io_error};
 
 use std::sync::Arc;
 

@@ -27,6 +27,13 @@
 //! * **Ephemeral ports** (port 0 and the implicit bind of `connect`) come
 //!   from 32768–60999, Linux's default range, round-robin.
 //!
+//! * **In a cluster** ([`PodNetwork::join`]) the pod also has an IP from
+//!   the [`ClusterNetwork`]'s pod CIDR: it can bind it, and other pods reach
+//!   its ports bound to the unspecified address or to that IP (an IPv4
+//!   connection also reaches a `::` listener, as a dual-stack socket would);
+//!   a port bound to loopback stays private. Addresses of other pods and
+//!   Services are routed through the cluster network.
+//!
 //! Nothing here opens a host socket: a pod's ports never appear on the host.
 
 use std::collections::HashMap;
@@ -35,6 +42,7 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
+use super::cluster::{ClusterNetwork, Reservation};
 pub use super::conn::Conn;
 pub use super::dial::{Dial, Progress};
 use super::pipe::lock;
@@ -141,6 +149,15 @@ enum Kind {
 struct Entry {
     id: u64,
     kind: Kind,
+    /// The address bound: who may reach the port (see [`reaches`]).
+    ip: IpAddr,
+}
+
+/// Whether traffic to `dst` reaches a port bound to `bound`: an unspecified
+/// bind takes everything, a loopback bind only loopback traffic, a bind to
+/// the pod IP traffic to it.
+fn reaches(bound: IpAddr, dst: IpAddr) -> bool {
+    bound.is_unspecified() || (bound.is_loopback() && dst.is_loopback()) || bound == dst
 }
 
 #[derive(Default)]
@@ -158,6 +175,7 @@ impl Tables {
         family: Family,
         port: u16,
         kind: Kind,
+        ip: IpAddr,
     ) -> Result<Key, ErrorCode> {
         let port = if port == 0 {
             self.ephemeral(proto, family)?
@@ -173,6 +191,7 @@ impl Tables {
             Entry {
                 id: self.next_id,
                 kind,
+                ip,
             },
         );
         Ok(key)
@@ -197,6 +216,23 @@ impl Tables {
 pub struct PodNetwork {
     hostname: String,
     tables: Mutex<Tables>,
+    /// The pod's place in a cluster network, if it joined one.
+    cluster: Option<Member>,
+}
+
+/// A pod's address in a cluster network.
+struct Member {
+    ip: Ipv4Addr,
+    namespace: String,
+    network: Arc<ClusterNetwork>,
+}
+
+impl Drop for PodNetwork {
+    fn drop(&mut self) {
+        if let Some(m) = &self.cluster {
+            m.network.detach(m.ip);
+        }
+    }
 }
 
 impl std::fmt::Debug for PodNetwork {
@@ -214,7 +250,87 @@ impl PodNetwork {
         Arc::new(Self {
             hostname: hostname.into(),
             tables: Mutex::default(),
+            cluster: None,
         })
+    }
+
+    /// A new namespace for a pod of `namespace` in a cluster network, with
+    /// the pod IP `reserved` there ([`ClusterNetwork::reserve`]).
+    pub fn join(
+        reserved: Reservation,
+        hostname: impl Into<String>,
+        namespace: impl Into<String>,
+    ) -> Arc<Self> {
+        let (ip, network) = reserved.take();
+        let net = Arc::new(Self {
+            hostname: hostname.into(),
+            tables: Mutex::default(),
+            cluster: Some(Member {
+                ip,
+                namespace: namespace.into(),
+                network: network.clone(),
+            }),
+        });
+        network.attach(ip, &net);
+        net
+    }
+
+    /// The pod's IP in its cluster network, if it joined one.
+    pub fn ip(&self) -> Option<Ipv4Addr> {
+        self.cluster.as_ref().map(|m| m.ip)
+    }
+
+    /// The cluster network the pod joined.
+    pub fn cluster(&self) -> Option<&Arc<ClusterNetwork>> {
+        self.cluster.as_ref().map(|m| &m.network)
+    }
+
+    /// The pod's namespace in its cluster (`default` outside one).
+    pub fn namespace(&self) -> &str {
+        self.cluster.as_ref().map_or("default", |m| &m.namespace)
+    }
+
+    /// Whether `ip` is the pod's own: loopback or its pod IP.
+    fn is_own(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() || (self.ip().is_some_and(|own| ip == IpAddr::V4(own)))
+    }
+
+    /// Checks an address a socket binds to: loopback, unspecified or the
+    /// pod IP (see the free [`check_local`]).
+    ///
+    /// # Errors
+    /// As [`check_local`].
+    pub fn check_local(&self, family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
+        match check_local(family, addr) {
+            Err(ErrorCode::AddressNotBindable) if self.is_own(addr.ip()) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Checks an address a socket connects or sends to: loopback, or in a
+    /// cluster, an address of the cluster network's ranges.
+    ///
+    /// # Errors
+    /// As [`check_remote`].
+    pub fn check_remote(&self, family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
+        match check_remote(family, addr) {
+            Err(ErrorCode::AccessDenied)
+                if self.is_own(addr.ip())
+                    || self.cluster().is_some_and(|c| c.routes(addr.ip())) =>
+            {
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// The address traffic to `remote` leaves from when the socket is bound
+    /// to the unspecified address: loopback for loopback, else the pod IP.
+    pub fn source_for(&self, family: Family, remote: IpAddr) -> IpAddr {
+        match self.ip() {
+            Some(ip) if !remote.is_loopback() && family == Family::V4 => ip.into(),
+            _ => family.loopback(),
+        }
     }
 
     /// The pod's hostname (it resolves to loopback).
@@ -229,7 +345,7 @@ impl PodNetwork {
     /// ephemeral port is left.
     pub fn bind(self: &Arc<Self>, proto: Proto, addr: SocketAddr) -> Result<PortLease, ErrorCode> {
         let family = Family::of(addr.ip());
-        check_local(family, addr)?;
+        self.check_local(family, addr)?;
         let kind = match proto {
             Proto::Tcp => Kind::Bound,
             Proto::Udp => Kind::Udp(Arc::new(Mailbox::default())),
@@ -245,7 +361,7 @@ impl PodNetwork {
     ) -> Result<PortLease, ErrorCode> {
         let family = Family::of(addr.ip());
         let mut t = lock(&self.tables);
-        let key = t.claim(proto, family, addr.port(), kind)?;
+        let key = t.claim(proto, family, addr.port(), kind, addr.ip())?;
         let id = t.ports[&key].id;
         Ok(PortLease {
             net: self.clone(),
@@ -266,19 +382,44 @@ impl PodNetwork {
         listener
     }
 
-    /// What `pick` takes from the entry bound at (`proto`, `family`, `port`).
+    /// What `pick` takes from the entry that traffic to `dst` reaches. An
+    /// IPv4 packet to the pod IP also reaches a `::` socket (dual stack).
     /// The table lock is released before the caller does anything else.
     fn find<T>(
         &self,
         proto: Proto,
-        family: Family,
-        port: u16,
-        pick: impl FnOnce(&Kind) -> Option<T>,
+        dst: SocketAddr,
+        pick: impl Fn(&Kind) -> Option<T>,
     ) -> Option<T> {
         let t = lock(&self.tables);
-        t.ports
-            .get(&(proto, family, port))
-            .and_then(|e| pick(&e.kind))
+        let family = Family::of(dst.ip());
+        let direct = t
+            .ports
+            .get(&(proto, family, dst.port()))
+            .filter(|e| reaches(e.ip, dst.ip()));
+        let dual = || {
+            let from_v4 = family == Family::V4 && !dst.ip().is_loopback();
+            t.ports
+                .get(&(proto, Family::V6, dst.port()))
+                .filter(|e| from_v4 && e.ip.is_unspecified())
+        };
+        direct.or_else(dual).and_then(|e| pick(&e.kind))
+    }
+
+    /// The listener traffic to `dst` reaches.
+    pub(super) fn listener_at(&self, dst: SocketAddr) -> Option<Arc<Listener>> {
+        self.find(Proto::Tcp, dst, |kind| match kind {
+            Kind::Listening(l) => Some(l.clone()),
+            _ => None,
+        })
+    }
+
+    /// The mailbox traffic to `dst` reaches.
+    fn mailbox_at(&self, dst: SocketAddr) -> Option<Arc<Mailbox>> {
+        self.find(Proto::Udp, dst, |kind| match kind {
+            Kind::Udp(m) => Some(m.clone()),
+            _ => None,
+        })
     }
 
     /// The mailbox of a bound UDP port.
@@ -288,6 +429,7 @@ impl PodNetwork {
             Some(Entry {
                 id,
                 kind: Kind::Udp(m),
+                ..
             }) if *id == lease.id => Some(m.clone()),
             _ => None,
         }
@@ -305,29 +447,34 @@ impl PodNetwork {
         remote: SocketAddr,
     ) -> Result<Dial, ErrorCode> {
         let family = Family::of(remote.ip());
-        check_remote(family, remote)?;
+        self.check_remote(family, remote)?;
+        let source = self.source_for(family, remote.ip());
         let lease = match local {
             Some(l) => l,
-            None => self.bind(Proto::Tcp, SocketAddr::new(family.loopback(), 0))?,
+            None => self.bind(Proto::Tcp, SocketAddr::new(source, 0))?,
         };
-        let listener = self.find(Proto::Tcp, family, remote.port(), |kind| match kind {
-            Kind::Listening(l) => Some(l.clone()),
-            _ => None,
-        });
-        let Some(listener) = listener else {
-            return Err(ErrorCode::ConnectionRefused);
-        };
-        // The route to loopback leaves from the loopback address (or from
-        // the one loopback address the client bound to).
+        // The route leaves from the address the client bound to, else from
+        // loopback (to loopback) or the pod IP (to anything else).
         let client_ip = match lease.addr.ip() {
-            ip if ip.is_unspecified() => family.loopback(),
+            ip if ip.is_unspecified() => source,
             ip => ip,
         };
         let local = SocketAddr::new(client_ip, lease.addr.port());
+        let (listener, server) = if self.is_own(remote.ip()) {
+            (self.listener_at(remote), remote)
+        } else {
+            let cluster = self.cluster().ok_or(ErrorCode::AccessDenied)?;
+            let (net, target) = cluster.route(Proto::Tcp, local, remote)?;
+            (net.listener_at(target), target)
+        };
+        let Some(listener) = listener else {
+            return Err(ErrorCode::ConnectionRefused);
+        };
         Ok(Dial {
             lease,
             local,
             remote,
+            server,
             listener,
         })
     }
@@ -363,20 +510,29 @@ impl PodNetwork {
         data: Vec<u8>,
     ) -> Result<bool, ErrorCode> {
         let family = Family::of(to.ip());
-        check_remote(family, to)?;
-        let mailbox = self.find(Proto::Udp, family, to.port(), |kind| match kind {
-            Kind::Udp(m) => Some(m.clone()),
-            _ => None,
-        });
-        let Some(mailbox) = mailbox else {
-            return Ok(false);
-        };
-        // Sent from the loopback address (or the one the sender bound to).
+        self.check_remote(family, to)?;
+        // Sent from the address the sender bound to, else its route's source.
         let from_ip = match from.ip() {
-            ip if ip.is_unspecified() => family.loopback(),
+            ip if ip.is_unspecified() => self.source_for(family, to.ip()),
             ip => ip,
         };
         let from = SocketAddr::new(from_ip, from.port());
+        let (mailbox, from) = if self.is_own(to.ip()) {
+            (self.mailbox_at(to), from)
+        } else {
+            let Some(cluster) = self.cluster() else {
+                return Err(ErrorCode::AccessDenied);
+            };
+            match cluster.route(Proto::Udp, from, to) {
+                Ok((net, target)) => (net.mailbox_at(target), cluster.reply_source(from, to)),
+                // Nobody has the address, or a Service has no endpoint: lost.
+                Err(ErrorCode::AccessDenied) => return Err(ErrorCode::AccessDenied),
+                Err(_) => return Ok(false),
+            }
+        };
+        let Some(mailbox) = mailbox else {
+            return Ok(false);
+        };
         mailbox.deliver(Datagram { data, from });
         Ok(true)
     }

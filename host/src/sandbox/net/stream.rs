@@ -59,8 +59,9 @@ impl PodStream {
         }
     }
 
-    /// The server's end of a connection a host-side listener accepted.
-    pub(super) fn accepted(conn: Conn) -> Self {
+    /// The server's end of a connection a host-side listener accepted, or the
+    /// client's end of one the node opened into the cluster.
+    pub(crate) fn accepted(conn: Conn) -> Self {
         Self { conn, _lease: None }
     }
 

@@ -139,7 +139,7 @@ impl TcpSocket {
         if !matches!(self.state, State::Unbound | State::Bound(_)) {
             return Err(ErrorCode::InvalidState);
         }
-        super::netns::check_remote(self.family, remote)?;
+        self.net.check_remote(self.family, remote)?;
         let local = match std::mem::replace(&mut self.state, State::Closed) {
             State::Bound(lease) => Some(lease),
             _ => None,

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime_wasi::p2::Pollable;
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
-use super::netns::{Datagram, Family, Mailbox, PodNetwork, PortLease, Proto, check_remote};
+use super::netns::{Datagram, Family, Mailbox, PodNetwork, PortLease, Proto};
 use super::pipe::PIPE_CAPACITY;
 
 /// Datagrams per `receive` / `check-send`.
@@ -105,7 +105,7 @@ impl UdpSocket {
             return Err(ErrorCode::InvalidState);
         };
         if let Some(r) = remote {
-            check_remote(self.family, r)?;
+            self.net.check_remote(self.family, r)?;
         }
         self.remote = remote;
         let refused = Arc::new(AtomicBool::new(false));
@@ -138,8 +138,8 @@ impl UdpSocket {
             .lease
             .addr();
         Ok(match self.remote {
-            Some(_) if bound.ip().is_unspecified() => {
-                SocketAddr::new(self.family.loopback(), bound.port())
+            Some(r) if bound.ip().is_unspecified() => {
+                SocketAddr::new(self.net.source_for(self.family, r.ip()), bound.port())
             }
             _ => bound,
         })
@@ -233,7 +233,7 @@ impl OutgoingDatagramStream {
             (None, Some(t)) => t,
             (None, None) => return Err(ErrorCode::InvalidArgument),
         };
-        check_remote(self.family, to)?;
+        self.net.check_remote(self.family, to)?;
         let max = match self.family {
             Family::V4 => MAX_PAYLOAD_V4,
             Family::V6 => MAX_PAYLOAD_V6,

@@ -22,7 +22,7 @@ fn shown(err: &SpecError) -> String {
 #[test]
 fn list_items_are_read_as_documents() {
     let text = list(&format!(
-        "{}- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: settings}}\n  data: {{mode: fast}}\n- apiVersion: v1\n  kind: Service\n  metadata: {{name: web}}\n{}",
+        "{}- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: settings}}\n  data: {{mode: fast}}\n- apiVersion: v1\n  kind: Endpoints\n  metadata: {{name: web}}\n{}",
         item_pod("a", "a.wasm"),
         item_pod("b", "b.wasm")
     )) + &format!("---\n{}", pod(APP));
@@ -38,7 +38,7 @@ fn list_items_are_read_as_documents() {
     assert_eq!(
         file.notes,
         [
-            "document 1, items[2] (line 15): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)"
+            "document 1, items[2] (line 15): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"
         ]
     );
     // Lines are lines of the file; paths are the pod's own.
@@ -57,7 +57,7 @@ fn list_items_are_read_as_documents() {
     let err = parse(&list("- {apiVersion: v1, kind: List, items: []}\n")).unwrap_err();
     assert_eq!(
         shown(&err),
-        "no v1 Pod found in the file (document 1, items[0] (line 4): skipped kind List (wasmpod reads v1 Pod, ConfigMap and Secret))"
+        "no v1 Pod found in the file (document 1, items[0] (line 4): skipped kind List (wasmpod reads v1 Pod, ConfigMap, Secret and Service))"
     );
 }
 
@@ -147,7 +147,7 @@ fn malformed_items_are_errors_at_their_line() {
 
 #[test]
 fn several_inputs_load_as_one() {
-    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n---\napiVersion: v1\nkind: Service\n";
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n---\napiVersion: v1\nkind: Endpoints\n";
     let web = pod(APP);
     let other = list(&item_pod("q", "q.wasm"));
     let file = load_many(&[
@@ -166,13 +166,13 @@ fn several_inputs_load_as_one() {
     assert_eq!(
         file.notes,
         [
-            "config.yaml: document 2 (line 5): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)"
+            "config.yaml: document 2 (line 5): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"
         ]
     );
     // ConfigMaps and Secrets alone load (something to apply); nothing at all is NoPod.
     let only_objects = load_many(&[("config.yaml", config)]).expect("objects alone load");
     assert!(only_objects.pods.is_empty() && only_objects.objects.len() == 1);
-    let service = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n";
+    let service = "apiVersion: v1\nkind: Endpoints\nmetadata: {name: s}\n";
     let Err(SpecError::NoPod { notes }) = load_many(&[("svc.yaml", service)]) else {
         panic!("a file of nothing wasmpod reads is NoPod")
     };

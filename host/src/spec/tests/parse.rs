@@ -46,14 +46,16 @@ fn type_errors_have_a_line() {
 #[test]
 fn multi_document_skips_other_kinds() {
     let text = format!(
-        "apiVersion: v1\nkind: Service\nspec: {{ports: [{{port: 80}}]}}\n---\n\n---\n# the pod\n{}",
+        "apiVersion: v1\nkind: Endpoints\nspec: {{ports: [{{port: 80}}]}}\n---\n\n---\n# the pod\n{}",
         pod(APP)
     );
     let file = parse(&text).unwrap();
     assert_eq!(file.pods.len(), 1);
     assert_eq!(
         file.notes,
-        ["document 1 (line 1): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)"]
+        [
+            "document 1 (line 1): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"
+        ]
     );
     let doc = &file.pods[0];
     assert_eq!((doc.document_index, doc.first_line), (2, 8));
@@ -65,7 +67,9 @@ fn multi_document_skips_other_kinds() {
     .unwrap();
     assert_eq!(
         file.notes,
-        ["document 2 (line 10): skipped apps/v1 Pod (wasmpod reads v1 Pod, ConfigMap and Secret)"]
+        [
+            "document 2 (line 10): skipped apps/v1 Pod (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"
+        ]
     );
 }
 
