@@ -297,8 +297,30 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         };
         printers.push(spawn_printer(h, output, several, args.quiet));
     }
-    // Host sockets exist only for forwarded ports: `ports[].hostPort` and `-p`.
+    // Host sockets exist only for forwarded ports: `ports[].hostPort`, `-p`, and the
+    // host ports of NodePort and LoadBalancer Services.
     let explicit = parse_publish(&args.publish, handles.len())?;
+    let targets = args
+        .publish
+        .iter()
+        .map(|v| crate::forward::parse(v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut _cluster_forwards = Vec::new();
+    for (what, result) in crate::forward::open(&rt, &targets).await {
+        match result {
+            Ok(f) => {
+                note(&format!("forwarding {what}"));
+                _cluster_forwards.push(f);
+            }
+            Err(e) => {
+                handles.iter().for_each(PodHandle::stop);
+                return Err(Failure {
+                    code: EXIT_INVALID,
+                    error: anyhow::anyhow!("cannot forward {what}: {e}"),
+                });
+            }
+        }
+    }
     for (i, h) in handles.iter().enumerate() {
         let mut forwards = h.publish_host_ports().await;
         if i == 0 {
@@ -483,34 +505,25 @@ fn spawn_printer(
 
 /// Parses `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT` values (host IP default
 /// `127.0.0.1`, as `kubectl port-forward` listens on loopback).
+/// The `-p` values that name a container port (`svc/` and `pod/` targets go through the
+/// cluster network, see [`crate::forward`]).
 fn parse_publish(
     values: &[String],
     pods: usize,
 ) -> Result<Vec<(std::net::SocketAddr, u16)>, Failure> {
-    if !values.is_empty() && pods != 1 {
-        return Err(
-            anyhow::anyhow!("-p needs a file with exactly one pod (this one has {pods})").into(),
-        );
+    let mut out = Vec::new();
+    for v in values {
+        if let (host, crate::forward::Target::Container(port)) = crate::forward::parse(v)? {
+            out.push((host, port));
+        }
     }
-    values
-        .iter()
-        .map(|v| {
-            let bad =
-                || anyhow::anyhow!("invalid -p {v:?}: expected [HOST_IP:]HOST_PORT:CONTAINER_PORT");
-            let (host, container) = v.rsplit_once(':').ok_or_else(bad)?;
-            let container: u16 = container.parse().map_err(|_| bad())?;
-            let (ip, port) = match host.rsplit_once(':') {
-                Some((ip, port)) => (
-                    ip.trim_matches(['[', ']']).parse().map_err(|_| bad())?,
-                    port,
-                ),
-                None => (std::net::IpAddr::from([127, 0, 0, 1]), host),
-            };
-            let port: u16 = port.parse().map_err(|_| bad())?;
-            Ok((std::net::SocketAddr::new(ip, port), container))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()
-        .map_err(Failure::from)
+    if !out.is_empty() && pods != 1 {
+        return Err(anyhow::anyhow!(
+            "-p CONTAINER_PORT needs a file with exactly one pod (this one has {pods}); use -p HOST_PORT:svc/NAME:PORT or pod/NAME:PORT"
+        )
+        .into());
+    }
+    Ok(out)
 }
 
 fn write_status(path: &Path, pods: &[Pod]) -> Result<(), Failure> {

@@ -65,13 +65,14 @@ pub mod testing;
 pub use container::ImageError;
 pub use container::http::AllowedHost;
 pub use error::Error;
+pub use plan::service::Endpoint;
 pub use plan::{ConfigObjects, ObjectData, ObjectKind, PlanError};
 pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};
 pub use runtime::{
-    ApplyError, Cluster, Compiling, Credential, ImageRecord, LayerProgress, PullSecret, Runtime,
-    RuntimeConfig, RuntimeError, SecretError, StoredImage,
+    ApplyError, Cidr, Cluster, Compiling, Credential, Forward, ImageRecord, LayerProgress,
+    PullSecret, Runtime, RuntimeConfig, RuntimeError, SecretError, StoredImage,
 };
-pub use sandbox::{PodStream, SandboxError, Stream};
+pub use sandbox::{ClusterNetwork, PodStream, SandboxError, Stream};
 pub use spec::ValidPod;
 pub use supervisor::driver::ExecOutput;
 pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason, Subscription};

@@ -293,3 +293,110 @@ spec:
     assert_ne!(own, db_ip);
     db.stop().await;
 }
+
+/// A free host port in the node port range, for a `NodePort` test.
+fn free_node_port() -> u16 {
+    (30000..=32767)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port in the node port range")
+}
+
+/// upstream: test/e2e/network/service.go "should be able to create a functioning
+/// NodePort service": the Service's node port on the host reaches its endpoints, and
+/// `ClientIP` affinity keeps one client on one endpoint; a UDP Service answers from its
+/// own address.
+#[tokio::test]
+async fn should_be_able_to_create_a_functioning_nodeport_service() {
+    let ns = "svc-nodeport";
+    let node_port = free_node_port();
+    apply(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  type: NodePort\n  sessionAffinity: ClientIP\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080, nodePort: {node_port}}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: echo, namespace: {ns}}}\nspec:\n  selector: {{app: web}}\n  ports: [{{name: dns, port: 53, targetPort: 5353, protocol: UDP}}]\n"
+    ));
+    let a = start(&web_pod(ns, "web-a", "web"), options()).await;
+    let b = start(&web_pod(ns, "web-b", "web"), options()).await;
+    ready(&a).await;
+    ready(&b).await;
+    let opened = runtime().cluster().open_service_ports().await;
+    let forwards: Vec<_> = opened
+        .into_iter()
+        .filter(|(what, _)| what.contains(&format!(":{node_port} ")))
+        .map(|(what, r)| r.unwrap_or_else(|e| panic!("{what}: {e}")))
+        .collect();
+    assert_eq!(forwards.len(), 1);
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let body = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", node_port))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut r = String::new();
+            s.read_to_string(&mut r)?;
+            Ok::<_, std::io::Error>(
+                r.split("\r\n\r\n")
+                    .nth(1)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .await
+        .expect("joined")
+        .expect("served on the node port");
+        answers.push(body);
+    }
+    answers.dedup();
+    assert_eq!(
+        answers.len(),
+        1,
+        "ClientIP affinity: one endpoint: {answers:?}"
+    );
+    assert!(
+        ["web-a", "web-b"].contains(&answers[0].as_str()),
+        "{answers:?}"
+    );
+
+    // UDP through a Service: the reply comes from the Service's address.
+    let echo_ip = cluster_ip(ns, "echo");
+    let server = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: udp-echo, namespace: {ns}, labels: {{app: web}}}}
+spec:
+  containers:
+  - name: echo
+    image: busybox
+    command: ['sh', '-c', 'nc -u -l -k -e -p 5353']
+"#
+    );
+    let server = start(&server, options()).await;
+    let client = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: udp-client, namespace: {ns}}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do r=$(echo ping | nc -u -w 1 echo 53); if [ "$r" = ping ]; then echo "reply=$r"; exit 0; fi; done; exit 1']
+"#
+    );
+    drop(forwards);
+    // The web pods are not UDP endpoints on 5353 (nothing bound): stop them first, so the
+    // Service's only endpoint with that port bound is the echo pod.
+    a.stop().await;
+    b.stop().await;
+    server
+        .wait_for(LIMIT, "running", |p| {
+            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        })
+        .await;
+    let run = start(&client, options()).await.finish(LIMIT).await;
+    assert_eq!(
+        run.lines("c"),
+        ["reply=ping"],
+        "{}\nservice {echo_ip}",
+        run.dump()
+    );
+    server.stop().await;
+}

@@ -12,6 +12,7 @@
 
 mod artifacts;
 mod cluster;
+mod forward;
 mod instances;
 mod progress;
 pub(crate) mod registry;
@@ -19,6 +20,7 @@ mod services;
 
 pub(crate) use cluster::Registration;
 pub use cluster::{ApplyError, Cluster};
+pub use forward::Forward;
 pub use progress::Compiling;
 pub use registry::{Credential, ImageRecord, LayerProgress, PullSecret, SecretError, StoredImage};
 

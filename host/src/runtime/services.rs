@@ -68,6 +68,33 @@ impl Cluster {
         for p in spec.ports.iter_mut().flatten() {
             p.protocol.get_or_insert_with(|| "TCP".into());
         }
+        if matches!(spec.type_.as_deref(), Some("NodePort" | "LoadBalancer")) {
+            // Node ports are the node's: unique across every Service.
+            let mut used: std::collections::BTreeSet<i32> = services
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .filter_map(|(_, s)| s.spec.as_ref())
+                .flat_map(|s| s.ports.iter().flatten().filter_map(|p| p.node_port))
+                .collect();
+            for (i, p) in spec.ports.iter_mut().flatten().enumerate() {
+                match p.node_port.filter(|n| *n != 0) {
+                    Some(n) if !used.insert(n) => {
+                        return Err(format!(
+                            "spec.ports[{i}].nodePort: Invalid value: {n}: provided port is already allocated"
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        let free = crate::spec::NODE_PORTS
+                            .clone()
+                            .find(|n| !used.contains(n))
+                            .ok_or("spec.ports: Internal error: the node port range is full")?;
+                        used.insert(free);
+                        p.node_port = Some(free);
+                    }
+                }
+            }
+        }
         services.insert(key, Arc::new(svc));
         Ok(())
     }

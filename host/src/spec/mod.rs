@@ -57,6 +57,7 @@ mod octal;
 mod prescan;
 pub mod quantity;
 mod service;
+pub use service::{NODE_PORTS, SERVICE_TYPES};
 mod sources;
 mod validate;
 
