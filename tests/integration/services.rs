@@ -400,3 +400,47 @@ spec:
     );
     server.stop().await;
 }
+
+/// `wasi:http` components in the cluster: one behind a Service answers a busybox pod's
+/// `wget http://hello/`, and its outgoing requests reach another Service by name.
+#[tokio::test]
+async fn wasi_http_components_serve_behind_services_and_call_services_by_name() {
+    let ns = "svc-http";
+    apply(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: hello, namespace: {ns}}}\nspec:\n  selector: {{app: hello}}\n  ports: [{{port: 80, targetPort: 8080}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: http}}]\n"
+    ));
+    let hello = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: hello, namespace: {ns}, labels: {{app: hello}}}}\nspec:\n  containers:\n  - name: hello\n    image: {:?}\n    readinessProbe:\n      tcpSocket: {{port: 8080}}\n      periodSeconds: 1\n",
+        wasmpod_guests::HTTP_HELLO_PATH
+    );
+    let hello = start(&hello, options()).await;
+    let web = start(&web_pod(ns, "web-0", "web"), options()).await;
+    ready(&hello).await;
+    ready(&web).await;
+    let client = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: client, namespace: {ns}}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ['sh', '-c', 'wget -q -O - http://hello/; echo; wget -q -O - "http://hello.{ns}.svc.cluster.local/fetch?http://web/"']
+"#
+    );
+    let run = start(&client, options()).await.finish(LIMIT).await;
+    let lines: Vec<String> = run
+        .lines("c")
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        lines,
+        ["hello from wasi:http", "status 200: web-0"],
+        "{}",
+        run.dump()
+    );
+    hello.stop().await;
+    web.stop().await;
+}

@@ -102,6 +102,8 @@ enum Route {
     Pod(u16),
     /// An allowed host, `host:port`.
     Host(String),
+    /// Another pod or a Service of the cluster (by IP or cluster DNS name).
+    Cluster(std::net::SocketAddr),
 }
 
 /// The `wasi:http` hooks of one instance: its pod's network and the hosts
@@ -115,6 +117,17 @@ impl Outgoing {
     /// Hooks for an instance of a pod with `network`, allowed `allowed`.
     pub fn new(network: Arc<PodNetwork>, allowed: Arc<[AllowedHost]>) -> Self {
         Self { network, allowed }
+    }
+
+    /// The cluster address `host` names (a pod or Service IP, or a cluster DNS name
+    /// through the pod's search path), if the pod is in a cluster network.
+    fn in_cluster(&self, host: &str, port: u16) -> Option<std::net::SocketAddr> {
+        let cluster = self.network.cluster()?;
+        let ip = match host.parse::<IpAddr>() {
+            Ok(ip) => cluster.routes(ip).then_some(ip)?,
+            Err(_) => *cluster.lookup(self.network.namespace(), host)?.first()?,
+        };
+        Some(std::net::SocketAddr::new(ip, port))
     }
 
     /// Where a request to `uri` goes, or why it may not.
@@ -140,6 +153,9 @@ impl Outgoing {
             .allowed
             .iter()
             .any(|a| a.host == host && a.port.is_none_or(|p| p == port));
+        if let Some(addr) = self.in_cluster(&host, port) {
+            return Ok(Route::Cluster(addr));
+        }
         if allowed {
             let host = if host.contains(':') {
                 format!("[{host}]")
@@ -186,6 +202,9 @@ async fn send(
     let io: Box<dyn Io> = match route {
         Route::Pod(port) => {
             Box::new(PodStream::connect(&network, port).map_err(|_| Error::ConnectionRefused)?)
+        }
+        Route::Cluster(addr) => {
+            Box::new(PodStream::connect_addr(&network, addr).map_err(|_| Error::ConnectionRefused)?)
         }
         Route::Host(addr) => {
             let connect = tokio::net::TcpStream::connect(addr);

@@ -52,6 +52,17 @@ impl PodStream {
         Err(io_error(last))
     }
 
+    /// Connects from the pod to `addr`: its loopback, or in a cluster another
+    /// pod's IP or a Service's address, as a guest's `connect` would.
+    ///
+    /// # Errors
+    /// As a guest's `connect`: `ConnectionRefused`, or `PermissionDenied` for an
+    /// address outside the cluster.
+    pub fn connect_addr(net: &Arc<PodNetwork>, addr: SocketAddr) -> io::Result<PodStream> {
+        let (conn, lease) = net.connect(None, addr).map_err(io_error)?;
+        Ok(Self::new(conn, lease))
+    }
+
     fn new(conn: Conn, lease: PortLease) -> Self {
         Self {
             conn,
