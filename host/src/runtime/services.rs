@@ -177,12 +177,17 @@ impl Cluster {
 
     /// The pods of `namespace` with their current status.
     fn pods_in(&self, namespace: &str) -> Vec<Pod> {
+        self.pods_matching(namespace, |_| true)
+    }
+
+    /// The pods of `namespace` that `keep` keeps, with their current status.
+    fn pods_matching(&self, namespace: &str, keep: impl Fn(&Pod) -> bool) -> Vec<Pod> {
         super::cluster::lock(&self.pods)
             .values()
             .filter_map(|status| {
                 let pod = status.borrow();
                 let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-                (ns == namespace).then(|| pod.clone())
+                (ns == namespace && keep(&pod)).then(|| pod.clone())
             })
             .collect()
     }
@@ -199,8 +204,18 @@ impl Directory for Cluster {
             Proto::Udp => "UDP",
         };
         let (ns, _) = ns_name(&svc);
-        let (endpoints, client_ip_affinity) =
-            svc_plan::backends(&svc, proto, port, &self.pods_in(&ns))?;
+        // Only the pods the selector matches are copied (this runs at every connect).
+        let selector = svc.spec.as_ref().and_then(|s| s.selector.as_ref());
+        let pods = self.pods_matching(&ns, |pod| {
+            let labels = pod.metadata.labels.as_ref();
+            selector.is_some_and(|sel| {
+                !sel.is_empty()
+                    && sel
+                        .iter()
+                        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            })
+        });
+        let (endpoints, client_ip_affinity) = svc_plan::backends(&svc, proto, port, &pods)?;
         Some(Backends {
             endpoints,
             client_ip_affinity,

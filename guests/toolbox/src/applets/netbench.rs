@@ -1,5 +1,7 @@
-//! Bench-only: `netbench` measures TCP throughput and round-trip latency
-//! between two containers of a pod (used by `cli/benches/network.rs`).
+//! Bench-only: `netbench` measures TCP throughput, round-trip latency and
+//! connection set-up between two containers of a pod or two pods (used by
+//! `cli/benches/network.rs` and `cli/benches/cluster.rs`). Servers listen on
+//! `0.0.0.0`, so other pods and Services reach them.
 //!
 //! * `netbench sink PORT`: accept one connection, read to EOF, print
 //!   `netbench sink bytes=N secs=S`.
@@ -10,6 +12,11 @@
 //!   messages until EOF.
 //! * `netbench ping HOST PORT COUNT`: send COUNT 64-byte messages one at a
 //!   time, each after the previous echo, print `netbench ping count=N secs=S`.
+//! * `netbench accepts PORT COUNT`: accept COUNT connections (plus the
+//!   client's first, which waits for the server) and close each.
+//! * `netbench connects HOST PORT COUNT`: connect once (retrying until the
+//!   server listens), then time COUNT sequential connect-and-close, print
+//!   `netbench connects count=N secs=S`.
 //! * `netbench crash PORT`: accept one connection, send `hello`, then trap
 //!   (a crash with the connection open, for tests).
 
@@ -30,7 +37,9 @@ pub fn netbench(args: &[String], io: &mut Io) -> i32 {
         ("echo", 3) => echo(arg(2)),
         ("ping", 5) => ping(arg(2), arg(3), arg(4)),
         ("crash", 3) => crash(arg(2), io),
-        _ => Err("usage: netbench sink PORT | send HOST PORT MIB | echo PORT | ping HOST PORT COUNT | crash PORT".into()),
+        ("accepts", 4) => accepts(arg(2), arg(3)),
+        ("connects", 5) => connects(arg(2), arg(3), arg(4)),
+        _ => Err("usage: netbench sink PORT | send HOST PORT MIB | echo PORT | ping HOST PORT COUNT | accepts PORT COUNT | connects HOST PORT COUNT | crash PORT".into()),
     };
     match result {
         Ok(line) => {
@@ -45,11 +54,44 @@ pub fn netbench(args: &[String], io: &mut Io) -> i32 {
     }
 }
 
+fn listen(port: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(("0.0.0.0", port.parse::<u16>().map_err(|e| e.to_string())?))
+        .map_err(|e| e.to_string())
+}
+
 fn accept(port: &str) -> Result<TcpStream, String> {
-    let listener =
-        TcpListener::bind(("127.0.0.1", port.parse::<u16>().map_err(|e| e.to_string())?))
-            .map_err(|e| e.to_string())?;
+    let listener = listen(port)?;
     listener.accept().map(|(s, _)| s).map_err(|e| e.to_string())
+}
+
+fn count(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|e: std::num::ParseIntError| e.to_string())
+}
+
+fn accepts(port: &str, n: &str) -> Result<String, String> {
+    let n = count(n)?;
+    let listener = listen(port)?;
+    for _ in 0..=n {
+        drop(listener.accept().map_err(|e| e.to_string())?);
+    }
+    Ok(format!("netbench accepts count={n}"))
+}
+
+fn connects(host: &str, port: &str, n: &str) -> Result<String, String> {
+    let n = count(n)?;
+    drop(dial(host, port)?);
+    let port: u16 = port
+        .parse()
+        .map_err(|e: std::num::ParseIntError| e.to_string())?;
+    let start = Instant::now();
+    for _ in 0..n {
+        drop(TcpStream::connect((host, port)).map_err(|e| e.to_string())?);
+    }
+    Ok(format!(
+        "netbench connects count={n} secs={:.6}",
+        start.elapsed().as_secs_f64()
+    ))
 }
 
 fn dial(host: &str, port: &str) -> Result<TcpStream, String> {
