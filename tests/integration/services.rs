@@ -444,3 +444,125 @@ spec:
     hello.stop().await;
     web.stop().await;
 }
+
+/// upstream: test/e2e/network/service.go "should create endpoints for unready pods" (the
+/// inverse half): a pod whose readiness probe starts failing leaves the ready
+/// endpoints and the Service stops sending to it; once Ready again it is back.
+#[tokio::test]
+async fn readiness_takes_a_pod_out_of_the_endpoints_and_back() {
+    let ns = "svc-readiness";
+    apply(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080}}]\n"
+    ));
+    let web = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: web, namespace: {ns}, labels: {{app: web}}}}
+spec:
+  containers:
+  - name: web
+    image: busybox
+    command: ['sh', '-c', 'touch /tmp/ready; nc -lk -p 8080']
+    readinessProbe:
+      exec: {{command: ['cat', '/tmp/ready']}}
+      periodSeconds: 1
+"#
+    );
+    let web = start(&web, options()).await;
+    ready(&web).await;
+    let ip = cluster_ip(ns, "web");
+    let ready_endpoints = || {
+        runtime()
+            .cluster()
+            .endpoints(ns, "web")
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.ready)
+            .count()
+    };
+    assert_eq!(ready_endpoints(), 1);
+    runtime()
+        .cluster()
+        .connect(format!("{ip}:80").parse().unwrap())
+        .expect("served while Ready");
+    web.handle
+        .exec("web", ["rm", "/tmp/ready"])
+        .await
+        .expect("exec");
+    web.wait_for(LIMIT, "not Ready", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "False"))
+    })
+    .await;
+    assert_eq!(ready_endpoints(), 0);
+    let endpoints = runtime().cluster().endpoints(ns, "web").unwrap();
+    assert_eq!(
+        endpoints.len(),
+        1,
+        "still listed, not ready, as an EndpointSlice does"
+    );
+    let refused = runtime()
+        .cluster()
+        .connect(format!("{ip}:80").parse().unwrap())
+        .unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    web.handle
+        .exec("web", ["touch", "/tmp/ready"])
+        .await
+        .expect("exec");
+    ready(&web).await;
+    runtime()
+        .cluster()
+        .connect(format!("{ip}:80").parse().unwrap())
+        .expect("served again");
+    web.stop().await;
+}
+
+/// Two runtimes are two clusters: the same Service name and the same pod IPs in each,
+/// and neither reaches the other.
+#[tokio::test]
+async fn two_runtimes_are_isolated_clusters() {
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasmpod-cache");
+    let other =
+        wasmpod::Runtime::new(wasmpod::RuntimeConfig::default().with_cache_dir(Some(cache)))
+            .expect("second runtime");
+    let ns = "svc-isolated";
+    let svc = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080}}]\n"
+    );
+    apply(&svc);
+    let server = web_pod(ns, "web-a", "web");
+    let a = start(&server, options()).await;
+    ready(&a).await;
+    let a_ip = a.pod().status.and_then(|s| s.pod_ip).unwrap();
+    let ip = cluster_ip(ns, "web");
+    // The other runtime has neither the Service nor the pod.
+    assert!(other.cluster().services().is_empty());
+    assert!(other.cluster().endpoints(ns, "web").is_none());
+    let client = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: client, namespace: {ns}}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: ['sh', '-c', 'nc -z -w 1 {a_ip} 8080 || echo pod unreachable; nc -z -w 1 {ip} 80 || echo service unreachable; nc -z web 80 || echo name unknown']\n"
+    );
+    let mut file = spec::load(&client).unwrap();
+    let handle = other
+        .create(file.pods.remove(0), options())
+        .await
+        .expect("create");
+    let mut logs = handle.logs();
+    handle.start();
+    let mut lines = Vec::new();
+    // Until the pod's log stream closes (it ended).
+    while let Ok(l) = logs.recv().await {
+        if !l.line.starts_with("nc: ") {
+            lines.push(l.line);
+        }
+    }
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.phase.as_str(), "Succeeded");
+    assert_eq!(
+        lines,
+        ["pod unreachable", "service unreachable", "name unknown"]
+    );
+    a.stop().await;
+}
