@@ -34,6 +34,34 @@ async fn a_web_server_is_ready_and_answers() -> Result<(), FixtureError> {
     Ok(())
 }
 
+/// A Service in the fixture's manifest: wait until the pod is its ready endpoint, then
+/// connect to the Service's cluster IP from the test (no host port).
+#[tokio::test]
+async fn a_service_gets_its_endpoint() -> Result<(), FixtureError> {
+    let web = Fixture::start(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec: {{selector: {{app: web}}, ports: [{{port: 8080, targetPort: 80}}]}}\n---\n{}",
+        NGINX.replace("metadata: {name: web}", "metadata: {name: web, labels: {app: web}}")
+    ))
+    .await?;
+    let endpoints = web.endpoints("web", 1).await?;
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints[0].pod, "web");
+    let ns = web.pod().metadata.namespace.unwrap_or_default();
+    let svc = wasmpod::testing::runtime()
+        .cluster()
+        .services()
+        .into_iter()
+        .find(|s| s.metadata.namespace.as_deref() == Some(&ns))
+        .expect("the fixture's Service");
+    let ip = svc.spec.and_then(|s| s.cluster_ip).expect("a cluster IP");
+    let stream = wasmpod::testing::runtime()
+        .cluster()
+        .connect(format!("{ip}:8080").parse().expect("address"))
+        .expect("the Service answers");
+    assert_eq!(stream.peer_addr().to_string(), format!("{ip}:8080"));
+    Ok(())
+}
+
 /// Log lines (any stream, or one), exec in the running container, and a ConfigMap that
 /// comes in the same manifest.
 #[tokio::test]

@@ -174,6 +174,55 @@ impl Fixture {
         }
     }
 
+    /// Waits until the Service `service` of the fixture's namespace has at least `n` ready
+    /// endpoints (pods its selector matches that are Ready) and returns them; the fixture's
+    /// manifest may hold the Service (see [`Fixture::start`]), other fixtures or pods of
+    /// the namespace its endpoints.
+    ///
+    /// ```no_run
+    /// # async fn t() -> Result<(), wasmpod::testing::FixtureError> {
+    /// let db = wasmpod::testing::Fixture::start(
+    ///     "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec: {selector: {app: db}, ports: [{port: 5432}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: db, labels: {app: db}}\nspec:\n  containers: [{name: db, image: busybox, command: [nc, -lk, -p, '5432']}]\n",
+    /// ).await?;
+    /// let endpoints = db.endpoints("db", 1).await?;
+    /// assert_eq!(endpoints[0].pod, "db");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`FixtureError::Wait`] at the timeout (it says how many were ready).
+    pub async fn endpoints(
+        &self,
+        service: &str,
+        n: usize,
+    ) -> Result<Vec<crate::Endpoint>, FixtureError> {
+        let pod = self.handle.pod();
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let awaited = format!("service {namespace}/{service} to have {n} ready endpoints");
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let ready: Vec<crate::Endpoint> = super::runtime()
+                .cluster()
+                .endpoints(namespace, service)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.ready)
+                .collect();
+            if ready.len() >= n {
+                return Ok(ready);
+            }
+            if Instant::now() >= deadline {
+                let why = format!(
+                    "timed out after {:?} with {} ready",
+                    self.timeout,
+                    ready.len()
+                );
+                return Err(self.gave_up(&awaited, why));
+            }
+            tokio::time::sleep(PORT_POLL).await;
+        }
+    }
+
     /// Waits until `container` has exited (its current state, or for a restarted one its
     /// last state) and returns its exit code.
     ///
