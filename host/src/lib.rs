@@ -65,7 +65,7 @@ pub mod testing;
 pub use container::ImageError;
 pub use container::http::AllowedHost;
 pub use error::Error;
-pub use plan::service::Endpoint;
+pub use plan::service::{Endpoint, warnings as service_warnings};
 pub use plan::{ConfigObjects, ObjectData, ObjectKind, PlanError};
 pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};
 pub use runtime::{

@@ -230,6 +230,44 @@ pub fn lookup(fqdn: &str, services: &[&Service], pods: &[Pod]) -> Option<Vec<IpA
     }
 }
 
+/// What looks wrong about `svc` given the pods (and pod templates) that will run beside it:
+/// a selector that matches none of them (the Service has no endpoints until one comes),
+/// a named `targetPort` that none of the matching pods declares. Warnings, as kubectl
+/// would not refuse either.
+pub fn warnings(svc: &Service, pods: &[&Pod]) -> Vec<String> {
+    let ns = namespace_of(&svc.metadata);
+    let name = svc.metadata.name.as_deref().unwrap_or_default();
+    let Some(spec) = &svc.spec else {
+        return Vec::new();
+    };
+    let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) else {
+        return Vec::new();
+    };
+    let matching: Vec<&&Pod> = pods
+        .iter()
+        .filter(|p| namespace_of(&p.metadata) == ns && selects(selector, p))
+        .collect();
+    let shown: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if matching.is_empty() {
+        return vec![format!(
+            "service {ns}/{name}: selector {} matches no pod in the input; it has no endpoints until one is created",
+            shown.join(",")
+        )];
+    }
+    let mut out = Vec::new();
+    for (i, p) in spec.ports.iter().flatten().enumerate() {
+        if let Some(IntOrString::String(port)) = &p.target_port
+            && matching.iter().all(|pod| target_port(p, pod).is_none())
+        {
+            out.push(format!(
+                "service {ns}/{name}: spec.ports[{i}].targetPort: no container of the pods it selects declares a {} port named {port:?}; that port has no endpoints",
+                protocol(p)
+            ));
+        }
+    }
+    out
+}
+
 fn find<'a>(services: &[&'a Service], ns: &str, name: &str) -> Option<&'a Service> {
     services
         .iter()
@@ -350,6 +388,28 @@ mod tests {
         assert_eq!(affinity, None);
         assert!(backends(&s, "UDP", 80, &pods).is_none());
         assert!(backends(&s, "TCP", 81, &pods).is_none());
+    }
+
+    #[test]
+    fn a_selector_matching_nothing_and_an_undeclared_port_name_are_warnings() {
+        let s = svc(
+            "metadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: http}, {name: m, port: 81, targetPort: metrics}]\n",
+        );
+        let db = pod("db", "10.244.0.2", true, "{app: db}");
+        let web = pod("web", "10.244.0.3", true, "{app: web}");
+        let none = warnings(&s, &[&db]);
+        assert_eq!(none.len(), 1);
+        assert!(
+            none[0].contains("selector app=web matches no pod"),
+            "{none:?}"
+        );
+        let unnamed = warnings(&s, &[&db, &web]);
+        assert_eq!(unnamed.len(), 1, "{unnamed:?}");
+        assert!(
+            unnamed[0].contains("spec.ports[1].targetPort"),
+            "{unnamed:?}"
+        );
+        assert!(unnamed[0].contains("\"metrics\""), "{unnamed:?}");
     }
 
     #[test]
