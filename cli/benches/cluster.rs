@@ -14,8 +14,14 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast::error::RecvError;
-use wasmpod::{Phase, PodHandle, RunOptions, Runtime, RuntimeConfig};
+use wasmpod::{Runtime, RuntimeConfig};
+
+#[path = "support/netbench.rs"]
+mod netbench;
+use netbench::{create, field, figures, median, run};
+
+/// How a row's value is read from a run's figures.
+type Figure<'a> = &'a dyn Fn(&[(String, f64)]) -> f64;
 
 const MIB: u64 = 256;
 const PINGS: u64 = 20_000;
@@ -44,57 +50,6 @@ fn pod(ns: &str, name: &str, labels: &str, policy: &str, containers: &[(&str, &s
         ));
     }
     out
-}
-
-async fn create(rt: &Runtime, yaml: &str) -> PodHandle {
-    let mut file = wasmpod::spec::load(yaml).expect("valid bench pod");
-    rt.create(file.pods.remove(0), RunOptions::default())
-        .await
-        .expect("create")
-}
-
-/// Runs a pod to its end; the `key=value` fields of the `netbench` line `container` printed.
-async fn run(rt: &Runtime, yaml: &str, container: &str) -> Vec<(String, f64)> {
-    let handle = create(rt, yaml).await;
-    let mut logs = handle.logs();
-    handle.start();
-    let mut fields = Vec::new();
-    loop {
-        match logs.recv().await {
-            Ok(l) if l.container == container && l.line.starts_with("netbench") => {
-                fields = l
-                    .line
-                    .split_whitespace()
-                    .filter_map(|kv| kv.split_once('='))
-                    .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-                    .collect();
-            }
-            Ok(l) => eprintln!("{} | {}", l.container, l.line),
-            Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => break,
-        }
-    }
-    let outcome = handle.wait().await;
-    assert_eq!(
-        outcome.phase,
-        Phase::Succeeded,
-        "bench pod failed: {:?}",
-        outcome.pod.status
-    );
-    fields
-}
-
-fn field(fields: &[(String, f64)], key: &str) -> f64 {
-    fields
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| *v)
-        .unwrap_or_else(|| panic!("no {key} in {fields:?}"))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 /// One measurement both ways: (through a Service between two pods, within one pod).
@@ -128,34 +83,21 @@ async fn measure(
         &pod(ns, "sink", "app: sink", "Never", &[("server", server)]),
     )
     .await;
-    let mut server_logs = server_pod.logs();
+    let server_logs = server_pod.logs();
     server_pod.start();
-    let f = run(
+    let client_fields = run(
         rt,
         &pod(ns, "client", "app: client", "Never", &[("client", client)]),
         "client",
     )
     .await;
-    let mut fields = f.clone();
-    // Throughput is timed by the sink (the server).
-    if from == "server" {
-        loop {
-            match server_logs.recv().await {
-                Ok(l) if l.line.starts_with("netbench") => {
-                    fields = l
-                        .line
-                        .split_whitespace()
-                        .filter_map(|kv| kv.split_once('='))
-                        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-                        .collect();
-                    break;
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => break,
-            }
-        }
-    }
-    server_pod.wait().await;
+    let server_fields = figures(&server_pod, server_logs, "server").await;
+    // Throughput is timed by the sink (the server), the rest by the client.
+    let fields = if from == "server" {
+        server_fields
+    } else {
+        client_fields
+    };
     (value(&fields), local)
 }
 
@@ -195,40 +137,31 @@ async fn main() {
             vec![],
         ),
     ];
-    for _ in 0..RUNS {
-        let (s, l) = measure(
-            &rt,
-            ns,
-            "netbench, sink, '9000'",
-            &format!("netbench, send, $(SINK_SERVICE_HOST), '9000', '{MIB}'"),
-            tput,
+    let cases = [
+        (
+            "netbench, sink, '9000'".to_string(),
+            format!("netbench, send, $(SINK_SERVICE_HOST), '9000', '{MIB}'"),
             "server",
-        )
-        .await;
-        rows[0].1.push(s);
-        rows[0].2.push(l);
-        let (s, l) = measure(
-            &rt,
-            ns,
-            "netbench, echo, '9000'",
-            &format!("netbench, ping, $(SINK_SERVICE_HOST), '9000', '{PINGS}'"),
-            rtt,
+        ),
+        (
+            "netbench, echo, '9000'".to_string(),
+            format!("netbench, ping, $(SINK_SERVICE_HOST), '9000', '{PINGS}'"),
             "client",
-        )
-        .await;
-        rows[1].1.push(s);
-        rows[1].2.push(l);
-        let (s, l) = measure(
-            &rt,
-            ns,
-            &format!("netbench, accepts, '9000', '{CONNECTS}'"),
-            &format!("netbench, connects, $(SINK_SERVICE_HOST), '9000', '{CONNECTS}'"),
-            setup,
+        ),
+        (
+            format!("netbench, accepts, '9000', '{CONNECTS}'"),
+            format!("netbench, connects, $(SINK_SERVICE_HOST), '9000', '{CONNECTS}'"),
             "client",
-        )
-        .await;
-        rows[2].1.push(s);
-        rows[2].2.push(l);
+        ),
+    ];
+    let values: [Figure; 3] = [&tput, &rtt, &setup];
+    for _ in 0..RUNS {
+        for (row, ((server, client, from), value)) in rows.iter_mut().zip(cases.iter().zip(values))
+        {
+            let (s, l) = measure(&rt, ns, server, client, value, from).await;
+            row.1.push(s);
+            row.2.push(l);
+        }
     }
     println!(
         "| what | pod → Service → pod | two containers of one pod (loopback) | Service / loopback |"

@@ -18,8 +18,11 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
-use tokio::sync::broadcast::error::RecvError;
-use wasmpod::{Phase, RunOptions, Runtime, RuntimeConfig};
+use wasmpod::{Runtime, RuntimeConfig};
+
+#[path = "support/netbench.rs"]
+mod netbench;
+use netbench::{field, median, run};
 
 const MIB: u64 = 256;
 const PINGS: u64 = 20_000;
@@ -30,55 +33,6 @@ fn pod(name: &str, server: &str, client: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: server\n    image: busybox\n    command: [{server}]\n  - name: client\n    image: busybox\n    command: [{client}]\n"
     )
-}
-
-/// Runs a pod to its end and returns the `key=value` fields of the line
-/// `container` printed that starts with `netbench`.
-async fn run(rt: &Runtime, yaml: &str, container: &str) -> Vec<(String, f64)> {
-    let mut file = wasmpod::spec::load(yaml).expect("valid bench pod");
-    let handle = rt
-        .create(file.pods.remove(0), RunOptions::default())
-        .await
-        .expect("create");
-    let mut logs = handle.logs();
-    handle.start();
-    let mut fields = Vec::new();
-    loop {
-        match logs.recv().await {
-            Ok(l) if l.container == container && l.line.starts_with("netbench") => {
-                fields = l
-                    .line
-                    .split_whitespace()
-                    .filter_map(|kv| kv.split_once('='))
-                    .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-                    .collect();
-            }
-            Ok(l) => eprintln!("{} | {}", l.container, l.line),
-            Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => break,
-        }
-    }
-    let outcome = handle.wait().await;
-    assert_eq!(
-        outcome.phase,
-        Phase::Succeeded,
-        "bench pod failed: {:?}",
-        outcome.pod.status
-    );
-    fields
-}
-
-fn field(fields: &[(String, f64)], key: &str) -> f64 {
-    fields
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| *v)
-        .unwrap_or_else(|| panic!("no {key} in {fields:?}"))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 fn native_throughput() -> f64 {
