@@ -1,6 +1,9 @@
 //! What the network benchmarks share: running a pod whose `netbench` guest prints its
 //! own timing as `netbench … key=value …`, and reading those figures.
 
+// Each benchmark uses part of it.
+#![allow(dead_code)]
+
 use tokio::sync::broadcast::error::RecvError;
 use wasmpod::{Phase, PodHandle, RunOptions, Runtime};
 
@@ -45,6 +48,7 @@ pub async fn figures(
         }
     }
     let outcome = handle.wait().await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(
         outcome.phase,
         Phase::Succeeded,
@@ -58,8 +62,18 @@ pub async fn figures(
 pub async fn run(rt: &Runtime, yaml: &str, container: &str) -> Fields {
     let handle = create(rt, yaml).await;
     let logs = handle.logs();
+    let mut events = handle.events();
     handle.start();
-    figures(&handle, logs, container).await
+    let printer = tokio::spawn(async move {
+        while let Ok(e) = events.recv().await {
+            if e.type_ == wasmpod::EventType::Warning {
+                eprintln!("event: {} {}", e.reason, e.message);
+            }
+        }
+    });
+    let fields = figures(&handle, logs, container).await;
+    printer.abort();
+    fields
 }
 
 /// One figure.

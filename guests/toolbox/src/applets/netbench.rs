@@ -17,6 +17,9 @@
 //! * `netbench connects HOST PORT COUNT`: connect once (retrying until the
 //!   server listens), then time COUNT sequential connect-and-close, print
 //!   `netbench connects count=N secs=S`.
+//! * `netbench http HOST PORT COUNT`: COUNT `GET /` requests, one at a
+//!   time on one HTTP/1.1 keep-alive connection (a response is read by its
+//!   `Content-Length` or chunked framing), print `netbench http count=N secs=S p50_us=.. p99_us=..`.
 //! * `netbench crash PORT`: accept one connection, send `hello`, then trap
 //!   (a crash with the connection open, for tests).
 
@@ -39,7 +42,8 @@ pub fn netbench(args: &[String], io: &mut Io) -> i32 {
         ("crash", 3) => crash(arg(2), io),
         ("accepts", 4) => accepts(arg(2), arg(3)),
         ("connects", 5) => connects(arg(2), arg(3), arg(4)),
-        _ => Err("usage: netbench sink PORT | send HOST PORT MIB | echo PORT | ping HOST PORT COUNT | accepts PORT COUNT | connects HOST PORT COUNT | crash PORT".into()),
+        ("http", 5) => http(arg(2), arg(3), arg(4)),
+        _ => Err("usage: netbench sink PORT | send HOST PORT MIB | echo PORT | ping HOST PORT COUNT | accepts PORT COUNT | connects HOST PORT COUNT | http HOST PORT COUNT | crash PORT".into()),
     };
     match result {
         Ok(line) => {
@@ -175,6 +179,108 @@ fn ping(host: &str, port: &str, count: &str) -> Result<String, String> {
     Ok(format!(
         "netbench ping count={count} secs={:.6}",
         start.elapsed().as_secs_f64()
+    ))
+}
+
+/// Reads one HTTP/1.1 response from `s`, its body framed by `Content-Length` or chunked
+/// (`buf` keeps what was read past it); its status.
+fn response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16, String> {
+    let mut chunk = [0u8; 4096];
+    let mut more = |buf: &mut Vec<u8>| -> Result<(), String> {
+        let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed in a response".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    };
+    let find = |buf: &[u8], from: usize, what: &[u8]| {
+        buf.get(from..)
+            .and_then(|b| b.windows(what.len()).position(|w| w == what))
+            .map(|i| from + i)
+    };
+    let end = loop {
+        match find(buf, 0, b"\r\n\r\n") {
+            Some(end) => break end,
+            None => more(buf)?,
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status line")?;
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let body = end + 4;
+    let total = if let Some(length) = header("content-length:") {
+        let length: usize = length.parse().map_err(|_| "bad content-length")?;
+        while buf.len() < body + length {
+            more(buf)?;
+        }
+        body + length
+    } else if header("transfer-encoding:").as_deref() == Some("chunked") {
+        // Chunk by chunk: a size line, the data, CRLF; size 0 ends it (no trailers).
+        let mut at = body;
+        loop {
+            let line_end = loop {
+                match find(buf, at, b"\r\n") {
+                    Some(i) => break i,
+                    None => more(buf)?,
+                }
+            };
+            let size_text = String::from_utf8_lossy(&buf[at..line_end]).to_string();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+            let next = line_end + 2 + size + 2;
+            while buf.len() < next {
+                more(buf)?;
+            }
+            at = next;
+            if size == 0 {
+                break at;
+            }
+        }
+    } else {
+        return Err("a response without content-length or chunked framing".into());
+    };
+    buf.drain(..total);
+    Ok(status)
+}
+
+fn http(host: &str, port: &str, n: &str) -> Result<String, String> {
+    let n = count(n)?;
+    let mut s = dial(host, port)?;
+    let _ = s.set_nodelay(true);
+    let request = format!("GET / HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    let mut buf = Vec::new();
+    let mut latencies = Vec::with_capacity(n as usize);
+    let start = Instant::now();
+    for _ in 0..n {
+        let sent = Instant::now();
+        s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+        let status = response(&mut s, &mut buf)?;
+        if status != 200 {
+            return Err(format!("status {status}"));
+        }
+        latencies.push(sent.elapsed().as_secs_f64() * 1e6);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(format!(
+        "netbench http count={n} secs={secs:.6} p50_us={:.1} p99_us={:.1}",
+        at(0.5),
+        at(0.99)
     ))
 }
 
