@@ -61,6 +61,7 @@ pub mod spec;
 mod supervisor;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod workloads;
 
 pub use container::ImageError;
 pub use container::http::AllowedHost;
@@ -76,6 +77,7 @@ pub use spec::ValidPod;
 pub use supervisor::driver::ExecOutput;
 pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason, Subscription};
 pub use supervisor::{BackoffPolicy, Phase};
+pub use workloads::{WorkloadHandle, WorkloadOptions, WorkloadOutcome};
 
 /// The bounds wasmpod keeps on what a guest or a manifest controls, and the exit codes it
 /// reports. Every resource a hostile guest or manifest could grow has one of these limits.

@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_yaml::Value;
 
 use super::locate::{Locator, Seg};
+use super::workloads::{self, Workload, WorkloadDocument};
 use super::{
     ConfigObject, ObjectDocument, ParsedFile, PodDocument, SpecError, fields, json, locate,
     objects, octal, prescan,
@@ -26,6 +27,7 @@ use super::{
 enum Want {
     Pod,
     Object(&'static str),
+    Workload(&'static str),
     Skip,
 }
 
@@ -42,6 +44,7 @@ enum Typed {
     Pod(Box<Pod>),
     ConfigMap(ConfigMap),
     Secret(Secret),
+    Workload(Box<Workload>),
 }
 
 /// Reads `text` (input number `input` of a load): every `v1` Pod, ConfigMap and Secret of
@@ -131,6 +134,7 @@ pub(super) fn read(text: &str, input: usize) -> Result<ParsedFile, SpecError> {
     let mut file = ParsedFile {
         pods: Vec::new(),
         objects: Vec::new(),
+        workloads: Vec::new(),
         notes,
     };
     let mut plans = plans.into_iter().peekable();
@@ -174,6 +178,17 @@ pub(super) fn read(text: &str, input: usize) -> Result<ParsedFile, SpecError> {
                         input,
                         item,
                         ..object
+                    });
+                }
+                Typed::Workload(workload) => {
+                    let typed_json = workload.to_json();
+                    file.workloads.push(WorkloadDocument {
+                        strict_problems: fields::unknown_fields(&raw, &typed_json, &loc),
+                        workload: *workload,
+                        document_index: index,
+                        input,
+                        item,
+                        locator: loc,
                     });
                 }
                 Typed::Secret(secret) => {
@@ -225,6 +240,12 @@ fn want(
         ("v1", "Secret") => return Want::Object("Secret"),
         _ => {}
     }
+    if let Some(kind) = workloads::KINDS
+        .iter()
+        .find(|(v, k)| (*v, *k) == (api_version, kind))
+    {
+        return Want::Workload(kind.1);
+    }
     let what = if kind == "Pod" {
         format!("{api_version} Pod")
     } else {
@@ -249,6 +270,7 @@ impl<'de> DeserializeSeed<'de> for ItemSeed {
             Want::Pod => Typed::Pod(Box::new(Pod::deserialize(d)?)),
             Want::Object("ConfigMap") => Typed::ConfigMap(ConfigMap::deserialize(d)?),
             Want::Object(_) => Typed::Secret(Secret::deserialize(d)?),
+            Want::Workload(kind) => Typed::Workload(Box::new(workloads::deserialize(kind, d)?)),
             Want::Skip => {
                 IgnoredAny::deserialize(d)?;
                 return Ok(None);

@@ -58,6 +58,7 @@ mod prescan;
 pub mod quantity;
 mod sources;
 mod validate;
+mod workloads;
 
 #[cfg(test)]
 mod tests;
@@ -68,6 +69,7 @@ pub use error::{Diagnostic, SpecError};
 pub use objects::{ConfigObject, MAX_OBJECT_DATA_BYTES, ObjectDocument};
 pub use prescan::{MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_NODES};
 pub use validate::{MAX_ANNOTATIONS_BYTES, validate};
+pub use workloads::{ValidWorkload, Workload, WorkloadDocument, selector_matches};
 
 use locate::{Locator, parse_path};
 
@@ -172,6 +174,9 @@ pub struct ParsedFile {
     pub pods: Vec<PodDocument>,
     /// Every `v1` `ConfigMap` and `Secret` document, in order.
     pub objects: Vec<ObjectDocument>,
+    /// Every workload (`apps/v1` Deployment, ReplicaSet, StatefulSet, DaemonSet; `batch/v1`
+    /// Job), in order.
+    pub workloads: Vec<WorkloadDocument>,
     /// One line per skipped document, e.g.
     /// `document 2 (line 14): skipped kind Service (wasmpod reads v1 Pod, ConfigMap and Secret)`.
     pub notes: Vec<String>,
@@ -274,6 +279,8 @@ pub struct LoadedFile {
     pub pods: Vec<ValidPod>,
     /// Every ConfigMap and Secret of the file, in document order, each valid.
     pub objects: Vec<ConfigObject>,
+    /// Every workload of the file, in document order, each valid (its template as a Pod).
+    pub workloads: Vec<ValidWorkload>,
     /// Skipped documents, as in [`ParsedFile::notes`].
     pub notes: Vec<String>,
 }
@@ -363,6 +370,7 @@ pub fn load_many(inputs: &[(&str, &str)]) -> Result<LoadedFile, SpecError> {
 fn load_inputs(inputs: &[(Option<&str>, &str)]) -> Result<LoadedFile, SpecError> {
     let mut pods = Vec::new();
     let mut objects = Vec::new();
+    let mut workload_list = Vec::new();
     let mut notes = Vec::new();
     let mut errors = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -391,6 +399,16 @@ fn load_inputs(inputs: &[(Option<&str>, &str)]) -> Result<LoadedFile, SpecError>
                 Err(e) => errors.push(named(e)),
             }
         }
+        for document in parsed.workloads {
+            match workloads::validate_workload(&document, &mut seen) {
+                Ok(warnings) => workload_list.push(ValidWorkload {
+                    workload: document.workload,
+                    input,
+                    warnings,
+                }),
+                Err(e) => errors.push(named(e)),
+            }
+        }
         for document in parsed.pods {
             let duplicate = objects::duplicate_pod(&document, &mut seen);
             match (validate(&document), duplicate) {
@@ -409,13 +427,14 @@ fn load_inputs(inputs: &[(Option<&str>, &str)]) -> Result<LoadedFile, SpecError>
         }
     }
     // ConfigMaps and Secrets alone are something to apply (a run needs a Pod: the CLI says so).
-    if errors.is_empty() && pods.is_empty() && objects.is_empty() {
+    if errors.is_empty() && pods.is_empty() && objects.is_empty() && workload_list.is_empty() {
         return Err(SpecError::NoPod { notes });
     }
     match errors.len() {
         0 => Ok(LoadedFile {
             pods,
             objects,
+            workloads: workload_list,
             notes,
         }),
         1 => Err(errors.remove(0)),
