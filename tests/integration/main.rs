@@ -36,3 +36,4 @@ mod sockets;
 mod stopping;
 mod volumes;
 mod workdir;
+mod workloads;

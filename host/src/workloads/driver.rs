@@ -109,8 +109,9 @@ impl Ctx {
         let _ = self.ch.new_pods.send(handle.clone());
         self.event(false, "SuccessfulCreate", format!("Created pod: {name}"));
         let (watched, tx) = (handle.clone(), self.tx.clone());
+        // Subscribed before the pod starts, so that no change is missed.
+        let mut status = watched.watch();
         tokio::spawn(async move {
-            let mut status = watched.watch();
             let ended = watched.wait();
             tokio::pin!(ended);
             loop {

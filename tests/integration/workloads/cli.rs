@@ -1,0 +1,1 @@
+//! `wasmpod run` with workloads: it ends with its Jobs, stopping the rest.
