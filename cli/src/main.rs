@@ -9,6 +9,7 @@ mod junit;
 mod output;
 mod progress;
 mod run;
+mod workloads;
 
 use std::process::ExitCode;
 

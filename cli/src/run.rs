@@ -196,21 +196,29 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
             .with_context(|| format!("pod {name}"))?;
         note(&format!("pod {name} is valid"));
     }
+    for w in loaded.workloads {
+        let name = format!("{}/{}", w.workload.kind().to_lowercase(), w.workload.name());
+        // Created, never started: its template resolves and its images compile.
+        let settings = crate::workloads::Settings::default();
+        crate::workloads::create(&rt, vec![w], &bases, &settings).await?;
+        note(&format!("{name} is valid"));
+    }
     Ok(ExitCode::from(EXIT_SUCCEEDED))
 }
 
 /// `wasmpod run`.
 pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
-    let (loaded, bases) = load(&args.manifests)?;
+    let (mut loaded, bases) = load(&args.manifests)?;
     let rt = runtime(&args.engine)?;
     apply_objects(&rt, &loaded)?;
-    if loaded.pods.is_empty() {
+    if loaded.pods.is_empty() && loaded.workloads.is_empty() {
         return Err(anyhow::anyhow!(
-            "no v1 Pod to run: the input holds only ConfigMaps and Secrets"
+            "no v1 Pod or workload to run: the input holds only ConfigMaps and Secrets"
         )
         .into());
     }
-    let several = loaded.pods.len() > 1;
+    // Pods of workloads have generated names: their lines are always `pod/container`.
+    let several = loaded.pods.len() > 1 || !loaded.workloads.is_empty();
     let run_root = match &args.run_dir {
         Some(d) => d.clone(),
         None => default_run_dir(&loaded)?,
@@ -218,6 +226,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     note(&format!("run directory: {}", run_root.display()));
 
     let mut handles: Vec<PodHandle> = Vec::new();
+    let workloads = std::mem::take(&mut loaded.workloads);
     for p in loaded.pods {
         let name = p
             .document
@@ -260,6 +269,15 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         }
     }
 
+    let settings = crate::workloads::Settings::of(&args, &run_root);
+    let workloads = match crate::workloads::create(&rt, workloads, &bases, &settings).await {
+        Ok(w) => w,
+        Err(e) => {
+            handles.iter().for_each(PodHandle::stop);
+            return Err(e);
+        }
+    };
+
     let prefixes: Vec<String> = handles
         .iter()
         .flat_map(|h| {
@@ -297,6 +315,13 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         };
         printers.push(spawn_printer(h, output, several, args.quiet));
     }
+    let output = Output {
+        printer: printer.clone(),
+        tails: tails.clone(),
+    };
+    printers.extend(crate::workloads::spawn_printers(
+        &workloads, &output, args.quiet,
+    ));
     // Host sockets exist only for forwarded ports: `ports[].hostPort` and `-p`.
     let explicit = parse_publish(&args.publish, handles.len())?;
     for (i, h) in handles.iter().enumerate() {
@@ -322,6 +347,16 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let started = std::time::Instant::now();
     for h in &handles {
         h.start();
+    }
+    if !workloads.is_empty() {
+        let run = crate::workloads::Running {
+            pods: &handles,
+            workloads: &workloads,
+            printers,
+            tails,
+            started,
+        };
+        return crate::workloads::finish(run, &args).await;
     }
 
     let outcomes = wait_all(&handles, args.timeout).await;
@@ -392,7 +427,7 @@ async fn futures_join(handles: &[PodHandle]) -> Vec<Outcome> {
     out
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -438,12 +473,14 @@ fn spawn_status_line(h: &PodHandle) {
 }
 
 /// Where a pod's output goes: the terminal, and with `--junit` the report's tails.
-struct Output {
+#[derive(Clone)]
+pub(crate) struct Output {
     printer: std::sync::Arc<Printer>,
     tails: Option<std::sync::Arc<crate::junit::Tails>>,
 }
 
-fn spawn_printer(
+/// Prints a pod's output lines and events until it ended.
+pub(crate) fn spawn_printer(
     h: &PodHandle,
     output: Output,
     several: bool,
@@ -539,6 +576,10 @@ fn default_run_dir(loaded: &LoadedFile) -> anyhow::Result<PathBuf> {
         .pods
         .first()
         .and_then(|p| p.document.pod.metadata.name.clone())
+        .or_else(|| {
+            let first = loaded.workloads.first()?;
+            Some(first.workload.name().to_owned())
+        })
         .unwrap_or_else(|| "pod".into());
     let stamp = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
     let base = std::env::temp_dir().join("wasmpod").join("runs");

@@ -97,8 +97,10 @@ pub struct WorkloadHandle {
     status: watch::Receiver<Workload>,
     owned: Arc<Mutex<Option<Workload>>>,
     pods: Arc<Mutex<Vec<Arc<PodHandle>>>>,
-    new_pods: broadcast::Sender<Arc<PodHandle>>,
-    events: broadcast::Sender<Event>,
+    /// Kept to subscribe from; the driver holds the only senders, so that the streams end
+    /// with it.
+    new_pods: broadcast::Receiver<Arc<PodHandle>>,
+    events: broadcast::Receiver<Event>,
     start: Mutex<Option<oneshot::Sender<()>>>,
     stop: watch::Sender<bool>,
     done: watch::Receiver<Option<WorkloadOutcome>>,
@@ -150,14 +152,15 @@ impl WorkloadHandle {
     }
 
     /// Each pod it creates from now on (subscribe before [`start`](Self::start) to see
-    /// every one).
+    /// every one). The stream ends when the workload has ended.
     pub fn subscribe_pods(&self) -> broadcast::Receiver<Arc<PodHandle>> {
-        self.new_pods.subscribe()
+        self.new_pods.resubscribe()
     }
 
     /// Its events from now on (`SuccessfulCreate`, `Completed`, `BackoffLimitExceeded`, …).
+    /// The stream ends when the workload has ended.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+        self.events.resubscribe()
     }
 
     /// Starts the controller (once; later calls do nothing).
@@ -220,16 +223,16 @@ impl Runtime {
         let (start_tx, start_rx) = oneshot::channel();
         let (stop, stop_rx) = watch::channel(false);
         let (done_tx, done) = watch::channel(None);
-        let (new_pods, _) = broadcast::channel(1024);
-        let (events, _) = broadcast::channel(1024);
+        let (new_pods, new_pods_rx) = broadcast::channel(1024);
+        let (events, events_rx) = broadcast::channel(1024);
         let handle = WorkloadHandle {
             kind: plan.object.kind(),
             name: plan.object.name().to_owned(),
             status,
             owned: Arc::new(Mutex::new(plan.owned.clone())),
             pods: Arc::default(),
-            new_pods: new_pods.clone(),
-            events: events.clone(),
+            new_pods: new_pods_rx,
+            events: events_rx,
             start: Mutex::new(Some(start_tx)),
             stop,
             done,
