@@ -171,6 +171,12 @@ fn apply_objects(rt: &Runtime, loaded: &LoadedFile) -> Result<(), Failure> {
             problems.push(format!("  pod/{name}: {missing}"));
         }
     }
+    for w in &loaded.workloads {
+        let name = format!("{}/{}", w.workload.kind().to_lowercase(), w.workload.name());
+        for missing in crate::workloads::missing_references(rt, &w.workload)? {
+            problems.push(format!("  {name}: {missing}"));
+        }
+    }
     if problems.is_empty() {
         return Ok(());
     }

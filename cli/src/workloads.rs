@@ -136,6 +136,24 @@ pub fn spawn_printers(
     tasks
 }
 
+/// What the pods of `workload` would read from ConfigMaps and Secrets that the runtime's
+/// cluster does not hold (see [`Runtime::missing_references`]).
+pub fn missing_references(
+    rt: &Runtime,
+    workload: &wasmpod::spec::Workload,
+) -> Result<Vec<String>, Failure> {
+    let template = workload.template();
+    let mut pod = k8s_openapi::api::core::v1::Pod {
+        metadata: template.metadata.unwrap_or_default(),
+        spec: template.spec,
+        status: None,
+    };
+    pod.metadata.name = Some(workload.name().to_owned());
+    pod.metadata.namespace = Some(workload.namespace().to_owned());
+    let pod = wasmpod::ValidPod::from_pod(pod)?;
+    Ok(rt.missing_references(&pod)?)
+}
+
 /// How a run with workloads ended.
 pub struct Ended {
     /// Every standalone pod's outcome, in order.

@@ -5,8 +5,9 @@
 //! misread* is worse than one that is rejected:
 //!
 //! 1. [`parse`] splits the YAML stream into documents (and the items of `kind: List`
-//!    documents), keeps the `v1` `Pod`s, `ConfigMap`s and `Secret`s (other kinds are skipped
-//!    with a note), and deserialises each into `k8s_openapi`'s types (`documents.rs`).
+//!    documents), keeps the `v1` `Pod`s, `ConfigMap`s and `Secret`s and the workloads
+//!    (`apps/v1` Deployment, ReplicaSet, StatefulSet, DaemonSet; `batch/v1` Job: see
+//!    `workloads.rs`; other kinds are skipped with a note), and deserialises each into `k8s_openapi`'s types (`documents.rs`).
 //!    Malformed YAML and wrongly typed values (`command: 5`) are [`SpecError::Yaml`] with a
 //!    line number.
 //! 2. [`validate`] applies Kubernetes' own rules for the fields wasmpod reads (names, images,
@@ -318,7 +319,8 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
     Ok(file)
 }
 
-/// Parses `text` and validates every Pod, ConfigMap and Secret in it.
+/// Parses `text` and validates every Pod, ConfigMap, Secret and workload in it (a workload's
+/// template as a Pod, its problems named `spec.template.spec…`).
 ///
 /// Errors as [`parse`], or [`SpecError::Invalid`] listing every problem of the one invalid
 /// Pod, or [`SpecError::Several`] when more than one Pod or object is invalid. Two objects

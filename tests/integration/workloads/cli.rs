@@ -99,3 +99,17 @@ fn a_workload_template_error_names_its_path_and_line_and_nothing_runs() {
         r#"spec.template.spec.restartPolicy (line 7): Required value: valid values: "OnFailure", "Never""#,
     );
 }
+
+#[test]
+fn a_workload_reading_a_missing_config_map_is_refused_before_anything_runs() {
+    let ws = Workspace::new();
+    let yaml = job_and_deployment("echo x", 6).replace(
+        "      - name: task\n",
+        "      - name: task\n        envFrom: [{configMapRef: {name: settings}}]\n",
+    );
+    let ran = ws.run_yaml(&yaml, &[]);
+    ran.assert_code(2);
+    ran.assert_stderr_has("job/migrate: ");
+    ran.assert_stderr_has("\"settings\" not found");
+    assert!(ran.stdout.is_empty(), "{ran}");
+}
