@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::error::formats::{dns1123_label, dns1123_subdomain};
@@ -94,7 +94,9 @@ impl Workload {
             .unwrap_or("default")
     }
 
-    /// The pod template (an empty one when the object has no `spec`).
+    /// The pod template (an empty one when the object has no `spec`); a StatefulSet's
+    /// `volumeClaimTemplates` become `emptyDir` volumes of their names (wasmpod has no
+    /// persistent volumes: each pod gets its own, gone with the pod).
     pub fn template(&self) -> PodTemplateSpec {
         let template = match self {
             Workload::Deployment(o) => o.spec.as_ref().map(|s| &s.template),
@@ -103,7 +105,23 @@ impl Workload {
             Workload::DaemonSet(o) => o.spec.as_ref().map(|s| &s.template),
             Workload::Job(o) => o.spec.as_ref().map(|s| &s.template),
         };
-        template.cloned().unwrap_or_default()
+        let mut template = template.cloned().unwrap_or_default();
+        if let Workload::StatefulSet(ss) = self {
+            let claims = ss
+                .spec
+                .as_ref()
+                .and_then(|s| s.volume_claim_templates.as_ref());
+            let spec = template.spec.get_or_insert_with(Default::default);
+            for claim in claims.into_iter().flatten() {
+                let name = claim.metadata.name.clone().unwrap_or_default();
+                spec.volumes.get_or_insert_with(Vec::new).push(Volume {
+                    name,
+                    empty_dir: Some(Default::default()),
+                    ..Default::default()
+                });
+            }
+        }
+        template
     }
 
     /// `spec.selector`, if the kind has one and it is set.
@@ -268,7 +286,7 @@ pub(super) fn validate_workload(
         path: format!("spec.template.{}", d.path),
         ..d
     };
-    let warnings = match validate(&pod) {
+    let mut warnings = match validate(&pod) {
         Ok(warnings) => warnings.into_iter().map(in_template).collect(),
         Err(SpecError::Invalid { problems: p, .. }) => {
             problems.extend(p.into_iter().map(in_template));
@@ -276,8 +294,23 @@ pub(super) fn validate_workload(
         }
         Err(other) => return Err(other),
     };
+    if let Workload::StatefulSet(ss) = workload
+        && ss
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_claim_templates.as_ref())
+            .is_some_and(|c| !c.is_empty())
+    {
+        let path = "spec.volumeClaimTemplates";
+        warnings.push(Diagnostic {
+            path: path.to_owned(),
+            line: doc.line_of(path),
+            message:
+                "not persisted by wasmpod: each pod gets an emptyDir volume of the claim's name"
+                    .into(),
+        });
+    }
     if problems.is_empty() {
-        let mut warnings = warnings;
         super::in_item(doc.item, &mut warnings);
         return Ok(warnings);
     }
@@ -304,27 +337,43 @@ fn kind_rules(workload: &Workload, add: &mut impl FnMut(&str, String)) {
         .spec
         .as_ref()
         .and_then(|s| s.restart_policy.clone());
-    let mut nonnegative = |path: &str, value: Option<i64>| {
+    fn nonnegative(add: &mut impl FnMut(&str, String), path: &str, value: Option<i64>) {
         if let Some(v) = value.filter(|v| *v < 0) {
             add(
                 path,
                 msg::invalid(&v.to_string(), "must be greater than or equal to 0"),
             );
         }
-    };
+    }
     let replicas = match workload {
         Workload::Deployment(o) => o.spec.as_ref().and_then(|s| s.replicas),
         Workload::ReplicaSet(o) => o.spec.as_ref().and_then(|s| s.replicas),
         Workload::StatefulSet(o) => o.spec.as_ref().and_then(|s| s.replicas),
         _ => None,
     };
-    nonnegative("spec.replicas", replicas.map(i64::from));
+    nonnegative(add, "spec.replicas", replicas.map(i64::from));
+    if let Workload::StatefulSet(ss) = workload
+        && let Some(policy) = ss
+            .spec
+            .as_ref()
+            .and_then(|s| s.pod_management_policy.as_deref())
+        && !["OrderedReady", "Parallel"].contains(&policy)
+    {
+        add(
+            "spec.podManagementPolicy",
+            msg::not_supported(policy, &["OrderedReady", "Parallel"]),
+        );
+    }
     if let Workload::Job(job) = workload {
         let spec = job.spec.clone().unwrap_or_default();
-        nonnegative("spec.completions", spec.completions.map(i64::from));
-        nonnegative("spec.parallelism", spec.parallelism.map(i64::from));
-        nonnegative("spec.backoffLimit", spec.backoff_limit.map(i64::from));
-        nonnegative("spec.activeDeadlineSeconds", spec.active_deadline_seconds);
+        nonnegative(add, "spec.completions", spec.completions.map(i64::from));
+        nonnegative(add, "spec.parallelism", spec.parallelism.map(i64::from));
+        nonnegative(add, "spec.backoffLimit", spec.backoff_limit.map(i64::from));
+        nonnegative(
+            add,
+            "spec.activeDeadlineSeconds",
+            spec.active_deadline_seconds,
+        );
         // Defaulting makes an unset policy `Always`, which is why the API server's message
         // for both is `Required value`.
         if !matches!(restart.as_deref(), Some("OnFailure" | "Never")) {

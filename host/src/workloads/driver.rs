@@ -183,16 +183,29 @@ async fn stop_pods(pods: &[Arc<PodHandle>], reverse: bool) {
 /// Runs the controller until the workload ends.
 pub(crate) async fn run(ctx: Ctx, plan: Plan) -> WorkloadOutcome {
     match plan.mode.clone() {
-        Mode::Replicas(n) => replicas(ctx, plan, n, false).await,
-        Mode::Ordered(n) => replicas(ctx, plan, n, true).await,
+        Mode::Replicas(n) => replicas(ctx, plan, n, Identity::None).await,
+        Mode::Ordered(n) => replicas(ctx, plan, n, Identity::OrderedReady).await,
+        Mode::Parallel(n) => replicas(ctx, plan, n, Identity::Parallel).await,
         Mode::Job(params) => run_job(ctx, plan, params).await,
     }
 }
 
-/// Deployments, ReplicaSets, DaemonSets (`ordered` false) and StatefulSets (`OrderedReady`):
-/// keep `desired` pods, replace any that ends; on a stop, stop them (a StatefulSet's in
-/// reverse order).
-async fn replicas(mut ctx: Ctx, plan: Plan, desired: i32, ordered: bool) -> WorkloadOutcome {
+/// Whether pods have ordinals, and how a StatefulSet's are managed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Identity {
+    /// Deployment, ReplicaSet, DaemonSet: generated names.
+    None,
+    /// StatefulSet `OrderedReady`: one by one, the next once the previous is Ready; stopped
+    /// highest ordinal first, each after the one above it ended.
+    OrderedReady,
+    /// StatefulSet `Parallel`: all at once, stopped at once.
+    Parallel,
+}
+
+/// Deployments, ReplicaSets, DaemonSets and StatefulSets: keep `desired` pods, replace any
+/// that ends; on a stop, stop them (an `OrderedReady` StatefulSet's in reverse order).
+async fn replicas(mut ctx: Ctx, plan: Plan, desired: i32, identity: Identity) -> WorkloadOutcome {
+    let ordered = identity == Identity::OrderedReady;
     let desired = desired.max(0);
     let mut object = plan.object.clone();
     // Pod by ordinal (StatefulSet) or in creation order.
@@ -225,7 +238,8 @@ async fn replicas(mut ctx: Ctx, plan: Plan, desired: i32, ordered: bool) -> Work
             if retry.is_some_and(|at| Instant::now() < at) {
                 break;
             }
-            let ordinal = ordered.then(|| i32::try_from(i).unwrap_or(i32::MAX));
+            let ordinal =
+                (identity != Identity::None).then(|| i32::try_from(i).unwrap_or(i32::MAX));
             match ctx.create(&plan, ordinal).await {
                 Some(h) => *slot = Some(h),
                 None => {

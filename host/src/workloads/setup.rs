@@ -18,6 +18,8 @@ pub(crate) enum Mode {
     Replicas(i32),
     /// StatefulSet (`OrderedReady`): pods `name-0`… started one after the other.
     Ordered(i32),
+    /// StatefulSet with `podManagementPolicy: Parallel`: pods `name-0`… all at once.
+    Parallel(i32),
     /// Job.
     Job(job::Params),
 }
@@ -72,7 +74,7 @@ impl Plan {
 
     /// A pod standing for all of them, to check that the template runs.
     pub(crate) fn sample_pod(&self) -> Pod {
-        self.pod(matches!(self.mode, Mode::Ordered(_)).then_some(0))
+        self.pod(matches!(self.mode, Mode::Ordered(_) | Mode::Parallel(_)).then_some(0))
     }
 }
 
@@ -175,10 +177,16 @@ pub(crate) fn plan(mut object: Workload) -> Plan {
         ),
         Workload::StatefulSet(ss) => {
             let spec = ss.spec.clone().unwrap_or_default();
+            let replicas = spec.replicas.unwrap_or(1);
+            let mode = if spec.pod_management_policy.as_deref() == Some("Parallel") {
+                Mode::Parallel(replicas)
+            } else {
+                Mode::Ordered(replicas)
+            };
             Plan {
                 service_name: spec.service_name.filter(|s| !s.is_empty()),
                 ..plain(
-                    Mode::Ordered(spec.replicas.unwrap_or(1)),
+                    mode,
                     vec![("controller-revision-hash", format!("{name}-{hash}"))],
                 )
             }
@@ -288,6 +296,19 @@ spec:
         let labels = pod.metadata.labels.unwrap();
         assert_eq!(labels["statefulset.kubernetes.io/pod-name"], "db-2");
         assert!(labels["controller-revision-hash"].starts_with("db-"));
+    }
+
+    #[test]
+    fn pod_management_policy_chooses_ordered_or_parallel() {
+        let yaml = |policy: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: db}}\nspec:\n  {policy}replicas: 2\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata: {{labels: {{app: db}}}}\n    spec: {{containers: [{{name: c, image: busybox}}]}}\n"
+            )
+        };
+        assert!(matches!(plan(workload(&yaml(""))).mode, Mode::Ordered(2)));
+        let parallel = plan(workload(&yaml("podManagementPolicy: Parallel\n  ")));
+        assert!(matches!(parallel.mode, Mode::Parallel(2)));
+        assert_eq!(parallel.sample_pod().metadata.name.as_deref(), Some("db-0"));
     }
 
     #[test]

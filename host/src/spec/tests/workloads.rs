@@ -159,3 +159,33 @@ fn a_workload_in_a_list_names_its_item() {
         ]
     );
 }
+
+#[test]
+fn a_stateful_set_claim_becomes_an_empty_dir_with_a_warning() {
+    let yaml = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  podManagementPolicy: Parallel\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      containers:\n      - name: c\n        image: busybox\n        volumeMounts: [{name: data, mountPath: /data}]\n  volumeClaimTemplates:\n  - metadata: {name: data}\n";
+    let loaded = load(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let shown: Vec<String> = loaded.workloads[0]
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "spec.volumeClaimTemplates (line 14): not persisted by wasmpod: each pod gets an emptyDir volume of the claim's name"
+        ]
+    );
+    let template = loaded.workloads[0].workload.template();
+    let volume = &template.spec.unwrap().volumes.unwrap()[0];
+    assert_eq!(
+        (volume.name.as_str(), volume.empty_dir.is_some()),
+        ("data", true)
+    );
+    let bad = yaml.replace("Parallel", "Sometimes");
+    assert_eq!(
+        workload_problems(&bad),
+        [
+            r#"spec.podManagementPolicy (line 5): Unsupported value: "Sometimes": supported values: "OrderedReady", "Parallel""#
+        ]
+    );
+}
