@@ -294,6 +294,7 @@ pub(super) fn validate_workload(
         }
         Err(other) => return Err(other),
     };
+    warnings.extend(unhonoured(doc));
     if let Workload::StatefulSet(ss) = workload
         && ss
             .spec
@@ -322,6 +323,59 @@ pub(super) fn validate_workload(
         name: format!("{:?}", workload.name()),
         problems,
     })
+}
+
+/// Fields of the workload's own spec that are valid Kubernetes but that its controller here
+/// does not carry out: warnings, never silently ignored.
+fn unhonoured(doc: &WorkloadDocument) -> Vec<Diagnostic> {
+    let json = doc.workload.to_json();
+    let spec = &json["spec"];
+    let set = |field: &str| !spec[field].is_null();
+    let mut fields: Vec<&str> = Vec::new();
+    match &doc.workload {
+        Workload::Job(_) => {
+            if spec["completionMode"]
+                .as_str()
+                .is_some_and(|m| m != "NonIndexed")
+            {
+                fields.push("completionMode");
+            }
+            if spec["suspend"] == serde_json::Value::Bool(true) {
+                fields.push("suspend");
+            }
+            for field in [
+                "podFailurePolicy",
+                "successPolicy",
+                "backoffLimitPerIndex",
+                "maxFailedIndexes",
+                "ttlSecondsAfterFinished",
+                "podReplacementPolicy",
+            ] {
+                if set(field) {
+                    fields.push(field);
+                }
+            }
+        }
+        _ => {
+            if spec["paused"] == serde_json::Value::Bool(true) {
+                fields.push("paused");
+            }
+            if spec["minReadySeconds"].as_i64().is_some_and(|s| s > 0) {
+                fields.push("minReadySeconds");
+            }
+        }
+    }
+    fields
+        .into_iter()
+        .map(|field| {
+            let path = format!("spec.{field}");
+            Diagnostic {
+                line: doc.line_of(&path),
+                path,
+                message: super::fields::NOT_HONOURED.into(),
+            }
+        })
+        .collect()
 }
 
 /// The rules of each kind's own validation (`pkg/apis/apps/validation`,

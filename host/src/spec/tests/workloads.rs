@@ -189,3 +189,21 @@ fn a_stateful_set_claim_becomes_an_empty_dir_with_a_warning() {
         ]
     );
 }
+
+#[test]
+fn workload_fields_the_controllers_do_not_carry_out_are_warnings() {
+    let yaml = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: pi}\nspec:\n  completionMode: Indexed\n  completions: 2\n  ttlSecondsAfterFinished: 60\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
+    let loaded = load(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let shown: Vec<String> = loaded.workloads[0]
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "spec.completionMode (line 5): not honoured by wasmpod yet; ignored",
+            "spec.ttlSecondsAfterFinished (line 7): not honoured by wasmpod yet; ignored",
+        ]
+    );
+}
