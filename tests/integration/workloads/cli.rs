@@ -113,3 +113,20 @@ fn a_workload_reading_a_missing_config_map_is_refused_before_anything_runs() {
     ran.assert_stderr_has("\"settings\" not found");
     assert!(ran.stdout.is_empty(), "{ran}");
 }
+
+#[test]
+fn a_run_with_nothing_finite_runs_until_stopped_and_timeout_exits_124() {
+    let ws = Workspace::new();
+    // Only the Deployment: nothing ends on its own; --timeout stops it.
+    let yaml = job_and_deployment("echo x", 6);
+    let deployment = yaml.split("---\n").nth(1).expect("the Deployment");
+    let ran = ws.run_yaml(deployment, &["--timeout", "3s"]);
+    ran.assert_code(124);
+    ran.assert_stderr_has("timeout reached: stopping");
+    ran.assert_stderr_has("deployment/web stopped");
+    let status = ws.status();
+    let [deployment] = items_of(&status, "Deployment")[..] else {
+        panic!("one Deployment")
+    };
+    assert_eq!(deployment["status"]["replicas"], 0, "{deployment:#}");
+}
