@@ -91,7 +91,7 @@ pub mod limits {
     pub use crate::spec::expand::{ARG_MAX, MAX_ARG_STRLEN};
     pub use crate::spec::{
         MAX_ALIAS_NODES, MAX_ANNOTATIONS_BYTES, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_NODES,
-        MAX_OBJECT_DATA_BYTES,
+        MAX_OBJECT_DATA_BYTES, MAX_WORKLOAD_PODS,
     };
     pub use crate::supervisor::output::logs::MAX_LINE;
 }

@@ -70,7 +70,9 @@ pub use error::{Diagnostic, SpecError};
 pub use objects::{ConfigObject, MAX_OBJECT_DATA_BYTES, ObjectDocument};
 pub use prescan::{MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_NODES};
 pub use validate::{MAX_ANNOTATIONS_BYTES, validate};
-pub use workloads::{ValidWorkload, Workload, WorkloadDocument, selector_matches};
+pub use workloads::{
+    MAX_WORKLOAD_PODS, ValidWorkload, Workload, WorkloadDocument, selector_matches,
+};
 
 use locate::{Locator, parse_path};
 

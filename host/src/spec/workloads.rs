@@ -17,6 +17,10 @@ use super::error::{Diagnostic, SpecError, msg};
 use super::locate::{Locator, Seg, parse_path};
 use super::{PodDocument, validate};
 
+/// The most pods a workload may ask for at once (`replicas`, a Job's `parallelism`): a
+/// bound on what one manifest makes the host create (Kubernetes has none).
+pub const MAX_WORKLOAD_PODS: i32 = 10_000;
+
 /// A workload object: something that creates pods from a template.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -399,6 +403,12 @@ fn kind_rules(workload: &Workload, add: &mut impl FnMut(&str, String)) {
             );
         }
     }
+    fn at_most_pods(add: &mut impl FnMut(&str, String), path: &str, value: Option<i32>) {
+        if let Some(v) = value.filter(|v| *v > MAX_WORKLOAD_PODS) {
+            let detail = format!("must be at most {MAX_WORKLOAD_PODS} (wasmpod's limit)");
+            add(path, msg::invalid(&v.to_string(), &detail));
+        }
+    }
     let replicas = match workload {
         Workload::Deployment(o) => o.spec.as_ref().and_then(|s| s.replicas),
         Workload::ReplicaSet(o) => o.spec.as_ref().and_then(|s| s.replicas),
@@ -406,6 +416,7 @@ fn kind_rules(workload: &Workload, add: &mut impl FnMut(&str, String)) {
         _ => None,
     };
     nonnegative(add, "spec.replicas", replicas.map(i64::from));
+    at_most_pods(add, "spec.replicas", replicas);
     if let Workload::StatefulSet(ss) = workload
         && let Some(policy) = ss
             .spec
@@ -422,6 +433,7 @@ fn kind_rules(workload: &Workload, add: &mut impl FnMut(&str, String)) {
         let spec = job.spec.clone().unwrap_or_default();
         nonnegative(add, "spec.completions", spec.completions.map(i64::from));
         nonnegative(add, "spec.parallelism", spec.parallelism.map(i64::from));
+        at_most_pods(add, "spec.parallelism", spec.parallelism);
         nonnegative(add, "spec.backoffLimit", spec.backoff_limit.map(i64::from));
         nonnegative(
             add,

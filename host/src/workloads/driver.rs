@@ -321,7 +321,8 @@ async fn run_job(mut ctx: Ctx, plan: Plan, params: job::Params) -> WorkloadOutco
     let mut object = plan.object.clone();
     let start = Timestamp::now();
     let started = Instant::now();
-    let deadline = params.active_deadline.map(|d| started + d);
+    // A deadline past what the clock can hold is no deadline.
+    let deadline = params.active_deadline.and_then(|d| started.checked_add(d));
     let mut live: Vec<Arc<PodHandle>> = Vec::new();
     let mut counts = Counts::default();
     let mut failures_since_success = 0u32;
@@ -408,8 +409,10 @@ async fn run_job(mut ctx: Ctx, plan: Plan, params: job::Params) -> WorkloadOutco
             } else {
                 counts.failed += 1;
                 failures_since_success += 1;
+                let delay = job::backoff(failures_since_success, ctx.options.job_backoff_factor);
                 next_create = Instant::now()
-                    + job::backoff(failures_since_success, ctx.options.job_backoff_factor);
+                    .checked_add(delay)
+                    .unwrap_or_else(Instant::now);
             }
         }
     }

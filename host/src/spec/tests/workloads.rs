@@ -207,3 +207,17 @@ fn workload_fields_the_controllers_do_not_carry_out_are_warnings() {
         ]
     );
 }
+
+#[test]
+fn pod_counts_are_bounded() {
+    let yaml = deployment(10_001, "{matchLabels: {app: web}}", "{app: web}", BUSYBOX);
+    assert_eq!(
+        workload_problems(&yaml),
+        ["spec.replicas (line 5): Invalid value: 10001: must be at most 10000 (wasmpod's limit)"]
+    );
+    // A deadline or backoff limit past any clock is accepted (and never reached).
+    let yaml = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: pi}}\nspec:\n  activeDeadlineSeconds: 9223372036854775807\n  backoffLimit: 2147483647\n  template:\n    spec:\n      restartPolicy: Never\n{BUSYBOX}"
+    );
+    assert!(load(&yaml).is_ok());
+}
