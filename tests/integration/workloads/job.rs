@@ -256,3 +256,34 @@ async fn a_work_queue_job_runs_parallelism_pods_and_completes_when_they_succeed(
     assert_eq!(counts(&job), (0, 3, 0));
     assert_eq!(handle.pods().len(), 3);
 }
+
+// upstream: test/e2e/apps/job.go "should fail to exceed backoffLimit", with
+// restartPolicy OnFailure: the kubelet restarts the container in place and the Job
+// controller counts those restarts against the limit (`pastBackoffLimitOnFailure`).
+#[tokio::test]
+async fn should_fail_to_exceed_backoff_limit_by_local_restarts() {
+    let handle = apply(&job(
+        "restarts",
+        "  backoffLimit: 2\n",
+        "OnFailure",
+        "exit 1",
+        "",
+    ))
+    .await;
+    let job = finish(&handle).await;
+    assert_eq!(
+        condition_types(&job),
+        ["FailureTarget", "Failed"],
+        "{job:?}"
+    );
+    assert_eq!(
+        conditions(&job)[1].reason.as_deref(),
+        Some("BackoffLimitExceeded")
+    );
+    // One pod, restarted in place until the limit, then stopped.
+    let pods = handle.pods();
+    assert_eq!(pods.len(), 1);
+    let restarts = pods[0].pod().status.unwrap().container_statuses.unwrap()[0].restart_count;
+    assert!(restarts >= 2, "{restarts} restarts");
+    assert_eq!(counts(&job).0, 0);
+}
