@@ -75,7 +75,8 @@ pub struct RunArgs {
     /// Stop the pod after this long (like a deletion) and exit 124, e.g. `30s`, `2m`.
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// First crash-loop backoff wait (Kubernetes: 10s).
+    /// First crash-loop backoff wait (Kubernetes: 10s). A Job's pod-failure backoff
+    /// (10s doubling to 6 minutes) is scaled by the same ratio to 10s.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub backoff_initial: Duration,
     /// Longest crash-loop backoff wait (Kubernetes: 300s).
@@ -95,7 +96,9 @@ pub struct RunArgs {
     /// (`HTTP-request-denied`).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub allow_outbound: Vec<wasmpod::AllowedHost>,
-    /// Write the final Pod (spec and status) as JSON to this file.
+    /// Write the final Pod (spec and status) as JSON to this file; with several pods or
+    /// any workload, a `v1` `List` of every object (Jobs, Deployments, their ReplicaSets
+    /// and pods too) with its status.
     #[arg(long)]
     pub status_file: Option<PathBuf>,
     /// Write a JUnit XML report to this file: one test case per pod that runs to an end

@@ -4,12 +4,14 @@
 //! 2 for invalid input (nothing ran), 124 when stopped by `--timeout`.
 
 mod args;
-mod forward;
 mod images;
 mod junit;
 mod output;
 mod progress;
 mod run;
+mod services;
+mod status;
+mod workloads;
 
 use std::process::ExitCode;
 

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::broadcast::error::RecvError;
 use wasmpod::spec::{self, LoadedFile};
 use wasmpod::{
@@ -138,6 +137,7 @@ fn load(manifests: &ManifestArgs) -> Result<(LoadedFile, Vec<PathBuf>), Failure>
             note(&format!("warning: pod {}: {w}", p.document.display_name()));
         }
     }
+    crate::services::warn(&loaded);
     Ok((loaded, bases))
 }
 
@@ -171,6 +171,12 @@ fn apply_objects(rt: &Runtime, loaded: &LoadedFile) -> Result<(), Failure> {
             problems.push(format!("  pod/{name}: {missing}"));
         }
     }
+    for w in &loaded.workloads {
+        let name = format!("{}/{}", w.workload.kind().to_lowercase(), w.workload.name());
+        for missing in crate::workloads::missing_references(rt, &w.workload)? {
+            problems.push(format!("  {name}: {missing}"));
+        }
+    }
     if problems.is_empty() {
         return Ok(());
     }
@@ -196,21 +202,29 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
             .with_context(|| format!("pod {name}"))?;
         note(&format!("pod {name} is valid"));
     }
+    for w in loaded.workloads {
+        let name = format!("{}/{}", w.workload.kind().to_lowercase(), w.workload.name());
+        // Created, never started: its template resolves and its images compile.
+        let settings = crate::workloads::Settings::default();
+        crate::workloads::create(&rt, vec![w], &bases, &settings).await?;
+        note(&format!("{name} is valid"));
+    }
     Ok(ExitCode::from(EXIT_SUCCEEDED))
 }
 
 /// `wasmpod run`.
 pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
-    let (loaded, bases) = load(&args.manifests)?;
+    let (mut loaded, bases) = load(&args.manifests)?;
     let rt = runtime(&args.engine)?;
     apply_objects(&rt, &loaded)?;
-    if loaded.pods.is_empty() {
+    if loaded.pods.is_empty() && loaded.workloads.is_empty() {
         return Err(anyhow::anyhow!(
-            "no v1 Pod to run: the input holds only ConfigMaps and Secrets"
+            "no v1 Pod or workload to run: the input holds only ConfigMaps and Secrets"
         )
         .into());
     }
-    let several = loaded.pods.len() > 1;
+    // Pods of workloads have generated names: their lines are always `pod/container`.
+    let several = loaded.pods.len() > 1 || !loaded.workloads.is_empty();
     let run_root = match &args.run_dir {
         Some(d) => d.clone(),
         None => default_run_dir(&loaded)?,
@@ -218,6 +232,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     note(&format!("run directory: {}", run_root.display()));
 
     let mut handles: Vec<PodHandle> = Vec::new();
+    let workloads = std::mem::take(&mut loaded.workloads);
     for p in loaded.pods {
         let name = p
             .document
@@ -247,7 +262,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             Ok(h) => handles.push(h),
             Err(e) => {
                 if let (Error::Image { pod, .. }, Some(path)) = (&e, &args.status_file) {
-                    write_status(path, std::slice::from_ref(pod.as_ref()))?;
+                    crate::status::write(path, vec![crate::status::pod_json(pod)?], false)?;
                 }
                 for h in &handles {
                     h.stop();
@@ -259,6 +274,15 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             }
         }
     }
+
+    let settings = crate::workloads::Settings::of(&args, &run_root);
+    let workloads = match crate::workloads::create(&rt, workloads, &bases, &settings).await {
+        Ok(w) => w,
+        Err(e) => {
+            handles.iter().for_each(PodHandle::stop);
+            return Err(e);
+        }
+    };
 
     let prefixes: Vec<String> = handles
         .iter()
@@ -297,30 +321,17 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         };
         printers.push(spawn_printer(h, output, several, args.quiet));
     }
+    let output = Output {
+        printer: printer.clone(),
+        tails: tails.clone(),
+    };
+    printers.extend(crate::workloads::spawn_printers(
+        &workloads, &output, args.quiet,
+    ));
     // Host sockets exist only for forwarded ports: `ports[].hostPort`, `-p`, and the
     // host ports of NodePort and LoadBalancer Services.
     let explicit = parse_publish(&args.publish, handles.len())?;
-    let targets = args
-        .publish
-        .iter()
-        .map(|v| crate::forward::parse(v))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut _cluster_forwards = Vec::new();
-    for (what, result) in crate::forward::open(&rt, &targets).await {
-        match result {
-            Ok(f) => {
-                note(&format!("forwarding {what}"));
-                _cluster_forwards.push(f);
-            }
-            Err(e) => {
-                handles.iter().for_each(PodHandle::stop);
-                return Err(Failure {
-                    code: EXIT_INVALID,
-                    error: anyhow::anyhow!("cannot forward {what}: {e}"),
-                });
-            }
-        }
-    }
+    let _cluster_forwards = crate::services::open_all(&rt, &args.publish, &handles).await?;
     for (i, h) in handles.iter().enumerate() {
         let mut forwards = h.publish_host_ports().await;
         if i == 0 {
@@ -345,6 +356,16 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     for h in &handles {
         h.start();
     }
+    if !workloads.is_empty() {
+        let run = crate::workloads::Running {
+            pods: &handles,
+            workloads: &workloads,
+            printers,
+            tails,
+            started,
+        };
+        return crate::workloads::finish(run, &args, &rt).await;
+    }
 
     let outcomes = wait_all(&handles, args.timeout).await;
     for p in printers {
@@ -354,8 +375,13 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         crate::junit::write(path, &outcomes, tails, started.elapsed())?;
     }
     if let Some(path) = &args.status_file {
-        let pods: Vec<Pod> = outcomes.iter().map(|o| o.pod.clone()).collect();
-        write_status(path, &pods)?;
+        let mut items = Vec::new();
+        for o in &outcomes {
+            items.push(crate::status::pod_json(&o.pod)?);
+        }
+        items.extend(crate::status::cluster_items(&rt)?);
+        let list = items.len() != 1;
+        crate::status::write(path, items, list)?;
     }
     for o in &outcomes {
         note(&format!(
@@ -414,7 +440,7 @@ async fn futures_join(handles: &[PodHandle]) -> Vec<Outcome> {
     out
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -460,12 +486,14 @@ fn spawn_status_line(h: &PodHandle) {
 }
 
 /// Where a pod's output goes: the terminal, and with `--junit` the report's tails.
-struct Output {
+#[derive(Clone)]
+pub(crate) struct Output {
     printer: std::sync::Arc<Printer>,
     tails: Option<std::sync::Arc<crate::junit::Tails>>,
 }
 
-fn spawn_printer(
+/// Prints a pod's output lines and events until it ended.
+pub(crate) fn spawn_printer(
     h: &PodHandle,
     output: Output,
     several: bool,
@@ -513,7 +541,7 @@ fn parse_publish(
 ) -> Result<Vec<(std::net::SocketAddr, u16)>, Failure> {
     let mut out = Vec::new();
     for v in values {
-        if let (host, crate::forward::Target::Container(port)) = crate::forward::parse(v)? {
+        if let (host, crate::services::Target::Container(port)) = crate::services::parse(v)? {
             out.push((host, port));
         }
     }
@@ -526,32 +554,15 @@ fn parse_publish(
     Ok(out)
 }
 
-fn write_status(path: &Path, pods: &[Pod]) -> Result<(), Failure> {
-    let mut values = Vec::new();
-    for pod in pods {
-        let mut v = serde_json::to_value(pod).context("failed to serialise the pod")?;
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("apiVersion".into(), "v1".into());
-            obj.insert("kind".into(), "Pod".into());
-        }
-        values.push(v);
-    }
-    let doc = if values.len() == 1 {
-        values.remove(0)
-    } else {
-        serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": values })
-    };
-    let text = serde_json::to_string_pretty(&doc).context("failed to serialise the status")?;
-    std::fs::write(path, text + "\n")
-        .with_context(|| format!("failed to write {}", path.display()))?;
-    Ok(())
-}
-
 fn default_run_dir(loaded: &LoadedFile) -> anyhow::Result<PathBuf> {
     let name = loaded
         .pods
         .first()
         .and_then(|p| p.document.pod.metadata.name.clone())
+        .or_else(|| {
+            let first = loaded.workloads.first()?;
+            Some(first.workload.name().to_owned())
+        })
         .unwrap_or_else(|| "pod".into());
     let stamp = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
     let base = std::env::temp_dir().join("wasmpod").join("runs");

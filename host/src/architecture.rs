@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 /// after it, never one before it.
 const LAYERS: &[&str] = &[
     "testing",    // pods as test fixtures, over the public handle
+    "workloads",  // controllers: Deployments, StatefulSets, Jobs… creating pods
     "pod",        // the public handle: create, options, outcome, connect, kubectl columns
     "error",      // the library's error, over every stage's
     "supervisor", // the kubelet's decisions and the driver that carries them out

@@ -61,6 +61,7 @@ pub mod spec;
 mod supervisor;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod workloads;
 
 pub use container::ImageError;
 pub use container::http::AllowedHost;
@@ -77,6 +78,7 @@ pub use spec::ValidPod;
 pub use supervisor::driver::ExecOutput;
 pub use supervisor::output::{Event, EventType, LogLine, LogRotation, StopReason, Subscription};
 pub use supervisor::{BackoffPolicy, Phase};
+pub use workloads::{WorkloadHandle, WorkloadOptions, WorkloadOutcome};
 
 /// The bounds wasmpod keeps on what a guest or a manifest controls, and the exit codes it
 /// reports. Every resource a hostile guest or manifest could grow has one of these limits.
@@ -90,7 +92,7 @@ pub mod limits {
     pub use crate::spec::expand::{ARG_MAX, MAX_ARG_STRLEN};
     pub use crate::spec::{
         MAX_ALIAS_NODES, MAX_ANNOTATIONS_BYTES, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_NODES,
-        MAX_OBJECT_DATA_BYTES,
+        MAX_OBJECT_DATA_BYTES, MAX_WORKLOAD_PODS,
     };
     pub use crate::supervisor::output::logs::MAX_LINE;
 }

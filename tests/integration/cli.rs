@@ -225,7 +225,7 @@ fn multi_document_file_runs_the_pod_and_notes_the_skipped_document() {
     let ran = ws.run_yaml(&yaml, &[]);
     ran.assert_code(0);
     assert_eq!(ran.lines_of("app"), ["the pod ran"], "{ran}");
-    let note = "note: document 1 (line 1): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)";
+    let note = "note: document 1 (line 1): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret, Service, apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and batch/v1 Job)";
     assert!(ran.notes().contains(&note), "{ran}");
 }
 

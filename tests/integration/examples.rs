@@ -29,7 +29,9 @@ const EXAMPLES: &[&str] = &[
     "hello.yaml",
     "http-hello.yaml",
     "init-container.yaml",
+    "job-and-deployment.yaml",
     "log-shipper.yaml",
+    "mydb-service.yaml",
     "sidecar-log-agent.yaml",
     "time-printer.yaml",
     "wait-for-db.yaml",
@@ -231,6 +233,60 @@ fn wait_for_db() {
         ran.event_position("init-db", "Exited") < ran.event_position("app", "Started"),
         "{ran}"
     );
+}
+
+/// The seed's init container verbatim, `mydb` a Service in front of a Deployment: the
+/// init waits, the app runs with the Service's variables, the run exits 0 and stops the
+/// Deployment; the status file lists the Service with its cluster IP and EndpointSlice.
+#[test]
+fn mydb_service() {
+    let ws = Workspace::new();
+    let ran = run_example(&ws, "mydb-service.yaml", &[]);
+    ran.assert_code(0);
+    let list = ws.status();
+    assert_eq!(list["kind"], "List", "{ran}");
+    let items = list["items"].as_array().expect("items");
+    let of = |kind: &str, name: &str| {
+        items
+            .iter()
+            .find(|i| i["kind"] == kind && i["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in the status file\n{ran}"))
+    };
+    let svc = of("Service", "mydb");
+    let ip = svc["spec"]["clusterIP"].as_str().expect("a cluster IP");
+    assert!(ip.starts_with("10.9"), "{ip}");
+    assert_eq!(
+        of("EndpointSlice", "mydb-1")["metadata"]["labels"]["kubernetes.io/service-name"],
+        "mydb"
+    );
+    let app = of("Pod", "myapp");
+    assert_eq!(app["status"]["phase"], "Succeeded", "{ran}");
+    assert_eq!(
+        ran.lines_of("myapp/app"),
+        [format!("app started; mydb is {ip}:5432").as_str()],
+        "{ran}"
+    );
+    let waited = ran.position("myapp/init-db", "waiting for db");
+    assert!(waited < ran.position("myapp/app", "app started"), "{ran}");
+    // The database pod's name has the Deployment's hash and a random suffix.
+    let listening = ran
+        .stdout
+        .find("| database listening on 5432")
+        .expect("db line");
+    let app = ran.stdout.find("| app started").expect("app line");
+    assert!(listening < app, "{ran}");
+}
+
+/// A Deployment behind a Service and a Job testing it by name: the run exits with the
+/// Job's result and stops the Deployment.
+#[test]
+fn job_and_deployment() {
+    let ws = Workspace::new();
+    let ran = run_example(&ws, "job-and-deployment.yaml", &[]);
+    ran.assert_code(0);
+    assert!(ran.stdout.contains("/test | smoke test passed"), "{ran}");
+    assert!(ran.stderr.contains("job/smoke-test Complete"), "{ran}");
+    assert!(ran.stderr.contains("deployment/web stopped"), "{ran}");
 }
 
 #[test]

@@ -37,3 +37,4 @@ mod sockets;
 mod stopping;
 mod volumes;
 mod workdir;
+mod workloads;

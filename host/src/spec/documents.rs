@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_yaml::Value;
 
 use super::locate::{Locator, Seg};
+use super::workloads::{self, Workload, WorkloadDocument};
 use super::{
     ConfigObject, ObjectDocument, ParsedFile, PodDocument, SpecError, fields, json, locate,
     objects, octal, prescan,
@@ -26,6 +27,7 @@ use super::{
 enum Want {
     Pod,
     Object(&'static str),
+    Workload(&'static str),
     Skip,
 }
 
@@ -43,6 +45,7 @@ enum Typed {
     ConfigMap(ConfigMap),
     Secret(Secret),
     Service(Box<Service>),
+    Workload(Box<Workload>),
 }
 
 /// Reads `text` (input number `input` of a load): every `v1` Pod, ConfigMap and Secret of
@@ -132,6 +135,7 @@ pub(super) fn read(text: &str, input: usize) -> Result<ParsedFile, SpecError> {
     let mut file = ParsedFile {
         pods: Vec::new(),
         objects: Vec::new(),
+        workloads: Vec::new(),
         notes,
     };
     let mut plans = plans.into_iter().peekable();
@@ -186,6 +190,17 @@ pub(super) fn read(text: &str, input: usize) -> Result<ParsedFile, SpecError> {
                         ..object
                     });
                 }
+                Typed::Workload(workload) => {
+                    let typed_json = workload.to_json();
+                    file.workloads.push(WorkloadDocument {
+                        strict_problems: fields::unknown_fields(&raw, &typed_json, &loc),
+                        workload: *workload,
+                        document_index: index,
+                        input,
+                        item,
+                        locator: loc,
+                    });
+                }
                 Typed::Secret(secret) => {
                     let object = object_document(ConfigObject::Secret(secret), &raw, loc);
                     file.objects.push(ObjectDocument {
@@ -236,13 +251,19 @@ fn want(
         ("v1", "Service") => return Want::Object("Service"),
         _ => {}
     }
+    if let Some(kind) = workloads::KINDS
+        .iter()
+        .find(|(v, k)| (*v, *k) == (api_version, kind))
+    {
+        return Want::Workload(kind.1);
+    }
     let what = if kind == "Pod" {
         format!("{api_version} Pod")
     } else {
         format!("kind {kind}")
     };
     notes.push(format!(
-        "{place} (line {}): skipped {what} (wasmpod reads v1 Pod, ConfigMap, Secret and Service)",
+        "{place} (line {}): skipped {what} (wasmpod reads v1 Pod, ConfigMap, Secret, Service, apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and batch/v1 Job)",
         line.map_or_else(|| "?".to_owned(), |l| l.to_string())
     ));
     Want::Skip
@@ -261,6 +282,7 @@ impl<'de> DeserializeSeed<'de> for ItemSeed {
             Want::Object("ConfigMap") => Typed::ConfigMap(ConfigMap::deserialize(d)?),
             Want::Object("Service") => Typed::Service(Box::new(Service::deserialize(d)?)),
             Want::Object(_) => Typed::Secret(Secret::deserialize(d)?),
+            Want::Workload(kind) => Typed::Workload(Box::new(workloads::deserialize(kind, d)?)),
             Want::Skip => {
                 IgnoredAny::deserialize(d)?;
                 return Ok(None);

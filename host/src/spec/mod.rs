@@ -5,8 +5,9 @@
 //! misread* is worse than one that is rejected:
 //!
 //! 1. [`parse`] splits the YAML stream into documents (and the items of `kind: List`
-//!    documents), keeps the `v1` `Pod`s, `ConfigMap`s and `Secret`s (other kinds are skipped
-//!    with a note), and deserialises each into `k8s_openapi`'s types (`documents.rs`).
+//!    documents), keeps the `v1` `Pod`s, `ConfigMap`s and `Secret`s and the workloads
+//!    (`apps/v1` Deployment, ReplicaSet, StatefulSet, DaemonSet; `batch/v1` Job: see
+//!    `workloads.rs`; other kinds are skipped with a note), and deserialises each into `k8s_openapi`'s types (`documents.rs`).
 //!    Malformed YAML and wrongly typed values (`command: 5`) are [`SpecError::Yaml`] with a
 //!    line number.
 //! 2. [`validate`] applies Kubernetes' own rules for the fields wasmpod reads (names, images,
@@ -60,6 +61,7 @@ mod service;
 pub use service::{NODE_PORTS, SERVICE_TYPES};
 mod sources;
 mod validate;
+mod workloads;
 
 #[cfg(test)]
 mod tests;
@@ -70,6 +72,9 @@ pub use error::{Diagnostic, SpecError};
 pub use objects::{ConfigObject, MAX_OBJECT_DATA_BYTES, ObjectDocument};
 pub use prescan::{MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_NODES};
 pub use validate::{MAX_ANNOTATIONS_BYTES, validate};
+pub use workloads::{
+    MAX_WORKLOAD_PODS, ValidWorkload, Workload, WorkloadDocument, selector_matches,
+};
 
 use locate::{Locator, parse_path};
 
@@ -165,7 +170,7 @@ impl PodDocument {
 /// let yaml = "apiVersion: v1\nkind: Endpoints\n---\napiVersion: v1\nkind: Pod\n";
 /// let file = wasmpod::spec::parse(yaml).unwrap();
 /// assert_eq!(file.pods.len(), 1);
-/// assert_eq!(file.notes, ["document 1 (line 1): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"]);
+/// assert_eq!(file.notes, ["document 1 (line 1): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret, Service, apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and batch/v1 Job)"]);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -174,8 +179,11 @@ pub struct ParsedFile {
     pub pods: Vec<PodDocument>,
     /// Every `v1` `ConfigMap` and `Secret` document, in order.
     pub objects: Vec<ObjectDocument>,
+    /// Every workload (`apps/v1` Deployment, ReplicaSet, StatefulSet, DaemonSet; `batch/v1`
+    /// Job), in order.
+    pub workloads: Vec<WorkloadDocument>,
     /// One line per skipped document, e.g.
-    /// `document 2 (line 14): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)`.
+    /// `document 2 (line 14): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret, Service, apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and batch/v1 Job)`.
     pub notes: Vec<String>,
 }
 
@@ -276,6 +284,8 @@ pub struct LoadedFile {
     pub pods: Vec<ValidPod>,
     /// Every ConfigMap and Secret of the file, in document order, each valid.
     pub objects: Vec<ConfigObject>,
+    /// Every workload of the file, in document order, each valid (its template as a Pod).
+    pub workloads: Vec<ValidWorkload>,
     /// Skipped documents, as in [`ParsedFile::notes`].
     pub notes: Vec<String>,
 }
@@ -313,7 +323,8 @@ pub fn parse(text: &str) -> Result<ParsedFile, SpecError> {
     Ok(file)
 }
 
-/// Parses `text` and validates every Pod, ConfigMap and Secret in it.
+/// Parses `text` and validates every Pod, ConfigMap, Secret and workload in it (a workload's
+/// template as a Pod, its problems named `spec.template.spec…`).
 ///
 /// Errors as [`parse`], or [`SpecError::Invalid`] listing every problem of the one invalid
 /// Pod, or [`SpecError::Several`] when more than one Pod or object is invalid. Two objects
@@ -365,6 +376,7 @@ pub fn load_many(inputs: &[(&str, &str)]) -> Result<LoadedFile, SpecError> {
 fn load_inputs(inputs: &[(Option<&str>, &str)]) -> Result<LoadedFile, SpecError> {
     let mut pods = Vec::new();
     let mut objects = Vec::new();
+    let mut workload_list = Vec::new();
     let mut notes = Vec::new();
     let mut errors = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -393,6 +405,16 @@ fn load_inputs(inputs: &[(Option<&str>, &str)]) -> Result<LoadedFile, SpecError>
                 Err(e) => errors.push(named(e)),
             }
         }
+        for document in parsed.workloads {
+            match workloads::validate_workload(&document, &mut seen) {
+                Ok(warnings) => workload_list.push(ValidWorkload {
+                    workload: document.workload,
+                    input,
+                    warnings,
+                }),
+                Err(e) => errors.push(named(e)),
+            }
+        }
         for document in parsed.pods {
             let duplicate = objects::duplicate_pod(&document, &mut seen);
             match (validate(&document), duplicate) {
@@ -411,13 +433,14 @@ fn load_inputs(inputs: &[(Option<&str>, &str)]) -> Result<LoadedFile, SpecError>
         }
     }
     // ConfigMaps and Secrets alone are something to apply (a run needs a Pod: the CLI says so).
-    if errors.is_empty() && pods.is_empty() && objects.is_empty() {
+    if errors.is_empty() && pods.is_empty() && objects.is_empty() && workload_list.is_empty() {
         return Err(SpecError::NoPod { notes });
     }
     match errors.len() {
         0 => Ok(LoadedFile {
             pods,
             objects,
+            workloads: workload_list,
             notes,
         }),
         1 => Err(errors.remove(0)),

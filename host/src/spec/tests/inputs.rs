@@ -38,7 +38,7 @@ fn list_items_are_read_as_documents() {
     assert_eq!(
         file.notes,
         [
-            "document 1, items[2] (line 15): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"
+            "document 1, items[2] (line 15): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret, Service, apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and batch/v1 Job)"
         ]
     );
     // Lines are lines of the file; paths are the pod's own.
@@ -57,7 +57,7 @@ fn list_items_are_read_as_documents() {
     let err = parse(&list("- {apiVersion: v1, kind: List, items: []}\n")).unwrap_err();
     assert_eq!(
         shown(&err),
-        "no v1 Pod found in the file (document 1, items[0] (line 4): skipped kind List (wasmpod reads v1 Pod, ConfigMap, Secret and Service))"
+        "no v1 Pod found in the file (document 1, items[0] (line 4): skipped kind List (wasmpod reads v1 Pod, ConfigMap, Secret, Service, apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and batch/v1 Job))"
     );
 }
 
@@ -166,7 +166,7 @@ fn several_inputs_load_as_one() {
     assert_eq!(
         file.notes,
         [
-            "config.yaml: document 2 (line 5): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"
+            "config.yaml: document 2 (line 5): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret, Service, apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and batch/v1 Job)"
         ]
     );
     // ConfigMaps and Secrets alone load (something to apply); nothing at all is NoPod.

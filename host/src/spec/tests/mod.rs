@@ -11,6 +11,7 @@ mod objects;
 mod parse;
 mod sources;
 mod validate;
+mod workloads;
 
 /// Lines 1–5; the spec body passed to [`pod`] starts on line 6.
 const HEAD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n";

@@ -54,7 +54,7 @@ fn multi_document_skips_other_kinds() {
     assert_eq!(
         file.notes,
         [
-            "document 1 (line 1): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"
+            "document 1 (line 1): skipped kind Endpoints (wasmpod reads v1 Pod, ConfigMap, Secret, Service, apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and batch/v1 Job)"
         ]
     );
     let doc = &file.pods[0];
@@ -68,7 +68,7 @@ fn multi_document_skips_other_kinds() {
     assert_eq!(
         file.notes,
         [
-            "document 2 (line 10): skipped apps/v1 Pod (wasmpod reads v1 Pod, ConfigMap, Secret and Service)"
+            "document 2 (line 10): skipped apps/v1 Pod (wasmpod reads v1 Pod, ConfigMap, Secret, Service, apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and batch/v1 Job)"
         ]
     );
 }

@@ -1,11 +1,39 @@
-//! Host ports into the cluster network for `wasmpod run`: the `-p` targets
-//! `svc/NAME:PORT` and `pod/NAME:PORT` (`kubectl port-forward` style), and the host ports
-//! of `NodePort` and `LoadBalancer` Services.
+//! The Services of a `wasmpod run`: warnings about them, and host ports into the cluster
+//! network — the `-p` targets `svc/NAME:PORT` and `pod/NAME:PORT` (`kubectl port-forward`
+//! style) and the host ports of `NodePort` and `LoadBalancer` Services.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use anyhow::{Context, anyhow};
+use k8s_openapi::api::core::v1::Pod;
 use wasmpod::{Forward, Runtime};
+
+use super::output::note;
+use super::run::{EXIT_INVALID, Failure};
+
+/// Warns about a Service whose selector matches none of the pods (or workloads' pod
+/// templates) of the input, or whose named `targetPort` none of them declares.
+pub fn warn(loaded: &wasmpod::spec::LoadedFile) {
+    let mut pods: Vec<Pod> = loaded.pods.iter().map(|p| p.document.pod.clone()).collect();
+    for w in &loaded.workloads {
+        let template = w.workload.template();
+        let mut pod = Pod {
+            metadata: template.metadata.unwrap_or_default(),
+            spec: template.spec,
+            ..Pod::default()
+        };
+        pod.metadata.namespace = Some(w.workload.namespace().to_owned());
+        pods.push(pod);
+    }
+    let pods: Vec<&Pod> = pods.iter().collect();
+    for object in &loaded.objects {
+        if let wasmpod::spec::ConfigObject::Service(svc) = object {
+            for w in wasmpod::service_warnings(svc, &pods) {
+                note(&format!("warning: {w}"));
+            }
+        }
+    }
+}
 
 /// Where a `-p` value forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +170,36 @@ pub async fn open(
         out.push((what, result));
     }
     out
+}
+
+/// [`open`] for `wasmpod run`: every forward is noted; the first that fails stops the
+/// pods and is the run's error (exit 2).
+pub async fn open_all(
+    runtime: &Runtime,
+    publish: &[String],
+    pods: &[wasmpod::PodHandle],
+) -> Result<Vec<Forward>, Failure> {
+    let targets = publish
+        .iter()
+        .map(|v| parse(v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut forwards = Vec::new();
+    for (what, result) in open(runtime, &targets).await {
+        match result {
+            Ok(f) => {
+                note(&format!("forwarding {what}"));
+                forwards.push(f);
+            }
+            Err(e) => {
+                pods.iter().for_each(wasmpod::PodHandle::stop);
+                return Err(Failure {
+                    code: EXIT_INVALID,
+                    error: anyhow!("cannot forward {what}: {e}"),
+                });
+            }
+        }
+    }
+    Ok(forwards)
 }
 
 #[cfg(test)]
