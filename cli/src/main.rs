@@ -4,6 +4,7 @@
 //! 2 for invalid input (nothing ran), 124 when stopped by `--timeout`.
 
 mod args;
+mod exit;
 mod images;
 mod junit;
 mod output;
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             note(&format!("error: failed to start: {e}"));
-            return ExitCode::from(run::EXIT_INVALID);
+            return ExitCode::from(exit::EXIT_INVALID);
         }
     };
     let result = rt.block_on(async {

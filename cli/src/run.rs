@@ -12,31 +12,8 @@ use wasmpod::{
 };
 
 use super::args::{EngineArgs, ManifestArgs, RunArgs, ValidateArgs};
+use super::exit::{EXIT_FAILED, EXIT_INVALID, EXIT_SUCCEEDED, EXIT_TIMEOUT, Failure};
 use super::output::{Printer, note};
-
-/// Exit status: the pod succeeded.
-pub const EXIT_SUCCEEDED: u8 = 0;
-/// Exit status: the pod failed.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit status: invalid input (spec, image); nothing ran.
-pub const EXIT_INVALID: u8 = 2;
-/// Exit status: stopped by `--timeout`.
-pub const EXIT_TIMEOUT: u8 = 124;
-
-/// A failure to report and the exit status it maps to.
-pub struct Failure {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure {
-            code: EXIT_INVALID,
-            error: e.into(),
-        }
-    }
-}
 
 /// Reads a manifest: at most one byte past the size the loader accepts, so
 /// `/dev/zero` or an endless pipe cannot grow memory (the loader then names

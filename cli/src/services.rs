@@ -8,8 +8,8 @@ use anyhow::{Context, anyhow};
 use k8s_openapi::api::core::v1::Pod;
 use wasmpod::{Forward, Runtime};
 
+use super::exit::{EXIT_INVALID, Failure};
 use super::output::note;
-use super::run::{EXIT_INVALID, Failure};
 
 /// Warns about a Service whose selector matches none of the pods (or workloads' pod
 /// templates) of the input, or whose named `targetPort` none of them declares.

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 use wasmpod::Runtime;
 
-use super::run::Failure;
+use super::exit::Failure;
 
 /// A Pod as a `kubectl get -o json` item.
 pub fn pod_json(pod: &Pod) -> anyhow::Result<Value> {

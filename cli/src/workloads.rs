@@ -14,8 +14,9 @@ use wasmpod::{
 };
 
 use super::args::RunArgs;
+use super::exit::Failure;
 use super::output::note;
-use super::run::{Failure, Output, shutdown_signal, spawn_printer};
+use super::run::{Output, shutdown_signal, spawn_printer};
 
 /// The Job backoff's first delay on a cluster: `--backoff-initial` scales the Job
 /// backoff by its ratio to this (as it scales the crash-loop backoff's 10 s).
@@ -84,7 +85,7 @@ pub async fn create(
             Err(e) => {
                 handles.iter().for_each(WorkloadHandle::stop);
                 return Err(Failure {
-                    code: super::run::EXIT_INVALID,
+                    code: super::exit::EXIT_INVALID,
                     error: anyhow::Error::new(e).context(name),
                 });
             }
@@ -167,7 +168,7 @@ impl Ended {
     /// 0 when every finite workload and pod succeeded, 1 when one did not, 124 on timeout.
     pub fn exit_code(&self, pods: &[PodHandle]) -> u8 {
         if self.timed_out {
-            return super::run::EXIT_TIMEOUT;
+            return super::exit::EXIT_TIMEOUT;
         }
         let pods_ok = pods
             .iter()
@@ -176,9 +177,9 @@ impl Ended {
             .all(|(_, o)| o.phase == wasmpod::Phase::Succeeded);
         let jobs_ok = self.workloads.iter().all(|o| o.succeeded);
         if pods_ok && jobs_ok {
-            super::run::EXIT_SUCCEEDED
+            super::exit::EXIT_SUCCEEDED
         } else {
-            super::run::EXIT_FAILED
+            super::exit::EXIT_FAILED
         }
     }
 }

@@ -112,11 +112,7 @@ impl Runtime {
         let (start_tx, start_rx) = oneshot::channel();
         let (done_tx, done_rx) = watch::channel(None);
         // The pod's network namespace, shared by its containers.
-        let network = crate::sandbox::PodNetwork::join(
-            reserved,
-            plan.hostname.clone(),
-            plan.namespace.clone(),
-        );
+        let network = reserved.join(plan.hostname.clone(), plan.namespace.clone());
         let (exec_tx, execs) = tokio::sync::mpsc::unbounded_channel();
         let mut driver = Driver {
             instances: Arc::new(WasmInstances {

@@ -6,13 +6,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use tokio::sync::watch;
 
-use super::services::ServiceMap;
 use crate::plan::{ConfigObjects, ObjectKind};
 use crate::sandbox::{ClusterNetwork, Directory};
 use crate::spec::ConfigObject;
+
+/// Services by namespace and name.
+pub(super) type ServiceMap = std::collections::BTreeMap<(String, String), Arc<Service>>;
 
 /// The pods of one [`Runtime`](crate::Runtime) and the ConfigMaps and Secrets they read.
 ///

@@ -3,7 +3,6 @@
 //! pods' current statuses, so that a pod that turns Ready is served at once and one that
 //! turns unready or ends is not.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -13,9 +12,6 @@ use super::cluster::Cluster;
 use crate::plan::service::{self as svc_plan, Endpoint};
 use crate::sandbox::net::netns::Proto;
 use crate::sandbox::{Backends, Directory, PodStream};
-
-/// Services by namespace and name.
-pub(super) type ServiceMap = BTreeMap<(String, String), Arc<Service>>;
 
 fn ns_name(svc: &Service) -> (String, String) {
     (

@@ -9,9 +9,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use super::job::{self, Counts, Verdict};
+use super::options::{WorkloadOptions, WorkloadOutcome, lock};
 use super::setup::{Mode, Plan};
 use super::status::{self, Replicas};
-use super::{WorkloadOptions, WorkloadOutcome, lock};
 use crate::pod::{Outcome, PodHandle};
 use crate::runtime::Runtime;
 use crate::spec::{ValidPod, Workload};

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
 use super::conn::Conn;
-use super::netns::{PodNetwork, Proto};
+use super::netns::{Fabric, PodNetwork, Proto};
 use super::pipe::lock;
 use super::queue::Refusal;
 
@@ -235,13 +235,8 @@ impl ClusterNetwork {
         None
     }
 
-    /// Registers the network that holds a reserved IP.
-    pub(super) fn attach(&self, ip: Ipv4Addr, net: &Arc<PodNetwork>) {
-        lock(&self.state).pods.insert(ip, Arc::downgrade(net));
-    }
-
     /// Frees a pod IP (its network or its unused reservation was dropped).
-    pub(super) fn detach(&self, ip: Ipv4Addr) {
+    fn detach(&self, ip: Ipv4Addr) {
         lock(&self.state).pods.remove(&ip);
     }
 
@@ -443,6 +438,33 @@ impl ClusterNetwork {
     }
 }
 
+impl Fabric for ClusterNetwork {
+    fn routes(&self, ip: IpAddr) -> bool {
+        ClusterNetwork::routes(self, ip)
+    }
+
+    fn route(
+        &self,
+        proto: Proto,
+        client: SocketAddr,
+        dst: SocketAddr,
+    ) -> Result<(Arc<PodNetwork>, SocketAddr), ErrorCode> {
+        ClusterNetwork::route(self, proto, client, dst)
+    }
+
+    fn reply_source(&self, from: SocketAddr, to: SocketAddr) -> SocketAddr {
+        ClusterNetwork::reply_source(self, from, to)
+    }
+
+    fn lookup(&self, namespace: &str, name: &str) -> Option<Vec<IpAddr>> {
+        ClusterNetwork::lookup(self, namespace, name)
+    }
+
+    fn release(&self, ip: Ipv4Addr) {
+        self.detach(ip);
+    }
+}
+
 /// A pod IP taken for a pod being created (see [`ClusterNetwork::reserve`]).
 #[derive(Debug)]
 pub struct Reservation {
@@ -457,10 +479,20 @@ impl Reservation {
         self.ip
     }
 
-    /// The IP and its network, for the pod network that takes it.
-    pub(super) fn take(mut self) -> (Ipv4Addr, Arc<ClusterNetwork>) {
+    /// The pod's network namespace, with the reserved IP, for a pod of
+    /// `namespace`; the IP is free again when it is dropped.
+    pub fn join(
+        mut self,
+        hostname: impl Into<String>,
+        namespace: impl Into<String>,
+    ) -> Arc<PodNetwork> {
         self.used = true;
-        (self.ip, self.network.clone())
+        let fabric: Arc<dyn Fabric> = self.network.clone();
+        let net = PodNetwork::in_cluster(fabric, self.ip, hostname.into(), namespace.into());
+        lock(&self.network.state)
+            .pods
+            .insert(self.ip, Arc::downgrade(&net));
+        net
     }
 }
 

@@ -28,7 +28,7 @@
 //!   from 32768–60999, Linux's default range, round-robin.
 //!
 //! * **In a cluster** ([`PodNetwork::join`]) the pod also has an IP from
-//!   the [`ClusterNetwork`]'s pod CIDR: it can bind it, and other pods reach
+//!   the cluster network's pod CIDR: it can bind it, and other pods reach
 //!   its ports bound to the unspecified address or to that IP (an IPv4
 //!   connection also reaches a `::` listener, as a dual-stack socket would);
 //!   a port bound to loopback stays private. Addresses of other pods and
@@ -42,7 +42,6 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
-use super::cluster::{ClusterNetwork, Reservation};
 pub use super::conn::Conn;
 pub use super::dial::{Dial, Progress};
 use super::pipe::lock;
@@ -220,17 +219,43 @@ pub struct PodNetwork {
     cluster: Option<Member>,
 }
 
+/// What a pod network needs from the cluster network it joined (which is
+/// [`ClusterNetwork`](super::cluster::ClusterNetwork)): where traffic to an
+/// address outside the pod goes, names, and its IP back when it ends.
+pub trait Fabric: Send + Sync {
+    /// Whether a pod may send to `ip` (an address of the cluster's ranges).
+    fn routes(&self, ip: IpAddr) -> bool;
+    /// The pod network and address that traffic from `client` to `dst` reaches.
+    ///
+    /// # Errors
+    /// `connection-refused` (a Service without a ready endpoint),
+    /// `remote-unreachable`, `access-denied`.
+    fn route(
+        &self,
+        proto: Proto,
+        client: SocketAddr,
+        dst: SocketAddr,
+    ) -> Result<(Arc<PodNetwork>, SocketAddr), ErrorCode>;
+    /// The source a UDP datagram from `from` to `to` shows (a Service's
+    /// address for a reply to a client of it).
+    fn reply_source(&self, from: SocketAddr, to: SocketAddr) -> SocketAddr;
+    /// What `name` resolves to for a pod of `namespace`.
+    fn lookup(&self, namespace: &str, name: &str) -> Option<Vec<IpAddr>>;
+    /// Frees the pod IP `ip` (its pod network was dropped).
+    fn release(&self, ip: Ipv4Addr);
+}
+
 /// A pod's address in a cluster network.
 struct Member {
     ip: Ipv4Addr,
     namespace: String,
-    network: Arc<ClusterNetwork>,
+    network: Arc<dyn Fabric>,
 }
 
 impl Drop for PodNetwork {
     fn drop(&mut self) {
         if let Some(m) = &self.cluster {
-            m.network.detach(m.ip);
+            m.network.release(m.ip);
         }
     }
 }
@@ -254,25 +279,24 @@ impl PodNetwork {
         })
     }
 
-    /// A new namespace for a pod of `namespace` in a cluster network, with
-    /// the pod IP `reserved` there ([`ClusterNetwork::reserve`]).
-    pub fn join(
-        reserved: Reservation,
-        hostname: impl Into<String>,
-        namespace: impl Into<String>,
+    /// A new namespace for a pod of `namespace` with the address `ip` in a
+    /// cluster network (made by
+    /// [`Reservation::join`](super::cluster::Reservation::join)).
+    pub(super) fn in_cluster(
+        network: Arc<dyn Fabric>,
+        ip: Ipv4Addr,
+        hostname: String,
+        namespace: String,
     ) -> Arc<Self> {
-        let (ip, network) = reserved.take();
-        let net = Arc::new(Self {
-            hostname: hostname.into(),
+        Arc::new(Self {
+            hostname,
             tables: Mutex::default(),
             cluster: Some(Member {
                 ip,
-                namespace: namespace.into(),
-                network: network.clone(),
+                namespace,
+                network,
             }),
-        });
-        network.attach(ip, &net);
-        net
+        })
     }
 
     /// The pod's IP in its cluster network, if it joined one.
@@ -281,7 +305,7 @@ impl PodNetwork {
     }
 
     /// The cluster network the pod joined.
-    pub fn cluster(&self) -> Option<&Arc<ClusterNetwork>> {
+    pub fn cluster(&self) -> Option<&Arc<dyn Fabric>> {
         self.cluster.as_ref().map(|m| &m.network)
     }
 
