@@ -173,6 +173,12 @@ pub struct EngineArgs {
     /// registries always are. Repeatable.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure_registry: Vec<String>,
+    /// The pods' addresses in the cluster network.
+    #[arg(long, value_name = "CIDR", default_value = wasmpod::DEFAULT_POD_CIDR)]
+    pub pod_cidr: String,
+    /// The Services' virtual addresses; must not overlap --pod-cidr.
+    #[arg(long, value_name = "CIDR", default_value = wasmpod::DEFAULT_SERVICE_CIDR)]
+    pub service_cidr: String,
 }
 
 /// A Kubernetes quantity of bytes: digits with an optional binary (`Ki`,

@@ -131,6 +131,15 @@ pub(crate) fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
     } else if let Some(dir) = &engine.cache_dir {
         config.cache_dir = Some(dir.clone());
     }
+    let cidr = |flag: &str, value: &str| {
+        value
+            .parse::<wasmpod::Cidr>()
+            .map_err(|e| anyhow::anyhow!("invalid {flag}: {e}"))
+    };
+    let config = config.with_cidrs(
+        cidr("--pod-cidr", &engine.pod_cidr)?,
+        cidr("--service-cidr", &engine.service_cidr)?,
+    );
     Ok(Runtime::new(config)?)
 }
 

@@ -566,3 +566,81 @@ async fn two_runtimes_are_isolated_clusters() {
     );
     a.stop().await;
 }
+
+/// `wasmpod run -p PORT:svc/web:80` and a `type: NodePort` Service: host ports into the
+/// cluster network reach the Service's endpoint (until the run's timeout, exit 124);
+/// the status file lists the Service with its node port.
+#[test]
+fn wasmpod_run_forwards_host_ports_to_services() {
+    use std::io::{Read as _, Write as _};
+    let free = |range: std::ops::RangeInclusive<u16>| {
+        range
+            .into_iter()
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .expect("a free port")
+    };
+    let (port, node_port) = (free(20000..=29999), free(30000..=32767));
+    let yaml = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  type: NodePort\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080, nodePort: {node_port}}}]\n---\n{}",
+        web_pod("default", "web-0", "web")
+    );
+    let ws = crate::cli::Workspace::new();
+    let file = ws.run_dir().with_extension("yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let publish = format!("{port}:svc/web:80");
+    // (The workspace's command writes the status file.)
+    let args = ["-p", &publish, "--timeout", "20s", file.to_str().unwrap()];
+    let mut running = crate::cli::spawn(ws.run_command(&args), None);
+    let get = |port: u16| -> Option<String> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut r = String::new();
+        s.read_to_string(&mut r).ok()?;
+        r.starts_with("HTTP/1.0 200").then(|| {
+            r.split("\r\n\r\n")
+                .nth(1)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+    };
+    let mut answers = None;
+    while !running.has_exited() {
+        if let (Some(a), Some(b)) = (get(port), get(node_port)) {
+            answers = Some((a, b));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ran = running.finish(crate::cli::LIMIT);
+    let (a, b) = answers.unwrap_or_else(|| panic!("never served through the host ports\n{ran}"));
+    assert_eq!((a.as_str(), b.as_str()), ("web-0", "web-0"), "{ran}");
+    ran.assert_code(124);
+    let status = ws.status();
+    let svc = status["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["kind"] == "Service"))
+        .unwrap_or_else(|| panic!("no Service in the status file\n{ran}"));
+    assert_eq!(svc["spec"]["ports"][0]["nodePort"], node_port, "{ran}");
+}
+
+/// Overlapping ranges given as options are a clear error before anything runs.
+#[test]
+fn overlapping_cidrs_are_an_error() {
+    let ws = crate::cli::Workspace::new();
+    let ran = ws.run(&[
+        "--pod-cidr",
+        "10.0.0.0/8",
+        crate::support::repo_root()
+            .join("examples/hello.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(ran.code, Some(2), "{ran}");
+    assert!(
+        ran.stderr
+            .contains("the pod CIDR 10.0.0.0/8 and the service CIDR 10.96.0.0/12 overlap"),
+        "{ran}"
+    );
+}

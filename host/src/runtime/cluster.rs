@@ -55,6 +55,8 @@ pub struct Cluster {
     pub(super) services: Mutex<ServiceMap>,
     /// The network between the pods; it asks this cluster about Services and names.
     pub(super) network: Arc<ClusterNetwork>,
+    /// Bumped when a pod is listed or unlisted or its status changes ([`Cluster::watch_pods`]).
+    generation: watch::Sender<u64>,
 }
 
 impl Cluster {
@@ -65,6 +67,7 @@ impl Cluster {
             objects: watch::Sender::new(Arc::default()),
             services: Mutex::default(),
             network,
+            generation: watch::Sender::new(0),
         });
         let directory: Weak<dyn Directory> = Arc::downgrade(&cluster) as Weak<dyn Directory>;
         cluster.network.set_directory(directory);
@@ -169,13 +172,48 @@ impl Cluster {
         pods
     }
 
+    /// A watch that changes whenever a pod is listed or unlisted or the status of a listed
+    /// pod changes: an informer's "something changed, list again" (see [`pods`](Self::pods)).
+    ///
+    /// ```no_run
+    /// # async fn demo(runtime: &wasmpod::Runtime) {
+    /// let mut changes = runtime.cluster().watch_pods();
+    /// while changes.changed().await.is_ok() {
+    ///     let running = runtime.cluster().pods().into_iter().filter(|p| {
+    ///         p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    ///     });
+    ///     println!("{} running", running.count());
+    /// }
+    /// # }
+    /// ```
+    pub fn watch_pods(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    fn bump(&self) {
+        self.generation.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
     /// Lists a pod until every clone of the returned registration is dropped.
     pub(crate) fn register(
         self: &Arc<Self>,
         uid: &str,
         status: watch::Receiver<Pod>,
     ) -> Registration {
-        lock(&self.pods).insert(uid.to_owned(), status);
+        lock(&self.pods).insert(uid.to_owned(), status.clone());
+        self.bump();
+        // Each status change of the pod bumps the generation while the pod is listed.
+        let (cluster, mut status) = (Arc::downgrade(self), status);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                while status.changed().await.is_ok() {
+                    match cluster.upgrade() {
+                        Some(c) => c.bump(),
+                        None => return,
+                    }
+                }
+            });
+        }
         Registration {
             cluster: Arc::downgrade(self),
             uid: uid.to_owned(),
@@ -194,6 +232,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(cluster) = self.cluster.upgrade() {
             lock(&cluster.pods).remove(&self.uid);
+            cluster.bump();
         }
     }
 }
@@ -258,7 +297,10 @@ mod tests {
             pod("default", "a", "2"),
             pod("kube", "a", "3"),
         );
+        let mut changes = cluster.watch_pods();
         let rb = cluster.register("1", b.subscribe());
+        assert!(changes.has_changed().unwrap(), "a listed pod is a change");
+        changes.borrow_and_update();
         let ra = cluster.register("2", a.subscribe());
         let ro = cluster.register("3", other.subscribe());
         assert_eq!(names(&cluster), ["default/a", "default/b", "kube/a"]);
@@ -268,6 +310,10 @@ mod tests {
         assert_eq!(names(&cluster), ["default/b", "default/c", "kube/a"]);
 
         drop(rb);
+        assert!(
+            changes.has_changed().unwrap(),
+            "an unlisted pod is a change"
+        );
         assert_eq!(names(&cluster), ["default/c", "kube/a"]);
         drop((ra, ro));
         assert!(cluster.pods().is_empty());

@@ -294,6 +294,10 @@ impl Runtime {
     /// [`RuntimeError`] if wasmtime rejects the configuration or the executor
     /// cannot start.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        // Checked first: an error after the guest executor exists would drop it here, and
+        // dropping a tokio runtime inside the caller's async context panics.
+        let network = crate::sandbox::ClusterNetwork::new(config.pod_cidr, config.service_cidr)
+            .map_err(RuntimeError::Network)?;
         // Guests' files are host descriptors: allow as many as the host does.
         crate::sandbox::handles::raise_fd_limit();
         let engine = match build_engine(&config, config.pooling) {
@@ -317,8 +321,6 @@ impl Runtime {
             .enable_all()
             .build()
             .map_err(RuntimeError::Executor)?;
-        let network = crate::sandbox::ClusterNetwork::new(config.pod_cidr, config.service_cidr)
-            .map_err(RuntimeError::Network)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.weak(), config.epoch_tick, stop_ticker.clone());
         Ok(Self {
