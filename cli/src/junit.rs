@@ -2,8 +2,9 @@
 //! test-report action, GitLab's `artifacts:reports:junit`, Jenkins) show test results.
 //!
 //! One test case per finite workload — a pod whose `restartPolicy` is `Never` or
-//! `OnFailure`, which runs to an end — named `pod/<name>`; it passes when the pod
-//! Succeeded. A failed case carries the pod's phase and each failed container's reason
+//! `OnFailure`, which runs to an end, named `pod/<name>` (it passes when the pod
+//! Succeeded), and a Job, named `job/<name>` (it passes when the Job is Complete; a
+//! failed one carries its `Failed` condition's reason and message, and its pods' output). A failed case carries the pod's phase and each failed container's reason
 //! and exit code as its message, and the last lines of the pod's output (as `wasmpod run`
 //! printed them, `container | line`) as its output. Pods that serve until stopped
 //! (`Always`) are not test cases.
@@ -84,10 +85,29 @@ fn failure_message(o: &Outcome) -> String {
     parts.join("; ")
 }
 
-/// Writes the report of `outcomes` (with `tails`, and the run's `elapsed` time) to `path`.
+/// A Job of the run, as a test case.
+#[derive(Debug, Clone)]
+pub struct JobCase {
+    /// `job/<name>`.
+    pub name: String,
+    /// Its namespace (the case's class name).
+    pub namespace: String,
+    /// Whether it completed.
+    pub succeeded: bool,
+    /// Why it failed (its `Failed` condition), when it did.
+    pub message: String,
+    /// Its pods, whose output a failed case carries.
+    pub pods: Vec<String>,
+    /// From its start to its completion or failure.
+    pub time: Option<Duration>,
+}
+
+/// Writes the report of `outcomes` and `jobs` (with `tails`, and the run's `elapsed`
+/// time) to `path`.
 pub fn write(
     path: &Path,
     outcomes: &[Outcome],
+    jobs: &[JobCase],
     tails: &Tails,
     elapsed: Duration,
 ) -> anyhow::Result<()> {
@@ -115,6 +135,25 @@ pub fn write(
         }
         if o.phase != Phase::Succeeded {
             case.set_system_out(tails.output(&name));
+        }
+        suite.add_test_case(case);
+    }
+    for job in jobs {
+        let status = if job.succeeded {
+            TestCaseStatus::success()
+        } else {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(job.message.clone());
+            s
+        };
+        let mut case = TestCase::new(job.name.clone(), status);
+        case.set_classname(job.namespace.clone());
+        if let Some(time) = job.time {
+            case.set_time(time);
+        }
+        if !job.succeeded {
+            let out: String = job.pods.iter().map(|p| tails.output(p)).collect();
+            case.set_system_out(out);
         }
         suite.add_test_case(case);
     }

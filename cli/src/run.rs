@@ -358,7 +358,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         let _ = p.await;
     }
     if let (Some(path), Some(tails)) = (&args.junit, &tails) {
-        crate::junit::write(path, &outcomes, tails, started.elapsed())?;
+        crate::junit::write(path, &outcomes, &[], tails, started.elapsed())?;
     }
     if let Some(path) = &args.status_file {
         let mut items = Vec::new();

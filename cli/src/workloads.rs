@@ -299,7 +299,8 @@ pub async fn finish(
         let _ = p.await;
     }
     if let (Some(path), Some(tails)) = (&args.junit, &run.tails) {
-        crate::junit::write(path, &ended.pods, tails, run.started.elapsed())?;
+        let jobs = job_cases(run.workloads, &ended);
+        crate::junit::write(path, &ended.pods, &jobs, tails, run.started.elapsed())?;
     }
     if let Some(path) = &args.status_file {
         write_status(path, &ended, run.workloads, rt)?;
@@ -313,6 +314,48 @@ pub async fn finish(
     }
     end_notes(run.workloads, &ended);
     Ok(ExitCode::from(ended.exit_code(run.pods)))
+}
+
+/// The Jobs of the run as JUnit test cases.
+fn job_cases(workloads: &[WorkloadHandle], ended: &Ended) -> Vec<crate::junit::JobCase> {
+    let mut cases = Vec::new();
+    for (w, o) in workloads.iter().zip(&ended.workloads) {
+        if w.object_name().split('/').next() != Some("job") {
+            continue;
+        }
+        let status = o.workload.to_json()["status"].clone();
+        let failed = status["conditions"].as_array().and_then(|c| {
+            c.iter()
+                .find(|c| c["type"] == "Failed" && c["status"] == "True")
+        });
+        let message = match failed {
+            Some(c) => format!(
+                "{}: {}",
+                c["reason"].as_str().unwrap_or_default(),
+                c["message"].as_str().unwrap_or_default()
+            ),
+            None if o.stopped => "stopped before it completed".into(),
+            None => String::new(),
+        };
+        let time = |field: &str| {
+            status[field]
+                .as_str()
+                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        };
+        let end = time("completionTime")
+            .or_else(|| failed.and_then(|c| c["lastTransitionTime"].as_str()?.parse().ok()));
+        cases.push(crate::junit::JobCase {
+            name: w.object_name(),
+            namespace: o.workload.namespace().to_owned(),
+            succeeded: o.succeeded,
+            message,
+            pods: w.pods().iter().map(|p| p.name().to_owned()).collect(),
+            time: time("startTime")
+                .zip(end)
+                .and_then(|(s, e)| std::time::Duration::try_from(e.duration_since(s)).ok()),
+        });
+    }
+    cases
 }
 
 /// How each workload ended: `job/pi Complete`, `deployment/web stopped`.
