@@ -62,6 +62,24 @@ async fn a_service_gets_its_endpoint() -> Result<(), FixtureError> {
     Ok(())
 }
 
+/// A Job as a fixture: it runs to its end; a failing one reports its exit code, a
+/// passing one completes.
+#[tokio::test]
+async fn a_job_ends_with_its_result() -> Result<(), FixtureError> {
+    let job = |name: &str, script: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: m, image: busybox, command: [sh, -c, {script:?}]}}]\n"
+        )
+    };
+    let failing = wasmpod::testing::JobFixture::start(&job("check", "exit 3")).await?;
+    assert_eq!(failing.exit_code("m").await?, 3);
+    assert!(!failing.ended().await?.succeeded);
+    let passing = wasmpod::testing::JobFixture::start(&job("migrate", "echo done")).await?;
+    assert!(passing.ended().await?.succeeded);
+    assert_eq!(passing.exit_code("m").await?, 0);
+    Ok(())
+}
+
 /// Log lines (any stream, or one), exec in the running container, and a ConfigMap that
 /// comes in the same manifest.
 #[tokio::test]

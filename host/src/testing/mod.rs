@@ -30,10 +30,12 @@
 //!   directory is removed when the pod has stopped.
 
 mod http;
+mod job;
 mod journal;
 mod wait;
 
 pub use http::{Request, Response};
+pub use job::JobFixture;
 pub use wait::WaitError;
 
 use std::sync::atomic::{AtomicU64, Ordering};
