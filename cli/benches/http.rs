@@ -7,6 +7,7 @@
 //!     --features serve,cranelift,cache,component-model      # the anchor, once
 //! CARGO_TARGET_DIR=target/bench cargo bench --bench http
 //! WASMTIME=/path/to/wasmtime CARGO_TARGET_DIR=target/bench cargo bench --bench http
+//! WASMTIME_POOLING=n WASMTIME=... cargo bench --bench http   # a wasmtime without pooling
 //! ```
 //!
 //! Clients: the benchmark process with hyper's HTTP/1.1 client on keep-alive connections
@@ -39,23 +40,27 @@ async fn load(addr: SocketAddr, conns: usize) -> (f64, f64, f64) {
     let mut tasks = Vec::new();
     for _ in 0..conns {
         tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).ok();
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .expect("handshake");
-            tokio::spawn(conn);
             let mut latencies = Vec::new();
+            let mut sender = None;
             while Instant::now() < deadline {
+                // A server may close a keep-alive connection: open another (not timed).
+                let s = match &mut sender {
+                    Some(s) => s,
+                    None => sender.insert(open(addr).await),
+                };
                 let request = hyper::Request::get("/")
                     .header("host", "bench")
                     .body(Empty::<Bytes>::new())
                     .expect("request");
                 let sent = Instant::now();
-                let response = sender.send_request(request).await.expect("response");
-                assert_eq!(response.status(), 200);
-                response.into_body().collect().await.expect("body");
-                latencies.push(sent.elapsed().as_secs_f64() * 1e6);
+                match s.send_request(request).await {
+                    Ok(response) => {
+                        assert_eq!(response.status(), 200);
+                        response.into_body().collect().await.expect("body");
+                        latencies.push(sent.elapsed().as_secs_f64() * 1e6);
+                    }
+                    Err(_) => sender = None,
+                }
             }
             latencies
         }));
@@ -69,6 +74,17 @@ async fn load(addr: SocketAddr, conns: usize) -> (f64, f64, f64) {
     all.sort_by(f64::total_cmp);
     let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize];
     (all.len() as f64 / secs, at(0.5), at(0.99))
+}
+
+/// A keep-alive HTTP/1.1 connection to `addr`.
+async fn open(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).ok();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    sender
 }
 
 /// Waits until something accepts connections on `addr`.
@@ -134,10 +150,18 @@ async fn main() {
             .unwrap()
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        // `WASMTIME_POOLING=n` for a wasmtime built without the pooling allocator (wasmpod
+        // runs without it by default too; see RuntimeConfig::pooling).
+        let pooling = format!(
+            "pooling-allocator={}",
+            std::env::var("WASMTIME_POOLING").unwrap_or_else(|_| "y".into())
+        );
         let child = Serve(
             std::process::Command::new(bin)
                 .args([
                     "serve",
+                    "-O",
+                    &pooling,
                     "--addr",
                     &addr.to_string(),
                     "-S",
