@@ -128,6 +128,41 @@ pub(super) fn redact(problems: &mut [Diagnostic]) {
     }
 }
 
+/// The API server's checks of an object's `metadata`: a name (a DNS subdomain), a
+/// namespace (a DNS label; unset or empty is `default`), and one object per kind,
+/// namespace and name (`seen` holds those of the objects before it).
+pub(super) fn meta_problems(
+    kind: &'static str,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    seen: &mut BTreeSet<(&'static str, String, String)>,
+    add: &mut dyn FnMut(&str, String),
+) {
+    let name = meta.name.as_deref().unwrap_or_default();
+    match name {
+        "" => add(
+            "metadata.name",
+            msg::required("name or generateName is required"),
+        ),
+        name => {
+            for e in dns1123_subdomain(name) {
+                add("metadata.name", msg::invalid(&msg::quote(name), &e));
+            }
+        }
+    }
+    let namespace = meta.namespace.as_deref().filter(|n| !n.is_empty());
+    for e in namespace.map(dns1123_label).unwrap_or_default() {
+        let ns = namespace.unwrap_or_default();
+        add("metadata.namespace", msg::invalid(&msg::quote(ns), &e));
+    }
+    let namespace = namespace.unwrap_or("default");
+    if !name.is_empty() && !seen.insert((kind, namespace.to_owned(), name.to_owned())) {
+        add(
+            "metadata.name",
+            msg::duplicate(&format!("{kind} {namespace}/{name} is defined twice")),
+        );
+    }
+}
+
 /// Checks one object; `seen` holds the (kind, namespace, name) of the objects before it.
 pub(super) fn validate(
     doc: &ObjectDocument,
@@ -137,38 +172,7 @@ pub(super) fn validate(
     let mut add = |path: &str, message: String| problems.push(doc.problem(path, message));
     let object = &doc.object;
     let meta = object.meta();
-    match meta.name.as_deref() {
-        None | Some("") => add(
-            "metadata.name",
-            msg::required("name or generateName is required"),
-        ),
-        Some(name) => {
-            for e in dns1123_subdomain(name) {
-                add("metadata.name", msg::invalid(&msg::quote(name), &e));
-            }
-        }
-    }
-    if let Some(ns) = &meta.namespace {
-        for e in dns1123_label(ns) {
-            add("metadata.namespace", msg::invalid(&msg::quote(ns), &e));
-        }
-    }
-    let key = (
-        object.kind(),
-        object.namespace().to_owned(),
-        object.name().to_owned(),
-    );
-    if !object.name().is_empty() && !seen.insert(key) {
-        add(
-            "metadata.name",
-            msg::duplicate(&format!(
-                "{} {}/{} is defined twice",
-                object.kind(),
-                object.namespace(),
-                object.name()
-            )),
-        );
-    }
+    meta_problems(object.kind(), meta, seen, &mut add);
     let mut size = 0;
     match object {
         ConfigObject::ConfigMap(cm) => {

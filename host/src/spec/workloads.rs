@@ -12,7 +12,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
-use super::error::formats::{dns1123_label, dns1123_subdomain};
+use super::error::formats::dns1123_subdomain;
 use super::error::{Diagnostic, SpecError, msg};
 use super::locate::{Locator, Seg, parse_path};
 use super::{PodDocument, validate};
@@ -241,39 +241,7 @@ pub(super) fn validate_workload(
             message,
         });
     };
-    let meta = workload.metadata();
-    match meta.name.as_deref() {
-        None | Some("") => add(
-            "metadata.name",
-            msg::required("name or generateName is required"),
-        ),
-        Some(name) => {
-            for e in dns1123_subdomain(name) {
-                add("metadata.name", msg::invalid(&msg::quote(name), &e));
-            }
-        }
-    }
-    if let Some(ns) = meta.namespace.as_deref().filter(|n| !n.is_empty()) {
-        for e in dns1123_label(ns) {
-            add("metadata.namespace", msg::invalid(&msg::quote(ns), &e));
-        }
-    }
-    let key = (
-        workload.kind(),
-        workload.namespace().to_owned(),
-        workload.name().to_owned(),
-    );
-    if !workload.name().is_empty() && !seen.insert(key) {
-        add(
-            "metadata.name",
-            msg::duplicate(&format!(
-                "{} {}/{} is defined twice",
-                workload.kind(),
-                workload.namespace(),
-                workload.name()
-            )),
-        );
-    }
+    super::objects::meta_problems(workload.kind(), workload.metadata(), seen, &mut add);
     kind_rules(workload, &mut add);
 
     // The template, exactly as a Pod.
