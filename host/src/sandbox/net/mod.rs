@@ -24,6 +24,7 @@
 //!   implemented on [`PodNetView`] (the store's resource table plus its
 //!   pod's network), linked over wasmtime-wasi's socket interfaces by
 //!   [`add_to_linker`].
+//! * `address`: protocols, families and the bind/connect address rules.
 //! * [`cluster`]: the network between pods — pod IPs, Services' virtual
 //!   IPs and their endpoints, cluster DNS names.
 //! * [`PodStream`]: a connection into a pod from the host side.
@@ -34,6 +35,7 @@
 //! container exits, crashes or is killed, dropping its store closes its
 //! connections (peers read EOF; see [`conn`]) and frees its ports at once.
 
+mod address;
 mod bindings;
 pub mod cluster;
 pub mod conn;

@@ -37,11 +37,12 @@
 //! Nothing here opens a host socket: a pod's ports never appear on the host.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
+pub use super::address::{Family, Proto, check_local, check_remote};
 pub use super::conn::Conn;
 pub use super::dial::{Dial, Progress};
 use super::pipe::lock;
@@ -51,91 +52,6 @@ pub use super::queue::{Datagram, Listener, Mailbox};
 pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
 /// The backlog of a listener whose guest did not choose one.
 pub const DEFAULT_BACKLOG: usize = 128;
-
-/// Transport protocol of a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-/// Address family of a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    /// The family of `ip`.
-    pub fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-
-    /// The pod's loopback address in this family.
-    pub fn loopback(self) -> IpAddr {
-        match self {
-            Family::V4 => Ipv4Addr::LOCALHOST.into(),
-            Family::V6 => Ipv6Addr::LOCALHOST.into(),
-        }
-    }
-}
-
-/// Checks an address a socket of `family` binds to: loopback or unspecified.
-///
-/// # Errors
-/// `invalid-argument` for the wrong family, an IPv4-mapped (or deprecated
-/// IPv4-compatible) IPv6 address or a multicast/broadcast address;
-/// `address-not-bindable` for any other address (the pod does not have it).
-pub fn check_local(family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
-    check_family(family, addr.ip())?;
-    let ip = addr.ip();
-    if ip.is_loopback() || ip.is_unspecified() {
-        Ok(())
-    } else {
-        Err(ErrorCode::AddressNotBindable)
-    }
-}
-
-/// Checks an address a socket of `family` connects or sends to.
-///
-/// # Errors
-/// `invalid-argument` as [`check_local`] and for the unspecified address or
-/// port 0; `access-denied` for a non-loopback address.
-pub fn check_remote(family: Family, addr: SocketAddr) -> Result<(), ErrorCode> {
-    check_family(family, addr.ip())?;
-    if addr.ip().is_unspecified() || addr.port() == 0 {
-        return Err(ErrorCode::InvalidArgument);
-    }
-    if addr.ip().is_loopback() {
-        Ok(())
-    } else {
-        Err(ErrorCode::AccessDenied)
-    }
-}
-
-/// `invalid-argument` unless `ip` is a unicast address of `family`. As in
-/// wasmtime, an IPv6 socket takes no IPv4-mapped (`::ffff:a.b.c.d`) and no
-/// deprecated IPv4-compatible (`::a.b.c.d`) address: WASI sockets are
-/// IPv6-only.
-fn check_family(family: Family, ip: IpAddr) -> Result<(), ErrorCode> {
-    let unicast = match ip {
-        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
-        IpAddr::V6(v6) => {
-            let ipv4_compatible = matches!(v6.segments(), [0, 0, 0, 0, 0, 0, _, _])
-                && !v6.is_unspecified()
-                && !v6.is_loopback();
-            !v6.is_multicast() && v6.to_ipv4_mapped().is_none() && !ipv4_compatible
-        }
-    };
-    if Family::of(ip) != family || !unicast {
-        return Err(ErrorCode::InvalidArgument);
-    }
-    Ok(())
-}
 
 type Key = (Proto, Family, u16);
 
