@@ -33,6 +33,7 @@ mod registry_cli;
 mod registry_images;
 mod registry_server;
 mod services;
+mod services_host;
 mod sockets;
 mod stopping;
 mod volumes;
