@@ -10,8 +10,10 @@ use crate::services::{LIMIT, apply, cluster_ip, ready, web_pod};
 use crate::support::{options, runtime, start};
 
 /// A free host port in the node port range, for a `NodePort` test.
+/// (Each test of this file searches its own part of the range: tests run in parallel, and
+/// two that found the same port free would race to bind it.)
 fn free_node_port() -> u16 {
-    (30000..=32767)
+    (30000..=31499)
         .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
         .expect("a free port in the node port range")
 }
@@ -175,7 +177,7 @@ fn wasmpod_run_forwards_host_ports_to_services() {
             .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
             .expect("a free port")
     };
-    let (port, node_port) = (free(20000..=29999), free(30000..=32767));
+    let (port, node_port) = (free(20000..=29999), free(31500..=32767));
     let yaml = format!(
         "apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  type: NodePort\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080, nodePort: {node_port}}}]\n---\n{}",
         web_pod("default", "web-0", "web")
