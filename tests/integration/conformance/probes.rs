@@ -270,8 +270,11 @@ async fn d7_liveness_after_startup_restarts() {
 /// fails only once the trap is set (on a loaded machine a first probe could otherwise
 /// TERM the shell before its `trap` ran).
 async fn probe_grace(kind: &str) {
+    // The probe fails only once the TERM trap is set (it waits for the file the script
+    // touches after `trap`): a startup probe that ran before it and passed would never
+    // probe again, and one that failed before it would kill with 143, not 137.
     let probe = format!(
-        "    {kind}:\n      exec: {{command: ['sh', '-c', 'test ! -f /tmp/trapped']}}\n      periodSeconds: 1\n      failureThreshold: 1\n      terminationGracePeriodSeconds: {}\n",
+        "    {kind}:\n      exec: {{command: ['sh', '-c', 'until test -f /tmp/trapped; do sleep 0.1; done; exit 1']}}\n      periodSeconds: 1\n      timeoutSeconds: 60\n      failureThreshold: 1\n      terminationGracePeriodSeconds: {}\n",
         secs(5)
     );
     let spec = format!("  terminationGracePeriodSeconds: {}\n", secs(500));
