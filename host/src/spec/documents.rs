@@ -42,9 +42,8 @@ struct Plan {
 /// An object read by the second pass.
 enum Typed {
     Pod(Box<Pod>),
-    ConfigMap(ConfigMap),
-    Secret(Secret),
-    Service(Box<Service>),
+    /// A ConfigMap, Secret or Service.
+    Object(Box<ConfigObject>),
     Workload(Box<Workload>),
 }
 
@@ -172,17 +171,8 @@ pub(super) fn read(text: &str, input: usize) -> Result<ParsedFile, SpecError> {
                         item,
                     });
                 }
-                Typed::ConfigMap(cm) => {
-                    let object = object_document(ConfigObject::ConfigMap(cm), &raw, loc);
-                    file.objects.push(ObjectDocument {
-                        document_index: index,
-                        input,
-                        item,
-                        ..object
-                    });
-                }
-                Typed::Service(svc) => {
-                    let object = object_document(ConfigObject::Service(svc), &raw, loc);
+                Typed::Object(object) => {
+                    let object = object_document(*object, &raw, loc);
                     file.objects.push(ObjectDocument {
                         document_index: index,
                         input,
@@ -199,15 +189,6 @@ pub(super) fn read(text: &str, input: usize) -> Result<ParsedFile, SpecError> {
                         input,
                         item,
                         locator: loc,
-                    });
-                }
-                Typed::Secret(secret) => {
-                    let object = object_document(ConfigObject::Secret(secret), &raw, loc);
-                    file.objects.push(ObjectDocument {
-                        document_index: index,
-                        input,
-                        item,
-                        ..object
                     });
                 }
             }
@@ -279,9 +260,15 @@ impl<'de> DeserializeSeed<'de> for ItemSeed {
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         Ok(Some(match self.0 {
             Want::Pod => Typed::Pod(Box::new(Pod::deserialize(d)?)),
-            Want::Object("ConfigMap") => Typed::ConfigMap(ConfigMap::deserialize(d)?),
-            Want::Object("Service") => Typed::Service(Box::new(Service::deserialize(d)?)),
-            Want::Object(_) => Typed::Secret(Secret::deserialize(d)?),
+            Want::Object("ConfigMap") => Typed::Object(Box::new(ConfigObject::ConfigMap(
+                ConfigMap::deserialize(d)?,
+            ))),
+            Want::Object("Service") => Typed::Object(Box::new(ConfigObject::Service(Box::new(
+                Service::deserialize(d)?,
+            )))),
+            Want::Object(_) => {
+                Typed::Object(Box::new(ConfigObject::Secret(Secret::deserialize(d)?)))
+            }
             Want::Workload(kind) => Typed::Workload(Box::new(workloads::deserialize(kind, d)?)),
             Want::Skip => {
                 IgnoredAny::deserialize(d)?;
