@@ -146,6 +146,11 @@ pub struct PodDirs {
     owned: Vec<PathBuf>,
     /// Where files mounted by `subPath` from memory-backed volumes are copied (memory too).
     memory_files: Option<PathBuf>,
+    /// The containers whose private root exists (`run_dir/containers/NAME/rootfs`): a
+    /// first start has no previous root to discard, and creates `containers/` once.
+    roots: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Set by [`PodDirs::remove`]: a second call (the drop after the pod's end) does nothing.
+    removed: std::sync::atomic::AtomicBool,
 }
 
 impl PodDirs {
@@ -160,6 +165,8 @@ impl PodDirs {
             volumes: HashMap::new(),
             owned: Vec::new(),
             memory_files: None,
+            roots: Default::default(),
+            removed: Default::default(),
         };
         for v in &plan.volumes {
             let projected = matches!(v.source, VolumeSource::Projected { .. });
@@ -264,10 +271,19 @@ impl PodDirs {
     pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
         single_component("rootfs", &c.name)?;
         let root = self.run_dir.join("containers").join(&c.name).join("rootfs");
-        // The previous instance's root, if any, is moved away at once and
-        // removed off the restart's path.
-        trash::discard(&root);
-        create_dir("rootfs", &root)?;
+        let restart = !lock(&self.roots).insert(c.name.clone());
+        if restart {
+            // The previous instance's root is moved away at once and removed
+            // off the restart's path.
+            trash::discard(&root);
+        }
+        // A first start makes the parents (`containers/NAME`); a restart's are there.
+        let made = if restart {
+            std::fs::create_dir(&root)
+        } else {
+            std::fs::create_dir_all(&root)
+        };
+        made.map_err(|source| io_err("rootfs", "failed to create directory", &root, source))?;
         let dir = open_ambient("rootfs", &root)?;
         // A container image has a /tmp; so does the private root.
         dir.create_dir("tmp")
@@ -342,14 +358,16 @@ impl PodDirs {
     /// pod's path on a disk). Errors are logged: cleanup must not hide the
     /// pod's outcome.
     pub fn remove(&self) {
-        for dir in self
-            .owned
-            .iter()
-            .chain(std::iter::once(&self.run_dir.join("containers")))
-        {
+        if self.removed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let containers = (!lock(&self.roots).is_empty()).then(|| self.run_dir.join("containers"));
+        for dir in self.owned.iter().chain(containers.as_ref()) {
             trash::discard(dir);
         }
-        let _ = std::fs::remove_dir(self.run_dir.join("volumes"));
+        if !self.owned.is_empty() {
+            let _ = std::fs::remove_dir(self.run_dir.join("volumes"));
+        }
     }
 }
 
@@ -390,6 +408,10 @@ fn single_component(volume: &str, name: &str) -> Result<(), SandboxError> {
             message: format!("{name:?} is not a valid directory name"),
         }),
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn open_ambient(volume: &str, path: &Path) -> Result<Dir, SandboxError> {

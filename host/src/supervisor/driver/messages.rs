@@ -38,12 +38,14 @@ pub(super) fn message_file(preopens: &[Preopen], guest: &str) -> Option<MessageF
 
 /// Reads a termination message file (at most [`MAX_MESSAGE`] bytes); `None`
 /// when it is missing, empty, or not a regular file beneath its preopen.
-pub(super) async fn read_message(file: Option<MessageFile>) -> Option<String> {
+///
+/// Read in place, not on the blocking pool: the file was created when the
+/// instance started and written by it since, so its few KiB are in the page
+/// cache (the run directory is usually a tmpfs), and a hop to the blocking
+/// pool and back cost more than the read on a pod's exit path.
+pub(super) fn read_message(file: Option<MessageFile>) -> Option<String> {
     let file = file?;
-    let buf =
-        tokio::task::spawn_blocking(move || read_regular_file(&file.dir, &file.rel, MAX_MESSAGE))
-            .await
-            .ok()??;
+    let buf = read_regular_file(&file.dir, &file.rel, MAX_MESSAGE)?;
     let text = String::from_utf8_lossy(&buf).into_owned();
     (!text.is_empty()).then_some(text)
 }

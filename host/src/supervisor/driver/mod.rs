@@ -366,7 +366,6 @@ impl Run {
             let tail = log_task.await.unwrap_or_default();
             let failed = exit.as_ref().is_none_or(|e| e.code() != 0);
             let message = read_message(message_at)
-                .await
                 .or_else(|| (fallback_to_logs && failed && !tail.is_empty()).then_some(tail));
             let _ = exits.send(ExitNote {
                 slot,
