@@ -17,6 +17,7 @@ mod instances;
 mod progress;
 pub(crate) mod registry;
 mod services;
+mod stacks;
 
 pub(crate) use cluster::Registration;
 pub use cluster::{ApplyError, Cluster};
@@ -504,6 +505,10 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, Runtime
     }
     if pooling {
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool_config(config)));
+    } else {
+        // The pool has stack slots of its own; on demand, ended instances'
+        // stacks are kept for the next ones (see `stacks`).
+        c.with_host_stack(Arc::new(stacks::StackCache::default()));
     }
     let engine = Engine::new(&c).map_err(engine_err)?;
     if pooling {
