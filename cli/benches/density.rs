@@ -28,12 +28,17 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+#[path = "support/latency.rs"]
+mod latency;
+
 use wasmpod::spec::{self, ValidPod};
 use wasmpod::{Phase, PodHandle, RunOptions, Runtime, RuntimeConfig};
 
 const CHURN_PODS: usize = 2000;
 const CHURN_ROUNDS: usize = 3;
 const IN_FLIGHT: usize = 32;
+/// Restarts timed, and init + sidecar + app pods started, for the latency rows.
+const LATENCY_SAMPLES: usize = 500;
 
 /// Prints to stderr and exits non-zero.
 macro_rules! fail {
@@ -119,16 +124,39 @@ fn maps_by_kind() {
     }
 }
 
-async fn churn_one(rt: &Runtime, pod: &ValidPod) {
+/// One pod of the churn; returns how long `create()` and `start()` →
+/// `wait()` took.
+async fn churn_one(rt: &Runtime, pod: &ValidPod) -> (Duration, Duration) {
+    let t0 = Instant::now();
     let handle = rt
         .create(pod.clone(), RunOptions::default())
         .await
         .unwrap_or_else(|e| fail!("create failed: {e}"));
+    let t1 = Instant::now();
     handle.start();
     let outcome = handle.wait().await;
     if outcome.phase != Phase::Succeeded {
         fail!("churn pod ended {}", outcome.phase.as_str());
     }
+    let t2 = Instant::now();
+    drop(handle);
+    (t1 - t0, t2 - t1)
+}
+
+/// Median time of `create()` and of `start()` → `wait()` over `n`
+/// sequential pods, in microseconds.
+async fn churn_phases(rt: &Runtime, pod: &ValidPod, n: usize) -> (f64, f64) {
+    let (mut create, mut run) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let (c, r) = churn_one(rt, pod).await;
+        create.push(c);
+        run.push(r);
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e6
+    };
+    (median(&mut create), median(&mut run))
 }
 
 /// Pods per second, `n` pods with `in_flight` at a time.
@@ -290,6 +318,7 @@ fn main() {
         .unwrap_or_else(|e| fail!("tokio: {e}"));
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    let mut latency_rows = Vec::new();
     let mut run_base = String::new();
     tokio.block_on(async {
         let rt = Runtime::new(config).unwrap_or_else(|e| fail!("Runtime::new: {e}"));
@@ -320,6 +349,22 @@ fn main() {
             ));
             eprintln!("{}", rows.last().unwrap());
         }
+        let (create, run) = churn_phases(&rt, &pod, churn_pods).await;
+        notes.push(format!(
+            "sequential churn, median per pod: `create()` {create:.0} µs, `start()` → `wait()` {run:.0} µs ({churn_pods} pods)"
+        ));
+        eprintln!("{}", notes.last().unwrap());
+        let n = LATENCY_SAMPLES;
+        let (median, min, max) = latency::spread(&mut latency::restart(&rt, n).await);
+        latency_rows.push(format!(
+            "| crash → restarted, `Started` → `Started` (`false`, restartPolicy Always, backoff 0) | {n} | {median:.0} | {min:.0} | {max:.0} |"
+        ));
+        eprintln!("{}", latency_rows.last().unwrap());
+        let (median, min, max) = latency::spread(&mut latency::chain(&rt, n).await);
+        latency_rows.push(format!(
+            "| init (`true`) + native sidecar + app (`true`): `start()` → app `Started` | {n} | {median:.0} | {min:.0} | {max:.0} |"
+        ));
+        eprintln!("{}", latency_rows.last().unwrap());
         for per_pod in [10, 1] {
             let pods = containers / per_pod;
             let d = density(&rt, pods, per_pod).await;
@@ -361,6 +406,10 @@ fn main() {
     );
     println!("| churn | pods × rounds | median pods/s | min | max |\n|---|---:|---:|---:|---:|");
     for r in rows.iter().filter(|r| r.starts_with("| trivial")) {
+        println!("{r}");
+    }
+    println!("\n| latency | N | median µs | min µs | max µs |\n|---|---:|---:|---:|---:|");
+    for r in &latency_rows {
         println!("{r}");
     }
     println!(

@@ -27,6 +27,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/anchor.rs"]
+mod anchor;
+
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::broadcast::error::RecvError;
 use wasmpod::spec::{self, ValidPod};
@@ -356,6 +359,12 @@ fn main() {
     }
     rows.push(Stats::of(&warm).row("warm `wasmpod run` (populated `--cache-dir`), whole process"));
 
+    // The CLI against `wasmtime run` of the same component, alternating.
+    eprintln!("warm wasmpod run vs wasmtime run ...");
+    let anchor_dir = scratch.fresh("anchor");
+    std::fs::create_dir_all(&anchor_dir).unwrap_or_else(|e| fail!("mkdir: {e}"));
+    let anchor_rows = anchor::rows(WASMPOD, &anchor_dir);
+
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -502,6 +511,13 @@ fn main() {
     println!("| what | N | median ms | min ms | max ms |");
     println!("|---|---:|---:|---:|---:|");
     for r in &rows {
+        println!("{r}");
+    }
+    println!(
+        "\n| whole process, warm caches | N | wasmpod median ms | `wasmtime run` median ms | ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for r in &anchor_rows {
         println!("{r}");
     }
     println!(

@@ -22,6 +22,8 @@ const GUESTS: &[(&str, &str)] = &[
 const TEST_GUESTS: &[(&str, &str)] = &[
     ("HOSTILE_PATH", "hostile"),
     ("SOCKETS_PATH", "sockets"),
+    // A plain command with no wasmpod imports: what `wasmtime run` runs too.
+    ("ECHO_PATH", "echo"),
     // A library (cdylib): its component is named after the crate, `-` as `_`.
     ("HTTP_HELLO_PATH", "http_hello"),
 ];
@@ -43,6 +45,7 @@ fn main() {
         "hostile",
         "sockets",
         "http-hello",
+        "echo",
     ] {
         println!("cargo:rerun-if-changed={}", guests.join(watched).display());
     }

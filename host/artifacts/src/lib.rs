@@ -7,5 +7,7 @@
 //! that attacks its host (the adversarial tests run it from that path);
 //! [`HTTP_HELLO_PATH`] is a test-only `wasi:http/proxy` component, and
 //! [`WASIP2_HTTP_PROXY_PATH`] the `wasip2` crate's own example server.
+//! [`ECHO_PATH`] is a plain `wasi:cli` command with no wasmpod imports, which
+//! benchmarks run both as a pod and under `wasmtime run`.
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
