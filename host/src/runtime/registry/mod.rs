@@ -6,6 +6,7 @@ mod progress;
 mod pull;
 mod push;
 mod store;
+mod unpack;
 
 pub use auth::{Credential, PullSecret, SecretError};
 pub use progress::LayerProgress;
