@@ -399,13 +399,29 @@ impl Runtime {
             }
             ImageSource::Invalid { .. } => image::read(&src)?,
         };
+        let image = self
+            .compile_content(source.to_string(), bytes, digest)
+            .await?;
+        if let ImageSource::Registry(r) = source {
+            self.inner.registry.mark_compiled(r);
+        }
+        Ok(image)
+    }
+
+    /// Compiles and links `bytes` (digest `digest`, named `name` in messages), once per
+    /// process by content, through the compiled-code cache.
+    pub(crate) async fn compile_content(
+        &self,
+        name: String,
+        bytes: std::sync::Arc<[u8]>,
+        digest: [u8; 32],
+    ) -> Result<Image, ImageError> {
         let cell = {
             let mut images = self.inner.images.lock().unwrap_or_else(|e| e.into_inner());
             images.entry(digest).or_default().clone()
         };
         let image = cell
             .get_or_try_init(|| async move {
-                let name = source.to_string();
                 let inner = self.inner.clone();
                 let (n, b) = (name.clone(), bytes.clone());
                 let cached = tokio::task::spawn_blocking(move || {
@@ -431,9 +447,6 @@ impl Runtime {
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
             })
             .await?;
-        if let ImageSource::Registry(r) = source {
-            self.inner.registry.mark_compiled(r);
-        }
         Ok(image.clone())
     }
 

@@ -81,34 +81,45 @@ impl Compression {
     }
 }
 
+/// Why a layer could not be unpacked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum UnpackError {
+    /// The layer is not a (compressed) tar stream as its media type says.
+    #[error("not a tar stream: {0}")]
+    Unreadable(String),
+    /// An entry broke a rule, or a bound was passed.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Unpacks one layer (an uncompressed tar stream) on top of `root`.
 ///
 /// # Errors
-/// A message naming the entry and the rule it broke, or the bound it went past.
+/// The entry and the rule it broke, or the bound it went past; or why the stream is not tar.
 pub(crate) fn unpack_layer(
     root: &Dir,
     tar: impl Read,
     limits: Limits,
     budget: &mut Budget,
-) -> Result<(), String> {
+) -> Result<(), UnpackError> {
+    use UnpackError::{Refused, Unreadable};
     let mut archive = tar::Archive::new(tar);
     // Paths this layer created (and their parents): whiteouts only hide lower layers.
     let mut mine: HashSet<PathBuf> = HashSet::new();
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("not a tar archive: {e}"))?;
+    let entries = archive.entries().map_err(|e| Unreadable(e.to_string()))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("a tar entry cannot be read: {e}"))?;
+        let mut entry = entry.map_err(|e| Unreadable(e.to_string()))?;
         budget.entries += 1;
         if budget.entries > limits.entries {
-            return Err(format!(
+            return Err(Refused(format!(
                 "the image holds more than {} files, the limit",
                 limits.entries
-            ));
+            )));
         }
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
-        let Some(path) = clean(&raw).map_err(|why| format!("tar entry {shown:?}: {why}"))? else {
+        let refused = |why: String| Refused(format!("tar entry {shown:?}: {why}"));
+        let Some(path) = clean(&raw).map_err(|why| refused(why.into()))? else {
             continue; // `.` or `./`: the root itself.
         };
         let name = path
@@ -117,13 +128,13 @@ pub(crate) fn unpack_layer(
             .unwrap_or_default();
         let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
         if name == OPAQUE {
-            opaque(root, &parent, &mine).map_err(|e| format!("tar entry {shown:?}: {e}"))?;
+            opaque(root, &parent, &mine).map_err(refused)?;
             continue;
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT) {
             let target = parent.join(hidden);
             if !mine.contains(&target) {
-                remove(root, &target).map_err(|e| format!("tar entry {shown:?}: {e}"))?;
+                remove(root, &target).map_err(refused)?;
             }
             continue;
         }
@@ -199,7 +210,7 @@ pub(crate) fn unpack_layer(
             }
             Ok(true)
         })()
-        .map_err(|e| format!("tar entry {shown:?}: {e}"))?;
+        .map_err(refused)?;
         if written {
             let mut p = path.as_path();
             while mine.insert(p.to_path_buf()) {
@@ -330,7 +341,8 @@ mod tests {
         let mut budget = Budget::default();
         let result = layers
             .iter()
-            .try_for_each(|l| unpack_layer(&root, l.as_slice(), BIG, &mut budget));
+            .try_for_each(|l| unpack_layer(&root, l.as_slice(), BIG, &mut budget))
+            .map_err(|e| e.to_string());
         (dir, result)
     }
 
@@ -495,13 +507,16 @@ mod tests {
             entries: 100,
         };
         let err = unpack_layer(&root, layer.as_slice(), small, &mut Budget::default());
-        assert!(err.unwrap_err().contains("more than 8 bytes"));
+        assert!(err.unwrap_err().to_string().contains("more than 8 bytes"));
         let few = Limits {
             bytes: 100,
             entries: 1,
         };
         let err = unpack_layer(&root, layer.as_slice(), few, &mut Budget::default());
-        assert!(err.unwrap_err().contains("more than 1 files"));
+        assert!(err.unwrap_err().to_string().contains("more than 1 files"));
+        let not_tar = Compression::Gzip.reader(&b"not really a tar"[..]).unwrap();
+        let err = unpack_layer(&root, not_tar, BIG, &mut Budget::default()).unwrap_err();
+        assert!(matches!(err, UnpackError::Unreadable(_)), "{err}");
     }
 
     #[test]

@@ -59,6 +59,11 @@ impl Instances for WasmInstances {
             memory_limit: s.memory_limit,
             cpu: s.cpu,
             outbound: self.outbound.clone(),
+            entry_func: slot
+                .plan(&self.plan)
+                .pulled
+                .as_ref()
+                .and_then(|p| p.entry_func.clone()),
         };
         let engine = self.runtime.engine().clone();
         let run: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match (image, served) {

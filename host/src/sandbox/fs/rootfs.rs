@@ -1,0 +1,69 @@
+//! A compat image's files as a container's private root: each instance's writable root
+//! starts as a copy of the image's unpacked root filesystem in the image store, so the guest
+//! sees the image's files at their paths and its writes land only in its own copy (the
+//! semantics of an overlay's upper layer, copied when the instance starts rather than on
+//! first write). A restarted container gets a fresh copy.
+//!
+//! The copy goes through [`cap_std::fs::Dir`]s on both sides: symlinks are copied as
+//! symlinks and never followed, hard links become separate files, and anything but
+//! directories, files and symlinks is skipped. It is bounded by [`MAX_COPY_ENTRIES`]; the
+//! bytes were bounded when the image was unpacked.
+
+use std::io;
+use std::path::Path;
+
+use cap_std::fs::{Dir, DirBuilder, DirBuilderExt as _, OpenOptions, OpenOptionsExt as _};
+use cap_std::fs::{MetadataExt as _, PermissionsExt as _};
+
+use super::{SandboxError, io_err};
+
+/// The most entries copied from an image into a container's root.
+pub const MAX_COPY_ENTRIES: u64 = 200_000;
+
+/// Copies the image root `image` into the (empty) container root `root` (`root_path` for
+/// messages).
+pub(super) fn copy_image(image: &Path, root: &Dir, root_path: &Path) -> Result<(), SandboxError> {
+    let fail = |source| {
+        io_err(
+            "rootfs",
+            "failed to copy the image's files into",
+            root_path,
+            source,
+        )
+    };
+    let src = Dir::open_ambient_dir(image, cap_std::ambient_authority()).map_err(fail)?;
+    let mut entries = 0u64;
+    copy_dir(&src, root, &mut entries).map_err(fail)
+}
+
+fn copy_dir(src: &Dir, dest: &Dir, entries: &mut u64) -> io::Result<()> {
+    for entry in src.entries()? {
+        let entry = entry?;
+        *entries += 1;
+        if *entries > MAX_COPY_ENTRIES {
+            return Err(io::Error::other(format!(
+                "the image has more than {MAX_COPY_ENTRIES} files"
+            )));
+        }
+        let name = entry.file_name();
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            dest.symlink_contents(src.read_link_contents(&name)?, &name)?;
+        } else if kind.is_dir() {
+            let mode = entry.metadata()?.mode() & 0o777;
+            dest.create_dir_with(&name, DirBuilder::new().mode(mode | 0o700))?;
+            let (from, to) = (src.open_dir(&name)?, dest.open_dir(&name)?);
+            copy_dir(&from, &to, entries)?;
+        } else if kind.is_file() {
+            let mode = entry.metadata()?.permissions().mode() & 0o777;
+            let from = src.open(&name)?;
+            let to = dest.open_with(
+                &name,
+                OpenOptions::new().write(true).create_new(true).mode(mode),
+            )?;
+            // std's copy between two files: copy_file_range (a reflink where the disk can).
+            io::copy(&mut from.into_std(), &mut to.into_std())?;
+        }
+    }
+    Ok(())
+}
