@@ -250,7 +250,7 @@ impl PodPlan {
         Ok(match c.pulled.as_ref().and_then(|p| p.config.as_ref()) {
             Some(config) => {
                 let overrides = super::image::overrides(&self.pod, &c.name);
-                c.with_image(config, overrides, start).0
+                ContainerPlan::with_image(config, &overrides, start).0
             }
             None => start,
         })

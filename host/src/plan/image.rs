@@ -107,30 +107,53 @@ pub struct PulledImage {
     pub entry_func: Option<String>,
 }
 
-/// Whether the container named `name` of `pod` sets `command`, and `args` (non-empty).
-pub(crate) fn overrides(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> (bool, bool) {
+/// What the container itself writes of what a compat image's config also says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Overrides {
+    /// `command` is set (non-empty).
+    pub command: bool,
+    /// `args` is set (non-empty).
+    pub args: bool,
+    /// `workingDir`, if set.
+    pub working_dir: Option<String>,
+}
+
+/// What the container named `name` of `pod` writes itself.
+pub(crate) fn overrides(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Overrides {
     let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
     pod.spec
         .iter()
         .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers))
         .find(|c| c.name == name)
-        .map_or((false, false), |c| (set(&c.command), set(&c.args)))
+        .map_or_else(Overrides::default, |c| Overrides {
+            command: set(&c.command),
+            args: set(&c.args),
+            working_dir: c.working_dir.clone().filter(|d| !d.is_empty()),
+        })
 }
 
 impl super::ContainerPlan {
-    /// The argv, env and `workingDir` of this container with `config`, its compat image's
-    /// (see [`ImageConfig`]), applied; `command_set`/`args_set` as [`overrides`] says.
+    /// The argv, env and `workingDir` of a container with `config`, its compat image's (see
+    /// [`ImageConfig`]), applied to `start` (built from the container alone); `written` as
+    /// [`overrides`] says. The image's `WorkingDir` is also the guest's `PWD`, as a written
+    /// `workingDir` is.
     pub(crate) fn with_image(
-        &self,
         config: &ImageConfig,
-        (command_set, args_set): (bool, bool),
+        written: &Overrides,
         start: super::StartEnv,
     ) -> (super::StartEnv, Option<String>) {
-        let start = super::StartEnv {
-            argv: config.argv(&start.argv, command_set, args_set),
-            env: config.env(&start.env),
-        };
-        (start, config.working_dir(self.working_dir.as_deref()))
+        let (command_set, args_set) = (written.command, written.args);
+        let mut env = config.env(&start.env);
+        let written_dir = written.working_dir.as_deref();
+        let dir = config.working_dir(written_dir);
+        // As for a written workingDir (spec/expand.rs): PWD names it.
+        if let (None, Some(d)) = (written_dir, &dir)
+            && !env.iter().any(|(k, _)| k == "PWD")
+        {
+            env.push(("PWD".into(), d.clone()));
+        }
+        let argv = config.argv(&start.argv, command_set, args_set);
+        (super::StartEnv { argv, env }, dir)
     }
 }
 

@@ -316,7 +316,8 @@ impl Runtime {
                                 argv: c.argv.clone(),
                                 env: c.env.clone(),
                             };
-                            let (start, dir) = c.with_image(config, overrides, written);
+                            let (start, dir) =
+                                plan::ContainerPlan::with_image(config, &overrides, written);
                             let argv0 = start.argv.first().cloned().unwrap_or_default();
                             let (loaded, func) =
                                 runtime.load_compat(record, &argv0, dir.as_deref()).await?;
