@@ -302,20 +302,22 @@ impl Runtime {
                 let c = slot.plan(plan);
                 let (runtime, source, policy) = (self.clone(), c.source.clone(), c.pull_policy);
                 let (image, secrets) = (c.image.clone(), secrets.to_vec());
-                // A compat image's entrypoint is known once its config is pulled.
-                let overrides = plan::image::overrides(&plan.pod, &c.name);
-                let c = c.clone();
+                // A registry image may be a compat image, whose entrypoint is known once
+                // its config is pulled: what the container writes itself, for it.
+                let written = matches!(source, plan::ImageSource::Registry(_)).then(|| {
+                    let start = plan::StartEnv {
+                        argv: c.argv.clone(),
+                        env: c.env.clone(),
+                    };
+                    (start, plan::image::overrides(&plan.pod, &c.name))
+                });
                 tokio::spawn(async move {
                     let pulled = runtime
                         .ensure_image(&image, &source, policy, &secrets)
                         .await?;
                     let config = pulled.as_ref().and_then(|(r, _)| r.config.as_ref());
-                    let (loaded, compat) = match (config, &pulled) {
-                        (Some(config), Some((record, _))) => {
-                            let written = plan::StartEnv {
-                                argv: c.argv.clone(),
-                                env: c.env.clone(),
-                            };
+                    let (loaded, compat) = match (config, &pulled, written) {
+                        (Some(config), Some((record, _)), Some((written, overrides))) => {
                             let (start, dir) =
                                 plan::ContainerPlan::with_image(config, &overrides, written);
                             let argv0 = start.argv.first().cloned().unwrap_or_default();

@@ -496,6 +496,23 @@ mod tests {
         });
         let err = Found::read(&elf).unwrap().wasm_layer().unwrap_err();
         assert!(err.starts_with("not a Wasm image: config application/vnd.oci.image.config.v1+json, layers [application/vnd.oci.image.layer.v1.tar+gzip]"), "{err}");
+        assert!(Found::read(&elf).unwrap().is_compat());
+        let docker = serde_json::json!({
+            "config": {"mediaType": DOCKER_CONFIG, "digest": d(1), "size": 2},
+            "layers": [
+                {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": d(2), "size": 3},
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": d(3), "size": 3},
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d(4), "size": 3},
+            ],
+        });
+        assert!(Found::read(&docker).unwrap().is_compat());
+        // A layer of another kind, or a Wasm config: not a compat image.
+        let foreign = serde_json::json!({
+            "config": {"mediaType": OCI_CONFIG, "digest": d(1), "size": 2},
+            "layers": [{"mediaType": "application/vnd.example.data", "digest": d(2), "size": 3}],
+        });
+        assert!(!Found::read(&foreign).unwrap().is_compat());
+        assert!(!Found::read(&m(WASM_LAYER)).unwrap().is_compat());
         let bad = serde_json::json!({"config": {"digest": "md5:x", "size": 1}, "layers": []});
         assert!(Found::read(&bad).is_err());
     }

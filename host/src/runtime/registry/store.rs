@@ -363,6 +363,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rootfs_is_unpacked_whole_or_not_at_all_and_removed_with_its_image() {
+        use super::super::unpack::{Compression, Limits};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let tar = |name: &str| {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_size(2);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, &b"hi"[..]).unwrap();
+            b.into_inner().unwrap()
+        };
+        let (good, broken) = (tar("etc/msg"), b"not a tar at all".repeat(64));
+        let (good_d, broken_d) = (digest_of(&good), digest_of(&broken));
+        store.put_blob(&good_d, &good).await.unwrap();
+        store.put_blob(&broken_d, &broken).await.unwrap();
+        let limits = Limits {
+            bytes: 1 << 20,
+            entries: 100,
+        };
+        let manifest = digest_of(b"manifest");
+        // The second layer is not a tar: nothing is left, neither the root nor its temp dir.
+        let layers = [
+            (good_d.clone(), Compression::None),
+            (broken_d.clone(), Compression::Gzip),
+        ];
+        let err = store.unpack_rootfs(&manifest, &layers, limits).unwrap_err();
+        assert!(matches!(err, UnpackError::Unreadable(_)), "{err}");
+        assert!(!store.has_rootfs(&manifest));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("images/tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
+
+        let path = store
+            .unpack_rootfs(&manifest, &layers[..1], limits)
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(path.join("etc/msg")).unwrap(), "hi");
+        let record = ImageRecord {
+            reference: "r/compat:1".into(),
+            image_id: format!("r/compat@{manifest}"),
+            manifest_digest: manifest.clone(),
+            layer_digest: good_d.clone(),
+            size: 1,
+            kind: "compat".into(),
+            blobs: vec![manifest.clone(), good_d.clone()],
+            config: Some(crate::plan::ImageConfig::default()),
+        };
+        store.put_record(&record).unwrap();
+        assert!(store.record("r/compat:1").is_some());
+        assert!(store.remove("r/compat:1").unwrap());
+        assert!(!store.has_rootfs(&manifest));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("images/tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[tokio::test]
     async fn records_list_and_remove_with_their_unshared_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());

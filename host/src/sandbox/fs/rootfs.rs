@@ -67,3 +67,50 @@ fn copy_dir(src: &Dir, dest: &Dir, entries: &mut u64) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_is_copied_with_symlinks_as_symlinks_and_its_modes() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let (image, root) = (tmp.path().join("image"), tmp.path().join("root"));
+        std::fs::create_dir_all(image.join("etc/deep")).unwrap();
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(image.join("etc/msg"), "hi").unwrap();
+        std::fs::write(image.join("etc/deep/run"), "x").unwrap();
+        std::fs::set_permissions(
+            image.join("etc/deep/run"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", image.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../", image.join("up")).unwrap();
+        let dir = Dir::open_ambient_dir(&root, cap_std::ambient_authority()).unwrap();
+
+        copy_image(&image, &dir, &root).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("etc/msg")).unwrap(), "hi");
+        let mode = std::fs::metadata(root.join("etc/deep/run"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        // Copied as written, never followed (the host's /etc/shadow is not read).
+        assert_eq!(
+            std::fs::read_link(root.join("abs")).unwrap(),
+            Path::new("/etc/shadow")
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("up")).unwrap(),
+            Path::new("../../../../")
+        );
+        // A write to the copy leaves the image alone.
+        std::fs::write(root.join("etc/msg"), "changed").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(image.join("etc/msg")).unwrap(),
+            "hi"
+        );
+    }
+}
