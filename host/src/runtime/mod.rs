@@ -88,7 +88,8 @@ pub struct RuntimeConfig {
     /// `--insecure-registry` names them). Default none.
     pub insecure_registries: Vec<String>,
     /// The largest image layer pulled, in bytes (default 512 MiB); a larger one is an
-    /// `ErrImagePull` before any byte of it is downloaded.
+    /// `ErrImagePull` before any byte of it is downloaded. It also bounds the total bytes of
+    /// a compat image's unpacked files.
     pub max_layer_bytes: u64,
     /// The pods' addresses (default `10.244.0.0/16`).
     pub pod_cidr: Cidr,

@@ -1,5 +1,10 @@
 //! Images from OCI registries: pulls (one at a time per image, shared by every pod that
 //! wants it), the pull policy, credentials, and the local image store.
+//!
+//! Wasm artifacts are run from their layer; "compat" images (ordinary OCI images whose tar
+//! layers hold the `.wasm` their entrypoint names) are unpacked once into the store
+//! (`unpack`) and run from the file their entrypoint names (`compat`), each container's
+//! private root starting as a copy of their files (`sandbox::fs`).
 
 mod auth;
 mod compat;
