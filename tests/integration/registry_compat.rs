@@ -84,6 +84,8 @@ fn app_layers() -> Vec<(&'static str, Vec<u8>)> {
         E::Dir("bin/"),
         E::File("bin/toolbox.wasm", wasmpod_guests::TOOLBOX),
         E::File("etc/msg", b"from the image\n"),
+        E::Symlink("etc/link", "/etc/msg"),
+        E::Symlink("bin/echo", "/bin/toolbox.wasm"),
         E::File("data/old", b"old\n"),
         E::Dir("srv/"),
     ]);
@@ -94,7 +96,7 @@ fn app_layers() -> Vec<(&'static str, Vec<u8>)> {
 fn app_config() -> Value {
     json!({
         "Entrypoint": ["/bin/toolbox.wasm"],
-        "Cmd": ["sh", "-c", "cat /etc/msg; ls /data; echo MODE=$MODE; pwd"],
+        "Cmd": ["sh", "-c", "cat /etc/msg; cat /etc/link; ls /data; echo MODE=$MODE; pwd"],
         "Env": ["PATH=/bin", "MODE=image"],
         "WorkingDir": "/srv",
     })
@@ -134,13 +136,22 @@ async fn a_compat_image_runs_its_entrypoint_on_its_files() {
     let cache = tempfile::tempdir().unwrap();
     let rt = runtime(cache.path());
 
-    // Entrypoint + Cmd, Env and WorkingDir from the config; the second layer's whiteout
-    // hides /data/old.
+    // Entrypoint + Cmd, Env and WorkingDir from the config; an absolute symlink of the image
+    // resolves in the image; the second layer's whiteout hides /data/old.
     let ran = run(&rt, &pod("plain", &app, "Never", ""), RunOptions::default())
         .await
         .expect("created");
     assert_eq!(ran.phase, "Succeeded", "{:?}", ran.pod.status);
-    assert_eq!(ran.lines, ["from the image", "new", "MODE=image", "/srv"]);
+    assert_eq!(
+        ran.lines,
+        [
+            "from the image",
+            "from the image",
+            "new",
+            "MODE=image",
+            "/srv"
+        ]
+    );
     let images = rt.images();
     assert_eq!(images.len(), 1);
     assert_eq!(images[0].record.kind, "compat");
@@ -159,8 +170,9 @@ async fn a_compat_image_runs_its_entrypoint_on_its_files() {
     assert_eq!(ran.lines, ["MODE=pod", "/etc"], "{:?}", ran.pod.status);
 
     // `command` replaces the Entrypoint and drops Cmd; a bare name is found through the
-    // image's PATH (runwasi's rule).
-    let extra = "    command: [\"toolbox.wasm\", \"echo\", \"by command\"]\n";
+    // image's PATH (runwasi's rule), here through an absolute symlink of the image (the
+    // toolbox picks its applet by argv[0]).
+    let extra = "    command: [\"echo\", \"by command\"]\n";
     let ran = run(
         &rt,
         &pod("command", &app, "Never", extra),

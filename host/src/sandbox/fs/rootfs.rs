@@ -8,9 +8,13 @@
 //! symlinks and never followed, hard links become separate files, and anything but
 //! directories, files and symlinks is skipped. It is bounded by [`MAX_COPY_ENTRIES`]; the
 //! bytes were bounded when the image was unpacked.
+//!
+//! An absolute symlink target (`/bin/app -> /app/app.wasm`) means the image's root, as in a
+//! container; WASI refuses to follow absolute symlinks, so the copy writes it relative to
+//! the link's directory (`../app/app.wasm`), which resolves to the same file.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt as _, OpenOptions, OpenOptionsExt as _};
 use cap_std::fs::{MetadataExt as _, PermissionsExt as _};
@@ -33,10 +37,31 @@ pub(super) fn copy_image(image: &Path, root: &Dir, root_path: &Path) -> Result<(
     };
     let src = Dir::open_ambient_dir(image, cap_std::ambient_authority()).map_err(fail)?;
     let mut entries = 0u64;
-    copy_dir(&src, root, &mut entries).map_err(fail)
+    copy_dir(&src, root, Path::new(""), &mut entries).map_err(fail)
 }
 
-fn copy_dir(src: &Dir, dest: &Dir, entries: &mut u64) -> io::Result<()> {
+/// `target` of a symlink in the directory `dir` (relative to the root), relative to `dir`
+/// if it was absolute, with as few `..` as possible (a guest with a `workingDir` resolves
+/// paths under each top-level directory separately: see `workdir`).
+fn relative_target(target: PathBuf, dir: &Path) -> PathBuf {
+    let Ok(rest) = target.strip_prefix("/") else {
+        return target;
+    };
+    let wanted: Vec<_> = rest
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
+    let here: Vec<_> = dir.components().collect();
+    let common = here.iter().zip(&wanted).take_while(|(a, b)| a == b).count();
+    let mut out: PathBuf = std::iter::repeat_n("..", here.len() - common).collect();
+    out.extend(&wanted[common..]);
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn copy_dir(src: &Dir, dest: &Dir, here: &Path, entries: &mut u64) -> io::Result<()> {
     for entry in src.entries()? {
         let entry = entry?;
         *entries += 1;
@@ -48,12 +73,13 @@ fn copy_dir(src: &Dir, dest: &Dir, entries: &mut u64) -> io::Result<()> {
         let name = entry.file_name();
         let kind = entry.file_type()?;
         if kind.is_symlink() {
-            dest.symlink_contents(src.read_link_contents(&name)?, &name)?;
+            let target = relative_target(src.read_link_contents(&name)?, here);
+            dest.symlink_contents(target, &name)?;
         } else if kind.is_dir() {
             let mode = entry.metadata()?.mode() & 0o777;
             dest.create_dir_with(&name, DirBuilder::new().mode(mode | 0o700))?;
             let (from, to) = (src.open_dir(&name)?, dest.open_dir(&name)?);
-            copy_dir(&from, &to, entries)?;
+            copy_dir(&from, &to, &here.join(&name), entries)?;
         } else if kind.is_file() {
             let mode = entry.metadata()?.permissions().mode() & 0o777;
             let from = src.open(&name)?;
@@ -87,6 +113,8 @@ mod tests {
         )
         .unwrap();
         std::os::unix::fs::symlink("/etc/shadow", image.join("abs")).unwrap();
+        std::os::unix::fs::symlink("/etc/msg", image.join("etc/deep/msg")).unwrap();
+        std::os::unix::fs::symlink("/", image.join("etc/top")).unwrap();
         std::os::unix::fs::symlink("../../../../", image.join("up")).unwrap();
         let dir = Dir::open_ambient_dir(&root, cap_std::ambient_authority()).unwrap();
 
@@ -97,10 +125,23 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o755);
-        // Copied as written, never followed (the host's /etc/shadow is not read).
+        // Copied, never followed (the host's /etc/shadow is not read); an absolute target is
+        // the image's root, written relative.
         assert_eq!(
             std::fs::read_link(root.join("abs")).unwrap(),
-            Path::new("/etc/shadow")
+            Path::new("etc/shadow")
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("etc/deep/msg")).unwrap(),
+            Path::new("../msg")
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/deep/msg")).unwrap(),
+            "hi"
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("etc/top")).unwrap(),
+            Path::new("..")
         );
         assert_eq!(
             std::fs::read_link(root.join("up")).unwrap(),
