@@ -182,6 +182,28 @@ async fn a_compat_image_runs_its_entrypoint_on_its_files() {
     .expect("created");
     assert_eq!(ran.lines, ["by command"], "{:?}", ran.pod.status);
 
+    // A container reading a ConfigMap has its argv and env rebuilt at each start: the
+    // image's still apply.
+    let objects = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: cm}\n";
+    for object in wasmpod::spec::load(objects).unwrap().objects {
+        rt.cluster().apply(object).unwrap();
+    }
+    let extra =
+        "    env: [{name: MODE, valueFrom: {configMapKeyRef: {name: settings, key: mode}}}]\n";
+    let ran = run(
+        &rt,
+        &pod("objects", &app, "Never", extra),
+        RunOptions::default(),
+    )
+    .await
+    .expect("created");
+    assert_eq!(
+        ran.lines,
+        ["from the image", "from the image", "new", "MODE=cm", "/srv"],
+        "{:?}",
+        ran.pod.status
+    );
+
     // rmi removes the unpacked root with the image.
     assert_eq!(roots(cache.path()).len(), 1);
     assert!(rt.remove_image(&app).unwrap());
@@ -441,4 +463,52 @@ async fn hostile_layers_are_errors_and_write_nothing_outside_the_store() {
     assert_eq!(top, ["cache"]);
     assert!(!Path::new("/tmp/wasmpod-compat-escape").exists());
     assert!(!cache.join("cache/images/x").exists() && !cache.join("cache/x").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_pulls_lists_and_removes_a_compat_image() {
+    let registry = TestRegistry::start();
+    let mut layout = Layout::new();
+    layout.tag(
+        image(&layout, ("linux", "amd64"), app_config(), &app_layers()),
+        "1",
+    );
+    let app = registry.push(&layout, "1", "compat/cli");
+    let cache = tempfile::tempdir().unwrap();
+    let wasmpod = |args: &[&str]| {
+        let out = std::process::Command::new(crate::support::wasmpod_bin())
+            .args(args)
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .env_remove("DOCKER_CONFIG")
+            .env("HOME", cache.path())
+            .output()
+            .expect("wasmpod");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code(),
+            stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = wasmpod(&["pull", &app]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("{}/compat/cli@sha256:", registry.host)),
+        "{stdout}"
+    );
+    assert!(stderr.contains("compat"), "{stderr}");
+    let (_, stdout, _) = wasmpod(&["images"]);
+    let row: Vec<&str> = stdout
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row.first(), Some(&app.as_str()), "{stdout}");
+    assert_eq!(row.get(4), Some(&"compat"), "{stdout}");
+    assert_eq!(roots(cache.path()).len(), 1);
+    let (code, _, stderr) = wasmpod(&["rmi", &app]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(roots(cache.path()).is_empty());
 }
