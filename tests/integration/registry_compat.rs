@@ -204,6 +204,9 @@ async fn a_compat_image_runs_its_entrypoint_on_its_files() {
         ran.pod.status
     );
 
+    // prepare_image compiles the default entrypoint's file (already compiled: a cache hit).
+    rt.prepare_image(&app, Path::new(".")).await.unwrap();
+
     // rmi removes the unpacked root with the image.
     assert_eq!(roots(cache.path()).len(), 1);
     assert!(rt.remove_image(&app).unwrap());
@@ -368,6 +371,11 @@ async fn a_linux_image_with_an_elf_entrypoint_is_a_clear_error() {
         ),
         "{message}"
     );
+    let err = rt
+        .prepare_image(&elf, Path::new("."))
+        .await
+        .expect_err("not Wasm");
+    assert!(err.to_string().contains("is an ELF executable"), "{err}");
     let err = rt.pull_image(&elf, &[]).await.expect_err("not Wasm");
     assert!(
         err.to_string().ends_with("not a Wasm image: entrypoint /bin/sh is an ELF executable, not Wasm (the image is linux/amd64)"),

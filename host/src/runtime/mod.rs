@@ -371,7 +371,11 @@ impl Runtime {
         let source = crate::plan::resolve_image(image, base_dir);
         if let ImageSource::Registry(r) = &source {
             let policy = crate::plan::PullPolicy::resolve(None, r);
-            self.ensure_image(image, &source, policy, &[]).await?;
+            let pulled = self.ensure_image(image, &source, policy, &[]).await?;
+            // A compat image: the Wasm file its default entrypoint names.
+            if let Some((record, _)) = pulled.filter(|(r, _)| r.config.is_some()) {
+                return self.prepare_compat(&record).await;
+            }
         }
         self.load_image(&source).await.map(|_| ())
     }

@@ -183,6 +183,19 @@ pub(crate) fn check_default(root: &Path, config: &ImageConfig) -> Result<(), Str
     .map_err(|why| format!("not a Wasm image: {why} (the image is {})", config.platform))
 }
 
+impl Runtime {
+    /// Loads the Wasm file the default entrypoint (`Entrypoint` + `Cmd`) of the compat image
+    /// `record` names, for [`Runtime::prepare_image`].
+    pub(crate) async fn prepare_compat(&self, record: &ImageRecord) -> Result<(), ImageError> {
+        let config = record.config.clone().unwrap_or_default();
+        let argv0 = config.entrypoint.iter().chain(&config.cmd).next();
+        let argv0 = argv0.map_or("", String::as_str);
+        self.load_compat(record, argv0, config.working_dir.as_deref())
+            .await
+            .map(|_| ())
+    }
+}
+
 /// `None` for a Wasm file, else what the file is.
 fn what_is(path: &Path) -> Option<String> {
     use std::io::Read as _;
