@@ -155,6 +155,7 @@ impl Store {
         let tmp = self.root.join("tmp");
         std::fs::create_dir_all(&tmp).map_err(store_err)?;
         std::fs::create_dir_all(self.root.join("rootfs")).map_err(store_err)?;
+        remove_stale(&tmp);
         let work = tempfile::Builder::new()
             .prefix("rootfs-")
             .tempdir_in(&tmp)
@@ -260,6 +261,26 @@ impl Store {
     /// Whether layer `digest` has been compiled on this machine.
     pub(crate) fn is_compiled(&self, layer_digest: &str) -> bool {
         self.compiled_marker(layer_digest).exists()
+    }
+}
+
+/// Removes what a process that died while unpacking or removing a root left in `tmp`: the
+/// directories a day old (another process may be unpacking into a younger one).
+fn remove_stale(tmp: &Path) {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > DAY));
+        if old && (name.starts_with("rootfs-") || name.starts_with("removed-")) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -399,9 +420,28 @@ mod tests {
             0
         );
 
+        // What a dead process left a day ago goes; a younger unpack is left alone.
+        let tmp = dir.path().join("images/tmp");
+        for name in ["rootfs-dead", "rootfs-young", "removed-dead"] {
+            std::fs::create_dir_all(tmp.join(name).join("etc")).unwrap();
+        }
+        let two_days = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        for name in ["rootfs-dead", "removed-dead"] {
+            std::fs::File::open(tmp.join(name))
+                .unwrap()
+                .set_modified(two_days)
+                .unwrap();
+        }
         let path = store
             .unpack_rootfs(&manifest, &layers[..1], limits)
             .unwrap();
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["rootfs-young"]);
+        std::fs::remove_dir_all(tmp.join("rootfs-young")).unwrap();
         assert_eq!(std::fs::read_to_string(path.join("etc/msg")).unwrap(), "hi");
         let record = ImageRecord {
             reference: "r/compat:1".into(),
