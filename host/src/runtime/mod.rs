@@ -390,6 +390,14 @@ impl Runtime {
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?,
             // Pulled before (`ensure_image`): its layer in the image store.
+            ImageSource::Registry(r) if self.inner.registry.is_compat(r) => {
+                return Err(ImageError::Link {
+                    source_name: r.to_string(),
+                    message: "a compat image runs the .wasm its container's entrypoint names \
+                              (Runtime::load_compat), not a layer"
+                        .into(),
+                });
+            }
             ImageSource::Registry(r) => {
                 let path =
                     self.inner

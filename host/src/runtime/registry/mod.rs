@@ -217,6 +217,13 @@ impl Registry {
         Some(self.store.blob_path(&record.layer_digest))
     }
 
+    /// Whether the stored image of `reference` is a compat image.
+    pub(crate) fn is_compat(&self, reference: &ImageRef) -> bool {
+        self.store
+            .record(&reference.to_string())
+            .is_some_and(|r| r.config.is_some())
+    }
+
     /// The unpacked root filesystem of the compat image `record`.
     pub(crate) fn rootfs(&self, record: &ImageRecord) -> std::path::PathBuf {
         self.store.rootfs_path(&record.manifest_digest)

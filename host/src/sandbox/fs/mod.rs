@@ -10,8 +10,9 @@
 //!   standing in for a container's writable layer: guests can use `/tmp`
 //!   without a volume. It is recreated for every instance, like a restarted
 //!   container's layer. For a "compat" registry image (an OCI image holding a
-//!   `.wasm`) it starts as a copy of the image's files ([`rootfs`]). The volume mounts are preopened on top of it; WASI
-//!   resolves a path through the longest matching preopen. The root holds an
+//!   `.wasm`) it starts as a copy of the image's files ([`rootfs`]). The
+//!   volume mounts are preopened on top of it; WASI resolves a path through
+//!   the longest matching preopen. The root holds an
 //!   empty `terminationMessagePath` file (`/dev/termination-log`).
 //! * `workingDir` (created in the root if missing) is preopened as `.`, with
 //!   the root's other top-level directories preopened by name: see
