@@ -30,6 +30,7 @@ mod podnet;
 mod probes;
 mod registry;
 mod registry_cli;
+mod registry_compat;
 mod registry_images;
 mod registry_server;
 mod services;

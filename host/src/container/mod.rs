@@ -95,6 +95,8 @@ pub struct Launch {
     pub cpu: Option<Arc<CpuAccount>>,
     /// Hosts outside the pod its outgoing `wasi:http` requests may reach.
     pub outbound: Arc<[http::AllowedHost]>,
+    /// The export a wasip1 module runs instead of `_start` (a compat image's `path#func`).
+    pub entry_func: Option<String>,
 }
 
 /// Runs one instance to its exit, its time charged to its CPU account.
@@ -206,7 +208,8 @@ async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc
                 Ok(i) => i,
                 Err(e) => return start_error(e),
             };
-            let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
+            let func = launch.entry_func.as_deref().unwrap_or("_start");
+            let start = match instance.get_typed_func::<(), ()>(&mut store, func) {
                 Ok(f) => f,
                 Err(e) => return Exit::StartError(image::error_text(&e)),
             };

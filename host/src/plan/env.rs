@@ -237,7 +237,7 @@ impl PodPlan {
             pod_ip: self.address.ip,
             service_env: &self.address.service_env,
         };
-        build(
+        let start = build(
             &fields,
             &self.hostname,
             raw,
@@ -245,7 +245,15 @@ impl PodPlan {
             &c.source,
             Some(objects),
         )
-        .map_err(EnvError::message)
+        .map_err(EnvError::message)?;
+        // A compat image's Entrypoint, Cmd and Env, as when the pod was created.
+        Ok(match c.pulled.as_ref().and_then(|p| p.config.as_ref()) {
+            Some(config) => {
+                let overrides = super::image::overrides(&self.pod, &c.name);
+                ContainerPlan::with_image(config, &overrides, start).0
+            }
+            None => start,
+        })
     }
 
     /// Every ConfigMap and Secret the pod needs that `objects` lacks, and every missing key

@@ -97,6 +97,121 @@ pub struct PulledImage {
     pub pulled_now: bool,
     /// The `Pulled` event's message.
     pub message: String,
+    /// For a "compat" image (an ordinary OCI image holding a `.wasm`): its unpacked root
+    /// filesystem in the image store, which each instance's private root starts as a copy of.
+    pub rootfs: Option<PathBuf>,
+    /// A compat image's config, applied to the container's argv, env and `workingDir`.
+    pub config: Option<ImageConfig>,
+    /// The exported function argv[0]'s `#func` names (a compat image's wasip1 module),
+    /// called instead of `_start`.
+    pub entry_func: Option<String>,
+}
+
+/// What the container itself writes of what a compat image's config also says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Overrides {
+    /// `command` is set (non-empty).
+    pub command: bool,
+    /// `args` is set (non-empty).
+    pub args: bool,
+    /// `workingDir`, if set.
+    pub working_dir: Option<String>,
+}
+
+/// What the container named `name` of `pod` writes itself.
+pub(crate) fn overrides(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Overrides {
+    let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    pod.spec
+        .iter()
+        .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers))
+        .find(|c| c.name == name)
+        .map_or_else(Overrides::default, |c| Overrides {
+            command: set(&c.command),
+            args: set(&c.args),
+            working_dir: c.working_dir.clone().filter(|d| !d.is_empty()),
+        })
+}
+
+impl super::ContainerPlan {
+    /// The argv, env and `workingDir` of a container with `config`, its compat image's (see
+    /// [`ImageConfig`]), applied to `start` (built from the container alone); `written` as
+    /// [`overrides`] says. The image's `WorkingDir` is also the guest's `PWD`, as a written
+    /// `workingDir` is.
+    pub(crate) fn with_image(
+        config: &ImageConfig,
+        written: &Overrides,
+        start: super::StartEnv,
+    ) -> (super::StartEnv, Option<String>) {
+        let (command_set, args_set) = (written.command, written.args);
+        let mut env = config.env(&start.env);
+        let written_dir = written.working_dir.as_deref();
+        let dir = config.working_dir(written_dir);
+        // As for a written workingDir (spec/expand.rs): PWD names it.
+        if let (None, Some(d)) = (written_dir, &dir)
+            && !env.iter().any(|(k, _)| k == "PWD")
+        {
+            env.push(("PWD".into(), d.clone()));
+        }
+        let argv = config.argv(&start.argv, command_set, args_set);
+        (super::StartEnv { argv, env }, dir)
+    }
+}
+
+/// What a "compat" image's config says about running it: the `config` object of an OCI
+/// (or Docker) image config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageConfig {
+    /// `Entrypoint`.
+    pub entrypoint: Vec<String>,
+    /// `Cmd`.
+    pub cmd: Vec<String>,
+    /// `Env`, as `NAME=value`.
+    pub env: Vec<String>,
+    /// `WorkingDir`, if set.
+    pub working_dir: Option<String>,
+    /// The image's `os/architecture` (`linux/amd64`, `wasip1/wasm`), for messages.
+    pub platform: String,
+}
+
+impl ImageConfig {
+    /// The guest's argv from the image and the container, as Kubernetes builds it:
+    /// `command` replaces `Entrypoint` and drops `Cmd`, `args` replaces `Cmd`. `written` is
+    /// the argv planned from the container alone (`command` + `args` when `command` is set,
+    /// else a placeholder argv[0] followed by `args`).
+    pub fn argv(&self, written: &[String], command_set: bool, args_set: bool) -> Vec<String> {
+        match (command_set, args_set) {
+            (true, _) => written.to_vec(),
+            (false, true) => {
+                let args = written.iter().skip(1).cloned();
+                self.entrypoint.iter().cloned().chain(args).collect()
+            }
+            (false, false) => self.entrypoint.iter().chain(&self.cmd).cloned().collect(),
+        }
+    }
+
+    /// The guest's environment: the image's `Env` first, then the container's, which wins
+    /// over an image variable of the same name.
+    pub fn env(&self, container: &[(String, String)]) -> Vec<(String, String)> {
+        let image = self.env.iter().filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+            let shadowed = container.iter().any(|(name, _)| name == k);
+            (!shadowed && !k.is_empty()).then(|| (k.to_string(), v.to_string()))
+        });
+        image.chain(container.iter().cloned()).collect()
+    }
+
+    /// The working directory: the container's `workingDir`, else the image's `WorkingDir`.
+    pub fn working_dir(&self, container: Option<&str>) -> Option<String> {
+        container
+            .filter(|d| !d.is_empty())
+            .or(self.working_dir.as_deref().filter(|d| !d.is_empty()))
+            .map(str::to_string)
+    }
+
+    /// `PATH` of the image's `Env`, if set.
+    pub fn path_env(&self) -> Option<&str> {
+        self.env.iter().find_map(|kv| kv.strip_prefix("PATH="))
+    }
 }
 
 /// Resolves an `image:` value. `base_dir` is the directory relative paths are
@@ -158,6 +273,43 @@ fn builtin_for(image: &str) -> Option<BuiltinImage> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn compat_images_build_argv_env_and_working_dir_as_kubernetes() {
+        let config = ImageConfig {
+            entrypoint: vec!["/app.wasm".into(), "--serve".into()],
+            cmd: vec!["--port".into(), "80".into()],
+            env: vec!["PATH=/bin".into(), "MODE=image".into(), "ODD".into()],
+            working_dir: Some("/srv".into()),
+            platform: "wasip1/wasm".into(),
+        };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            config.argv(&s(&["app"]), false, false),
+            s(&["/app.wasm", "--serve", "--port", "80"])
+        );
+        assert_eq!(
+            config.argv(&s(&["app", "-v"]), false, true),
+            s(&["/app.wasm", "--serve", "-v"])
+        );
+        assert_eq!(
+            config.argv(&s(&["/x.wasm", "a"]), true, true),
+            s(&["/x.wasm", "a"])
+        );
+        assert_eq!(config.argv(&s(&["/x.wasm"]), true, false), s(&["/x.wasm"]));
+        let env = config.env(&[("MODE".into(), "pod".into())]);
+        assert_eq!(
+            env,
+            vec![
+                ("PATH".to_string(), "/bin".to_string()),
+                ("ODD".into(), "".into()),
+                ("MODE".into(), "pod".into())
+            ]
+        );
+        assert_eq!(config.working_dir(None).as_deref(), Some("/srv"));
+        assert_eq!(config.working_dir(Some("/w")).as_deref(), Some("/w"));
+        assert_eq!(config.path_env(), Some("/bin"));
+    }
+
     #[test]
     fn image_values_resolve_to_builtins_or_files() {
         let base = Path::new("/pods");

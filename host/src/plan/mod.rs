@@ -20,7 +20,7 @@
 
 mod config;
 mod env;
-mod image;
+pub(crate) mod image;
 mod probe;
 mod projection;
 mod reference;
@@ -30,7 +30,7 @@ mod volume;
 
 pub use config::{ConfigObjects, ObjectData, ObjectKind};
 pub use env::StartEnv;
-pub use image::{BuiltinImage, ImageSource, PulledImage, resolve_image};
+pub use image::{BuiltinImage, ImageConfig, ImageSource, PulledImage, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
 pub use projection::{Payload, Projection};
 pub use reference::{ImageRef, PullPolicy};

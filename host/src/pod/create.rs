@@ -302,12 +302,33 @@ impl Runtime {
                 let c = slot.plan(plan);
                 let (runtime, source, policy) = (self.clone(), c.source.clone(), c.pull_policy);
                 let (image, secrets) = (c.image.clone(), secrets.to_vec());
+                // A registry image may be a compat image, whose entrypoint is known once
+                // its config is pulled: what the container writes itself, for it.
+                let written = matches!(source, plan::ImageSource::Registry(_)).then(|| {
+                    let start = plan::StartEnv {
+                        argv: c.argv.clone(),
+                        env: c.env.clone(),
+                    };
+                    (start, plan::image::overrides(&plan.pod, &c.name))
+                });
                 tokio::spawn(async move {
                     let pulled = runtime
                         .ensure_image(&image, &source, policy, &secrets)
                         .await?;
-                    let loaded = runtime.load_image(&source).await?;
-                    Ok::<_, crate::ImageError>((loaded, pulled))
+                    let config = pulled.as_ref().and_then(|(r, _)| r.config.as_ref());
+                    let (loaded, compat) = match (config, &pulled, written) {
+                        (Some(config), Some((record, _)), Some((written, overrides))) => {
+                            let (start, dir) =
+                                plan::ContainerPlan::with_image(config, &overrides, written);
+                            let argv0 = start.argv.first().cloned().unwrap_or_default();
+                            let (loaded, func) =
+                                runtime.load_compat(record, &argv0, dir.as_deref()).await?;
+                            let rootfs = runtime.image_rootfs(record);
+                            (loaded, Some((start, dir, func, rootfs, config.clone())))
+                        }
+                        _ => (runtime.load_image(&source).await?, None),
+                    };
+                    Ok::<_, crate::ImageError>((loaded, pulled, compat))
                 })
             })
             .collect();
@@ -317,18 +338,27 @@ impl Runtime {
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             match loaded {
-                Ok((image, pulled)) => {
+                Ok((image, pulled, compat)) => {
                     images.insert(slot, image);
                     if let Some((record, report)) = pulled {
-                        let pulled = crate::plan::PulledImage {
+                        let mut pulled = crate::plan::PulledImage {
                             image_id: record.image_id,
                             pulled_now: matches!(report, PullReport::Pulled { .. }),
                             message: report.message(&c.image),
+                            rootfs: None,
+                            config: None,
+                            entry_func: None,
                         };
-                        match slot {
-                            Slot::Init(i) => plan.init_containers[i].pulled = Some(pulled),
-                            Slot::Regular(i) => plan.containers[i].pulled = Some(pulled),
+                        let c = match slot {
+                            Slot::Init(i) => &mut plan.init_containers[i],
+                            Slot::Regular(i) => &mut plan.containers[i],
+                        };
+                        if let Some((start, dir, func, rootfs, config)) = compat {
+                            (c.argv, c.env, c.working_dir) = (start.argv, start.env, dir);
+                            (pulled.rootfs, pulled.config) = (Some(rootfs), Some(config));
+                            pulled.entry_func = func;
                         }
+                        c.pulled = Some(pulled);
                     }
                 }
                 Err(cause) => {

@@ -89,7 +89,8 @@ pub struct RuntimeConfig {
     /// `--insecure-registry` names them). Default none.
     pub insecure_registries: Vec<String>,
     /// The largest image layer pulled, in bytes (default 512 MiB); a larger one is an
-    /// `ErrImagePull` before any byte of it is downloaded.
+    /// `ErrImagePull` before any byte of it is downloaded. It also bounds the total bytes of
+    /// a compat image's unpacked files.
     pub max_layer_bytes: u64,
     /// The pods' addresses (default `10.244.0.0/16`).
     pub pod_cidr: Cidr,
@@ -371,7 +372,11 @@ impl Runtime {
         let source = crate::plan::resolve_image(image, base_dir);
         if let ImageSource::Registry(r) = &source {
             let policy = crate::plan::PullPolicy::resolve(None, r);
-            self.ensure_image(image, &source, policy, &[]).await?;
+            let pulled = self.ensure_image(image, &source, policy, &[]).await?;
+            // A compat image: the Wasm file its default entrypoint names.
+            if let Some((record, _)) = pulled.filter(|(r, _)| r.config.is_some()) {
+                return self.prepare_compat(&record).await;
+            }
         }
         self.load_image(&source).await.map(|_| ())
     }
@@ -386,6 +391,14 @@ impl Runtime {
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?,
             // Pulled before (`ensure_image`): its layer in the image store.
+            ImageSource::Registry(r) if self.inner.registry.is_compat(r) => {
+                return Err(ImageError::Link {
+                    source_name: r.to_string(),
+                    message: "a compat image runs the .wasm its container's entrypoint names \
+                              (Runtime::load_compat), not a layer"
+                        .into(),
+                });
+            }
             ImageSource::Registry(r) => {
                 let path =
                     self.inner
@@ -400,13 +413,29 @@ impl Runtime {
             }
             ImageSource::Invalid { .. } => image::read(&src)?,
         };
+        let image = self
+            .compile_content(source.to_string(), bytes, digest)
+            .await?;
+        if let ImageSource::Registry(r) = source {
+            self.inner.registry.mark_compiled(r);
+        }
+        Ok(image)
+    }
+
+    /// Compiles and links `bytes` (digest `digest`, named `name` in messages), once per
+    /// process by content, through the compiled-code cache.
+    pub(crate) async fn compile_content(
+        &self,
+        name: String,
+        bytes: std::sync::Arc<[u8]>,
+        digest: [u8; 32],
+    ) -> Result<Image, ImageError> {
         let cell = {
             let mut images = self.inner.images.lock().unwrap_or_else(|e| e.into_inner());
             images.entry(digest).or_default().clone()
         };
         let image = cell
             .get_or_try_init(|| async move {
-                let name = source.to_string();
                 let inner = self.inner.clone();
                 let (n, b) = (name.clone(), bytes.clone());
                 let cached = tokio::task::spawn_blocking(move || {
@@ -432,9 +461,6 @@ impl Runtime {
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
             })
             .await?;
-        if let ImageSource::Registry(r) = source {
-            self.inner.registry.mark_compiled(r);
-        }
         Ok(image.clone())
     }
 

@@ -1,11 +1,18 @@
 //! Images from OCI registries: pulls (one at a time per image, shared by every pod that
 //! wants it), the pull policy, credentials, and the local image store.
+//!
+//! Wasm artifacts are run from their layer; "compat" images (ordinary OCI images whose tar
+//! layers hold the `.wasm` their entrypoint names) are unpacked once into the store
+//! (`unpack`) and run from the file their entrypoint names (`compat`), each container's
+//! private root starting as a copy of their files (`sandbox::fs`).
 
 mod auth;
+mod compat;
 mod progress;
 mod pull;
 mod push;
 mod store;
+mod unpack;
 
 pub use auth::{Credential, PullSecret, SecretError};
 pub use progress::LayerProgress;
@@ -210,6 +217,23 @@ impl Registry {
         Some(self.store.blob_path(&record.layer_digest))
     }
 
+    /// Whether the stored image of `reference` is a compat image.
+    pub(crate) fn is_compat(&self, reference: &ImageRef) -> bool {
+        self.store
+            .record(&reference.to_string())
+            .is_some_and(|r| r.config.is_some())
+    }
+
+    /// The unpacked root filesystem of the compat image `record`.
+    pub(crate) fn rootfs(&self, record: &ImageRecord) -> std::path::PathBuf {
+        self.store.rootfs_path(&record.manifest_digest)
+    }
+
+    /// Notes that `record`'s code is compiled.
+    pub(crate) fn mark_compiled_record(&self, record: &ImageRecord) {
+        self.store.mark_compiled(&record.layer_digest);
+    }
+
     /// Notes that `reference`'s layer is compiled.
     pub(crate) fn mark_compiled(&self, reference: &ImageRef) {
         if let Some(record) = self.store.record(&reference.to_string()) {
@@ -234,18 +258,28 @@ impl Runtime {
     ///
     /// # Errors
     /// [`ImageError::InvalidName`] for a name that is not a reference (a file, a built-in, a
-    /// malformed name), [`ImageError::Pull`] with the registry's reason.
+    /// malformed name), [`ImageError::Pull`] with the registry's reason, or for a compat image
+    /// whose default entrypoint is not a Wasm file (it stays in the store).
     pub async fn pull_image(
         &self,
         image: &str,
         secrets: &[PullSecret],
     ) -> Result<ImageRecord, ImageError> {
         let reference = registry_reference(image)?;
-        self.inner
+        let (record, _) = self
+            .inner
             .registry
             .ensure(image, &reference, PullPolicy::Always, secrets)
-            .await
-            .map(|(record, _)| record)
+            .await?;
+        // A compat image: its default entrypoint must be Wasm (a pod may name another file).
+        if let Some(config) = &record.config {
+            let rootfs = self.inner.registry.rootfs(&record);
+            compat::check_default(&rootfs, config).map_err(|message| ImageError::Pull {
+                image: image.to_string(),
+                message,
+            })?;
+        }
+        Ok(record)
     }
 
     /// Makes a container's image present as its pull policy says (a registry image; other
@@ -266,6 +300,11 @@ impl Runtime {
                 .map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// The unpacked root filesystem of the compat image `record` in the image store.
+    pub(crate) fn image_rootfs(&self, record: &ImageRecord) -> std::path::PathBuf {
+        self.inner.registry.rootfs(record)
     }
 
     /// Pushes the `.wasm` file `file` (a wasip2 component or wasip1 module) to `image` as a

@@ -3,8 +3,10 @@
 //!
 //! Formats read: the CNCF TAG-Runtime Wasm artifact (config
 //! `application/vnd.wasm.config.v0+json`, one `application/wasm` layer) and runwasi's older
-//! layer type `application/vnd.bytecodealliance.wasm.component.layer.v0+wasm`. Anything else
-//! is an error naming what the manifest holds.
+//! layer type `application/vnd.bytecodealliance.wasm.component.layer.v0+wasm`; and "compat"
+//! images: an OCI or Docker image config with `tar`, `tar+gzip` or `tar+zstd` layers (OCI or
+//! Docker media types), unpacked into a root filesystem in the store (see `compat` and
+//! `unpack`). Anything else is an error naming what the manifest holds.
 
 use std::time::Instant;
 
@@ -16,8 +18,10 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::auth::Credential;
+use super::compat::{DOCKER_CONFIG, OCI_CONFIG};
 use super::progress::{Board, LayerProgress};
 use super::store::{ImageRecord, Store, hex};
+use super::unpack::{Compression, Limits, UnpackError};
 use crate::plan::ImageRef;
 
 /// The TAG-Runtime Wasm config.
@@ -36,6 +40,9 @@ const ACCEPT: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST]
 
 /// The largest manifest or config read into memory.
 const MAX_SMALL_BLOB: u64 = 4 * 1024 * 1024;
+
+/// The most files (tar entries, across layers) a compat image may hold.
+pub(crate) const MAX_IMAGE_FILES: u64 = 200_000;
 
 /// What one pull needs.
 pub(crate) struct Request<'a> {
@@ -105,6 +112,9 @@ async fn pull_inner(store: &Store, req: &Request<'_>) -> Result<ImageRecord, Str
             .map_err(|e| format!("the manifest {entry} is not JSON: {e}"))?;
     }
     let found = Found::read(&value)?;
+    if found.is_compat() {
+        return pull_compat(store, req, &client, &oref, &found, (&bytes, digest), blobs).await;
+    }
     let layer = found.wasm_layer()?;
     let layer_size = layer.size;
     if layer_size > req.max_layer_bytes {
@@ -140,6 +150,86 @@ async fn pull_inner(store: &Store, req: &Request<'_>) -> Result<ImageRecord, Str
         size: bytes.len() as u64 + config_size + layer_size,
         kind: kind.into(),
         blobs,
+        config: None,
+    };
+    store
+        .put_record(&record)
+        .map_err(|e| format!("image store: {e}"))?;
+    Ok(record)
+}
+
+/// Pulls a compat image: its config, its tar layers (each streamed to disk and verified),
+/// then its root filesystem unpacked in the store once.
+async fn pull_compat(
+    store: &Store,
+    req: &Request<'_>,
+    client: &Client,
+    oref: &Reference,
+    found: &Found,
+    (manifest, digest): (&[u8], String),
+    mut blobs: Vec<String>,
+) -> Result<ImageRecord, String> {
+    let r = req.reference;
+    if let Some(big) = found.layers.iter().find(|l| l.size > req.max_layer_bytes) {
+        return Err(format!(
+            "layer {} is {} bytes, over the limit of {} bytes (RuntimeConfig::max_layer_bytes)",
+            big.digest, big.size, req.max_layer_bytes
+        ));
+    }
+    store
+        .put_blob(&digest, manifest)
+        .await
+        .map_err(|e| e.to_string())?;
+    blobs.push(digest.clone());
+    if found.config.size > MAX_SMALL_BLOB {
+        return Err(format!(
+            "the config is {} bytes, too large",
+            found.config.size
+        ));
+    }
+    if !store.has_blob(&found.config.digest) {
+        download(client, oref, store, req, &found.config, false).await?;
+    }
+    blobs.push(found.config.digest.clone());
+    let config = std::fs::read(store.blob_path(&found.config.digest))
+        .map_err(|e| format!("image store: {e}"))?;
+    let config = super::compat::read_config(&config)?;
+    let mut layers = Vec::new();
+    for layer in &found.layers {
+        if !store.has_blob(&layer.digest) {
+            download(client, oref, store, req, layer, true).await?;
+        }
+        blobs.push(layer.digest.clone());
+        let compression = Compression::of(&layer.media_type).expect("checked by is_compat");
+        layers.push((layer.digest.clone(), compression));
+    }
+    let limits = Limits {
+        bytes: req.max_layer_bytes,
+        entries: MAX_IMAGE_FILES,
+    };
+    let (unpacking, manifest_digest) = (store.clone(), digest.clone());
+    tokio::task::spawn_blocking(move || unpacking.unpack_rootfs(&manifest_digest, &layers, limits))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        .map_err(|e| match e {
+            UnpackError::Unreadable(why) => format!("{}: {why}", found.not_wasm()),
+            UnpackError::Refused(why) => why,
+        })?;
+    let size = manifest.len() as u64
+        + found.config.size
+        + found.layers.iter().map(|l| l.size).sum::<u64>();
+    let record = ImageRecord {
+        reference: r.to_string(),
+        image_id: format!("{}@{digest}", r.name()),
+        layer_digest: found
+            .layers
+            .last()
+            .map_or(found.config.digest.clone(), |l| l.digest.clone()),
+        manifest_digest: digest,
+        size,
+        kind: "compat".into(),
+        blobs,
+        config: Some(config),
     };
     store
         .put_record(&record)
@@ -253,6 +343,25 @@ impl Found {
         })
     }
 
+    /// `not a Wasm image: config <type>, layers [<types>]`.
+    pub(super) fn not_wasm(&self) -> String {
+        let layers: Vec<&str> = self.layers.iter().map(|l| l.media_type.as_str()).collect();
+        format!(
+            "not a Wasm image: config {}, layers [{}]",
+            self.config.media_type,
+            layers.join(", ")
+        )
+    }
+
+    /// Whether this is a compat image: an OCI or Docker image config and tar layers only.
+    fn is_compat(&self) -> bool {
+        matches!(self.config.media_type.as_str(), OCI_CONFIG | DOCKER_CONFIG)
+            && self
+                .layers
+                .iter()
+                .all(|l| Compression::of(&l.media_type).is_some())
+    }
+
     /// The one Wasm layer, or what was found instead.
     fn wasm_layer(&self) -> Result<&Descriptor, String> {
         let wasm: Vec<&Descriptor> = self
@@ -262,15 +371,12 @@ impl Found {
             .collect();
         match wasm.as_slice() {
             [one] => Ok(one),
-            [] => {
-                let layers: Vec<&str> = self.layers.iter().map(|l| l.media_type.as_str()).collect();
-                Err(format!(
-                    "not a Wasm image: config {}, layers [{}]; wasmpod runs Wasm artifacts \
-                     (config {WASM_CONFIG} with a layer {WASM_LAYER}, or a layer {RUNWASI_LAYER})",
-                    self.config.media_type,
-                    layers.join(", ")
-                ))
-            }
+            [] => Err(format!(
+                "{}; wasmpod runs Wasm artifacts (config {WASM_CONFIG} with a layer \
+                 {WASM_LAYER}, or a layer {RUNWASI_LAYER}) and OCI images whose tar layers \
+                 hold the .wasm their entrypoint names",
+                self.not_wasm()
+            )),
             many => Err(format!(
                 "the image has {} Wasm layers; wasmpod runs images with one",
                 many.len()
@@ -390,6 +496,23 @@ mod tests {
         });
         let err = Found::read(&elf).unwrap().wasm_layer().unwrap_err();
         assert!(err.starts_with("not a Wasm image: config application/vnd.oci.image.config.v1+json, layers [application/vnd.oci.image.layer.v1.tar+gzip]"), "{err}");
+        assert!(Found::read(&elf).unwrap().is_compat());
+        let docker = serde_json::json!({
+            "config": {"mediaType": DOCKER_CONFIG, "digest": d(1), "size": 2},
+            "layers": [
+                {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": d(2), "size": 3},
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": d(3), "size": 3},
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d(4), "size": 3},
+            ],
+        });
+        assert!(Found::read(&docker).unwrap().is_compat());
+        // A layer of another kind, or a Wasm config: not a compat image.
+        let foreign = serde_json::json!({
+            "config": {"mediaType": OCI_CONFIG, "digest": d(1), "size": 2},
+            "layers": [{"mediaType": "application/vnd.example.data", "digest": d(2), "size": 3}],
+        });
+        assert!(!Found::read(&foreign).unwrap().is_compat());
+        assert!(!Found::read(&m(WASM_LAYER)).unwrap().is_compat());
         let bad = serde_json::json!({"config": {"digest": "md5:x", "size": 1}, "layers": []});
         assert!(Found::read(&bad).is_err());
     }

@@ -5,7 +5,10 @@
 //! <cache>/images/blobs/sha256/<hex>   manifests, configs and layers, by digest
 //! <cache>/images/refs/<hex>.json      a pulled reference (hex: sha256 of its name)
 //! <cache>/images/compiled/<hex>       marker: the layer <hex> has been compiled
-//! <cache>/images/tmp/                 blobs being downloaded (removed when they fail)
+//! <cache>/images/rootfs/<hex>/        a compat image's unpacked layers (<hex>: its manifest
+//!                                     digest), read-only to guests: each instance copies it
+//! <cache>/images/tmp/                 blobs being downloaded and roots being unpacked
+//!                                     (removed when they fail; renamed into place when done)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -13,6 +16,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
+
+use super::unpack::UnpackError;
 
 /// A pulled image, as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,10 +33,15 @@ pub struct ImageRecord {
     pub layer_digest: String,
     /// The bytes of the manifest, config and layer.
     pub size: u64,
-    /// `wasip1` (a core module) or `wasip2` (a component).
+    /// `wasip1` (a core module), `wasip2` (a component), or `compat` (an OCI image whose
+    /// entrypoint names a `.wasm` in its files).
     pub kind: String,
     /// Every blob the image holds (manifest, config, layer).
     pub blobs: Vec<String>,
+    /// A compat image's config (`kind` is `compat`): its entrypoint names the `.wasm` in
+    /// its root filesystem.
+    #[serde(default)]
+    pub config: Option<crate::plan::ImageConfig>,
 }
 
 /// The store's directory and operations.
@@ -106,7 +116,76 @@ impl Store {
     pub(crate) fn record(&self, reference: &str) -> Option<ImageRecord> {
         let bytes = std::fs::read(self.ref_path(reference)).ok()?;
         let record: ImageRecord = serde_json::from_slice(&bytes).ok()?;
-        (record.reference == reference && self.has_blob(&record.layer_digest)).then_some(record)
+        let unpacked = record.config.is_none() || self.has_rootfs(&record.manifest_digest);
+        (record.reference == reference && self.has_blob(&record.layer_digest) && unpacked)
+            .then_some(record)
+    }
+
+    /// The unpacked root filesystem of the compat image with manifest `digest`; it may not
+    /// exist.
+    pub(crate) fn rootfs_path(&self, manifest_digest: &str) -> PathBuf {
+        let hex = manifest_digest
+            .strip_prefix("sha256:")
+            .unwrap_or(manifest_digest);
+        self.root.join("rootfs").join(hex)
+    }
+
+    /// Whether the root filesystem of manifest `digest` is unpacked.
+    pub(crate) fn has_rootfs(&self, manifest_digest: &str) -> bool {
+        self.rootfs_path(manifest_digest).is_dir()
+    }
+
+    /// Unpacks `layers` (stored blobs, bottom first, with their compression) as the root
+    /// filesystem of manifest `digest`, once: into a temporary directory renamed into place
+    /// when complete, so that an interrupted unpack is never used. Blocking.
+    ///
+    /// # Errors
+    /// The first layer's error (see `unpack`), or the store's.
+    pub(crate) fn unpack_rootfs(
+        &self,
+        manifest_digest: &str,
+        layers: &[(String, super::unpack::Compression)],
+        limits: super::unpack::Limits,
+    ) -> Result<PathBuf, UnpackError> {
+        let dest = self.rootfs_path(manifest_digest);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let store_err = |e: std::io::Error| UnpackError::Refused(format!("image store: {e}"));
+        let tmp = self.root.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(store_err)?;
+        std::fs::create_dir_all(self.root.join("rootfs")).map_err(store_err)?;
+        remove_stale(&tmp);
+        let work = tempfile::Builder::new()
+            .prefix("rootfs-")
+            .tempdir_in(&tmp)
+            .map_err(store_err)?;
+        let dir = cap_std::fs::Dir::open_ambient_dir(work.path(), cap_std::ambient_authority())
+            .map_err(store_err)?;
+        let mut budget = super::unpack::Budget::default();
+        for (digest, compression) in layers {
+            let file = std::fs::File::open(self.blob_path(digest)).map_err(store_err)?;
+            let reader = compression
+                .reader(std::io::BufReader::new(file))
+                .map_err(|e| UnpackError::Unreadable(format!("layer {digest}: {e}")))?;
+            super::unpack::unpack_layer(&dir, reader, limits, &mut budget).map_err(
+                |e| match e {
+                    UnpackError::Unreadable(m) => {
+                        UnpackError::Unreadable(format!("layer {digest}: {m}"))
+                    }
+                    UnpackError::Refused(m) => UnpackError::Refused(format!("layer {digest}: {m}")),
+                },
+            )?;
+        }
+        let path = work.keep();
+        if let Err(e) = std::fs::rename(&path, &dest) {
+            let _ = std::fs::remove_dir_all(&path);
+            // Another process unpacked the same image meanwhile: use that one.
+            if !dest.is_dir() {
+                return Err(store_err(e));
+            }
+        }
+        Ok(dest)
     }
 
     /// Records a pulled image (replacing an older pull of the same reference).
@@ -151,6 +230,17 @@ impl Store {
             let _ = std::fs::remove_file(self.blob_path(blob));
             let _ = std::fs::remove_file(self.compiled_marker(blob));
         }
+        let rootfs = self.rootfs_path(&record.manifest_digest);
+        if !kept.contains(&record.manifest_digest) && rootfs.is_dir() {
+            // Out of its place at once (never seen half removed), then removed.
+            let gone = self
+                .root
+                .join("tmp")
+                .join(format!("removed-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(self.root.join("tmp"))?;
+            std::fs::rename(&rootfs, &gone)?;
+            std::fs::remove_dir_all(&gone)?;
+        }
         Ok(true)
     }
 
@@ -171,6 +261,26 @@ impl Store {
     /// Whether layer `digest` has been compiled on this machine.
     pub(crate) fn is_compiled(&self, layer_digest: &str) -> bool {
         self.compiled_marker(layer_digest).exists()
+    }
+}
+
+/// Removes what a process that died while unpacking or removing a root left in `tmp`: the
+/// directories a day old (another process may be unpacking into a younger one).
+fn remove_stale(tmp: &Path) {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > DAY));
+        if old && (name.starts_with("rootfs-") || name.starts_with("removed-")) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -274,6 +384,88 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rootfs_is_unpacked_whole_or_not_at_all_and_removed_with_its_image() {
+        use super::super::unpack::{Compression, Limits};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let tar = |name: &str| {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_size(2);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, &b"hi"[..]).unwrap();
+            b.into_inner().unwrap()
+        };
+        let (good, broken) = (tar("etc/msg"), b"not a tar at all".repeat(64));
+        let (good_d, broken_d) = (digest_of(&good), digest_of(&broken));
+        store.put_blob(&good_d, &good).await.unwrap();
+        store.put_blob(&broken_d, &broken).await.unwrap();
+        let limits = Limits {
+            bytes: 1 << 20,
+            entries: 100,
+        };
+        let manifest = digest_of(b"manifest");
+        // The second layer is not a tar: nothing is left, neither the root nor its temp dir.
+        let layers = [
+            (good_d.clone(), Compression::None),
+            (broken_d.clone(), Compression::Gzip),
+        ];
+        let err = store.unpack_rootfs(&manifest, &layers, limits).unwrap_err();
+        assert!(matches!(err, UnpackError::Unreadable(_)), "{err}");
+        assert!(!store.has_rootfs(&manifest));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("images/tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
+
+        // What a dead process left a day ago goes; a younger unpack is left alone.
+        let tmp = dir.path().join("images/tmp");
+        for name in ["rootfs-dead", "rootfs-young", "removed-dead"] {
+            std::fs::create_dir_all(tmp.join(name).join("etc")).unwrap();
+        }
+        let two_days = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        for name in ["rootfs-dead", "removed-dead"] {
+            std::fs::File::open(tmp.join(name))
+                .unwrap()
+                .set_modified(two_days)
+                .unwrap();
+        }
+        let path = store
+            .unpack_rootfs(&manifest, &layers[..1], limits)
+            .unwrap();
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["rootfs-young"]);
+        std::fs::remove_dir_all(tmp.join("rootfs-young")).unwrap();
+        assert_eq!(std::fs::read_to_string(path.join("etc/msg")).unwrap(), "hi");
+        let record = ImageRecord {
+            reference: "r/compat:1".into(),
+            image_id: format!("r/compat@{manifest}"),
+            manifest_digest: manifest.clone(),
+            layer_digest: good_d.clone(),
+            size: 1,
+            kind: "compat".into(),
+            blobs: vec![manifest.clone(), good_d.clone()],
+            config: Some(crate::plan::ImageConfig::default()),
+        };
+        store.put_record(&record).unwrap();
+        assert!(store.record("r/compat:1").is_some());
+        assert!(store.remove("r/compat:1").unwrap());
+        assert!(!store.has_rootfs(&manifest));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("images/tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[tokio::test]
     async fn records_list_and_remove_with_their_unshared_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
@@ -288,6 +480,7 @@ mod tests {
             size: 13,
             kind: "wasip2".into(),
             blobs,
+            config: None,
         };
         store
             .put_record(&record("r/a:1", vec![only_a.clone(), shared.clone()]))

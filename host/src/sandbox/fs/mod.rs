@@ -9,8 +9,10 @@
 //! * Each container instance also gets a private, empty writable root (`/`),
 //!   standing in for a container's writable layer: guests can use `/tmp`
 //!   without a volume. It is recreated for every instance, like a restarted
-//!   container's layer. The volume mounts are preopened on top of it; WASI
-//!   resolves a path through the longest matching preopen. The root holds an
+//!   container's layer. For a "compat" registry image (an OCI image holding a
+//!   `.wasm`) it starts as a copy of the image's files ([`rootfs`]). The
+//!   volume mounts are preopened on top of it; WASI resolves a path through
+//!   the longest matching preopen. The root holds an
 //!   empty `terminationMessagePath` file (`/dev/termination-log`).
 //! * `workingDir` (created in the root if missing) is preopened as `.`, with
 //!   the root's other top-level directories preopened by name: see
@@ -42,6 +44,7 @@
 mod atomic;
 mod files;
 mod read;
+mod rootfs;
 mod subpath;
 mod trash;
 mod usage;
@@ -285,9 +288,18 @@ impl PodDirs {
         };
         made.map_err(|source| io_err("rootfs", "failed to create directory", &root, source))?;
         let dir = open_ambient("rootfs", &root)?;
+        // A compat image's files: the root starts as a copy of them.
+        let image = c.pulled.as_ref().and_then(|p| p.rootfs.as_deref());
+        if let Some(image) = image {
+            rootfs::copy_image(image, &dir, &root)?;
+        }
         // A container image has a /tmp; so does the private root.
-        dir.create_dir("tmp")
-            .map_err(|source| io_err("rootfs", "failed to create", &root.join("tmp"), source))?;
+        match dir.create_dir("tmp") {
+            Err(e) if image.is_some() && e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            made => made.map_err(|source| {
+                io_err("rootfs", "failed to create", &root.join("tmp"), source)
+            })?,
+        }
         // Like the kubelet's bind-mounted /dev/termination-log: an empty file
         // the guest may write its termination message to.
         let message = beneath(

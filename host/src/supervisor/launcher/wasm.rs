@@ -59,6 +59,10 @@ impl Instances for WasmInstances {
             memory_limit: s.memory_limit,
             cpu: s.cpu,
             outbound: self.outbound.clone(),
+            // The container's own run only (an exec runs `_start` with its command).
+            entry_func: matches!(what, Use::Container)
+                .then(|| slot.plan(&self.plan).pulled.as_ref()?.entry_func.clone())
+                .flatten(),
         };
         let engine = self.runtime.engine().clone();
         let run: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match (image, served) {

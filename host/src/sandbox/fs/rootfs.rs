@@ -1,0 +1,157 @@
+//! A compat image's files as a container's private root: each instance's writable root
+//! starts as a copy of the image's unpacked root filesystem in the image store, so the guest
+//! sees the image's files at their paths and its writes land only in its own copy (the
+//! semantics of an overlay's upper layer, copied when the instance starts rather than on
+//! first write). A restarted container gets a fresh copy.
+//!
+//! The copy goes through [`cap_std::fs::Dir`]s on both sides: symlinks are copied as
+//! symlinks and never followed, hard links become separate files, and anything but
+//! directories, files and symlinks is skipped. It is bounded by [`MAX_COPY_ENTRIES`]; the
+//! bytes were bounded when the image was unpacked.
+//!
+//! An absolute symlink target (`/bin/app -> /app/app.wasm`) means the image's root, as in a
+//! container; WASI refuses to follow absolute symlinks, so the copy writes it relative to
+//! the link's directory (`../app/app.wasm`), which resolves to the same file.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use cap_std::fs::{Dir, DirBuilder, DirBuilderExt as _, OpenOptions, OpenOptionsExt as _};
+use cap_std::fs::{MetadataExt as _, PermissionsExt as _};
+
+use super::{SandboxError, io_err};
+
+/// The most entries copied from an image into a container's root.
+pub const MAX_COPY_ENTRIES: u64 = 200_000;
+
+/// Copies the image root `image` into the (empty) container root `root` (`root_path` for
+/// messages).
+pub(super) fn copy_image(image: &Path, root: &Dir, root_path: &Path) -> Result<(), SandboxError> {
+    let fail = |source| {
+        io_err(
+            "rootfs",
+            "failed to copy the image's files into",
+            root_path,
+            source,
+        )
+    };
+    let src = Dir::open_ambient_dir(image, cap_std::ambient_authority()).map_err(fail)?;
+    let mut entries = 0u64;
+    copy_dir(&src, root, Path::new(""), &mut entries).map_err(fail)
+}
+
+/// `target` of a symlink in the directory `dir` (relative to the root), relative to `dir`
+/// if it was absolute, with as few `..` as possible (a guest with a `workingDir` resolves
+/// paths under each top-level directory separately: see `workdir`).
+fn relative_target(target: PathBuf, dir: &Path) -> PathBuf {
+    let Ok(rest) = target.strip_prefix("/") else {
+        return target;
+    };
+    let wanted: Vec<_> = rest
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
+    let here: Vec<_> = dir.components().collect();
+    let common = here.iter().zip(&wanted).take_while(|(a, b)| a == b).count();
+    let mut out: PathBuf = std::iter::repeat_n("..", here.len() - common).collect();
+    out.extend(&wanted[common..]);
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn copy_dir(src: &Dir, dest: &Dir, here: &Path, entries: &mut u64) -> io::Result<()> {
+    for entry in src.entries()? {
+        let entry = entry?;
+        *entries += 1;
+        if *entries > MAX_COPY_ENTRIES {
+            return Err(io::Error::other(format!(
+                "the image has more than {MAX_COPY_ENTRIES} files"
+            )));
+        }
+        let name = entry.file_name();
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            let target = relative_target(src.read_link_contents(&name)?, here);
+            dest.symlink_contents(target, &name)?;
+        } else if kind.is_dir() {
+            let mode = entry.metadata()?.mode() & 0o777;
+            dest.create_dir_with(&name, DirBuilder::new().mode(mode | 0o700))?;
+            let (from, to) = (src.open_dir(&name)?, dest.open_dir(&name)?);
+            copy_dir(&from, &to, &here.join(&name), entries)?;
+        } else if kind.is_file() {
+            let mode = entry.metadata()?.permissions().mode() & 0o777;
+            let from = src.open(&name)?;
+            let to = dest.open_with(
+                &name,
+                OpenOptions::new().write(true).create_new(true).mode(mode),
+            )?;
+            // std's copy between two files: copy_file_range (a reflink where the disk can).
+            io::copy(&mut from.into_std(), &mut to.into_std())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_is_copied_with_symlinks_as_symlinks_and_its_modes() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let (image, root) = (tmp.path().join("image"), tmp.path().join("root"));
+        std::fs::create_dir_all(image.join("etc/deep")).unwrap();
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(image.join("etc/msg"), "hi").unwrap();
+        std::fs::write(image.join("etc/deep/run"), "x").unwrap();
+        std::fs::set_permissions(
+            image.join("etc/deep/run"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", image.join("abs")).unwrap();
+        std::os::unix::fs::symlink("/etc/msg", image.join("etc/deep/msg")).unwrap();
+        std::os::unix::fs::symlink("/", image.join("etc/top")).unwrap();
+        std::os::unix::fs::symlink("../../../../", image.join("up")).unwrap();
+        let dir = Dir::open_ambient_dir(&root, cap_std::ambient_authority()).unwrap();
+
+        copy_image(&image, &dir, &root).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("etc/msg")).unwrap(), "hi");
+        let mode = std::fs::metadata(root.join("etc/deep/run"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        // Copied, never followed (the host's /etc/shadow is not read); an absolute target is
+        // the image's root, written relative.
+        assert_eq!(
+            std::fs::read_link(root.join("abs")).unwrap(),
+            Path::new("etc/shadow")
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("etc/deep/msg")).unwrap(),
+            Path::new("../msg")
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/deep/msg")).unwrap(),
+            "hi"
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("etc/top")).unwrap(),
+            Path::new("..")
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("up")).unwrap(),
+            Path::new("../../../../")
+        );
+        // A write to the copy leaves the image alone.
+        std::fs::write(root.join("etc/msg"), "changed").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(image.join("etc/msg")).unwrap(),
+            "hi"
+        );
+    }
+}
