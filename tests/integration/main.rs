@@ -32,6 +32,7 @@ mod registry;
 mod registry_auth;
 mod registry_cli;
 mod registry_images;
+mod registry_repull;
 mod registry_server;
 mod registry_token;
 mod services;
