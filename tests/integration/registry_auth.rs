@@ -4,10 +4,9 @@
 //! `imagePullSecrets` Secret and from `$DOCKER_CONFIG/config.json`; wrong ones give
 //! `ErrImagePull` with the reason; no credential or token is ever shown.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use wasmpod::{Error, PullSecret, RunOptions};
+use wasmpod::{Error, RunOptions, Runtime};
 
 use crate::registry_images::{WASM, base64_encode, p1_module, pod, run, runtime};
 use crate::registry_server::{Layout, TestRegistry};
@@ -18,11 +17,24 @@ const USER: &str = "tok-user";
 const PASSWORD: &str = "T0ken-Pa55word";
 const WRONG: &str = "wr0ng-Hunter2";
 
-/// A `kubernetes.io/dockerconfigjson` pull secret for `host`.
-fn secret(host: &str, user: &str, password: &str) -> PullSecret {
+/// Applies a `kubernetes.io/dockerconfigjson` Secret `name` for `host` to `rt`'s cluster.
+fn apply_secret(rt: &Runtime, name: &str, host: &str, user: &str, password: &str) {
     let cfg = docker_config(host, user, password);
-    let data = BTreeMap::from([(".dockerconfigjson".to_string(), cfg.into_bytes())]);
-    PullSecret::from_secret("regcred", Some("kubernetes.io/dockerconfigjson"), &data).unwrap()
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{cfg}'\n"
+    );
+    for object in wasmpod::spec::load(&yaml).expect("a Secret").objects {
+        rt.cluster().apply(object).expect("applied");
+    }
+}
+
+/// A pod of one container running `image` with the pull secret `secret`.
+fn pod_with_secret(name: &str, image: &str, secret: &str) -> String {
+    pod(name, image, None, &[]).replacen(
+        "spec:\n",
+        &format!("spec:\n  imagePullSecrets: [{{name: {secret}}}]\n"),
+        1,
+    )
 }
 
 /// A Docker config file's content with one credential.
@@ -59,7 +71,7 @@ fn granted(requests: &[TokenRequest], scope: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bearer_tokens_from_a_pull_secret_and_nothing_is_shown() {
+async fn bearer_tokens_from_image_pull_secrets_and_nothing_is_shown() {
     let registry = TestRegistry::start_with_token(USER, PASSWORD);
     let tokens = registry.token.as_ref().unwrap();
     let mut layout = Layout::new();
@@ -79,10 +91,11 @@ async fn bearer_tokens_from_a_pull_secret_and_nothing_is_shown() {
     assert_eq!(reason, "ErrImagePull");
     assert!(message.contains("Failed to pull image"), "{message}");
 
-    // Wrong credentials: the token server's reason.
-    let options =
-        RunOptions::default().with_pull_secrets(vec![secret(&registry.host, USER, WRONG)]);
-    let err = run(&rt, &pod("wrong", &image, None, &[]), options)
+    // Wrong credentials (the pod's imagePullSecrets): the token server's reason.
+    apply_secret(&rt, "wrongcred", &registry.host, USER, WRONG);
+    apply_secret(&rt, "regcred", &registry.host, USER, PASSWORD);
+    let yaml = pod_with_secret("wrong", &image, "wrongcred");
+    let err = run(&rt, &yaml, RunOptions::default())
         .await
         .err()
         .expect("refused with a wrong password");
@@ -110,9 +123,8 @@ async fn bearer_tokens_from_a_pull_secret_and_nothing_is_shown() {
 
     // The right credentials: a token for the repository's pull scope, and the pod runs.
     let before = tokens.requests().len();
-    let options =
-        RunOptions::default().with_pull_secrets(vec![secret(&registry.host, USER, PASSWORD)]);
-    let ran = run(&rt, &pod("right", &image, None, &[]), options)
+    let yaml = pod_with_secret("right", &image, "regcred");
+    let ran = run(&rt, &yaml, RunOptions::default())
         .await
         .expect("pulled with a bearer token");
     assert_eq!(ran.phase, "Succeeded");
