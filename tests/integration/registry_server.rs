@@ -1,7 +1,9 @@
 //! A real OCI registry for the registry-image tests: Debian's `docker-registry` (CNCF
-//! distribution) on a free loopback port with a temporary storage directory, optionally
-//! behind `htpasswd` basic auth; and OCI image layouts written by the test and pushed with
-//! `skopeo copy` (a client other than wasmpod). `.ci/run` installs all three.
+//! distribution) on a free loopback port with a temporary storage directory; open, behind
+//! `htpasswd` basic auth, or behind bearer tokens from a test token server
+//! (`registry_token.rs`, its key and certificate made with `openssl`); and OCI image layouts
+//! written by the test and pushed with `skopeo copy` (a client other than wasmpod).
+//! `.ci/run` installs these tools.
 
 #![allow(dead_code)]
 
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
+use crate::registry_token::{ISSUER, SERVICE, TokenServer};
+
 /// A running `docker-registry`, stopped when dropped.
 pub struct TestRegistry {
     child: Option<Child>,
@@ -24,7 +28,18 @@ pub struct TestRegistry {
     config: PathBuf,
     log: PathBuf,
     creds: Option<(String, String)>,
+    /// The token server of a registry started with [`start_with_token`](Self::start_with_token).
+    pub token: Option<TokenServer>,
     _dir: tempfile::TempDir,
+}
+
+/// How a test registry authenticates its clients.
+enum Auth {
+    None,
+    /// htpasswd basic auth.
+    Basic,
+    /// Bearer tokens from a [`TokenServer`] that checks these credentials.
+    Token,
 }
 
 fn require(tool: &str) {
@@ -35,22 +50,28 @@ fn require(tool: &str) {
         .is_ok_and(|s| s.success());
     assert!(
         found,
-        "{tool} is not installed; .ci/run installs it (apt-get install docker-registry skopeo apache2-utils)"
+        "{tool} is not installed; .ci/run installs it (apt-get install docker-registry skopeo apache2-utils openssl)"
     );
 }
 
 impl TestRegistry {
     /// A registry without auth.
     pub fn start() -> TestRegistry {
-        Self::launch(None)
+        Self::launch(None, Auth::None)
     }
 
     /// A registry that wants `user`/`password` (basic auth over htpasswd).
     pub fn start_with_auth(user: &str, password: &str) -> TestRegistry {
-        Self::launch(Some((user.to_string(), password.to_string())))
+        Self::launch(Some((user.to_string(), password.to_string())), Auth::Basic)
     }
 
-    fn launch(creds: Option<(String, String)>) -> TestRegistry {
+    /// A registry that wants bearer tokens (`auth: token:`), issued by a [`TokenServer`] to
+    /// `user`/`password`.
+    pub fn start_with_token(user: &str, password: &str) -> TestRegistry {
+        Self::launch(Some((user.to_string(), password.to_string())), Auth::Token)
+    }
+
+    fn launch(creds: Option<(String, String)>, auth: Auth) -> TestRegistry {
         require("docker-registry");
         let dir = tempfile::tempdir().expect("tempdir");
         let storage = dir.path().join("storage");
@@ -63,7 +84,18 @@ impl TestRegistry {
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
             storage.display()
         );
-        if let Some((user, password)) = &creds {
+        let mut token = None;
+        if let (Auth::Token, Some((user, password))) = (&auth, &creds) {
+            require("openssl");
+            let server = TokenServer::start(dir.path(), user, password);
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                server.realm,
+                server.cert.display()
+            ));
+            token = Some(server);
+        }
+        if let (Auth::Basic, Some((user, password))) = (&auth, &creds) {
             require("htpasswd");
             let htpasswd = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
@@ -86,6 +118,7 @@ impl TestRegistry {
             config: config_path,
             log: dir.path().join("registry.log"),
             creds,
+            token,
             _dir: dir,
         };
         registry.restart();

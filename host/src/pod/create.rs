@@ -117,7 +117,8 @@ impl Runtime {
         let mut driver = Driver {
             instances: Arc::new(WasmInstances {
                 runtime: self.clone(),
-                images,
+                images: Arc::new(Mutex::new(images)),
+                secrets: options.pull_secrets.clone(),
                 plan: plan.clone(),
                 shared: shared.clone(),
                 outbound: Arc::from(options.allow_outbound.clone()),
@@ -176,7 +177,8 @@ impl Runtime {
                 driver.obs = Observed::new(&driver.plan);
                 driver.instances = Arc::new(WasmInstances {
                     runtime,
-                    images,
+                    images: Arc::new(Mutex::new(images)),
+                    secrets,
                     plan: driver.plan.clone(),
                     shared: shared.clone(),
                     outbound: Arc::from(outbound_hosts),

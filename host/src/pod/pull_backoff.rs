@@ -1,7 +1,9 @@
 //! Registry pulls that failed when a pod was created, retried as the kubelet does: the pod
 //! stays Pending, the container waits with `ErrImagePull` and then `ImagePullBackOff`, events
 //! `Failed` and `BackOff` tell why, and the pull is tried again after the backoff (doubling
-//! up to its cap) until it succeeds or the pod is stopped.
+//! up to its cap) until it succeeds or the pod is stopped. A restart's pull that fails is
+//! retried the same way, by the driver (`supervisor/driver/image_pull.rs`, whose event and
+//! message texts both use).
 
 use std::collections::HashMap;
 
@@ -12,7 +14,8 @@ use crate::container::{Image, ImageError};
 use crate::error::Error;
 use crate::plan::PodPlan;
 use crate::runtime::Runtime;
-use crate::supervisor::output::{Event, Shared, StopReason};
+use crate::supervisor::driver::image_pull;
+use crate::supervisor::output::{Shared, StopReason};
 use crate::supervisor::{BackoffPolicy, Slot};
 
 /// The container whose image failed, and why.
@@ -42,31 +45,17 @@ pub(super) async fn until_loaded(
     loop {
         let slot = slot_of(plan, &failed.container)?;
         let image = &slot.plan(plan).image;
-        let name = Some(failed.container.as_str());
-        shared.event(Event::warning("Failed", name, failed.cause.to_string()));
-        shared.event(Event::warning(
-            "Failed",
-            name,
-            format!("Error: {}", failed.cause.reason()),
-        ));
-        let message = format!(
-            "Back-off pulling image {image:?}: {}: {}",
-            failed.cause.reason(),
-            failed.cause
-        );
+        let name = failed.container.as_str();
+        for event in image_pull::pull_failed_events(name, &failed.cause) {
+            shared.event(event);
+        }
+        let message = image_pull::backoff_message(image, &failed.cause);
         shared
             .status
             .send_replace(image_error_status(plan, slot, "ImagePullBackOff", &message));
-        shared.event(Event::normal(
-            "BackOff",
-            name,
-            format!("Back-off pulling image {image:?}"),
-        ));
-        shared.event(Event::warning(
-            "Failed",
-            name,
-            "Error: ImagePullBackOff".to_string(),
-        ));
+        for event in image_pull::backoff_events(name, image) {
+            shared.event(event);
+        }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.wait_for(Option::is_some) => return None,

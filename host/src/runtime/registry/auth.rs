@@ -242,6 +242,29 @@ pub(crate) fn credential_for(
         .cloned()
 }
 
+/// Signs in to the registry of `reference` for `operation` before anything else is asked
+/// of it: with a registry that wants bearer tokens, the token server is asked now (with the
+/// credential, for the repository's scope), so that a refusal is an error with the token
+/// server's reason. Without this, `oci-client` asks for the token lazily, drops a refusal and
+/// goes on anonymously, and the error is the registry's bare 401. A registry that wants
+/// basic auth answers the sign-in with a basic challenge, and the credential is then sent
+/// with each request. The token is kept by the client, never returned or shown.
+///
+/// # Errors
+/// The token server's or registry's refusal, or why it could not be reached.
+pub(crate) async fn sign_in(
+    client: &oci_client::Client,
+    reference: &oci_client::Reference,
+    auth: &oci_client::secrets::RegistryAuth,
+    operation: oci_client::RegistryOperation,
+) -> Result<(), String> {
+    client
+        .auth(reference, auth, operation)
+        .await
+        .map(drop)
+        .map_err(|e| crate::report::chain(&e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 use std::time::Instant;
 
 use futures_util::StreamExt as _;
+use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -95,6 +96,9 @@ async fn pull_inner(store: &Store, req: &Request<'_>) -> Result<ImageRecord, Str
             r.tag_or_latest().to_string(),
         ),
     };
+    if req.credential.is_some() {
+        super::auth::sign_in(&client, &oref, &auth, RegistryOperation::Pull).await?;
+    }
     let (mut bytes, mut digest) = manifest(&client, &oref, &auth, r.digest.as_deref()).await?;
     let mut blobs = Vec::new();
     let mut value: Value =

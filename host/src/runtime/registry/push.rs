@@ -6,7 +6,7 @@
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 use serde_json::json;
 use sha2::Digest as _;
 
@@ -65,6 +65,11 @@ pub(crate) async fn push(
         Some(c) if !c.password().is_empty() => message.replace(c.password(), "<redacted>"),
         _ => message,
     };
+    if credential.is_some() {
+        super::auth::sign_in(&client, &oref, &auth, RegistryOperation::Push)
+            .await
+            .map_err(redact)?;
+    }
     client
         .push(&oref, &layers, config, &auth, Some(manifest))
         .await

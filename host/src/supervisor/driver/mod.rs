@@ -33,6 +33,7 @@ use crate::sandbox::{CHANNEL_CHUNKS, PodDirs};
 mod config;
 mod eviction;
 mod exec;
+pub(crate) mod image_pull;
 mod lifecycle_hooks;
 mod messages;
 mod probe_results;
@@ -135,6 +136,8 @@ struct Run {
     /// The ConfigMaps and Secrets, and what waits on them.
     objects: watch::Receiver<Arc<ConfigObjects>>,
     gate: config::ConfigGate,
+    /// Pulls before restarts (`imagePullPolicy: Always`).
+    pulls: image_pull::PullGate,
 }
 
 impl Driver {
@@ -154,6 +157,7 @@ impl Driver {
             _monitor: monitor,
             objects: self.objects.clone(),
             gate: config::ConfigGate::default(),
+            pulls: image_pull::PullGate::default(),
             d: self,
             running: HashMap::new(),
             exits_tx,
@@ -195,7 +199,10 @@ impl Run {
             for action in decision.actions {
                 match action {
                     Action::Start(slot) => {
-                        if !self.volumes_ready() || self.config_blocked(slot) {
+                        if !self.volumes_ready()
+                            || self.config_blocked(slot)
+                            || self.image_blocked(slot, now, &mut wake)
+                        {
                             continue;
                         }
                         started |= self.start(slot);
@@ -232,6 +239,7 @@ impl Run {
                 Some(note) = self.hook_rx.recv() => self.on_post_start(note).await,
                 _ = stop.changed() => {}
                 Some(message) = self.evictions.recv() => self.eviction = Some(message),
+                Some(note) = self.pulls.rx.recv() => self.on_pulled(note),
                 // A ConfigMap or Secret was applied or deleted.
                 Ok(()) = self.objects.changed() => self.objects_changed(),
                 Some(request) = self.d.execs.recv() => self.on_exec(request),
@@ -283,7 +291,10 @@ impl Run {
                 format!("Restarting container {} (restart {restart_count})", c.name),
             ));
         }
+        let repulled = self.pulls.take_ready(slot);
         match c.pulled.as_ref().filter(|p| p.pulled_now && restart_count == 0) {
+            // Pulled again before this restart: its events are sent.
+            _ if repulled => {}
             // Pulled from a registry for this pod (when it was created).
             Some(p) => {
                 let pulling = format!("Pulling image \"{}\"", c.image);

@@ -29,6 +29,28 @@ pub(crate) trait Instances: Send + Sync {
     /// until it ends (dropping the output sender ends its log stream);
     /// aborting [`Started::exit`] kills it.
     fn start(&self, start: Start) -> Started;
+
+    /// Pulls `slot`'s image again before the container restarts, as the kubelet's
+    /// `EnsureImageExists` does at every start of a container whose pull policy is `Always`;
+    /// `None` when the image needs no registry (`IfNotPresent`, `Never`, not a registry
+    /// image). Once the pull succeeds, the next start of `slot` runs the image pulled.
+    fn repull(&self, slot: Slot) -> Option<Repull> {
+        let _ = slot;
+        None
+    }
+}
+
+/// A pull before a restart ([`Instances::repull`]).
+pub(crate) type Repull =
+    std::pin::Pin<Box<dyn Future<Output = Result<Repulled, crate::ImageError>> + Send>>;
+
+/// An image pulled again before a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Repulled {
+    /// Its `imageID` (`repo@sha256:<manifest digest>`): another digest when the tag moved.
+    pub(crate) image_id: String,
+    /// The kubelet's `Pulled` message.
+    pub(crate) message: String,
 }
 
 /// One instance to start.

@@ -3,13 +3,14 @@
 //! `wasi:http` component, served by [`container::http::serve`].
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::{Instances, Start, Started, Term};
+use super::{Instances, Repull, Repulled, Start, Started, Term};
 use crate::container::http::{self, AllowedHost, ServeConfig};
 use crate::container::{self, Exit, Image, Launch, SharedSignal, TerminationSignal};
-use crate::plan::PodPlan;
+use crate::plan::{ImageSource, PodPlan, PullPolicy};
 use crate::runtime::Runtime;
+use crate::runtime::registry::PullSecret;
 use crate::sandbox::{OutputSink, PodListener, Stream};
 use crate::supervisor::budget::Use;
 use crate::supervisor::observed::Slot;
@@ -18,7 +19,10 @@ use crate::supervisor::output::{Event, Shared};
 /// Runs a pod's instances as Wasm, each container's from its compiled image.
 pub(crate) struct WasmInstances {
     pub(crate) runtime: Runtime,
-    pub(crate) images: HashMap<Slot, Image>,
+    /// Each container's image; a pull before a restart replaces it.
+    pub(crate) images: Arc<Mutex<HashMap<Slot, Image>>>,
+    /// The pod's pull credentials, for those pulls.
+    pub(crate) secrets: Vec<PullSecret>,
     /// The pod (container names, for events).
     pub(crate) plan: Arc<PodPlan>,
     /// Where events go (a served container's failed requests).
@@ -42,7 +46,7 @@ impl Instances for WasmInstances {
         };
         let (slot, what) = (s.slot, s.what);
         let mut env = s.env;
-        let image = self.images[&slot].clone();
+        let image = self.images.lock().unwrap_or_else(|e| e.into_inner())[&slot].clone();
         let served = match (&image, what) {
             (Image::Http(_), Use::Container) => Some(ServeConfig::from_env(&mut env)),
             _ => None,
@@ -92,6 +96,44 @@ impl Instances for WasmInstances {
             exit,
             term: signal as Arc<dyn Term>,
         }
+    }
+
+    /// A registry image under `Always`: the same pull as when the pod was created
+    /// ([`Runtime::ensure_image`], shared with every other pull of the image under way),
+    /// then the image loaded (its compiled code is cached by layer digest, so an unchanged
+    /// image is not compiled again).
+    fn repull(&self, slot: Slot) -> Option<Repull> {
+        let c = slot.plan(&self.plan);
+        if c.pull_policy != PullPolicy::Always || !matches!(c.source, ImageSource::Registry(_)) {
+            return None;
+        }
+        let (runtime, images, secrets) = (
+            self.runtime.clone(),
+            self.images.clone(),
+            self.secrets.clone(),
+        );
+        let (image, source) = (c.image.clone(), c.source.clone());
+        let previous = c.pulled.as_ref().map(|p| p.image_id.clone());
+        Some(Box::pin(async move {
+            let pulled = runtime
+                .ensure_image(&image, &source, PullPolicy::Always, &secrets)
+                .await?;
+            let loaded = runtime.load_image(&source).await?;
+            images
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(slot, loaded);
+            Ok(match pulled {
+                Some((record, report)) => Repulled {
+                    image_id: record.image_id,
+                    message: report.message(&image),
+                },
+                None => Repulled {
+                    image_id: previous.unwrap_or_default(),
+                    message: crate::runtime::registry::PullReport::Present.message(&image),
+                },
+            })
+        }))
     }
 }
 

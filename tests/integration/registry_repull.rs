@@ -1,0 +1,291 @@
+//! Pulls at restart (issue 15), as the kubelet's `EnsureImageExists` at every container
+//! start: under `Always` a restarted container is pulled again (`Pulling`/`Pulled` each
+//! time) and runs what its tag names now; a pull that fails keeps it waiting with
+//! `ErrImagePull`/`ImagePullBackOff` until the registry is back; `IfNotPresent` restarts
+//! from the store without asking the registry. No timing is asserted: every wait is bounded.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use wasmpod::{BackoffPolicy, Event, PodHandle, RunOptions, Runtime};
+
+use crate::registry_images::{WASM, runtime};
+use crate::registry_server::{Layout, TestRegistry};
+use crate::support::{status_of, waiting_reason};
+
+/// A wasip1 command module that prints `text` and exits with code 1 (a crash).
+fn crasher(text: &str) -> Vec<u8> {
+    let line = format!("{text}\n");
+    wat::parse_str(format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 16) "{text}\n")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const {len}))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (call $exit (i32.const 1))))"#,
+        len = line.len()
+    ))
+    .expect("wat")
+}
+
+/// Pushes a crasher printing `text` to `repo:live`; the image's `imageID`.
+fn push_crasher(registry: &TestRegistry, text: &str, repo: &str) -> String {
+    let mut layout = Layout::new();
+    let manifest = layout.wasm_image(&crasher(text), "wasip1", WASM);
+    let digest = manifest["digest"].as_str().unwrap().to_string();
+    layout.tag(manifest, "live");
+    registry.push(&layout, "live", repo);
+    format!("{}/{repo}@{digest}", registry.host)
+}
+
+fn crash_loop_pod(name: &str, image: &str, policy: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Always\n  containers:\n  - name: app\n    image: {image}\n    imagePullPolicy: {policy}\n"
+    )
+}
+
+/// A started pod whose events and log lines are collected as they come.
+struct Watched {
+    handle: PodHandle,
+    events: Arc<Mutex<Vec<Event>>>,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Watched {
+    async fn start(rt: &Runtime, yaml: &str) -> Watched {
+        let valid = wasmpod::ValidPod::from_yaml(yaml).expect("valid pod");
+        // Short crash and image backoffs: the restarts come quickly.
+        let options = RunOptions::default().with_backoff(BackoffPolicy::new(
+            Duration::from_millis(100),
+            Duration::from_millis(400),
+        ));
+        let handle = rt.create(valid, options).await.expect("created");
+        let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut subscription = handle.events();
+        let collected = Arc::clone(&events);
+        tokio::spawn(async move {
+            while let Ok(e) = subscription.recv().await {
+                collected.lock().unwrap().push(e);
+            }
+        });
+        let mut logs = handle.logs();
+        let collected = Arc::clone(&lines);
+        tokio::spawn(async move {
+            while let Ok(l) = logs.recv().await {
+                collected.lock().unwrap().push(l.line);
+            }
+        });
+        handle.start();
+        Watched {
+            handle,
+            events,
+            lines,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    fn events(&self) -> Vec<(String, String)> {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .map(|e| (e.reason.clone(), e.message.clone()))
+            .collect()
+    }
+
+    /// Waits (at most 120 s) until `done` holds of the log lines, events and pod.
+    async fn until(&self, what: &str, done: impl Fn(&[String], &[(String, String)], &Pod) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let (lines, events, pod) = (self.lines(), self.events(), self.handle.pod());
+            if done(&lines, &events, &pod) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited for {what}: lines {lines:?}, events {events:?}, status {:?}",
+                pod.status
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.handle.stop();
+        tokio::time::timeout(Duration::from_secs(60), self.handle.wait())
+            .await
+            .expect("the pod stops");
+    }
+}
+
+fn restarts(pod: &Pod) -> i32 {
+    status_of(pod, "app").restart_count
+}
+
+/// The events between consecutive `Started` events of the container, each start's share.
+fn per_start(events: &[(String, String)]) -> Vec<Vec<(String, String)>> {
+    let mut starts = vec![Vec::new()];
+    for e in events {
+        starts.last_mut().unwrap().push(e.clone());
+        if e.0 == "Started" {
+            starts.push(Vec::new());
+        }
+    }
+    starts.pop();
+    starts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_pulls_at_every_restart_and_runs_what_the_tag_names_now() {
+    let registry = TestRegistry::start();
+    let one = push_crasher(&registry, "one", "app");
+    let image = format!("{}/app:live", registry.host);
+    let cache = tempfile::tempdir().unwrap();
+    let rt = runtime(cache.path());
+    let pod = Watched::start(&rt, &crash_loop_pod("repull", &image, "Always")).await;
+    pod.until("a restart of the first image", |lines, _, p| {
+        lines.iter().any(|l| l == "one") && restarts(p) >= 1
+    })
+    .await;
+    assert_eq!(status_of(&pod.handle.pod(), "app").image_id, one);
+
+    // The tag moves: the next restart pulls and runs the new image, and reports its ID.
+    let two = push_crasher(&registry, "two", "app");
+    assert_ne!(one, two);
+    pod.until("the new image", |lines, _, p| {
+        lines.iter().any(|l| l == "two") && status_of(p, "app").image_id == two
+    })
+    .await;
+    let after = pod.lines().iter().position(|l| l == "two").unwrap();
+    assert!(
+        pod.lines()[after..].iter().all(|l| l == "two"),
+        "the old image never runs again: {:?}",
+        pod.lines()
+    );
+    let events = pod.events();
+    pod.stop().await;
+
+    // Every start went to the registry: Pulling, then the kubelet's Pulled, then Started.
+    let starts = per_start(&events);
+    assert!(starts.len() >= 3, "{events:?}");
+    for (i, start) in starts.iter().enumerate() {
+        let reasons: Vec<&str> = start.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(
+            reasons.iter().filter(|r| **r == "Pulling").count(),
+            1,
+            "start {i}: {start:?}"
+        );
+        let pulling = reasons.iter().position(|r| *r == "Pulling").unwrap();
+        let (reason, message) = &start[pulling + 1];
+        assert_eq!(reason, "Pulled", "start {i}: {start:?}");
+        assert!(
+            message.starts_with(&format!("Successfully pulled image \"{image}\" in ")),
+            "start {i}: {message}"
+        );
+        assert_eq!(
+            &reasons[reasons.len() - 2..],
+            ["Created", "Started"],
+            "start {i}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_pull_at_restart_backs_off_until_the_registry_is_back() {
+    let mut registry = TestRegistry::start();
+    push_crasher(&registry, "one", "down/app");
+    let image = format!("{}/down/app:live", registry.host);
+    let cache = tempfile::tempdir().unwrap();
+    let rt = runtime(cache.path());
+    let pod = Watched::start(&rt, &crash_loop_pod("down", &image, "Always")).await;
+    pod.until("a first run", |lines, _, _| !lines.is_empty())
+        .await;
+
+    registry.stop();
+    pod.until("ImagePullBackOff", |_, _, p| {
+        waiting_reason(p, "app").as_deref() == Some("ImagePullBackOff")
+    })
+    .await;
+    let waiting = status_of(&pod.handle.pod(), "app")
+        .state
+        .unwrap()
+        .waiting
+        .unwrap();
+    let message = waiting.message.unwrap_or_default();
+    assert!(
+        message.starts_with(&format!(
+            "Back-off pulling image \"{image}\": ErrImagePull: Failed to pull image \"{image}\""
+        )),
+        "{message}"
+    );
+    let events = pod.events();
+    let has =
+        |reason: &str, text: &str| events.iter().any(|(r, m)| r == reason && m.contains(text));
+    assert!(
+        has("Pulling", &format!("Pulling image \"{image}\"")),
+        "{events:?}"
+    );
+    assert!(
+        has("Failed", &format!("Failed to pull image \"{image}\"")),
+        "{events:?}"
+    );
+    assert!(has("Failed", "Error: ErrImagePull"), "{events:?}");
+    assert!(
+        has("BackOff", &format!("Back-off pulling image \"{image}\"")),
+        "{events:?}"
+    );
+    assert!(has("Failed", "Error: ImagePullBackOff"), "{events:?}");
+    let (seen, count) = (pod.lines().len(), restarts(&pod.handle.pod()));
+
+    // The registry is back: a retry pulls, and the container runs again.
+    registry.restart();
+    pod.until("a run after the registry came back", |lines, _, p| {
+        lines.len() > seen && restarts(p) > count
+    })
+    .await;
+    pod.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_not_present_restarts_from_the_store_without_the_registry() {
+    let mut registry = TestRegistry::start();
+    let one = push_crasher(&registry, "one", "kept/app");
+    let image = format!("{}/kept/app:live", registry.host);
+    let cache = tempfile::tempdir().unwrap();
+    let rt = runtime(cache.path());
+    let pod = Watched::start(&rt, &crash_loop_pod("kept", &image, "IfNotPresent")).await;
+    pod.until("a first run", |lines, _, _| !lines.is_empty())
+        .await;
+    registry.stop();
+    let count = restarts(&pod.handle.pod());
+    pod.until("two restarts with the registry down", |lines, _, p| {
+        restarts(p) >= count + 2 && lines.len() >= 3
+    })
+    .await;
+    assert_eq!(status_of(&pod.handle.pod(), "app").image_id, one);
+    let events = pod.events();
+    pod.stop().await;
+    let starts = per_start(&events);
+    assert!(starts.len() >= 3, "{events:?}");
+    for (i, start) in starts.iter().enumerate().skip(1) {
+        assert!(
+            !start.iter().any(|(r, _)| r == "Pulling" || r == "Failed"),
+            "restart {i} asked no registry: {start:?}"
+        );
+        assert!(
+            start.iter().any(|(r, m)| r == "Pulled"
+                && m == &format!(
+                    "Container image \"{image}\" already present on machine and can be accessed by the pod"
+                )),
+            "restart {i}: {start:?}"
+        );
+    }
+}
