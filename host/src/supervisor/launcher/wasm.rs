@@ -118,11 +118,30 @@ impl Instances for WasmInstances {
             let pulled = runtime
                 .ensure_image(&image, &source, PullPolicy::Always, &secrets)
                 .await?;
-            let loaded = runtime.load_image(&source).await?;
-            images
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(slot, loaded);
+            let moved = pulled
+                .as_ref()
+                .filter(|(record, _)| previous.as_deref() != Some(record.image_id.as_str()));
+            // The same digest is the image already loaded: nothing to reload.
+            if let Some((record, _)) = moved {
+                if record.config.is_some() {
+                    // A compat image's files, entrypoint and environment were
+                    // read into the pod's plan when it was created.
+                    return Err(crate::ImageError::Link {
+                        source_name: format!("image {image}"),
+                        message: format!(
+                            "the tag now names another compat image ({}); its root filesystem \
+                             and entrypoint are read when a pod is created: recreate the pod \
+                             to run it",
+                            record.image_id
+                        ),
+                    });
+                }
+                let loaded = runtime.load_image(&source).await?;
+                images
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(slot, loaded);
+            }
             Ok(match pulled {
                 Some((record, report)) => Repulled {
                     image_id: record.image_id,
