@@ -331,7 +331,7 @@ impl Run {
             .log_dir
             .as_ref()
             .map(|d| d.file(&c.name, restart_count));
-        let log_task = logs::spawn(c.name.clone(), log_file, rx, shared.log_sender());
+        let log = logs::collect(c.name.clone(), log_file, rx, shared.log_sender());
         let launcher = Arc::new(Launcher {
             instances: self.d.instances.clone(),
             slot,
@@ -373,8 +373,9 @@ impl Run {
         self.start_post_start(slot);
         let exits = self.exits_tx.clone();
         tokio::spawn(async move {
+            // The output ends when the instance does (its senders drop).
+            let tail = log.await;
             let exit = handle.await.ok();
-            let tail = log_task.await.unwrap_or_default();
             let failed = exit.as_ref().is_none_or(|e| e.code() != 0);
             let message = read_message(message_at)
                 .or_else(|| (fallback_to_logs && failed && !tail.is_empty()).then_some(tail));

@@ -11,7 +11,6 @@
 mod rotation;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use k8s_openapi::jiff::Timestamp;
 pub use rotation::LogRotation;
@@ -58,49 +57,49 @@ impl LogLine {
 const TAIL_LINES: usize = 80;
 const TAIL_BYTES: usize = 2048;
 
-/// Starts the pipeline for one container instance; the task ends when every
-/// sender of `rx` is gone (the instance ended) and all output is written. It
-/// returns the tail of the output, for termination messages.
-pub(crate) fn spawn(
+/// The pipeline for one container instance: it ends when every sender of
+/// `rx` is gone (the instance ended) and all output is written, and returns
+/// the tail of the output, for termination messages. The caller runs it in
+/// the task that then reports the instance's exit (one task per instance,
+/// not two).
+pub(crate) async fn collect(
     container: String,
     file: Option<LogTarget>,
     mut rx: mpsc::Receiver<Chunk>,
     out: Option<Sender<LogLine>>,
-) -> JoinHandle<String> {
-    tokio::spawn(async move {
-        let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        let mut writer = match file {
-            Some(target) => open(target).await,
-            None => None,
-        };
-        let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-        while let Some(chunk) = rx.recv().await {
-            let idx = chunk.stream as usize;
-            pending[idx].extend_from_slice(&chunk.bytes);
-            for line in split_lines(&mut pending[idx], false) {
-                keep_tail(&mut tail, &line.0);
-                emit(&container, chunk.stream, line, &mut writer, &out).await;
-            }
-            // Buffer bursts, but let `tail -f` on the file see lines as they come.
-            if rx.is_empty()
-                && let Some(w) = writer.as_mut()
-            {
-                let _ = w.flush().await;
-            }
+) -> String {
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut writer = match file {
+        Some(target) => open(target).await,
+        None => None,
+    };
+    let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    while let Some(chunk) = rx.recv().await {
+        let idx = chunk.stream as usize;
+        pending[idx].extend_from_slice(&chunk.bytes);
+        for line in split_lines(&mut pending[idx], false) {
+            keep_tail(&mut tail, &line.0);
+            emit(&container, chunk.stream, line, &mut writer, &out).await;
         }
-        for (idx, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
-            for line in split_lines(&mut pending[idx], true) {
-                keep_tail(&mut tail, &line.0);
-                emit(&container, stream, line, &mut writer, &out).await;
-            }
-        }
-        if let Some(w) = writer.as_mut()
-            && let Err(e) = w.flush().await
+        // Buffer bursts, but let `tail -f` on the file see lines as they come.
+        if rx.is_empty()
+            && let Some(w) = writer.as_mut()
         {
-            tracing::warn!("failed to write the log of {container}: {e}");
+            let _ = w.flush().await;
         }
-        tail_text(&tail)
-    })
+    }
+    for (idx, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+        for line in split_lines(&mut pending[idx], true) {
+            keep_tail(&mut tail, &line.0);
+            emit(&container, stream, line, &mut writer, &out).await;
+        }
+    }
+    if let Some(w) = writer.as_mut()
+        && let Err(e) = w.flush().await
+    {
+        tracing::warn!("failed to write the log of {container}: {e}");
+    }
+    tail_text(&tail)
 }
 
 fn keep_tail(tail: &mut std::collections::VecDeque<String>, line: &str) {
