@@ -13,10 +13,10 @@ use crate::registry_server::{Layout, TestRegistry};
 
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const TAR_GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// One tar entry: a file (`body`), a directory (path ends in `/`), or a link.
-enum E<'a> {
+pub(crate) enum E<'a> {
     File(&'a str, &'a [u8]),
     Dir(&'a str),
     Symlink(&'a str, &'a str),
@@ -25,7 +25,7 @@ enum E<'a> {
 
 /// A tar stream of `entries`, headers written by hand (the builder refuses `..` and
 /// absolute paths, which the hostile layers need).
-fn tar(entries: &[E<'_>]) -> Vec<u8> {
+pub(crate) fn tar(entries: &[E<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     for e in entries {
         let (kind, path, link, body): (_, &str, &str, &[u8]) = match e {
@@ -60,7 +60,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// A compat image of `layers` (media type, bytes) and the image config's `config` object.
-fn image(
+pub(crate) fn image(
     layout: &Layout,
     platform: (&str, &str),
     config: Value,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use wasmpod::{BackoffPolicy, Event, PodHandle, RunOptions, Runtime};
 
+use crate::registry_compat::{E, TAR, image, tar};
 use crate::registry_images::{WASM, runtime};
 use crate::registry_server::{Layout, TestRegistry};
 use crate::support::{status_of, waiting_reason};
@@ -288,4 +289,46 @@ async fn if_not_present_restarts_from_the_store_without_the_registry() {
             "restart {i}: {start:?}"
         );
     }
+}
+
+/// A compat image (an OCI image whose entrypoint names a `.wasm` in its files) of a crasher
+/// printing `text`, pushed to `compat/crash:live`; its reference.
+fn push_compat_crasher(registry: &TestRegistry, text: &str) -> String {
+    let mut layout = Layout::new();
+    let layer = tar(&[E::File("app.wasm", &crasher(text))]);
+    let config = serde_json::json!({"Entrypoint": ["/app.wasm"]});
+    let manifest = image(&layout, ("wasi", "wasm"), config, &[(TAR, layer)]);
+    layout.tag(manifest, "live");
+    registry.push(&layout, "live", "compat/crash");
+    format!("{}/compat/crash:live", registry.host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compat_image_whose_tag_moved_waits_asking_for_the_pod_to_be_recreated() {
+    let registry = TestRegistry::start();
+    let image = push_compat_crasher(&registry, "one");
+    let cache = tempfile::tempdir().unwrap();
+    let rt = runtime(cache.path());
+    let pod = Watched::start(&rt, &crash_loop_pod("compat-moved", &image, "Always")).await;
+    pod.until("a restart of the first image", |lines, _, p| {
+        lines.iter().filter(|l| *l == "one").count() >= 2 && restarts(p) >= 1
+    })
+    .await;
+
+    // Its files, entrypoint and env were read into the pod when it was created: the moved
+    // tag is not run, and the container says why.
+    push_compat_crasher(&registry, "two");
+    pod.until("the refusal", |_, _, p| {
+        let waiting = status_of(p, "app").state.and_then(|s| s.waiting);
+        waiting.is_some_and(|w| {
+            matches!(
+                w.reason.as_deref(),
+                Some("ErrImagePull" | "ImagePullBackOff")
+            ) && w.message.is_some_and(|m| m.contains("recreate the pod"))
+        })
+    })
+    .await;
+    let lines = pod.lines();
+    pod.stop().await;
+    assert!(lines.iter().all(|l| l == "one"), "{lines:?}");
 }
