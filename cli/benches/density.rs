@@ -98,6 +98,13 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Open descriptors of this process.
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 /// Memory mappings of this process (lines of `/proc/self/maps`).
 fn maps() -> usize {
     std::fs::read_to_string("/proc/self/maps")
@@ -236,6 +243,8 @@ struct Density {
     down: Duration,
     rss_per_container_kib: f64,
     maps_per_container: f64,
+    /// Open descriptors per running container.
+    fds_per_container: f64,
     maps_total: usize,
     /// Why it stopped early, if it did.
     limit: Option<String>,
@@ -243,7 +252,7 @@ struct Density {
 
 async fn density(rt: &Runtime, pods: usize, per_pod: usize) -> Density {
     let pod = idle_pod(per_pod);
-    let (rss0, maps0) = (rss_kib(), maps());
+    let (rss0, maps0, fds0) = (rss_kib(), maps(), fds());
     let t0 = Instant::now();
     let mut handles: Vec<PodHandle> = Vec::with_capacity(pods);
     let mut limit = None;
@@ -273,7 +282,7 @@ async fn density(rt: &Runtime, pods: usize, per_pod: usize) -> Density {
     }
     let up = t0.elapsed();
     let running = handles.len() * per_pod;
-    let (rss1, maps1) = (rss_kib(), maps());
+    let (rss1, maps1, fds1) = (rss_kib(), maps(), fds());
     if std::env::var_os("DENSITY_MAPS").is_some() {
         maps_by_kind();
     }
@@ -294,6 +303,7 @@ async fn density(rt: &Runtime, pods: usize, per_pod: usize) -> Density {
         down,
         rss_per_container_kib: rss1.saturating_sub(rss0) as f64 / n,
         maps_per_container: maps1.saturating_sub(maps0) as f64 / n,
+        fds_per_container: fds1.saturating_sub(fds0) as f64 / n,
         maps_total: maps1,
         limit,
     }
@@ -369,12 +379,13 @@ fn main() {
             let pods = containers / per_pod;
             let d = density(&rt, pods, per_pod).await;
             let row = format!(
-                "| {} pods × {} idle containers (`sleep 3600`) | {} | {:.0} | {:.2} | {:.1} | {} | {:.2} |",
+                "| {} pods × {} idle containers (`sleep 3600`) | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {:.2} |",
                 d.pods,
                 d.per_pod,
                 d.pods * d.per_pod,
                 d.rss_per_container_kib,
                 d.maps_per_container,
+                d.fds_per_container,
                 d.up.as_secs_f64() * 1000.0,
                 d.maps_total,
                 d.down.as_secs_f64(),
@@ -413,7 +424,7 @@ fn main() {
         println!("{r}");
     }
     println!(
-        "\n| density | containers running | RSS KiB / container | maps / container | up ms | maps total | down s |\n|---|---:|---:|---:|---:|---:|---:|"
+        "\n| density | containers running | RSS KiB / container | maps / container | descriptors / container | up ms | maps total | down s |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in rows.iter().filter(|r| !r.starts_with("| trivial")) {
         println!("{r}");

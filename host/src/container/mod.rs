@@ -167,11 +167,19 @@ pub(crate) fn p2_state(launch: &Launch, builder: &mut WasiCtxBuilder) -> P2State
     }
 }
 
-async fn run_metered(engine: wasmtime::Engine, launch: Launch, meter: Option<Arc<Meter>>) -> Exit {
+async fn run_metered(
+    engine: wasmtime::Engine,
+    mut launch: Launch,
+    meter: Option<Arc<Meter>>,
+) -> Exit {
     let mut builder = match wasi_builder(&launch) {
         Ok(b) => b,
         Err(e) => return Exit::StartError(e),
     };
+    // The builder opened each directory again: the instance needs no more
+    // of the sandbox's handles (an idle container holds one descriptor per
+    // preopen, not two).
+    launch.preopens = Vec::new();
     match launch.image.clone() {
         // Served by `http::serve`, which the launcher runs instead.
         Image::Http(_) => {

@@ -9,8 +9,8 @@ pub mod net;
 mod stdio;
 
 pub use fs::{
-    MAX_WALK_ENTRIES, PodDirs, Preopen, SandboxError, discard, disk_usage, drain_discarded,
-    read_regular_file, temp_run_base,
+    Kept, MAX_WALK_ENTRIES, PodDirs, Preopen, SandboxError, discard, disk_usage, drain_discarded,
+    keep, read_regular_file, reopen, temp_run_base,
 };
 pub use net::{Backends, ClusterNetwork, Directory, PodListener, PodNetwork, PodStream};
 pub use stdio::{CHANNEL_CHUNKS, Chunk, OutputSink, Stream};

@@ -43,6 +43,7 @@
 
 mod atomic;
 mod files;
+mod kept;
 mod read;
 mod rootfs;
 mod subpath;
@@ -50,6 +51,7 @@ mod trash;
 mod usage;
 mod workdir;
 
+pub use kept::{Kept, keep, reopen};
 pub use read::read_regular_file;
 pub use trash::{discard, drain_discarded};
 pub use usage::{MAX_WALK_ENTRIES, disk_usage};

@@ -180,6 +180,34 @@ fn preopens_create_the_root_and_mount_points() {
     assert!(dirs.volume_path("v").unwrap().join("f").is_file());
 }
 
+/// Kept between instances, the root is its path (no descriptor) and the
+/// mounts their opened directories; reopened, both are the same directories.
+#[test]
+fn kept_preopens_hold_the_root_by_path_and_reopen_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = plan(
+        "  - name: v\n    emptyDir: {}\n",
+        "    - {name: v, mountPath: /data}\n",
+    );
+    let dirs = PodDirs::create(&p, tmp.path()).unwrap();
+    let preopens = dirs.preopens_for(&p.containers[0]).unwrap();
+    let kept = super::keep(&preopens);
+    assert!(
+        matches!(&kept[0], super::Kept::Root { host, guest } if *host == preopens[0].host && guest == "/")
+    );
+    assert!(matches!(&kept[1], super::Kept::Open(m) if Arc::ptr_eq(&m.dir, &preopens[1].dir)));
+    preopens[0].dir.write("in-root", b"x").unwrap();
+    drop(preopens);
+    let again = super::reopen(&kept).unwrap();
+    assert_eq!(again[0].guest, "/");
+    assert_eq!(again[0].dir.read("in-root").unwrap(), b"x");
+    assert_eq!(again[1].guest, "/data");
+    // Gone with the pod's directories: an error, not a panic.
+    dirs.remove();
+    drop(again);
+    assert!(super::reopen(&kept).is_err());
+}
+
 /// A termination message planted as a symlink (to a host file) or a FIFO
 /// is not read; a regular file is, up to the bound.
 #[cfg(unix)]

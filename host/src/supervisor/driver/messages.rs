@@ -7,31 +7,28 @@
 //! (a FIFO, a device) is ignored without blocking.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use cap_std::fs::Dir;
-
-use crate::sandbox::{Preopen, read_regular_file};
+use crate::sandbox::{Kept, read_regular_file};
 
 /// The most bytes of a termination message file that are read (the kubelet's limit).
 pub(super) const MAX_MESSAGE: u64 = 4096;
 
-/// Where a guest path is: the opened directory of the longest matching
-/// preopen and the path relative to it.
+/// Where a guest path is: the preopen of the longest matching guest path
+/// (opened when read, for the root) and the path relative to it.
 pub(super) struct MessageFile {
-    dir: Arc<Dir>,
+    at: Kept,
     rel: PathBuf,
 }
 
 /// The preopen behind a guest path, through the longest matching preopen.
-pub(super) fn message_file(preopens: &[Preopen], guest: &str) -> Option<MessageFile> {
+pub(super) fn message_file(preopens: &[Kept], guest: &str) -> Option<MessageFile> {
     let path = Path::new(guest);
     preopens
         .iter()
-        .filter_map(|p| path.strip_prefix(&p.guest).ok().map(|rest| (p, rest)))
-        .max_by_key(|(p, _)| p.guest.len())
+        .filter_map(|p| path.strip_prefix(p.guest()).ok().map(|rest| (p, rest)))
+        .max_by_key(|(p, _)| p.guest().len())
         .map(|(p, rest)| MessageFile {
-            dir: p.dir.clone(),
+            at: p.clone(),
             rel: rest.to_path_buf(),
         })
 }
@@ -45,7 +42,8 @@ pub(super) fn message_file(preopens: &[Preopen], guest: &str) -> Option<MessageF
 /// pool and back cost more than the read on a pod's exit path.
 pub(super) fn read_message(file: Option<MessageFile>) -> Option<String> {
     let file = file?;
-    let buf = read_regular_file(&file.dir, &file.rel, MAX_MESSAGE)?;
+    let dir = file.at.dir().ok()?;
+    let buf = read_regular_file(&dir, &file.rel, MAX_MESSAGE)?;
     let text = String::from_utf8_lossy(&buf).into_owned();
     (!text.is_empty()).then_some(text)
 }

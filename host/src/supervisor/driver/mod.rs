@@ -323,7 +323,8 @@ impl Run {
                 return true;
             }
         };
-        let message_at = message_file(&preopens, &c.termination_message_path);
+        let kept = crate::sandbox::keep(&preopens);
+        let message_at = message_file(&kept, &c.termination_message_path);
         let fallback_to_logs = c.fallback_to_logs_on_error;
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let log_file = self
@@ -336,13 +337,13 @@ impl Run {
             instances: self.d.instances.clone(),
             slot,
             env: start_env.env,
-            preopens,
+            preopens: kept,
             network: self.d.network.clone(),
             memory_limit: c.memory_limit,
             cpu: crate::container::cpu::CpuAccount::new(c.cpu_limit_millis, c.cpu_request_millis),
             budget: self.budget.clone(),
         });
-        let started = launcher.start(start_env.argv, tx, Use::Container);
+        let started = launcher.start_in(preopens, start_env.argv, tx, Use::Container);
         let handle = started.exit;
         self.next_id += 1;
         let id = self.next_id;

@@ -18,7 +18,7 @@ use super::observed::Slot;
 use super::task::AbortOnDrop;
 use crate::container::Exit;
 use crate::container::cpu::CpuAccount;
-use crate::sandbox::{CHANNEL_CHUNKS, Chunk, PodNetwork, Preopen, Stream};
+use crate::sandbox::{CHANNEL_CHUNKS, Chunk, Kept, PodNetwork, Preopen, Stream};
 
 /// The most exec output kept (for an `Unhealthy` event or a hook's message).
 pub(crate) const MAX_OUTPUT: usize = 1024;
@@ -106,6 +106,14 @@ impl Term for NoTerm {
     fn send(&self, _: std::time::Instant) {}
 }
 
+/// An instance that could not start: it ends at once with a `StartError`.
+fn not_started(why: String) -> Started {
+    Started {
+        exit: tokio::spawn(async move { Exit::StartError(why) }),
+        term: Arc::new(NoTerm),
+    }
+}
+
 /// Starts the instances of one container: its own, and the exec probes and
 /// hooks, which run fresh instances like it (same image, environment,
 /// directories, limits and CPU account).
@@ -115,7 +123,9 @@ pub(crate) struct Launcher {
     /// The container.
     pub(crate) slot: Slot,
     pub(crate) env: Vec<(String, String)>,
-    pub(crate) preopens: Vec<Preopen>,
+    /// The container's directories, its root by path ([`crate::sandbox::keep`]):
+    /// an idle container holds no descriptor of its own for its root.
+    pub(crate) preopens: Vec<Kept>,
     /// The pod's network (exec instances, and tcp/http/grpc probes).
     pub(crate) network: Arc<PodNetwork>,
     /// `resources.limits.memory`, for each instance.
@@ -136,12 +146,27 @@ impl Launcher {
         output: mpsc::Sender<Chunk>,
         what: Use,
     ) -> Started {
+        match crate::sandbox::reopen(&self.preopens) {
+            Ok(preopens) => self.start_in(preopens, argv, output, what),
+            Err(e) => not_started(crate::report::chain(&e)),
+        }
+    }
+
+    /// [`Launcher::start`] in `preopens` (the container's own first
+    /// instance, whose directories were just made).
+    pub(crate) fn start_in(
+        &self,
+        preopens: Vec<Preopen>,
+        argv: Vec<String>,
+        output: mpsc::Sender<Chunk>,
+        what: Use,
+    ) -> Started {
         match self.budget.try_acquire(what) {
             Ok(permit) => self.instances.start(Start {
                 slot: self.slot,
                 argv,
                 env: self.env.clone(),
-                preopens: self.preopens.clone(),
+                preopens,
                 network: self.network.clone(),
                 memory_limit: self.memory_limit,
                 cpu: self.cpu.clone(),
@@ -149,10 +174,7 @@ impl Launcher {
                 permit,
                 what,
             }),
-            Err(why) => Started {
-                exit: tokio::spawn(async move { Exit::StartError(why) }),
-                term: Arc::new(NoTerm),
-            },
+            Err(why) => not_started(why),
         }
     }
 
