@@ -53,7 +53,7 @@ impl Region {
                 std::ptr::null_mut(),
                 len,
                 ProtFlags::empty(),
-                MapFlags::PRIVATE | MapFlags::NORESERVE,
+                MapFlags::PRIVATE,
             )
         }
         .map_err(|e| wasmtime::Error::msg(format!("failed to map a fiber stack: {e}")))?;
