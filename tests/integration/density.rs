@@ -135,11 +135,12 @@ async fn ten_thousand_idle_containers_run_in_one_process() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    // Each idle container holds two descriptors (its root directory, opened
-    // by the sandbox and by WASI): stay under the process's descriptor
-    // limit, which the runtime raises to the hard limit (past it a container
-    // gets a clean CreateContainerConfigError, not what this test is about).
-    let n = n.min(open_files_limit().saturating_sub(1024) / 2);
+    // Each idle container holds one descriptor (its root directory, opened
+    // by WASI; the sandbox keeps it by path, `sandbox/fs/kept.rs`): stay
+    // under the process's descriptor limit, which the runtime raises to the
+    // hard limit (past it a container gets a clean
+    // CreateContainerConfigError, not what this test is about).
+    let n = n.min(open_files_limit().saturating_sub(1024));
     let rt = Runtime::new(RuntimeConfig::default().with_cache_dir(cache())).expect("runtime");
     let pod = idle_pod("idle", 1);
     let mut pods = Vec::with_capacity(n);
