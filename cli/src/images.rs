@@ -194,6 +194,51 @@ fn table(header: &[&str; 5], rows: &[[String; 5]]) -> String {
     out
 }
 
+/// The first failed image pull of a running pod (a restart under `imagePullPolicy: Always`
+/// pulls again): `pod P, container C: message`. `wasmpod run` stops there with exit 2, as it
+/// does when a pull fails while the pod is created; the library keeps the pod retrying as a
+/// node does. Never resolves while every pull succeeds.
+pub(crate) async fn first_pull_failure(handles: &[wasmpod::PodHandle]) -> String {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    // Dropped (aborting the watchers) when the caller stops waiting.
+    let mut watchers = tokio::task::JoinSet::new();
+    for h in handles {
+        let (pod, mut watch, tx) = (h.name().to_string(), h.watch(), tx.clone());
+        watchers.spawn(async move {
+            loop {
+                let found = pull_failure(&pod, &watch.borrow_and_update());
+                if let Some(found) = found {
+                    let _ = tx.send(found).await;
+                    return;
+                }
+                if watch.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(tx);
+    match rx.recv().await {
+        Some(failure) => failure,
+        None => std::future::pending().await,
+    }
+}
+
+/// A container of `pod` waiting with `ErrImagePull`, as `pod P, container C: message`.
+fn pull_failure(pod: &str, p: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    let status = p.status.as_ref()?;
+    let containers = status.init_container_statuses.iter().flatten();
+    containers
+        .chain(status.container_statuses.iter().flatten())
+        .find_map(|c| {
+            let w = c.state.as_ref()?.waiting.as_ref()?;
+            (w.reason.as_deref() == Some("ErrImagePull")).then(|| {
+                let message = w.message.as_deref().unwrap_or_default();
+                format!("pod {pod}, container {}: {message}", c.name)
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -353,7 +353,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         return crate::workloads::finish(run, &args, &rt).await;
     }
 
-    let outcomes = wait_all(&handles, args.timeout).await;
+    let (outcomes, pull_failure) = wait_all(&handles, args.timeout).await;
     for p in printers {
         let _ = p.await;
     }
@@ -368,6 +368,12 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         items.extend(crate::status::cluster_items(&rt)?);
         let list = items.len() != 1;
         crate::status::write(path, items, list)?;
+    }
+    if let Some(failure) = pull_failure {
+        return Err(Failure {
+            code: EXIT_INVALID,
+            error: anyhow::anyhow!("failed to pull an image again at a restart: {failure}"),
+        });
     }
     for o in &outcomes {
         note(&format!(
@@ -389,10 +395,17 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::from(code))
 }
 
-/// Waits for every pod; Ctrl-C, SIGTERM or the timeout stop them all.
-async fn wait_all(handles: &[PodHandle], timeout: Option<std::time::Duration>) -> Vec<Outcome> {
+/// Waits for every pod; Ctrl-C, SIGTERM, the timeout or a failed pull at a restart
+/// (returned) stop them all.
+async fn wait_all(
+    handles: &[PodHandle],
+    timeout: Option<std::time::Duration>,
+) -> (Vec<Outcome>, Option<String>) {
     let all = futures_join(handles);
     tokio::pin!(all);
+    let pull_failed = crate::images::first_pull_failure(handles);
+    tokio::pin!(pull_failed);
+    let mut failure = None;
     let deadline = async {
         match timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -403,7 +416,13 @@ async fn wait_all(handles: &[PodHandle], timeout: Option<std::time::Duration>) -
     let mut stopping = false;
     loop {
         tokio::select! {
-            outcomes = &mut all => return outcomes,
+            outcomes = &mut all => return (outcomes, failure),
+            message = &mut pull_failed, if !stopping => {
+                note(&format!("failed to pull an image: stopping ({message})"));
+                stopping = true;
+                failure = Some(message);
+                handles.iter().for_each(PodHandle::stop);
+            }
             _ = &mut deadline, if !stopping => {
                 note("timeout reached: stopping");
                 stopping = true;

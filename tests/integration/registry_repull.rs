@@ -332,3 +332,50 @@ async fn a_compat_image_whose_tag_moved_waits_asking_for_the_pod_to_be_recreated
     pod.stop().await;
     assert!(lines.iter().all(|l| l == "one"), "{lines:?}");
 }
+
+/// `wasmpod run` stops at a failed pull as the issue asks, at a restart too: exit 2 with the
+/// registry's reason, where the library keeps the pod retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasmpod_run_stops_with_exit_2_when_a_restart_cannot_pull() {
+    use std::io::BufRead as _;
+    let mut registry = TestRegistry::start();
+    push_crasher(&registry, "one", "cli/crash");
+    let image = format!("{}/cli/crash:live", registry.host);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pod.yaml");
+    std::fs::write(&manifest, crash_loop_pod("cli-down", &image, "Always")).unwrap();
+    let mut child = std::process::Command::new(crate::support::wasmpod_bin())
+        .arg("run")
+        .arg(&manifest)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .args([
+            "--backoff-initial",
+            "100ms",
+            "--backoff-max",
+            "400ms",
+            "--timeout",
+            "120s",
+        ])
+        .env("HOME", dir.path())
+        .env_remove("DOCKER_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wasmpod run");
+    // The first run's line, then the registry goes away.
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = stdout.lines();
+    let first = lines.find(|l| l.as_ref().is_ok_and(|l| l.ends_with("one")));
+    assert!(first.is_some(), "the container never printed its line");
+    registry.stop();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().expect("wasmpod exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}\n{rest:?}");
+    assert!(
+        stderr.contains("failed to pull an image again at a restart: pod cli-down, container app:")
+            && stderr.contains(&format!("Failed to pull image \"{image}\"")),
+        "{stderr}"
+    );
+}
