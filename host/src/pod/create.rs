@@ -88,7 +88,7 @@ impl Runtime {
             None => {
                 let base = crate::sandbox::temp_run_base();
                 let t = tempfile::Builder::new()
-                    .prefix(&format!("wasmpod-{}-", plan.name))
+                    .prefix(&format!("{}{}-", crate::sandbox::owned_prefix(), plan.name))
                     .tempdir_in(&base)
                     .map_err(|source| Error::RunDir { path: base, source })?;
                 (t.path().to_path_buf(), Some(t))

@@ -302,6 +302,8 @@ impl Runtime {
             .map_err(RuntimeError::Network)?;
         // Guests' files are host descriptors: allow as many as the host does.
         crate::sandbox::handles::raise_fd_limit();
+        // Pods' directories a killed process left in /dev/shm and the temp dir (once).
+        crate::sandbox::sweep_stale();
         let engine = match build_engine(&config, config.pooling) {
             Ok(engine) => engine,
             Err(e) if config.pooling => {

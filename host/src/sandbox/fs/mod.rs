@@ -47,12 +47,14 @@ mod kept;
 mod read;
 mod rootfs;
 mod subpath;
+mod sweep;
 mod trash;
 mod usage;
 mod workdir;
 
 pub use kept::{Kept, keep, reopen};
 pub use read::read_regular_file;
+pub use sweep::owned_prefix;
 pub use trash::{discard, drain_discarded};
 pub use usage::{MAX_WALK_ENTRIES, disk_usage};
 
@@ -179,7 +181,7 @@ impl PodDirs {
                 VolumeSource::EmptyDir { memory, .. } => {
                     // Names become path components: one plain component each.
                     let leaf = if *memory {
-                        format!("wasmpod-{}-{}", plan.uid, v.name)
+                        format!("{}{}-{}", owned_prefix(), plan.uid, v.name)
                     } else {
                         v.name.clone()
                     };
@@ -202,11 +204,12 @@ impl PodDirs {
                     let path = match memory.then(memory_base).flatten() {
                         Some(base) => {
                             if dirs.memory_files.is_none() {
-                                let files = base.join(format!("wasmpod-{}-files", plan.uid));
+                                let files =
+                                    base.join(format!("{}{}-files", owned_prefix(), plan.uid));
                                 dirs.owned.push(files.clone());
                                 dirs.memory_files = Some(files);
                             }
-                            base.join(format!("wasmpod-{}-{}", plan.uid, v.name))
+                            base.join(format!("{}{}-{}", owned_prefix(), plan.uid, v.name))
                         }
                         None => run_dir.join("volumes").join(&v.name),
                     };
@@ -454,6 +457,17 @@ pub fn temp_run_base() -> PathBuf {
         })
         .clone()
         .unwrap_or_else(std::env::temp_dir)
+}
+
+/// Removes, once per process, what dead processes left in the shared
+/// places pods' directories go to ([`temp_run_base`], `/dev/shm`, the temp
+/// dir): see `sweep.rs`. Returns how many directories went.
+pub fn sweep_stale() -> usize {
+    let mut bases = vec![temp_run_base(), std::env::temp_dir()];
+    bases.extend(memory_base());
+    bases.sort();
+    bases.dedup();
+    sweep::sweep_stale(&bases)
 }
 
 /// The least free space a memory file system needs to hold run directories.
