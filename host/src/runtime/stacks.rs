@@ -25,6 +25,8 @@ use rustix::mm::{
 };
 use wasmtime::{StackCreator, StackMemory};
 
+use super::cluster::lock;
+
 /// The most stacks kept for reuse.
 pub(crate) const MAX_CACHED: usize = 32;
 
@@ -90,10 +92,6 @@ impl Drop for Region {
             tracing::warn!("failed to unmap a fiber stack: {e}");
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 // SAFETY: the stacks are page-aligned mappings with a guard page below them,

@@ -55,6 +55,7 @@ mod workdir;
 pub use kept::{Kept, keep, reopen};
 pub use read::read_regular_file;
 pub use sweep::owned_prefix;
+use trash::lock;
 pub use trash::{discard, drain_discarded};
 pub use usage::{MAX_WALK_ENTRIES, disk_usage};
 
@@ -425,10 +426,6 @@ fn single_component(volume: &str, name: &str) -> Result<(), SandboxError> {
             message: format!("{name:?} is not a valid directory name"),
         }),
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn open_ambient(volume: &str, path: &Path) -> Result<Dir, SandboxError> {

@@ -100,8 +100,9 @@ impl Instances for WasmInstances {
 
     /// A registry image under `Always`: the same pull as when the pod was created
     /// ([`Runtime::ensure_image`], shared with every other pull of the image under way),
-    /// then the image loaded (its compiled code is cached by layer digest, so an unchanged
-    /// image is not compiled again).
+    /// then the image loaded again if the pull found another digest than the pod's (its
+    /// compiled code is cached by layer digest); a compat image whose digest moved is an
+    /// error (see the README).
     fn repull(&self, slot: Slot) -> Option<Repull> {
         let c = slot.plan(&self.plan);
         if c.pull_policy != PullPolicy::Always || !matches!(c.source, ImageSource::Registry(_)) {
