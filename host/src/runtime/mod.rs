@@ -35,7 +35,7 @@ use tokio::sync::OnceCell;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::container::image::{self, Image, ImageError};
-use crate::container::link::{self, Linkers};
+use crate::container::link::Linkers;
 use crate::plan::ImageSource;
 pub use crate::sandbox::net::cluster::{Cidr, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
 
@@ -233,7 +233,7 @@ pub enum RuntimeError {
 
 struct Inner {
     engine: Engine,
-    linkers: Linkers,
+    linkers: Arc<Linkers>,
     /// Compiled code on disk ([`RuntimeConfig::cache_dir`]).
     artifacts: Option<artifacts::Artifacts>,
     /// Compiled images by content digest; each is compiled once per process.
@@ -312,7 +312,8 @@ impl Runtime {
             }
             Err(e) => return Err(e),
         };
-        let linkers = link::build(&engine).map_err(|e| RuntimeError::Engine(e.into()))?;
+        let linkers = Arc::new(Linkers::new(&engine));
+        linkers.prepare_in_background();
         let threads = config
             .guest_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

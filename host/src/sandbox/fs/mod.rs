@@ -456,15 +456,30 @@ pub fn temp_run_base() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
-/// Removes, once per process, what dead processes left in the shared
-/// places pods' directories go to ([`temp_run_base`], `/dev/shm`, the temp
-/// dir): see `sweep.rs`. Returns how many directories went.
-pub fn sweep_stale() -> usize {
-    let mut bases = vec![temp_run_base(), std::env::temp_dir()];
-    bases.extend(memory_base());
-    bases.sort();
-    bases.dedup();
-    sweep::sweep_stale(&bases)
+/// Removes, once per process and on a thread of its own, what dead
+/// processes left in the shared places pods' directories go to
+/// ([`temp_run_base`], `/dev/shm`, the temp dir): see `sweep.rs`. Reading a
+/// large shared temp dir takes a millisecond or more, which a short
+/// `wasmpod run` should not wait for; a process that exits before the sweep
+/// ends leaves the rest to the next one.
+pub fn sweep_stale() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let sweep = || {
+            let mut bases = vec![temp_run_base(), std::env::temp_dir()];
+            bases.extend(memory_base());
+            bases.sort();
+            bases.dedup();
+            sweep::sweep_stale(&bases);
+        };
+        if std::thread::Builder::new()
+            .name("wasmpod-sweep".into())
+            .spawn(sweep)
+            .is_err()
+        {
+            tracing::debug!("no thread for the sweep of stale directories; skipped");
+        }
+    });
 }
 
 /// The least free space a memory file system needs to hold run directories.
