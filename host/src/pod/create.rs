@@ -98,7 +98,13 @@ impl Runtime {
             path: run_dir.clone(),
             source,
         })?;
-        let dirs = PodDirs::create(&plan, &run_dir)?;
+        let copies_image_files = plan
+            .init_containers
+            .iter()
+            .chain(&plan.containers)
+            .any(|c| c.pulled.as_ref().is_some_and(|p| p.rootfs.is_some()));
+        let roots = crate::sandbox::roots_base(&run_dir, &plan.uid, copies_image_files);
+        let dirs = PodDirs::create_with_roots(&plan, &run_dir, roots)?;
 
         let obs = Observed::new(&plan);
         let shared = Arc::new(Shared::new(match &failed_pull {

@@ -34,7 +34,9 @@ pub struct RunOptions {
     /// Default: the current directory.
     pub base_dir: Option<PathBuf>,
     /// The run directory: logs (`logs/<container>/<n>.log`), emptyDir
-    /// volumes and container roots. Default: a temporary directory removed
+    /// volumes and container roots (the roots in `/dev/shm` instead when this
+    /// directory is on a disk, see `sandbox::roots_base`; they are removed
+    /// with the pod either way). Default: a temporary directory removed
     /// when the pod ends (logs are then only available through
     /// [`PodHandle::logs`]), under `$TMPDIR` if set, else on a memory file
     /// system (`$XDG_RUNTIME_DIR`, `/dev/shm`) with 1 GiB free, else in the

@@ -10,7 +10,7 @@ mod stdio;
 
 pub use fs::{
     Kept, MAX_WALK_ENTRIES, PodDirs, Preopen, SandboxError, discard, disk_usage, drain_discarded,
-    keep, owned_prefix, read_regular_file, reopen, sweep_stale, temp_run_base,
+    keep, owned_prefix, read_regular_file, reopen, roots_base, sweep_stale, temp_run_base,
 };
 pub use net::{Backends, ClusterNetwork, Directory, PodListener, PodNetwork, PodStream};
 pub use stdio::{CHANNEL_CHUNKS, Chunk, OutputSink, Stream};

@@ -41,7 +41,14 @@ fn terminated_message(run: &PodRun, container: &str) -> Option<String> {
 /// symlinks; the unit tests of `sandbox::fs` cover those.)
 #[tokio::test]
 async fn termination_message_symlink_is_not_followed_out_of_the_root() {
-    let tmp = tempfile::tempdir().unwrap();
+    // In a memory file system where there is one: a run directory on a disk has its
+    // containers' roots in /dev/shm instead (`sandbox::roots_base`), one in memory keeps
+    // them, and the link below must climb from a root to `secret`.
+    let shm = std::path::Path::new("/dev/shm");
+    let tmp = match shm.is_dir() {
+        true => tempfile::tempdir_in(shm).unwrap(),
+        false => tempfile::tempdir().unwrap(),
+    };
     let secret = tmp.path().join("secret");
     std::fs::write(&secret, "host-secret-7f3a").unwrap();
     let run_dir = tmp.path().join("run");

@@ -338,3 +338,64 @@ fn unset_or_root_working_dir_adds_no_preopen() {
         assert_eq!(guests, ["/", "/data"], "{dir:?}");
     }
 }
+
+/// A pod's run directory on a disk keeps its logs and volumes; its containers' roots go
+/// to a directory of this process's own in `/dev/shm`, made exactly (never a planted
+/// one) and removed with the pod even if no container started. A run directory in
+/// memory, or a container starting from an image's files, keeps them in the run
+/// directory.
+#[test]
+fn roots_of_a_run_directory_on_disk_go_to_memory_and_leave_with_the_pod() {
+    let disk = tempfile::tempdir().unwrap();
+    let p = plan(
+        "  - name: v\n    emptyDir: {}\n",
+        "    - {name: v, mountPath: /data}\n",
+    );
+    if trash::on_tmpfs(disk.path()) {
+        return; // No disk here to compare with.
+    }
+    assert_eq!(roots_base(disk.path(), &p.uid, true), None);
+    let Some(roots) = roots_base(disk.path(), &p.uid, false) else {
+        // No roomy /dev/shm: the roots stay in the run directory.
+        assert!(memory_base().is_none_or(|b| !roomy_and_writable(&b)));
+        return;
+    };
+    assert!(trash::on_tmpfs(roots.parent().unwrap()), "{roots:?}");
+    assert!(
+        roots
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&owned_prefix())
+    );
+    let shm = roots.parent().unwrap();
+    assert_eq!(
+        roots_base(shm, &p.uid, false),
+        None,
+        "a run dir in memory keeps its roots"
+    );
+
+    let dirs = PodDirs::create_with_roots(&p, disk.path(), Some(roots.clone())).unwrap();
+    let preopens = dirs.preopens_for(&p.containers[0]).unwrap();
+    assert!(
+        preopens[0].host.starts_with(&roots),
+        "{:?}",
+        preopens[0].host
+    );
+    assert_eq!(preopens[0].dir.read("dev/termination-log").unwrap(), b"");
+    assert!(dirs.volume_path("v").unwrap().starts_with(disk.path()));
+    assert!(!disk.path().join("containers").exists());
+    drop(preopens);
+    dirs.remove();
+    drain_discarded();
+    assert!(!roots.exists(), "{roots:?} outlived the pod");
+
+    // Never started: the directory made for the roots goes too.
+    let dirs = PodDirs::create_with_roots(&p, disk.path(), Some(roots.clone())).unwrap();
+    assert!(roots.is_dir());
+    // A second pod of the same uid cannot take a directory that is already there.
+    assert!(PodDirs::create_with_roots(&p, disk.path(), Some(roots.clone())).is_err());
+    drop(dirs);
+    drain_discarded();
+    assert!(!roots.exists());
+}

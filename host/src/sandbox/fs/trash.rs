@@ -58,7 +58,7 @@ fn remove_now(path: &Path) {
 }
 
 /// Whether `path` is on a memory file system.
-fn on_tmpfs(path: &Path) -> bool {
+pub(super) fn on_tmpfs(path: &Path) -> bool {
     #[cfg(target_os = "linux")]
     {
         const TMPFS_MAGIC: i64 = 0x0102_1994;
