@@ -103,7 +103,11 @@ impl Runtime {
             .iter()
             .chain(&plan.containers)
             .any(|c| c.pulled.as_ref().is_some_and(|p| p.rootfs.is_some()));
-        let roots = crate::sandbox::roots_base(&run_dir, &plan.uid, copies_image_files);
+        // A temporary run directory is in memory already where memory is roomy.
+        let roots = options
+            .run_dir
+            .as_ref()
+            .and_then(|_| crate::sandbox::roots_base(&run_dir, &plan.uid, copies_image_files));
         let dirs = PodDirs::create_with_roots(&plan, &run_dir, roots)?;
 
         let obs = Observed::new(&plan);
