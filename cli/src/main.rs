@@ -52,11 +52,13 @@ fn main() -> ExitCode {
             Command::Rmi(args) => images::remove(args),
         }
     });
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(failure) => {
             note(&format!("error: {:#}", failure.error));
             ExitCode::from(failure.code)
         }
-    }
+    };
+    output::flush();
+    code
 }

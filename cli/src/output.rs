@@ -1,8 +1,19 @@
 //! What the CLI prints: container output prefixed with the container name
 //! (docker compose style, coloured on a terminal) on stdout, runtime events
 //! and notes on stderr.
+//!
+//! Each stream is written by a thread of its own from a bounded queue, so a
+//! terminal or pipe that is not read blocks that thread, never the runtime's
+//! workers (which drive the pods: their probes, restarts, `--timeout` and
+//! Ctrl-C). A printer waits for room in the stdout queue without holding a
+//! worker; the pod's own log channel then cuts or skips lines for it. A note
+//! finding the stderr queue full is written directly, as before. [`flush`]
+//! waits until both queues are written, before the process exits.
 
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+
+use tokio::sync::mpsc;
 
 use wasmpod::{Event, EventType, LogLine};
 
@@ -32,23 +43,28 @@ impl Printer {
         }
     }
 
-    /// `name  | text`
-    pub fn log(&self, prefix: &str, line: &LogLine) {
+    /// `name  | text`, queued for stdout (waiting while the queue is full).
+    pub async fn log(&self, prefix: &str, line: &LogLine) {
         let padded = format!("{prefix:<width$}", width = self.width);
-        let mut out = std::io::stdout().lock();
-        let written = if self.colour {
+        let text = if self.colour {
             let idx = self.names.iter().position(|n| n == prefix).unwrap_or(0);
-            writeln!(
-                out,
-                "\x1b[{}m{padded} |\x1b[0m {}",
+            format!(
+                "\x1b[{}m{padded} |\x1b[0m {}\n",
                 COLOURS[idx % COLOURS.len()],
                 line.line
             )
         } else {
-            writeln!(out, "{padded} | {}", line.line)
+            format!("{padded} | {}\n", line.line)
         };
-        if written.is_err() {
-            // A closed stdout (e.g. `| head`) is not an error of the pod.
+        match stream(Stream::Out) {
+            Some(queue) => {
+                if let Err(mpsc::error::SendError(Item::Text(text))) =
+                    queue.send(Item::Text(text)).await
+                {
+                    write_to(Stream::Out, &text);
+                }
+            }
+            None => write_to(Stream::Out, &text),
         }
     }
 
@@ -67,7 +83,80 @@ impl Printer {
     }
 }
 
-/// A line on stderr, prefixed `wasmpod: `.
+/// A line on stderr, prefixed `wasmpod: ` (queued; written here if the queue is full).
 pub fn note(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "wasmpod: {text}");
+    let text = format!("wasmpod: {text}\n");
+    let Some(queue) = stream(Stream::Err) else {
+        return write_to(Stream::Err, &text);
+    };
+    if let Err(
+        mpsc::error::TrySendError::Full(Item::Text(text))
+        | mpsc::error::TrySendError::Closed(Item::Text(text)),
+    ) = queue.try_send(Item::Text(text))
+    {
+        write_to(Stream::Err, &text);
+    }
+}
+
+/// Waits until every queued line is written (before the process exits).
+pub fn flush() {
+    for s in [Stream::Out, Stream::Err] {
+        let Some(queue) = stream(s) else { continue };
+        let (tx, rx) = std::sync::mpsc::channel();
+        if queue.blocking_send(Item::Flush(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+}
+
+/// Lines waiting per stream (a line is at most 16 KiB: 4 MiB).
+const QUEUED_LINES: usize = 256;
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
+}
+
+enum Item {
+    Text(String),
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The queue of a stream's writer thread (started on first use); `None` if it
+/// cannot start (lines are then written directly).
+fn stream(s: Stream) -> Option<&'static mpsc::Sender<Item>> {
+    static OUT: OnceLock<Option<mpsc::Sender<Item>>> = OnceLock::new();
+    static ERR: OnceLock<Option<mpsc::Sender<Item>>> = OnceLock::new();
+    let (cell, name) = match s {
+        Stream::Out => (&OUT, "wasmpod-stdout"),
+        Stream::Err => (&ERR, "wasmpod-stderr"),
+    };
+    cell.get_or_init(|| {
+        let (tx, mut rx) = mpsc::channel::<Item>(QUEUED_LINES);
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                while let Some(item) = rx.blocking_recv() {
+                    match item {
+                        Item::Text(text) => write_to(s, &text),
+                        Item::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    })
+    .as_ref()
+}
+
+/// Writes `text` to the stream now. A closed stream (`| head`) is not an
+/// error of the pod.
+fn write_to(s: Stream, text: &str) {
+    let _ = match s {
+        Stream::Out => std::io::stdout().lock().write_all(text.as_bytes()),
+        Stream::Err => std::io::stderr().lock().write_all(text.as_bytes()),
+    };
 }

@@ -518,7 +518,7 @@ pub(crate) fn spawn_printer(
                 line = logs.recv(), if logs_open => match line {
                     Ok(line) => {
                         let prefix = if several { format!("{pod}/{}", line.container) } else { line.container.clone() };
-                        printer.log(&prefix, &line);
+                        printer.log(&prefix, &line).await;
                         if let Some(tails) = &tails {
                             tails.record(&pod, &line.container, &line.line);
                         }

@@ -382,3 +382,52 @@ fn a_terminal_that_is_not_drained_does_not_hold_long_lines() {
         "log-flood done lines=12500"
     ));
 }
+
+/// Two pods flood a stdout nobody reads while a third crash-loops: the CLI's
+/// printers wait for the stuck terminal, but its runtime keeps driving the
+/// pods (each printing stream has a writer thread of its own; before, each
+/// blocked printer held one of the runtime's two workers and the restarts
+/// stopped). The restarts show in the third pod's log files.
+#[test]
+fn a_stdout_nobody_reads_does_not_stop_the_pods() {
+    let ws = Workspace::new();
+    let flood = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: Never\n{}",
+            container("flood", "['log-flood', '50000000', '1000']")
+        )
+    };
+    let crasher = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: crasher\nspec:\n  \
+                   restartPolicy: Always\n  containers:\n  - name: c\n    image: busybox\n    \
+                   command: ['sh', '-c', 'echo tick; exit 1']\n";
+    let yaml = format!("{}---\n{}---\n{crasher}", flood("one"), flood("two"));
+    let file = ws.write("pods.yaml", &yaml);
+    let mut child = ws
+        .run_command(&["--backoff-initial", "10ms", "--backoff-max", "10ms", &file])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(File::create(ws.dir.path().join("stderr")).unwrap())
+        .spawn()
+        .expect("start wasmpod");
+    let restarted = ws.run_dir().join("crasher/logs/c/5.log");
+    let started = Instant::now();
+    // Nobody reads stdout until the crasher has restarted five times.
+    let ok = loop {
+        if restarted.exists() {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let mut rest = Vec::new();
+    let _ = child.stdout.take().unwrap().read_to_end(&mut rest);
+    let _ = child.wait();
+    let stderr = std::fs::read_to_string(ws.dir.path().join("stderr")).unwrap_or_default();
+    assert!(
+        ok,
+        "the crasher did not restart while stdout was stuck\n{stderr}"
+    );
+}
