@@ -19,15 +19,31 @@ pub struct ConfigObjects {
     secrets: BTreeMap<(String, String), Arc<Secret>>,
 }
 
+/// The most ConfigMaps and Secrets (together) one runtime holds: each is up to 1 MiB,
+/// and every pod's view of them is a copy of the set's index.
+pub const MAX_CONFIG_OBJECTS: usize = 10_000;
+
 impl ConfigObjects {
     /// Adds or replaces an object (by kind, namespace and name).
     ///
     /// # Errors
     /// The API server's update rules: an object with `immutable: true` keeps its data and
-    /// stays immutable; a Secret keeps its `type`. The message names the field.
+    /// stays immutable; a Secret keeps its `type`. The message names the field. A new
+    /// object past [`MAX_CONFIG_OBJECTS`] is refused too (a namespace's quota would).
     pub fn apply(&mut self, object: ConfigObject) -> Result<(), String> {
         let key = (object.namespace().to_owned(), object.name().to_owned());
         const IMMUTABLE: &str = "Forbidden: field is immutable when `immutable` is set";
+        let new = match &object {
+            ConfigObject::ConfigMap(_) => !self.config_maps.contains_key(&key),
+            ConfigObject::Secret(_) => !self.secrets.contains_key(&key),
+            ConfigObject::Service(_) => false,
+        };
+        if new && self.config_maps.len() + self.secrets.len() >= MAX_CONFIG_OBJECTS {
+            return Err(format!(
+                "Forbidden: exceeded quota: at most {MAX_CONFIG_OBJECTS} ConfigMaps and Secrets \
+                 in one runtime; delete some first"
+            ));
+        }
         match object {
             ConfigObject::ConfigMap(c) => {
                 if let Some(old) = self.config_maps.get(&key)
@@ -215,6 +231,31 @@ mod tests {
             o.apply(object).unwrap();
         }
         o
+    }
+
+    /// Past [`MAX_CONFIG_OBJECTS`] a new object is refused; those there can still be
+    /// replaced, and a deletion makes room.
+    #[test]
+    fn config_objects_are_bounded() {
+        use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+        let config_map = |name: String| {
+            let mut c = ConfigMap::default();
+            c.metadata.name = Some(name);
+            ConfigObject::ConfigMap(c)
+        };
+        let mut o = ConfigObjects::default();
+        for i in 0..MAX_CONFIG_OBJECTS {
+            o.apply(config_map(format!("c{i}"))).unwrap();
+        }
+        let mut secret = Secret::default();
+        secret.metadata.name = Some("one-too-many".into());
+        let err = o.apply(ConfigObject::Secret(secret)).unwrap_err();
+        assert!(err.contains("exceeded quota"), "{err}");
+        assert!(o.secret("default", "one-too-many").is_none());
+        o.apply(config_map("c0".into())).unwrap();
+        assert!(o.delete(ObjectKind::ConfigMap, "default", "c0"));
+        o.apply(config_map("room".into())).unwrap();
+        assert!(o.apply(config_map("no-room".into())).is_err());
     }
 
     #[test]

@@ -319,6 +319,30 @@ mod tests {
         assert!(cluster.pods().is_empty());
     }
 
+    /// An embedder applying Services without end meets a quota, as a namespace's would:
+    /// a Service already there can still be replaced. (ConfigMaps and Secrets: the test
+    /// in `plan/config.rs`.)
+    #[test]
+    fn services_are_bounded() {
+        use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+        let cluster = test_cluster();
+        let service = |name: String| {
+            let mut s = Service::default();
+            s.metadata.name = Some(name);
+            s.spec = Some(ServiceSpec {
+                cluster_ip: Some("None".into()),
+                ..Default::default()
+            });
+            crate::spec::ConfigObject::Service(Box::new(s))
+        };
+        for i in 0..super::super::services::MAX_SERVICES {
+            cluster.apply(service(format!("s{i}"))).unwrap();
+        }
+        let err = cluster.apply(service("one-too-many".into())).unwrap_err();
+        assert!(err.message.contains("exceeded quota"), "{err}");
+        cluster.apply(service("s0".into())).unwrap();
+    }
+
     #[test]
     fn a_registration_outliving_its_cluster_is_harmless() {
         let cluster = test_cluster();

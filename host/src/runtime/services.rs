@@ -24,12 +24,21 @@ fn ns_name(svc: &Service) -> (String, String) {
     )
 }
 
+/// The most Services one runtime holds (each connect looks through them).
+pub const MAX_SERVICES: usize = 10_000;
+
 impl Cluster {
     /// Adds or replaces a Service, giving it a cluster IP (from the service CIDR, or the
     /// one it asks for) unless it is headless; an update keeps its IP.
     pub(super) fn apply_service(&self, mut svc: Service) -> Result<(), String> {
         let key = ns_name(&svc);
         let mut services = super::cluster::lock(&self.services);
+        if !services.contains_key(&key) && services.len() >= MAX_SERVICES {
+            return Err(format!(
+                "Forbidden: exceeded quota: at most {MAX_SERVICES} Services in one runtime; \
+                 delete some first"
+            ));
+        }
         let old = services
             .get(&key)
             .map(|s| (svc_plan::cluster_ip(s), svc_plan::is_headless(s)));
