@@ -147,9 +147,7 @@ pub(crate) fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
 /// every pod finds what it reads there: nothing can add an object during a run, so a
 /// missing one is an error before anything runs, with every missing reference listed.
 fn apply_objects(rt: &Runtime, loaded: &LoadedFile) -> Result<(), Failure> {
-    for object in &loaded.objects {
-        rt.cluster().apply(object.clone())?;
-    }
+    rt.cluster().apply_all(loaded.objects.iter().cloned())?;
     let mut problems = Vec::new();
     for p in &loaded.pods {
         let name = p.document.pod.metadata.name.as_deref().unwrap_or_default();

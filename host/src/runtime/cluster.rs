@@ -139,6 +139,67 @@ impl Cluster {
         result
     }
 
+    /// Applies several objects as [`apply`](Self::apply) does, in order, the ConfigMaps
+    /// and Secrets as one change (one new version for the pods to see, where applying
+    /// them one by one copies the set's index for each), then the Services. Each kind
+    /// stops at its first refused object (the Services at the first refused object of
+    /// either kind); the error is the earliest refused in the input.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply), for the first object refused.
+    pub fn apply_all(
+        &self,
+        objects: impl IntoIterator<Item = ConfigObject>,
+    ) -> Result<(), ApplyError> {
+        let refused = |object: &ConfigObject| {
+            let (kind, namespace, name) = (
+                object.kind(),
+                object.namespace().to_owned(),
+                object.name().to_owned(),
+            );
+            move |message| ApplyError {
+                kind,
+                namespace,
+                name,
+                message,
+            }
+        };
+        let (services, config): (Vec<_>, Vec<_>) = objects
+            .into_iter()
+            .enumerate()
+            .partition(|(_, o)| matches!(o, ConfigObject::Service(_)));
+        // The ConfigMaps and Secrets up to the first refused one, under the watch's lock
+        // (no concurrent apply is lost); then the Services before that point.
+        let mut first_error: Option<(usize, ApplyError)> = None;
+        self.objects.send_if_modified(|objects| {
+            let mut next = (**objects).clone();
+            for (i, object) in config {
+                let error = refused(&object);
+                if let Err(message) = next.apply(object) {
+                    first_error = Some((i, error(message)));
+                    break;
+                }
+            }
+            if next == **objects {
+                return false;
+            }
+            *objects = Arc::new(next);
+            true
+        });
+        let stop = first_error.as_ref().map_or(usize::MAX, |(i, _)| *i);
+        for (i, object) in services.into_iter().take_while(|(i, _)| *i < stop) {
+            let error = refused(&object);
+            let ConfigObject::Service(svc) = object else {
+                continue;
+            };
+            if let Err(message) = self.apply_service(*svc) {
+                first_error = Some((i, error(message)));
+                break;
+            }
+        }
+        first_error.map_or(Ok(()), |(_, e)| Err(e))
+    }
+
     /// Deletes a ConfigMap or Secret; `false` if there was none. Running pods keep what
     /// they read; a container that starts later and needs it waits.
     pub fn delete(&self, kind: ObjectKind, namespace: &str, name: &str) -> bool {
@@ -341,6 +402,46 @@ mod tests {
         let err = cluster.apply(service("one-too-many".into())).unwrap_err();
         assert!(err.message.contains("exceeded quota"), "{err}");
         cluster.apply(service("s0".into())).unwrap();
+    }
+
+    /// A batch is one new version of the objects; the first refused object stops it
+    /// and is the error.
+    #[test]
+    fn apply_all_is_one_change_and_stops_at_the_first_refused() {
+        let file = crate::spec::load(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\nimmutable: true\ndata: {k: one}\n",
+        )
+        .unwrap();
+        let cluster = test_cluster();
+        cluster.apply_all(file.objects).unwrap();
+        let mut changes = cluster.objects.subscribe();
+        let batch = crate::spec::load(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {k: x}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: y}\n",
+        )
+        .unwrap();
+        cluster.apply_all(batch.objects).unwrap();
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        let objects = cluster.objects();
+        assert!(objects.config_map("default", "b").is_some());
+        assert!(objects.config_map("default", "c").is_some());
+
+        let refused = crate::spec::load(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: {k: x}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\nimmutable: true\ndata: {k: two}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {name: e}\ndata: {k: x}\n",
+        )
+        .unwrap();
+        let err = cluster.apply_all(refused.objects).unwrap_err();
+        assert_eq!((err.kind, err.name.as_str()), ("ConfigMap", "a"), "{err}");
+        assert!(err.message.contains("immutable"), "{err}");
+        let objects = cluster.objects();
+        assert!(
+            objects.config_map("default", "d").is_some(),
+            "before the refused one"
+        );
+        assert!(objects.config_map("default", "e").is_none(), "after it");
     }
 
     #[test]
