@@ -335,10 +335,6 @@ pub(crate) fn compile(
         source_name: source_name.to_string(),
         message: error_text(&e),
     };
-    let host_err = |message: &str| ImageError::Link {
-        source_name: source_name.to_string(),
-        message: message.to_string(),
-    };
     // Refuse what cannot run before compiling it: a large image takes
     // seconds to compile, a missing entry point is found in microseconds.
     if let Some(message) = entry_point_problem(bytes) {
@@ -349,11 +345,8 @@ pub(crate) fn compile(
     }
     if wasmparser::Parser::is_component(bytes) {
         let component = Component::new(engine, bytes).map_err(compile_err)?;
-        let pre = linkers
-            .p2()
-            .map_err(host_err)?
-            .instantiate_pre(&component)
-            .map_err(link_err)?;
+        let pre = linkers.p2().and_then(|l| l.instantiate_pre(&component));
+        let pre = pre.map_err(link_err)?;
         // As runwasi: an HTTP handler is served, even if it also has `run`.
         if serves_http(engine, &component) {
             return Ok(Image::Http(ProxyPre::new(pre).map_err(link_err)?));
@@ -361,11 +354,8 @@ pub(crate) fn compile(
         Ok(Image::Component(CommandPre::new(pre).map_err(link_err)?))
     } else if wasmparser::Parser::is_core_wasm(bytes) {
         let module = Module::new(engine, bytes).map_err(compile_err)?;
-        let pre = linkers
-            .p1()
-            .map_err(host_err)?
-            .instantiate_pre(&module)
-            .map_err(link_err)?;
+        let pre = linkers.p1().and_then(|l| l.instantiate_pre(&module));
+        let pre = pre.map_err(link_err)?;
         Ok(Image::Module(pre))
     } else {
         Err(ImageError::NotWasm {

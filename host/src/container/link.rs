@@ -50,19 +50,19 @@ impl Linkers {
 
     /// The components' linker. `Err` (wasmtime's message) only if the host's own
     /// definitions clash, which is a bug.
-    pub(crate) fn p2(&self) -> Result<&wasmtime::component::Linker<P2State>, &str> {
+    pub(crate) fn p2(&self) -> wasmtime::Result<&wasmtime::component::Linker<P2State>> {
         self.p2
             .get_or_init(|| build_p2(&self.engine).map_err(|e| format!("{e:#}")))
             .as_ref()
-            .map_err(String::as_str)
+            .map_err(|e| wasmtime::Error::msg(e.clone()))
     }
 
     /// The core modules' linker (wasip1); `Err` as for [`p2`](Self::p2).
-    pub(crate) fn p1(&self) -> Result<&wasmtime::Linker<P1State>, &str> {
+    pub(crate) fn p1(&self) -> wasmtime::Result<&wasmtime::Linker<P1State>> {
         self.p1
             .get_or_init(|| build_p1(&self.engine).map_err(|e| format!("{e:#}")))
             .as_ref()
-            .map_err(String::as_str)
+            .map_err(|e| wasmtime::Error::msg(e.clone()))
     }
 }
 

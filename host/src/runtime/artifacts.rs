@@ -102,17 +102,10 @@ impl Loaded {
             source_name: name.to_string(),
             message: error_text(&e),
         };
-        let host_err = |message: &str| ImageError::Link {
-            source_name: name.to_string(),
-            message: message.to_string(),
-        };
         Ok(match self {
             Loaded::Component(c) => {
-                let pre = linkers
-                    .p2()
-                    .map_err(host_err)?
-                    .instantiate_pre(&c)
-                    .map_err(link_err)?;
+                let pre = linkers.p2().and_then(|l| l.instantiate_pre(&c));
+                let pre = pre.map_err(link_err)?;
                 // As when it was compiled: an HTTP handler is served.
                 if crate::container::image::serves_http(c.engine(), &c) {
                     Image::Http(
@@ -122,13 +115,10 @@ impl Loaded {
                     Image::Component(CommandPre::new(pre).map_err(link_err)?)
                 }
             }
-            Loaded::Module(m) => Image::Module(
-                linkers
-                    .p1()
-                    .map_err(host_err)?
-                    .instantiate_pre(&m)
-                    .map_err(link_err)?,
-            ),
+            Loaded::Module(m) => {
+                let pre = linkers.p1().and_then(|l| l.instantiate_pre(&m));
+                Image::Module(pre.map_err(link_err)?)
+            }
         })
     }
 }

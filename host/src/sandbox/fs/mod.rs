@@ -46,6 +46,7 @@
 mod atomic;
 mod files;
 mod kept;
+mod places;
 mod read;
 mod rootfs;
 mod subpath;
@@ -55,6 +56,8 @@ mod usage;
 mod workdir;
 
 pub use kept::{Kept, keep, reopen};
+use places::memory_base;
+pub use places::{roots_base, sweep_stale, temp_run_base};
 pub use read::read_regular_file;
 pub use sweep::owned_prefix;
 use trash::lock;
@@ -474,114 +477,6 @@ fn single_component(volume: &str, name: &str) -> Result<(), SandboxError> {
 fn open_ambient(volume: &str, path: &Path) -> Result<Dir, SandboxError> {
     Dir::open_ambient_dir(path, ambient_authority())
         .map_err(|source| io_err(volume, "failed to open directory", path, source))
-}
-
-/// `/dev/shm` if it is a directory we can write to (a tmpfs on Linux).
-/// Where a pod without a run directory gets its temporary one: `$TMPDIR`
-/// when it is set (the user's choice); else `$XDG_RUNTIME_DIR` or
-/// `/dev/shm`, memory file systems where creating and removing a pod's
-/// directories never waits on a disk, if one is writable and has at least
-/// [`MIN_TMPFS_FREE`] free (a container's `/dev/shm` is often 64 MiB); else
-/// the system's temporary directory.
-pub fn temp_run_base() -> PathBuf {
-    static MEMORY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    if std::env::var_os("TMPDIR").is_some() {
-        return std::env::temp_dir();
-    }
-    MEMORY
-        .get_or_init(|| {
-            let xdg = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
-            xdg.into_iter()
-                .chain(std::iter::once(PathBuf::from("/dev/shm")))
-                .find(|d| roomy_and_writable(d))
-        })
-        .clone()
-        .unwrap_or_else(std::env::temp_dir)
-}
-
-/// Removes, once per process and on a thread of its own, what dead
-/// processes left in the shared places pods' directories go to
-/// ([`temp_run_base`], `/dev/shm`, the temp dir): see `sweep.rs`. Reading a
-/// large shared temp dir takes a millisecond or more, which a short
-/// `wasmpod run` should not wait for; a process that exits before the sweep
-/// ends leaves the rest to the next one.
-pub fn sweep_stale() {
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    STARTED.call_once(|| {
-        let sweep = || {
-            let mut bases = vec![temp_run_base(), std::env::temp_dir()];
-            bases.extend(memory_base());
-            bases.sort();
-            bases.dedup();
-            sweep::sweep_stale(&bases);
-        };
-        if std::thread::Builder::new()
-            .name("wasmpod-sweep".into())
-            .spawn(sweep)
-            .is_err()
-        {
-            tracing::debug!("no thread for the sweep of stale directories; skipped");
-        }
-    });
-}
-
-/// Where the private roots of a pod whose run directory is `run_dir` go, when not in
-/// `run_dir/containers`: a new `<owned_prefix><uid>.containers` in `/dev/shm` (a memory
-/// file system with at least [`MIN_TMPFS_FREE`] free, checked once per process) when
-/// `run_dir` is on a disk and no container starts from a copy of an image's files.
-///
-/// A root is the stand-in for a container's writable layer, made at every start and
-/// removed at every restart and at the pod's end; on a disk (ext4 with `discard`) that is
-/// ~0.5 ms per container, in memory ~0.05 ms. Logs and disk-backed volumes stay in the
-/// run directory. A guest's writes to its root then use memory, as they do where `/tmp`
-/// is a tmpfs (Debian 13, Fedora, Arch) and as a library pod's whole run directory does
-/// by default ([`temp_run_base`]).
-pub fn roots_base(run_dir: &Path, uid: &str, copies_image_files: bool) -> Option<PathBuf> {
-    static ROOMY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    if copies_image_files || trash::on_tmpfs(run_dir) {
-        return None;
-    }
-    let base = ROOMY
-        .get_or_init(|| memory_base().filter(|b| roomy_and_writable(b)))
-        .as_ref()?;
-    // `.`: no volume's name (a DNS label) makes a memory volume's `<prefix><uid>-<name>` this.
-    let leaf = format!("{}{uid}.containers", owned_prefix());
-    single_component("rootfs", &leaf).ok()?;
-    Some(base.join(leaf))
-}
-
-/// The least free space a memory file system needs to hold run directories.
-pub const MIN_TMPFS_FREE: u64 = 1 << 30;
-
-fn roomy_and_writable(dir: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        let free = rustix::fs::statvfs(dir).map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize));
-        free >= MIN_TMPFS_FREE
-            && rustix::fs::access(
-                dir,
-                rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
-            )
-            .is_ok()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        false
-    }
-}
-
-/// `/dev/shm` if this process can make directories there (probed once).
-fn memory_base() -> Option<PathBuf> {
-    static BASE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    BASE.get_or_init(|| {
-        let shm = PathBuf::from("/dev/shm");
-        let probe = shm.join(format!(".wasmpod-probe-{}", std::process::id()));
-        std::fs::create_dir(&probe).ok()?;
-        let _ = std::fs::remove_dir(&probe);
-        Some(shm)
-    })
-    .clone()
 }
 
 /// Creates a directory of this process's own in a shared place (`/dev/shm`): exactly

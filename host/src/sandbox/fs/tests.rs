@@ -357,7 +357,7 @@ fn roots_of_a_run_directory_on_disk_go_to_memory_and_leave_with_the_pod() {
     assert_eq!(roots_base(disk.path(), &p.uid, true), None);
     let Some(roots) = roots_base(disk.path(), &p.uid, false) else {
         // No roomy /dev/shm: the roots stay in the run directory.
-        assert!(memory_base().is_none_or(|b| !roomy_and_writable(&b)));
+        assert!(memory_base().is_none_or(|b| !places::roomy_and_writable(&b)));
         return;
     };
     assert!(trash::on_tmpfs(roots.parent().unwrap()), "{roots:?}");
