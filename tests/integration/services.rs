@@ -356,8 +356,10 @@ spec:
   - name: web
     image: busybox
     command: ['sh', '-c', 'touch /tmp/ready; nc -lk -p 8080']
+    # Ready once the file is there and the listener is up (a probe between the
+    # two would let a connect be refused while Ready).
     readinessProbe:
-      exec: {{command: ['cat', '/tmp/ready']}}
+      exec: {{command: ['sh', '-c', 'cat /tmp/ready && nc -z 127.0.0.1 8080']}}
       periodSeconds: 1
 "#
     );
