@@ -101,7 +101,10 @@ pub fn note(text: &str) {
 /// Waits until every queued line is written (before the process exits).
 pub fn flush() {
     for s in [Stream::Out, Stream::Err] {
-        let Some(queue) = stream(s) else { continue };
+        // A stream nothing was queued on has no thread to start now.
+        let Some(queue) = queue_of(s).get().and_then(Option::as_ref) else {
+            continue;
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         if queue.blocking_send(Item::Flush(tx)).is_ok() {
             let _ = rx.recv();
@@ -126,30 +129,39 @@ enum Item {
 /// The queue of a stream's writer thread (started on first use); `None` if it
 /// cannot start (lines are then written directly).
 fn stream(s: Stream) -> Option<&'static mpsc::Sender<Item>> {
-    static OUT: OnceLock<Option<mpsc::Sender<Item>>> = OnceLock::new();
-    static ERR: OnceLock<Option<mpsc::Sender<Item>>> = OnceLock::new();
-    let (cell, name) = match s {
-        Stream::Out => (&OUT, "wasmpod-stdout"),
-        Stream::Err => (&ERR, "wasmpod-stderr"),
+    let name = match s {
+        Stream::Out => "wasmpod-stdout",
+        Stream::Err => "wasmpod-stderr",
     };
-    cell.get_or_init(|| {
-        let (tx, mut rx) = mpsc::channel::<Item>(QUEUED_LINES);
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                while let Some(item) = rx.blocking_recv() {
-                    match item {
-                        Item::Text(text) => write_to(s, &text),
-                        Item::Flush(done) => {
-                            let _ = done.send(());
+    queue_of(s)
+        .get_or_init(|| {
+            let (tx, mut rx) = mpsc::channel::<Item>(QUEUED_LINES);
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    while let Some(item) = rx.blocking_recv() {
+                        match item {
+                            Item::Text(text) => write_to(s, &text),
+                            Item::Flush(done) => {
+                                let _ = done.send(());
+                            }
                         }
                     }
-                }
-            })
-            .ok()
-            .map(|_| tx)
-    })
-    .as_ref()
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// The cell holding a stream's queue.
+fn queue_of(s: Stream) -> &'static OnceLock<Option<mpsc::Sender<Item>>> {
+    static OUT: OnceLock<Option<mpsc::Sender<Item>>> = OnceLock::new();
+    static ERR: OnceLock<Option<mpsc::Sender<Item>>> = OnceLock::new();
+    match s {
+        Stream::Out => &OUT,
+        Stream::Err => &ERR,
+    }
 }
 
 /// Writes `text` to the stream now. A closed stream (`| head`) is not an

@@ -103,40 +103,7 @@ impl Cluster {
     /// [`ApplyError`] for an update the API server refuses: the data of an object marked
     /// `immutable`, a Secret's `type`. Nothing changes then.
     pub fn apply(&self, object: ConfigObject) -> Result<(), ApplyError> {
-        let (kind, namespace, name) = (
-            object.kind(),
-            object.namespace().to_owned(),
-            object.name().to_owned(),
-        );
-        if let ConfigObject::Service(svc) = object {
-            return self.apply_service(*svc).map_err(|message| ApplyError {
-                kind,
-                namespace,
-                name,
-                message,
-            });
-        }
-        let mut result = Ok(());
-        self.objects.send_if_modified(|objects| {
-            let mut next = (**objects).clone();
-            match next.apply(object) {
-                Ok(()) if next != **objects => {
-                    *objects = Arc::new(next);
-                    true
-                }
-                Ok(()) => false,
-                Err(message) => {
-                    result = Err(ApplyError {
-                        kind,
-                        namespace: namespace.clone(),
-                        name: name.clone(),
-                        message,
-                    });
-                    false
-                }
-            }
-        });
-        result
+        self.apply_all(std::iter::once(object))
     }
 
     /// Applies several objects as [`apply`](Self::apply) does, in order, the ConfigMaps
@@ -172,6 +139,9 @@ impl Cluster {
         // (no concurrent apply is lost); then the Services before that point.
         let mut first_error: Option<(usize, ApplyError)> = None;
         self.objects.send_if_modified(|objects| {
+            if config.is_empty() {
+                return false;
+            }
             let mut next = (**objects).clone();
             for (i, object) in config {
                 let error = refused(&object);
