@@ -23,7 +23,8 @@
 //! The runtime is `RuntimeConfig::default()` with `max_instances` raised to
 //! the number of containers (and the other settings it implies), so that
 //! the default configuration's limits are not what is measured.
-//! `DENSITY_DEFAULT_CONFIG=1` keeps the default configuration as it is.
+//! `DENSITY_DEFAULT_CONFIG=1` keeps the default configuration as it is;
+//! `DENSITY_POOLING=1` turns on wasmtime's pooling allocator.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -322,6 +323,8 @@ fn main() {
     } else {
         sized(config, containers)
     };
+    // `DENSITY_POOLING=1`: wasmtime's pooling allocator (`RuntimeConfig::pooling`).
+    let config = config.with_pooling(std::env::var_os("DENSITY_POOLING").is_some());
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

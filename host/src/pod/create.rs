@@ -94,10 +94,12 @@ impl Runtime {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        std::fs::create_dir_all(&run_dir).map_err(|source| Error::RunDir {
-            path: run_dir.clone(),
-            source,
-        })?;
+        if temp.is_none() {
+            std::fs::create_dir_all(&run_dir).map_err(|source| Error::RunDir {
+                path: run_dir.clone(),
+                source,
+            })?;
+        }
         let copies_image_files = plan
             .init_containers
             .iter()

@@ -52,8 +52,8 @@ async fn termination_message_symlink_is_not_followed_out_of_the_root() {
     let secret = tmp.path().join("secret");
     std::fs::write(&secret, "host-secret-7f3a").unwrap();
     let run_dir = tmp.path().join("run");
-    // run/containers/<name>/rootfs/dev/termination-log: five levels up is `tmp`.
-    let relative = "../../../../../secret";
+    // run/containers/<name>/dev/termination-log: four levels up is `tmp`.
+    let relative = "../../../../secret";
     let containers = [
         hostile_container("rel", &["symlink", "/dev/termination-log", relative], ""),
         hostile_container(

@@ -12,7 +12,7 @@
 //! by its opened directory, as before.
 //!
 //! Reopening the root by path is safe where reopening a mount would not be:
-//! the root is `RUN_DIR/containers/NAME/rootfs`, every component of which is
+//! the root is `RUN_DIR/containers/NAME`, every component of which is
 //! the runtime's own; a guest can write inside its root, never replace it.
 
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ use super::{Preopen, SandboxError, open_ambient};
 pub enum Kept {
     /// The container's private root, by its host path.
     Root {
-        /// `RUN_DIR/containers/NAME/rootfs`.
+        /// `RUN_DIR/containers/NAME`.
         host: PathBuf,
         /// `/`.
         guest: String,

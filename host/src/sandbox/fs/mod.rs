@@ -48,6 +48,7 @@ mod files;
 mod kept;
 mod places;
 mod read;
+mod remove;
 mod rootfs;
 mod subpath;
 mod sweep;
@@ -162,8 +163,8 @@ pub struct PodDirs {
     owned: Vec<PathBuf>,
     /// Where files mounted by `subPath` from memory-backed volumes are copied (memory too).
     memory_files: Option<PathBuf>,
-    /// The containers whose private root exists (`containers/NAME/rootfs`): a
-    /// first start has no previous root to discard, and creates `containers/` once.
+    /// The containers whose private root exists (`containers/NAME`): a first
+    /// start has no previous root to discard.
     roots: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Set by [`PodDirs::remove`]: a second call (the drop after the pod's end) does nothing.
     removed: std::sync::atomic::AtomicBool,
@@ -195,9 +196,17 @@ impl PodDirs {
             // Removed with the pod even if no container ever started.
             owned.push(roots.clone());
         }
+        let containers = match roots {
+            Some(roots) => roots,
+            None => {
+                let containers = run_dir.join("containers");
+                create_dir("rootfs", &containers)?;
+                containers
+            }
+        };
         let mut dirs = PodDirs {
             run_dir: run_dir.to_path_buf(),
-            containers: roots.unwrap_or_else(|| run_dir.join("containers")),
+            containers,
             volumes: HashMap::new(),
             owned,
             memory_files: None,
@@ -323,20 +332,15 @@ impl PodDirs {
     /// root or a subPath escapes its volume.
     pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
         single_component("rootfs", &c.name)?;
-        let root = self.containers.join(&c.name).join("rootfs");
+        let root = self.containers.join(&c.name);
         let restart = !lock(&self.roots).insert(c.name.clone());
         if restart {
             // The previous instance's root is moved away at once and removed
             // off the restart's path.
             trash::discard(&root);
         }
-        // A first start makes the parents (`containers/NAME`); a restart's are there.
-        let made = if restart {
-            std::fs::create_dir(&root)
-        } else {
-            std::fs::create_dir_all(&root)
-        };
-        made.map_err(|source| io_err("rootfs", "failed to create directory", &root, source))?;
+        std::fs::create_dir(&root)
+            .map_err(|source| io_err("rootfs", "failed to create directory", &root, source))?;
         let dir = open_ambient("rootfs", &root)?;
         // A compat image's files: the root starts as a copy of them.
         let image = c.pulled.as_ref().and_then(|p| p.rootfs.as_deref());
@@ -424,8 +428,7 @@ impl PodDirs {
             return;
         }
         let in_run_dir = self.containers.starts_with(&self.run_dir);
-        let containers =
-            (in_run_dir && !lock(&self.roots).is_empty()).then(|| self.containers.clone());
+        let containers = in_run_dir.then(|| self.containers.clone());
         for dir in self.owned.iter().chain(containers.as_ref()) {
             trash::discard(dir);
         }

@@ -155,8 +155,8 @@ mod tests {
             .path()
             .join(format!("wasmpod-p{dead}n{}-pod-xyz", ns + 1));
         std::fs::create_dir(&foreign).unwrap();
-        std::fs::create_dir_all(stale.join("containers/c/rootfs/tmp")).unwrap();
-        std::fs::write(stale.join("containers/c/rootfs/tmp/f"), "x").unwrap();
+        std::fs::create_dir_all(stale.join("containers/c/tmp")).unwrap();
+        std::fs::write(stale.join("containers/c/tmp/f"), "x").unwrap();
         let mine = base.path().join(format!("{}pod-def", owned_prefix()));
         std::fs::create_dir(&mine).unwrap();
         let live = base.path().join(format!("wasmpod-p1n{ns}-pod-ghi")); // PID 1 is alive
