@@ -97,6 +97,18 @@ pub struct Launch {
     pub outbound: Arc<[http::AllowedHost]>,
     /// The export a wasip1 module runs instead of `_start` (a compat image's `path#func`).
     pub entry_func: Option<String>,
+    /// Told once the instance is instantiated and its entry point called: the
+    /// container is running (what a postStart hook waits for).
+    pub running: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Launch {
+    /// Tells [`Launch::running`] (once) that the instance runs.
+    pub(crate) fn announce_running(&mut self) {
+        if let Some(tx) = self.running.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// Runs one instance to its exit, its time charged to its CPU account.
@@ -194,6 +206,7 @@ async fn run_metered(
                 Ok(c) => c,
                 Err(e) => return start_error(e),
             };
+            launch.announce_running();
             match command.wasi_cli_run().call_run(&mut store).await {
                 Ok(Ok(())) => Exit::Code(0),
                 Ok(Err(())) => Exit::Code(1),
@@ -221,6 +234,7 @@ async fn run_metered(
                 Ok(f) => f,
                 Err(e) => return Exit::StartError(image::error_text(&e)),
             };
+            launch.announce_running();
             match start.call_async(&mut store, ()).await {
                 Ok(()) => Exit::Code(0),
                 Err(e) => exit_from_error(e),

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::Run;
 use crate::plan::{PodPlan, ProbeHandler};
-use crate::supervisor::launcher::Launcher;
+use crate::supervisor::launcher::{Launcher, Running};
 use crate::supervisor::observed::Slot;
 use crate::supervisor::output::Event;
 use crate::supervisor::probing::http::{HOOK_AGENT, get_once};
@@ -102,8 +102,10 @@ async fn run_hook(
 }
 
 impl Run {
-    /// Starts the postStart hook of the just-started instance of `slot`.
-    pub(super) fn start_post_start(&mut self, slot: Slot) {
+    /// Runs `slot`'s postStart hook, if it has one, once its instance runs
+    /// (`running`), as the kubelet runs it once the runtime has started the
+    /// container's process; an instance that never ran gets no hook.
+    pub(super) fn start_post_start(&mut self, slot: Slot, running: Running) {
         let plan = self.d.plan.clone();
         let Some(handler) = slot.plan(&plan).hooks.post_start.clone() else {
             return;
@@ -115,7 +117,11 @@ impl Run {
         let (launcher, id, tx) = (inst.launcher.clone(), inst.id, self.hook_tx.clone());
         let who = Subject::new(&plan, slot);
         tokio::spawn(async move {
-            let result = run_hook(&handler, &launcher, &who).await;
+            // Never ran: no hook, and nothing left pending on it.
+            let result = match running.await {
+                Ok(()) => run_hook(&handler, &launcher, &who).await,
+                Err(_) => Ok(()),
+            };
             let _ = tx.send(HookNote { slot, id, result });
         });
     }

@@ -371,7 +371,7 @@ impl Run {
             &[ProbeKind::Liveness, ProbeKind::Readiness][..]
         };
         self.start_probes(slot, first);
-        self.start_post_start(slot);
+        self.start_post_start(slot, started.running);
         let exits = self.exits_tx.clone();
         tokio::spawn(async move {
             // The output ends when the instance does (its senders drop).

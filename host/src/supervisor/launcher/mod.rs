@@ -84,7 +84,13 @@ pub(crate) struct Started {
     pub(crate) exit: JoinHandle<Exit>,
     /// How it is asked to stop.
     pub(crate) term: Arc<dyn Term>,
+    /// When it runs.
+    pub(crate) running: Running,
 }
+
+/// Resolves once the instance runs (instantiated, its entry point called);
+/// fails if it ended or never started instead.
+pub(crate) type Running = tokio::sync::oneshot::Receiver<()>;
 
 /// How a running instance is asked to stop. WASI has no signals: an
 /// instance that subscribed to termination handles TERM; one that did not
@@ -111,6 +117,7 @@ fn not_started(why: String) -> Started {
     Started {
         exit: tokio::spawn(async move { Exit::StartError(why) }),
         term: Arc::new(NoTerm),
+        running: tokio::sync::oneshot::channel().1,
     }
 }
 

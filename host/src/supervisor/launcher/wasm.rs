@@ -41,6 +41,7 @@ impl Instances for WasmInstances {
                 return Started {
                     exit: tokio::spawn(async move { container::Exit::StartError(why) }),
                     term: signal as Arc<dyn Term>,
+                    running: tokio::sync::oneshot::channel().1,
                 };
             }
         };
@@ -51,7 +52,8 @@ impl Instances for WasmInstances {
             (Image::Http(_), Use::Container) => Some(ServeConfig::from_env(&mut env)),
             _ => None,
         };
-        let launch = Launch {
+        let (running_tx, running) = tokio::sync::oneshot::channel();
+        let mut launch = Launch {
             image: image.clone(),
             argv: s.argv,
             env,
@@ -67,6 +69,7 @@ impl Instances for WasmInstances {
             entry_func: matches!(what, Use::Container)
                 .then(|| slot.plan(&self.plan).pulled.as_ref()?.entry_func.clone())
                 .flatten(),
+            running: Some(running_tx),
         };
         let engine = self.runtime.engine().clone();
         let run: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match (image, served) {
@@ -74,6 +77,8 @@ impl Instances for WasmInstances {
                 Ok((config, listener)) => {
                     // Before the driver can send TERM: the host drains on it.
                     signal.handled_by_host();
+                    // Served from now on: it runs.
+                    launch.announce_running();
                     let warn = self.warn(slot);
                     Box::pin(http::serve(engine, launch, pre, listener, config, warn))
                 }
@@ -95,6 +100,7 @@ impl Instances for WasmInstances {
         Started {
             exit,
             term: signal as Arc<dyn Term>,
+            running,
         }
     }
 

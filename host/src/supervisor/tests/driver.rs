@@ -386,3 +386,33 @@ async fn a_kill_ends_every_container_at_once_without_hooks() {
         assert_eq!(t.exit_code, 137, "{name}");
     }
 }
+
+/// The kubelet runs a postStart hook once the runtime has started the
+/// container's process: here, once its instance runs (is instantiated), not
+/// when it is launched.
+#[tokio::test(start_paused = true)]
+async fn post_start_waits_until_the_instance_runs() {
+    let p = run(
+        &pod("  containers:
+  - name: app
+    image: busybox
+    command: [main]
+    lifecycle: {postStart: {exec: {command: [hook]}}}
+"),
+        |call| match call.argv[0].as_str() {
+            "hook" => Behaviour::exits(S, 0),
+            _ => Behaviour::runs(OnTerm::Exit(S, 0)).running_after(3 * S),
+        },
+    );
+    p.fake.until_seen(&started("app", "hook"), 1).await;
+    let fake = p.fake.clone();
+    let at = |seen: Seen| secs(fake.when(&seen).expect("seen"));
+    assert_eq!(at(started("app", "main")), 0);
+    assert_eq!(
+        at(started("app", "hook")),
+        3,
+        "the hook once the instance runs"
+    );
+    p.stop();
+    p.end().await;
+}

@@ -29,6 +29,8 @@ pub(super) struct Behaviour {
     pub(super) exit: Option<(Duration, i32)>,
     /// What TERM does.
     pub(super) on_term: OnTerm,
+    /// How long after its start it runs (a Wasm instance: instantiated).
+    pub(super) running_after: Duration,
 }
 
 /// How an instance reacts to TERM.
@@ -49,6 +51,7 @@ impl Behaviour {
         Self {
             exit: Some((after, code)),
             on_term: OnTerm::Unhandled,
+            running_after: Duration::ZERO,
         }
     }
 
@@ -57,6 +60,15 @@ impl Behaviour {
         Self {
             exit: None,
             on_term,
+            running_after: Duration::ZERO,
+        }
+    }
+
+    /// Runs `after` its start, not at once.
+    pub(super) fn running_after(self, after: Duration) -> Self {
+        Self {
+            running_after: after,
+            ..self
         }
     }
 }
@@ -185,9 +197,16 @@ impl Instances for Fake {
             t0,
             seen: Seen::Ended { container, argv0 },
         };
+        let (running_tx, running) = tokio::sync::oneshot::channel();
         let exit = tokio::spawn(async move {
             // Held while the instance lives, as the seam requires.
             let _held = (start.permit, start.output, ended);
+            // It runs after a while; an instance that ends first never ran.
+            let runs = async {
+                tokio::time::sleep(behaviour.running_after).await;
+                let _ = running_tx.send(());
+                std::future::pending().await
+            };
             let by_itself = async {
                 match behaviour.exit {
                     Some((after, code)) => {
@@ -210,10 +229,15 @@ impl Instances for Fake {
             let code = tokio::select! {
                 code = by_itself => code,
                 code = on_term => code,
+                code = runs => code,
             };
             Exit::Code(code)
         });
-        Started { exit, term }
+        Started {
+            exit,
+            term,
+            running,
+        }
     }
 }
 
