@@ -339,8 +339,15 @@ impl PodDirs {
             // off the restart's path.
             trash::discard(&root);
         }
-        std::fs::create_dir(&root)
-            .map_err(|source| io_err("rootfs", "failed to create directory", &root, source))?;
+        let made = match std::fs::create_dir(&root) {
+            // Left by a process killed while using the same run directory.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                trash::discard(&root);
+                std::fs::create_dir(&root)
+            }
+            made => made,
+        };
+        made.map_err(|source| io_err("rootfs", "failed to create directory", &root, source))?;
         let dir = open_ambient("rootfs", &root)?;
         // A compat image's files: the root starts as a copy of them.
         let image = c.pulled.as_ref().and_then(|p| p.rootfs.as_deref());

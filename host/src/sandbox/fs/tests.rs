@@ -180,6 +180,21 @@ fn preopens_create_the_root_and_mount_points() {
     assert!(dirs.volume_path("v").unwrap().join("f").is_file());
 }
 
+/// A run directory reused after a process using it was killed: the old
+/// root is replaced by a fresh one, not reused and not an error.
+#[test]
+fn a_root_left_in_a_reused_run_directory_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = plan("", "");
+    let left = tmp.path().join("containers/app/tmp");
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::write(left.join("old"), "x").unwrap();
+    let dirs = PodDirs::create(&p, tmp.path()).unwrap();
+    let preopens = dirs.preopens_for(&p.containers[0]).unwrap();
+    assert!(preopens[0].dir.is_dir("tmp"));
+    assert!(!preopens[0].dir.exists("tmp/old"), "a fresh root");
+}
+
 /// Kept between instances, the root is its path (no descriptor) and the
 /// mounts their opened directories; reopened, both are the same directories.
 #[test]
