@@ -81,6 +81,12 @@ async fn termination_message_symlink_is_not_followed_out_of_the_root() {
         );
     }
     assert_eq!(run.phase(), "Succeeded", "{}", run.dump());
+    // The pod's roots are gone, links and all; the links' target is not.
+    assert!(!run_dir.join("containers").exists());
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        "host-secret-7f3a"
+    );
 }
 
 /// Issue 8 item 4: an init container plants `a -> <outside>` in a shared
