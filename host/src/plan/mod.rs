@@ -131,6 +131,9 @@ pub struct ContainerPlan {
     /// `resources.limits.memory` in bytes: the most linear memory the
     /// container's instance may hold; going past it is `OOMKilled`.
     pub memory_limit: Option<u64>,
+    /// `resources.limits.ephemeral-storage`: the most its private root may
+    /// hold; past it the pod is evicted, as the kubelet's eviction manager does.
+    pub ephemeral_storage_limit: Option<SizeLimit>,
     /// `resources.limits.cpu` in millicores: a CFS-style quota per period.
     pub cpu_limit_millis: Option<u64>,
     /// `resources.requests.cpu` in millicores (the limit when only that is
@@ -494,6 +497,17 @@ fn resolve_container(
             .as_ref()
             .and_then(|r| r.limits.as_ref()?.get("memory"))
             .and_then(|q| u64::try_from(quantity_value(&q.0).ok()?).ok()),
+        ephemeral_storage_limit: c
+            .resources
+            .as_ref()
+            .and_then(|r| r.limits.as_ref()?.get("ephemeral-storage"))
+            .and_then(|q| {
+                let bytes = u64::try_from(quantity_value(&q.0).ok()?).ok()?;
+                Some(SizeLimit {
+                    bytes,
+                    text: q.0.trim().to_string(),
+                })
+            }),
         cpu_limit_millis: crate::spec::quantity::cpu_millis(c, false),
         cpu_request_millis: crate::spec::quantity::cpu_millis(c, true)
             .or_else(|| crate::spec::quantity::cpu_millis(c, false)),

@@ -137,7 +137,7 @@ impl Runtime {
             }),
             max_instances: self.max_instances_per_pod(),
             plan: plan.clone(),
-            dirs,
+            dirs: Arc::new(dirs),
             backoff: options.backoff,
             shared: shared.clone(),
             stop: stop_rx.clone(),

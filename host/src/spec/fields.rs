@@ -98,11 +98,15 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.containers[*].imagePullPolicy", Accepted), // honoured for registry images
     ("spec.containers[*].command", Accepted),
     ("spec.containers[*].args", Accepted),
-    // Memory and CPU limits are enforced; a CPU request is a weight.
+    // Memory, CPU and ephemeral-storage limits are enforced; a CPU request is a weight.
     ("spec.containers[*].resources", Honoured),
     ("spec.containers[*].resources.requests", Accepted),
     ("spec.containers[*].resources.limits", Honoured),
     ("spec.containers[*].resources.limits.memory", Accepted),
+    (
+        "spec.containers[*].resources.limits.ephemeral-storage",
+        Accepted,
+    ),
     ("spec.containers[*].resources.limits.cpu", Accepted),
     ("spec.containers[*].workingDir", Accepted),
     ("spec.containers[*].restartPolicy", Accepted),

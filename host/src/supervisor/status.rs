@@ -24,6 +24,19 @@ pub fn empty_dir_eviction_message(volume: &str, limit: &str) -> String {
     format!("Usage of EmptyDir volume {volume:?} exceeds the limit {limit:?}. ")
 }
 
+/// The kubelet's message for a pod whose containers' private roots and disk-backed
+/// emptyDirs together hold more than its containers' `limits.ephemeral-storage` added
+/// up (`podEphemeralStorageMessageFmt`).
+pub fn pod_ephemeral_storage_message(total: &str) -> String {
+    format!("Pod ephemeral local storage usage exceeds the total limit of containers {total}. ")
+}
+
+/// The kubelet's message for a container whose private root holds more than its
+/// `limits.ephemeral-storage` (`containerEphemeralStorageMessageFmt`).
+pub fn container_ephemeral_storage_message(container: &str, limit: &str) -> String {
+    format!("Container {container} exceeded its local ephemeral storage limit {limit:?}. ")
+}
+
 /// The pod phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {

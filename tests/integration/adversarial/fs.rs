@@ -1,6 +1,7 @@
 //! fs: a guest's symlinks must not lead the host's own file operations out
 //! of the guest's tree (the termination message, subPath creation), and an
-//! emptyDir's `sizeLimit` is enforced by evicting the pod.
+//! emptyDir's `sizeLimit` and a container's `limits.ephemeral-storage` are
+//! enforced by evicting the pod.
 
 use std::path::Path;
 use std::time::Duration;
@@ -236,4 +237,67 @@ async fn memory_empty_dir_is_limited_by_the_pod_memory_limit() {
         &run,
         "Usage of EmptyDir volume \"data\" exceeds the limit \"16Mi\". ",
     );
+}
+
+/// A pod whose `app` fills `/tmp/f`, in its private root, 64 KiB every 10 ms
+/// up to 256 MiB; `app_limit` is its `limits.ephemeral-storage`, and `other`
+/// more containers.
+fn root_filler_pod(name: &str, app_limit: Option<&str>, other: &str) -> String {
+    let resources = app_limit
+        .map(|l| format!("    resources: {{limits: {{ephemeral-storage: {l}}}}}\n"))
+        .unwrap_or_default();
+    let app = hostile_container(
+        "app",
+        &[
+            "fill",
+            "/tmp/f",
+            &(256u64 << 20).to_string(),
+            &(64u64 << 10).to_string(),
+            "10",
+        ],
+        &resources,
+    );
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Always\n  containers:\n{app}{other}"
+    )
+}
+
+/// A guest writing past its container's `limits.ephemeral-storage` in its
+/// own root (no volume) gets its pod evicted with the kubelet's message for
+/// the container, when the pod's total (a sibling's 64Mi added) is not passed
+/// first: with the app's limit alone, the kubelet (and wasmpod) name the pod.
+#[tokio::test]
+async fn a_root_past_its_ephemeral_storage_limit_evicts_the_pod() {
+    let roomy = "  - name: roomy\n    image: busybox\n    command: [sleep, '3600']\n    resources: {limits: {ephemeral-storage: 64Mi}}\n";
+    let yaml = root_filler_pod("root-limit", Some("1Mi"), roomy);
+    let run = run_pod_with(&yaml, options(), LIMIT).await;
+    assert_evicted(
+        &run,
+        "Container app exceeded its local ephemeral storage limit \"1Mi\". ",
+    );
+    let alone = root_filler_pod("root-limit-alone", Some("1Mi"), "");
+    let run = run_pod_with(&alone, options(), LIMIT).await;
+    assert_evicted(
+        &run,
+        "Pod ephemeral local storage usage exceeds the total limit of containers 1Mi. ",
+    );
+}
+
+/// The pod's limit is its containers' limits added up, and every container's
+/// root counts toward it: a container without a limit fills its root past
+/// its sibling's 1Mi, the only one set.
+#[tokio::test]
+async fn the_pods_roots_together_past_the_containers_limits_evict_the_pod() {
+    let limited = "  - name: limited\n    image: busybox\n    command: [sleep, '3600']\n    resources: {limits: {ephemeral-storage: 1Mi}}\n";
+    let run = run_pod_with(
+        &root_filler_pod("pod-limit", None, limited),
+        options(),
+        LIMIT,
+    )
+    .await;
+    assert_evicted(
+        &run,
+        "Pod ephemeral local storage usage exceeds the total limit of containers 1Mi. ",
+    );
+    assert_eq!(run.exit_code("limited"), 137, "{}", run.dump());
 }

@@ -291,6 +291,17 @@ impl PodDirs {
         self.volumes.get(name).map(|v| v.path.as_path())
     }
 
+    /// The private root of container `name`'s current instance, opened now
+    /// (`None` before its first start, or when it cannot be opened). Every
+    /// component of its path is the runtime's own (see `kept.rs`).
+    pub fn root_dir(&self, name: &str) -> Option<Dir> {
+        if !lock(&self.roots).contains(name) {
+            return None;
+        }
+        single_component("rootfs", name).ok()?;
+        open_ambient("rootfs", &self.containers.join(name)).ok()
+    }
+
     /// The opened directory of a volume.
     pub fn volume_dir(&self, name: &str) -> Option<Arc<Dir>> {
         self.volumes.get(name).map(|v| v.dir.clone())

@@ -1,9 +1,19 @@
-//! emptyDir `sizeLimit` enforcement, as the kubelet's eviction manager does
-//! it (pkg/kubelet/eviction/eviction_manager.go `emptyDirLimitEviction`):
-//! usage is measured every [`HOUSEKEEPING`] and a volume past its limit
-//! evicts the pod at once (grace 0, so no preStop hook): the pod fails with
-//! reason `Evicted` and the kubelet's message, with an `Evicted` warning
-//! event; its containers end with 137.
+//! Local ephemeral storage limits, enforced as the kubelet's eviction
+//! manager does (pkg/kubelet/eviction/eviction_manager.go
+//! `localStorageEviction`): usage is measured every [`HOUSEKEEPING`] and, in
+//! the kubelet's order, a pod is evicted at once (grace 0, so no preStop
+//! hook) when
+//! 1. an emptyDir holds more than its limit (`emptyDirLimitEviction`);
+//! 2. its containers' private roots and disk-backed emptyDirs together hold
+//!    more than its containers' `limits.ephemeral-storage` added up
+//!    (`podEphemeralStorageLimitEviction`);
+//! 3. a container's private root holds more than its own limit
+//!    (`containerEphemeralStorageLimitEviction`).
+//!
+//! The pod fails with reason `Evicted` and the kubelet's message, with an
+//! `Evicted` warning event; its containers end with 137. A container's root
+//! is measured as its current instance's (the kubelet measures the writable
+//! layer; logs, which it counts too, live outside the pod's sandbox here).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,27 +23,42 @@ use tokio::sync::mpsc;
 
 use super::Run;
 use crate::container::KILLED_EXIT_CODE;
-use crate::plan::{PodPlan, SizeLimit};
+use crate::plan::{PodPlan, SizeLimit, VolumeSource};
 use crate::sandbox::{MAX_WALK_ENTRIES, PodDirs, disk_usage};
 use crate::supervisor::observed::Slot;
 use crate::supervisor::output::Event;
-use crate::supervisor::status::{EVICTED_REASON, empty_dir_eviction_message};
+use crate::supervisor::status::{
+    EVICTED_REASON, container_ephemeral_storage_message, empty_dir_eviction_message,
+    pod_ephemeral_storage_message,
+};
 use crate::supervisor::task::AbortOnDrop;
 
-/// How often volume usage is measured (the kubelet's housekeeping period
-/// is 10 s; a local runner checks more often, so a fast writer gets less
-/// past its limit).
+/// How often usage is measured (the kubelet's housekeeping period is 10 s;
+/// a local runner checks more often, so a fast writer gets less past its
+/// limit).
 pub(super) const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
-/// Starts measuring the pod's size-limited volumes; the eviction message is
-/// sent once, when one goes past its limit. `None` when no volume has a
-/// limit (the sender is then dropped, which closes the channel).
+/// What one housekeeping pass measures.
+struct Limits {
+    /// Size-limited volumes: name, directory, limit.
+    volumes: Vec<(String, Arc<Dir>, SizeLimit)>,
+    /// Disk-backed emptyDirs: they count toward the pod's total.
+    disk_volumes: Vec<Arc<Dir>>,
+    /// Every container's name and `limits.ephemeral-storage`.
+    containers: Vec<(String, Option<SizeLimit>)>,
+    /// The containers' limits added up, when any has one.
+    pod: Option<SizeLimit>,
+}
+
+/// Starts measuring the pod's limited storage; the eviction message is sent
+/// once, when a limit is passed. `None` when nothing is limited (the sender
+/// is then dropped, which closes the channel).
 pub(super) fn spawn_monitor(
     plan: &PodPlan,
-    dirs: &PodDirs,
+    dirs: &Arc<PodDirs>,
     tx: mpsc::UnboundedSender<String>,
 ) -> Option<AbortOnDrop> {
-    let limited: Vec<(String, Arc<Dir>, SizeLimit)> = plan
+    let volumes: Vec<(String, Arc<Dir>, SizeLimit)> = plan
         .volumes
         .iter()
         .filter_map(|v| {
@@ -44,35 +69,99 @@ pub(super) fn spawn_monitor(
             ))
         })
         .collect();
-    if limited.is_empty() {
+    let containers: Vec<(String, Option<SizeLimit>)> = plan
+        .init_containers
+        .iter()
+        .chain(&plan.containers)
+        .map(|c| (c.name.clone(), c.ephemeral_storage_limit.clone()))
+        .collect();
+    let total: Option<u64> = containers
+        .iter()
+        .filter_map(|(_, l)| l.as_ref().map(|l| l.bytes))
+        .reduce(u64::saturating_add);
+    if volumes.is_empty() && total.is_none() {
         return None;
     }
+    let disk_volumes = plan
+        .volumes
+        .iter()
+        .filter(|v| matches!(v.source, VolumeSource::EmptyDir { memory: false, .. }))
+        .filter_map(|v| dirs.volume_dir(&v.name))
+        .collect();
+    let limits = Arc::new(Limits {
+        volumes,
+        disk_volumes,
+        containers,
+        pod: total.map(SizeLimit::from_bytes),
+    });
+    let dirs = dirs.clone();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(HOUSEKEEPING);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            for (name, dir, limit) in &limited {
-                let dir = dir.clone();
-                let measured =
-                    tokio::task::spawn_blocking(move || disk_usage(&dir, MAX_WALK_ENTRIES)).await;
-                match measured {
-                    Ok(Ok(usage)) => {
-                        if !usage.complete {
-                            tracing::debug!("volume {name}: partial measurement {usage:?}");
-                        }
-                        if usage.bytes > limit.bytes {
-                            let _ = tx.send(empty_dir_eviction_message(name, &limit.text));
-                            return;
-                        }
-                    }
-                    Ok(Err(e)) => tracing::debug!("volume {name}: cannot measure: {e}"),
-                    Err(_) => return,
+            let (limits, dirs) = (limits.clone(), dirs.clone());
+            match tokio::task::spawn_blocking(move || housekeeping(&limits, &dirs)).await {
+                Ok(Some(message)) => {
+                    let _ = tx.send(message);
+                    return;
                 }
+                Ok(None) => {}
+                Err(_) => return,
             }
         }
     });
     Some(AbortOnDrop(task.abort_handle()))
+}
+
+/// One pass: the eviction message of the first limit passed, in the kubelet's order.
+fn housekeeping(limits: &Limits, dirs: &PodDirs) -> Option<String> {
+    let measure = |what: &str, dir: &Dir| match disk_usage(dir, MAX_WALK_ENTRIES) {
+        Ok(usage) => {
+            if !usage.complete {
+                tracing::debug!("{what}: partial measurement {usage:?}");
+            }
+            Some(usage.bytes)
+        }
+        Err(e) => {
+            tracing::debug!("{what}: cannot measure: {e}");
+            None
+        }
+    };
+    for (name, dir, limit) in &limits.volumes {
+        if measure(&format!("volume {name}"), dir).is_some_and(|b| b > limit.bytes) {
+            return Some(empty_dir_eviction_message(name, &limit.text));
+        }
+    }
+    let pod = limits.pod.as_ref()?;
+    // Each container's root, measured once for both checks.
+    let roots: Vec<(&str, Option<&SizeLimit>, u64)> = limits
+        .containers
+        .iter()
+        .map(|(name, limit)| {
+            let used = dirs
+                .root_dir(name)
+                .and_then(|root| measure(&format!("container {name}"), &root))
+                .unwrap_or(0);
+            (name.as_str(), limit.as_ref(), used)
+        })
+        .collect();
+    let volumes = limits
+        .disk_volumes
+        .iter()
+        .filter_map(|dir| measure("an emptyDir", dir));
+    let used = roots
+        .iter()
+        .map(|(_, _, used)| *used)
+        .chain(volumes)
+        .fold(0u64, u64::saturating_add);
+    if used > pod.bytes {
+        return Some(pod_ephemeral_storage_message(&pod.text));
+    }
+    roots.iter().find_map(|(name, limit, used)| {
+        let limit = limit.filter(|l| *used > l.bytes)?;
+        Some(container_ephemeral_storage_message(name, &limit.text))
+    })
 }
 
 impl Run {

@@ -95,7 +95,7 @@ pub(crate) struct Driver {
     /// ([`crate::RuntimeConfig::max_instances_per_pod`]).
     pub(crate) max_instances: usize,
     pub(crate) plan: Arc<PodPlan>,
-    pub(crate) dirs: PodDirs,
+    pub(crate) dirs: Arc<PodDirs>,
     pub(crate) backoff: BackoffPolicy,
     pub(crate) shared: Arc<Shared>,
     pub(crate) stop: watch::Receiver<Option<StopReason>>,

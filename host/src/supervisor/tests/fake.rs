@@ -320,7 +320,7 @@ pub(super) fn run(
         max_instances: 64,
         network: PodNetwork::new(plan.hostname.clone()),
         plan,
-        dirs,
+        dirs: Arc::new(dirs),
         backoff: BackoffPolicy::default(),
         shared: shared.clone(),
         stop: stop_rx,
