@@ -131,23 +131,24 @@ async fn sub_path_through_a_planted_symlink_is_refused_and_creates_nothing() {
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
 }
 
-/// A pod whose `app` fills `/data/f` in `chunk`-byte writes with a pause
-/// between them, up to 256 MiB.
+/// The container `app` filling `path` in `chunk`-byte writes with a 10 ms
+/// pause between them, up to 256 MiB; `extra` as for [`hostile_container`].
+fn filler(path: &str, chunk: usize, extra: &str) -> String {
+    let total = (256u64 << 20).to_string();
+    hostile_container(
+        "app",
+        &["fill", path, &total, &chunk.to_string(), "10"],
+        extra,
+    )
+}
+
+/// A pod whose `app` fills `/data/f` ([`filler`]).
 fn filler_pod(name: &str, volume: &str, memory_limit: Option<&str>, chunk: usize) -> String {
     let resources = memory_limit
         .map(|m| format!("    resources: {{limits: {{memory: {m}}}}}\n"))
         .unwrap_or_default();
-    let app = hostile_container(
-        "app",
-        &[
-            "fill",
-            "/data/f",
-            &(256u64 << 20).to_string(),
-            &chunk.to_string(),
-            "10",
-        ],
-        &format!("    volumeMounts: [{{name: data, mountPath: /data}}]\n{resources}"),
-    );
+    let mount = "    volumeMounts: [{name: data, mountPath: /data}]\n";
+    let app = filler("/data/f", chunk, &format!("{mount}{resources}"));
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Always\n  volumes:\n  - name: data\n{volume}  containers:\n{app}"
     )
@@ -239,24 +240,14 @@ async fn memory_empty_dir_is_limited_by_the_pod_memory_limit() {
     );
 }
 
-/// A pod whose `app` fills `/tmp/f`, in its private root, 64 KiB every 10 ms
-/// up to 256 MiB; `app_limit` is its `limits.ephemeral-storage`, and `other`
+/// A pod whose `app` fills `/tmp/f` in its private root ([`filler`], 64 KiB
+/// at a time); `app_limit` is its `limits.ephemeral-storage`, and `other`
 /// more containers.
 fn root_filler_pod(name: &str, app_limit: Option<&str>, other: &str) -> String {
     let resources = app_limit
         .map(|l| format!("    resources: {{limits: {{ephemeral-storage: {l}}}}}\n"))
         .unwrap_or_default();
-    let app = hostile_container(
-        "app",
-        &[
-            "fill",
-            "/tmp/f",
-            &(256u64 << 20).to_string(),
-            &(64u64 << 10).to_string(),
-            "10",
-        ],
-        &resources,
-    );
+    let app = filler("/tmp/f", 64 << 10, &resources);
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Always\n  containers:\n{app}{other}"
     )
