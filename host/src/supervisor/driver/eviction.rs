@@ -38,12 +38,20 @@ use crate::supervisor::task::AbortOnDrop;
 /// limit).
 pub(super) const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
+/// One volume a housekeeping pass measures.
+struct Measured {
+    name: String,
+    dir: Arc<Dir>,
+    /// Its own limit (`sizeLimit`, or the pod's memory limit for `medium: Memory`).
+    limit: Option<SizeLimit>,
+    /// A disk-backed emptyDir: it counts toward the pod's total.
+    on_disk: bool,
+}
+
 /// What one housekeeping pass measures.
 struct Limits {
-    /// Size-limited volumes: name, directory, limit.
-    volumes: Vec<(String, Arc<Dir>, SizeLimit)>,
-    /// Disk-backed emptyDirs: they count toward the pod's total.
-    disk_volumes: Vec<Arc<Dir>>,
+    /// Volumes with a limit of their own or counted toward the pod's total.
+    volumes: Vec<Measured>,
     /// Every container's name and `limits.ephemeral-storage`.
     containers: Vec<(String, Option<SizeLimit>)>,
     /// The containers' limits added up, when any has one.
@@ -58,17 +66,6 @@ pub(super) fn spawn_monitor(
     dirs: &Arc<PodDirs>,
     tx: mpsc::UnboundedSender<String>,
 ) -> Option<AbortOnDrop> {
-    let volumes: Vec<(String, Arc<Dir>, SizeLimit)> = plan
-        .volumes
-        .iter()
-        .filter_map(|v| {
-            Some((
-                v.name.clone(),
-                dirs.volume_dir(&v.name)?,
-                plan.volume_limit(v)?,
-            ))
-        })
-        .collect();
     let containers: Vec<(String, Option<SizeLimit>)> = plan
         .init_containers
         .iter()
@@ -79,18 +76,27 @@ pub(super) fn spawn_monitor(
         .iter()
         .filter_map(|(_, l)| l.as_ref().map(|l| l.bytes))
         .reduce(u64::saturating_add);
+    let volumes: Vec<Measured> = plan
+        .volumes
+        .iter()
+        .filter_map(|v| {
+            let limit = plan.volume_limit(v);
+            let on_disk =
+                total.is_some() && matches!(v.source, VolumeSource::EmptyDir { memory: false, .. });
+            (limit.is_some() || on_disk).then_some(())?;
+            Some(Measured {
+                name: v.name.clone(),
+                dir: dirs.volume_dir(&v.name)?,
+                limit,
+                on_disk,
+            })
+        })
+        .collect();
     if volumes.is_empty() && total.is_none() {
         return None;
     }
-    let disk_volumes = plan
-        .volumes
-        .iter()
-        .filter(|v| matches!(v.source, VolumeSource::EmptyDir { memory: false, .. }))
-        .filter_map(|v| dirs.volume_dir(&v.name))
-        .collect();
     let limits = Arc::new(Limits {
         volumes,
-        disk_volumes,
         containers,
         pod: total.map(SizeLimit::from_bytes),
     });
@@ -128,9 +134,15 @@ fn housekeeping(limits: &Limits, dirs: &PodDirs) -> Option<String> {
             None
         }
     };
-    for (name, dir, limit) in &limits.volumes {
-        if measure(&format!("volume {name}"), dir).is_some_and(|b| b > limit.bytes) {
-            return Some(empty_dir_eviction_message(name, &limit.text));
+    // Each volume measured once, for its own limit and the pod's total.
+    let mut on_disk = 0u64;
+    for v in &limits.volumes {
+        let used = measure(&format!("volume {}", v.name), &v.dir).unwrap_or(0);
+        if let Some(limit) = v.limit.as_ref().filter(|l| used > l.bytes) {
+            return Some(empty_dir_eviction_message(&v.name, &limit.text));
+        }
+        if v.on_disk {
+            on_disk = on_disk.saturating_add(used);
         }
     }
     let pod = limits.pod.as_ref()?;
@@ -146,15 +158,10 @@ fn housekeeping(limits: &Limits, dirs: &PodDirs) -> Option<String> {
             (name.as_str(), limit.as_ref(), used)
         })
         .collect();
-    let volumes = limits
-        .disk_volumes
-        .iter()
-        .filter_map(|dir| measure("an emptyDir", dir));
     let used = roots
         .iter()
         .map(|(_, _, used)| *used)
-        .chain(volumes)
-        .fold(0u64, u64::saturating_add);
+        .fold(on_disk, u64::saturating_add);
     if used > pod.bytes {
         return Some(pod_ephemeral_storage_message(&pod.text));
     }
