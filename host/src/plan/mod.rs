@@ -338,14 +338,12 @@ pub fn resolve_at(pod: &Pod, base_dir: &Path, address: PodAddress) -> Result<Pod
             let source = if let Some(e) = &v.empty_dir {
                 VolumeSource::EmptyDir {
                     memory: e.medium.as_deref() == Some("Memory"),
-                    size_limit: e.size_limit.as_ref().and_then(|q| {
-                        let bytes = u64::try_from(quantity_value(&q.0).ok()?).ok()?;
-                        // A zero limit is no limit (`size.Sign() == 1`).
-                        (bytes > 0).then(|| SizeLimit {
-                            bytes,
-                            text: q.0.trim().to_string(),
-                        })
-                    }),
+                    // A zero limit is no limit (`size.Sign() == 1`).
+                    size_limit: e
+                        .size_limit
+                        .as_ref()
+                        .and_then(|q| SizeLimit::parse(&q.0))
+                        .filter(|l| l.bytes > 0),
                 }
             } else if let Some(h) = &v.host_path {
                 VolumeSource::HostPath {
@@ -501,13 +499,7 @@ fn resolve_container(
             .resources
             .as_ref()
             .and_then(|r| r.limits.as_ref()?.get("ephemeral-storage"))
-            .and_then(|q| {
-                let bytes = u64::try_from(quantity_value(&q.0).ok()?).ok()?;
-                Some(SizeLimit {
-                    bytes,
-                    text: q.0.trim().to_string(),
-                })
-            }),
+            .and_then(|q| SizeLimit::parse(&q.0)),
         cpu_limit_millis: crate::spec::quantity::cpu_millis(c, false),
         cpu_request_millis: crate::spec::quantity::cpu_millis(c, true)
             .or_else(|| crate::spec::quantity::cpu_millis(c, false)),

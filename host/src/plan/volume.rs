@@ -56,6 +56,16 @@ pub struct SizeLimit {
 }
 
 impl SizeLimit {
+    /// A limit from a quantity as written (`16Mi`); `None` when it does not
+    /// parse to a byte count (validation reports those).
+    pub fn parse(quantity: &str) -> Option<Self> {
+        let bytes = u64::try_from(crate::spec::quantity::quantity_value(quantity).ok()?).ok()?;
+        Some(SizeLimit {
+            bytes,
+            text: quantity.trim().to_string(),
+        })
+    }
+
     /// A limit from a byte count, shown in binary units when exact (`64Mi`),
     /// as `resource.NewQuantity(n, BinarySI).String()` does.
     pub fn from_bytes(bytes: u64) -> Self {
