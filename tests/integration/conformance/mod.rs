@@ -394,15 +394,21 @@ pub fn started_in_order(run: &PodRun, names: &[&str]) {
     }
 }
 
-/// `RunTogether` for a postStart hook: the hook starts after its container
-/// began (its "Starting") and before it exits. With `start=0` the
-/// container's own "Started" line races with the hook's, so upstream's
-/// Started-vs-Started comparison is taken from "Starting".
+/// `RunTogether` for a postStart hook, as far as Kubernetes guarantees it:
+/// the container started and the hook began before the container exited.
+/// The other half of upstream's check (the container's "Started" before the
+/// hook's "Exiting") is not asserted: a postStart hook runs "right after the
+/// container start, with no ordering guarantee relative to the entrypoint",
+/// and a hook that ends at once (`start=0`) can finish before the guest's
+/// first line is scheduled on a loaded machine (seen: the whole hook ran
+/// 3 ms before the container's "Starting"). That the hook waits for the
+/// instance to run is shown by the supervisor's unit test
+/// `post_start_waits_until_the_instance_runs`.
 pub fn hook_runs_during(j: &Journal, container: &str, hook: &str) {
     let (c_start, h_start) = (first(j, container, "Starting"), first(j, hook, "Started"));
     let c_exit = first(j, container, "Exiting").unwrap_or(u128::MAX);
     assert!(
-        matches!((c_start, h_start), (Some(c), Some(h)) if c < h && h < c_exit),
+        matches!((c_start, h_start), (Some(_), Some(h)) if h < c_exit),
         "{hook} must run during {container}: {:#?}",
         j.entries()
     );
