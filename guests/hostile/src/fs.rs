@@ -9,6 +9,10 @@
 //!   pausing PAUSE_MS between them, until TOTAL bytes or an error; prints
 //!   `filled=N` (and `fill-error=...`), then stays running so that the host
 //!   decides its fate.
+//! * `deep-dirs PATH LEVELS`: makes LEVELS directories, each inside the
+//!   last, beneath the directory PATH (one level at a time through an open
+//!   descriptor, so the depth costs nothing per call); prints `levels=N`
+//!   (and `deep-error=...`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -27,7 +31,11 @@ pub fn run(attack: &str, args: &[String]) -> Option<i32> {
                 _ => usage(attack),
             }
         }
-        ("symlink" | "write-file" | "fill", _) => usage(attack),
+        ("deep-dirs", [path, levels]) => match levels.parse() {
+            Ok(n) => deep_dirs(path, n),
+            Err(_) => usage(attack),
+        },
+        ("symlink" | "write-file" | "fill" | "deep-dirs", _) => usage(attack),
         _ => return None,
     };
     Some(code)
@@ -55,8 +63,17 @@ fn symlink(path: &str, target: &str) -> i32 {
 /// symlink call on WASI).
 #[cfg(target_os = "wasi")]
 fn plant(path: &str, target: &str) -> Result<(), String> {
+    let (dir, rel) = preopen_holding(path)?;
+    let _ = dir.unlink_file_at(&rel);
+    let _ = dir.remove_directory_at(&rel);
+    dir.symlink_at(target, &rel).map_err(|e| format!("{e:?}"))
+}
+
+/// The preopen whose guest path is the longest prefix of `path`, and the rest of `path`.
+#[cfg(target_os = "wasi")]
+fn preopen_holding(path: &str) -> Result<(wasip2::filesystem::types::Descriptor, String), String> {
     use wasip2::filesystem::preopens;
-    let (dir, rel) = preopens::get_directories()
+    preopens::get_directories()
         .into_iter()
         .filter_map(|(d, guest)| {
             let rest = path.strip_prefix(guest.trim_end_matches('/'))?;
@@ -65,10 +82,7 @@ fn plant(path: &str, target: &str) -> Result<(), String> {
         })
         .max_by_key(|(_, len, _)| *len)
         .map(|(d, _, rest)| (d, rest))
-        .ok_or_else(|| format!("no preopen holds {path}"))?;
-    let _ = dir.unlink_file_at(&rel);
-    let _ = dir.remove_directory_at(&rel);
-    dir.symlink_at(target, &rel).map_err(|e| format!("{e:?}"))
+        .ok_or_else(|| format!("no preopen holds {path}"))
 }
 
 #[cfg(not(target_os = "wasi"))]
@@ -79,6 +93,56 @@ fn plant(path: &str, target: &str) -> Result<(), String> {
     return std::os::unix::fs::symlink(target, path).map_err(|e| e.to_string());
     #[cfg(not(unix))]
     return Err(format!("no symlinks here ({target})"));
+}
+
+fn deep_dirs(path: &str, levels: u64) -> i32 {
+    let mut made = 0;
+    let result = nest(path, levels, &mut made);
+    println!("levels={made}");
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("deep-error={e}");
+            1
+        }
+    }
+}
+
+#[cfg(target_os = "wasi")]
+fn nest(path: &str, levels: u64, made: &mut u64) -> Result<(), String> {
+    use wasip2::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+    let (preopen, rel) = preopen_holding(path)?;
+    let open = |dir: &wasip2::filesystem::types::Descriptor, rel: &str| {
+        dir.open_at(
+            PathFlags::empty(),
+            rel,
+            OpenFlags::DIRECTORY,
+            DescriptorFlags::READ | DescriptorFlags::MUTATE_DIRECTORY,
+        )
+        .map_err(|e| format!("{e:?}"))
+    };
+    let mut dir = if rel.is_empty() {
+        preopen
+    } else {
+        open(&preopen, &rel)?
+    };
+    while *made < levels {
+        dir.create_directory_at("d").map_err(|e| format!("{e:?}"))?;
+        dir = open(&dir, "d")?;
+        *made += 1;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn nest(path: &str, levels: u64, made: &mut u64) -> Result<(), String> {
+    let mut at = std::path::PathBuf::from(path);
+    while *made < levels {
+        at.push("d");
+        std::fs::create_dir(&at).map_err(|e| e.to_string())?;
+        *made += 1;
+    }
+    Ok(())
 }
 
 fn write_file(path: &str, bytes: usize) -> i32 {

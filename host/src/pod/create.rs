@@ -91,7 +91,8 @@ impl Runtime {
                     .prefix(&format!("{}{}-", crate::sandbox::owned_prefix(), plan.name))
                     .tempdir_in(&base)
                     .map_err(|source| Error::RunDir { path: base, source })?;
-                (t.path().to_path_buf(), Some(t))
+                let t = TempRunDir(t.keep());
+                (t.0.clone(), Some(t))
             }
         };
         if temp.is_none() {
@@ -198,9 +199,7 @@ impl Runtime {
             }
             let phase = driver.run().await;
             // Its path is gone now; on a disk, the files go in the background.
-            if let Some(temp) = temp {
-                crate::sandbox::discard(&temp.keep());
-            }
+            drop(temp);
             drop(listed);
             let outcome = Outcome {
                 phase,
@@ -401,6 +400,18 @@ impl Runtime {
         let handle = self.create(pod, options).await?;
         handle.start();
         Ok(handle)
+    }
+}
+
+/// A pod's temporary run directory, removed when dropped by
+/// [`crate::sandbox::discard`]: its path is free at once, and unlike
+/// `tempfile::TempDir`'s `remove_dir_all` the removal takes no stack frame
+/// per level of a guest's nested directories.
+struct TempRunDir(PathBuf);
+
+impl Drop for TempRunDir {
+    fn drop(&mut self) {
+        crate::sandbox::discard(&self.0);
     }
 }
 

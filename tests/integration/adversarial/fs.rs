@@ -292,3 +292,44 @@ async fn the_pods_roots_together_past_the_containers_limits_evict_the_pod() {
     );
     assert_eq!(run.exit_code("limited"), 137, "{}", run.dump());
 }
+
+/// A guest nests 25,000 directories in its root's `/tmp` and in an emptyDir
+/// (a few seconds' work through an open descriptor). Removing them when the
+/// pod ends must neither recurse once per level (`std::fs::remove_dir_all`
+/// overflowed its thread's stack at 20,000 levels and aborted the process)
+/// nor hold a descriptor per level.
+#[tokio::test]
+async fn directories_nested_past_any_stack_are_removed_with_the_pod() {
+    const LEVELS: &str = "25000";
+    let shm = Path::new("/dev/shm");
+    let tmp = match shm.is_dir() {
+        true => tempfile::tempdir_in(shm).unwrap(),
+        false => tempfile::tempdir().unwrap(),
+    };
+    let run_dir = tmp.path().join("run");
+    let containers = [
+        hostile_container("root", &["deep-dirs", "/tmp", LEVELS], ""),
+        hostile_container(
+            "volume",
+            &["deep-dirs", "/data", LEVELS],
+            "    volumeMounts: [{name: data, mountPath: /data}]\n",
+        ),
+    ]
+    .concat();
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: deep-dirs}}\nspec:\n  restartPolicy: Never\n  volumes: [{{name: data, emptyDir: {{}}}}]\n  containers:\n{containers}"
+    );
+    let run = run_pod_with(&yaml, options_in(&run_dir), LIMIT).await;
+    for c in ["root", "volume"] {
+        assert_eq!(
+            run.lines(c),
+            [format!("levels={LEVELS}")],
+            "{c}: {}",
+            run.dump()
+        );
+    }
+    assert_eq!(run.phase(), "Succeeded", "{}", run.dump());
+    for gone in ["containers", "volumes"] {
+        assert!(!run_dir.join(gone).exists(), "{gone} is left");
+    }
+}

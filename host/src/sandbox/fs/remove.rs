@@ -12,44 +12,69 @@
 //!
 //! Every call is relative to a directory descriptor opened with
 //! `O_NOFOLLOW`: a symlink a guest left is removed as a link, never
-//! followed. Anything unexpected (a tree deeper than [`MAX_DEPTH`], an
-//! error) ends the attempt; the caller then falls back to `remove_dir_all`,
-//! which finishes what is left.
+//! followed.
+//!
+//! A guest can nest directories as deep as it likes (one level at a time
+//! through an open descriptor), and `std::fs::remove_dir_all` recurses once
+//! per level with a descriptor open at each: 20,000 levels overflowed its
+//! thread's stack and aborted the process. [`remove_tree`] descends at most
+//! [`MAX_DEPTH`] levels (so at most that many descriptors and frames); a
+//! non-empty directory it finds below that is renamed up into the tree's top
+//! directory, and the top is read again until it is empty. Each entry is
+//! still visited a bounded number of times, whatever the depth.
 
 use std::path::Path;
 
-/// Levels of directories [`remove_tree`] descends before it gives up.
+/// Levels of directories [`remove_tree`] descends; deeper ones are moved up.
 const MAX_DEPTH: usize = 16;
 
 /// Removes the tree at `path`; `Err` leaves the rest in place (and says
-/// nothing of what was removed): the caller finishes it another way.
+/// nothing of what was removed).
 ///
 /// # Errors
 /// The first failing call's error; `NotFound` when `path` does not exist.
 #[cfg(target_os = "linux")]
 pub(super) fn remove_tree(path: &Path) -> std::io::Result<()> {
-    use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+    use rustix::fs::{AtFlags, CWD, Mode};
     use rustix::io::Errno;
     match rustix::fs::unlinkat(CWD, path, AtFlags::REMOVEDIR) {
         Ok(()) => return Ok(()),
         Err(Errno::NOTEMPTY | Errno::EXIST) => {}
         Err(e) => return Err(e.into()),
     }
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let dir = rustix::fs::openat(CWD, path, flags, Mode::empty())?;
-    empty(dir, 0)?;
+    let top = rustix::fs::openat(CWD, path, dir_flags(), Mode::empty())?;
+    let mut hoists = 0;
+    // Each pass empties what lies within MAX_DEPTH levels and moves what
+    // lies deeper up into the top, for the next pass.
+    loop {
+        let stream = rustix::fs::openat(&top, c".", dir_flags(), Mode::empty())?;
+        if !empty(&top, stream, 0, &mut hoists)? {
+            break;
+        }
+    }
     rustix::fs::unlinkat(CWD, path, AtFlags::REMOVEDIR)?;
     Ok(())
 }
 
-/// Removes everything in the directory `dir`.
 #[cfg(target_os = "linux")]
-fn empty(dir: rustix::fd::OwnedFd, depth: usize) -> std::io::Result<()> {
-    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+fn dir_flags() -> rustix::fs::OFlags {
+    use rustix::fs::OFlags;
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
+/// Removes everything in the directory `dir`, `depth` levels below `top`,
+/// except the directories deeper than [`MAX_DEPTH`], which it moves into
+/// `top`. Returns whether it moved any.
+#[cfg(target_os = "linux")]
+fn empty(
+    top: &rustix::fd::OwnedFd,
+    dir: rustix::fd::OwnedFd,
+    depth: usize,
+    hoists: &mut u64,
+) -> std::io::Result<bool> {
+    use rustix::fs::{AtFlags, FileType, Mode};
     use rustix::io::Errno;
-    if depth >= MAX_DEPTH {
-        return Err(std::io::Error::other("too deep for the quick removal"));
-    }
+    let mut hoisted = false;
     let mut entries = rustix::fs::Dir::new(dir)?;
     while let Some(entry) = entries.read() {
         let entry = entry?;
@@ -77,12 +102,39 @@ fn empty(dir: rustix::fd::OwnedFd, depth: usize) -> std::io::Result<()> {
             Err(Errno::NOTEMPTY | Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let child = rustix::fs::openat(fd, name, flags, Mode::empty())?;
-        empty(child, depth + 1)?;
+        if depth + 1 >= MAX_DEPTH {
+            hoist(fd, name, top, hoists)?;
+            hoisted = true;
+            continue;
+        }
+        let child = rustix::fs::openat(fd, name, dir_flags(), Mode::empty())?;
+        hoisted |= empty(top, child, depth + 1, hoists)?;
         rustix::fs::unlinkat(fd, name, AtFlags::REMOVEDIR)?;
     }
-    Ok(())
+    Ok(hoisted)
+}
+
+/// Moves the (non-empty) directory `name` of `from` into `top` under a name
+/// not taken there. A plain rename, which `RENAME_NOREPLACE` is not on every
+/// file system: it fails onto a file or a non-empty directory (the next name
+/// is tried) and replaces an empty one, which was to be removed anyway.
+#[cfg(target_os = "linux")]
+fn hoist(
+    from: rustix::fd::BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+    top: &rustix::fd::OwnedFd,
+    hoists: &mut u64,
+) -> std::io::Result<()> {
+    use rustix::io::Errno;
+    loop {
+        let to = format!(".wasmpod-hoisted-{hoists}");
+        *hoists += 1;
+        match rustix::fs::renameat(from, name, top, to.as_str()) {
+            Ok(()) => return Ok(()),
+            Err(Errno::NOTEMPTY | Errno::EXIST | Errno::NOTDIR | Errno::ISDIR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Elsewhere the caller's fallback does all of it.
@@ -129,18 +181,59 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_tree_deeper_than_the_bound_is_left_to_the_fallback() {
-        let base = tempfile::tempdir().unwrap();
-        let tree = base.path().join("tree");
-        let mut deep = tree.clone();
-        for _ in 0..=MAX_DEPTH {
-            deep.push("d");
+    /// A chain of `levels` directories under `top` (one `mkdirat` and one
+    /// `openat` a level, as a guest makes it), a file and a link at the bottom.
+    fn nest(top: &Path, levels: usize, outside: &Path) {
+        use rustix::fs::{CWD, Mode};
+        std::fs::create_dir(top).unwrap();
+        let mut dir = rustix::fs::openat(CWD, top, dir_flags(), Mode::empty()).unwrap();
+        for _ in 0..levels {
+            rustix::fs::mkdirat(&dir, c"d", Mode::RWXU).unwrap();
+            dir = rustix::fs::openat(&dir, c"d", dir_flags(), Mode::empty()).unwrap();
         }
-        std::fs::create_dir_all(&deep).unwrap();
-        std::fs::write(deep.join("f"), "x").unwrap();
-        assert!(remove_tree(&tree).is_err());
-        assert!(tree.exists());
-        std::fs::remove_dir_all(&tree).unwrap();
+        let file = rustix::fs::openat(
+            &dir,
+            c"f",
+            rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY,
+            Mode::RUSR,
+        );
+        drop(file.unwrap());
+        rustix::fs::symlinkat(outside, &dir, c"out").unwrap();
+    }
+
+    #[test]
+    fn trees_of_any_depth_are_removed_in_a_small_stack() {
+        // In memory where there is a tmpfs: thousands of directories are slow on a disk.
+        let base = match Path::new("/dev/shm").is_dir() {
+            true => tempfile::tempdir_in("/dev/shm").unwrap(),
+            false => tempfile::tempdir().unwrap(),
+        };
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), "x").unwrap();
+        for levels in [
+            MAX_DEPTH - 1,
+            MAX_DEPTH,
+            MAX_DEPTH + 1,
+            3 * MAX_DEPTH,
+            5_000,
+        ] {
+            let tree = base.path().join(format!("tree-{levels}"));
+            nest(&tree, levels, outside.path());
+            // A guest's name clash with the moved directories' names is no matter.
+            std::fs::create_dir(tree.join(".wasmpod-hoisted-0")).unwrap();
+            std::fs::write(tree.join(".wasmpod-hoisted-1"), "guest").unwrap();
+            // 64 KiB of stack: a frame per level would need more.
+            let removing = tree.clone();
+            let removed = std::thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn(move || remove_tree(&removing))
+                .unwrap()
+                .join()
+                .unwrap();
+            removed.unwrap_or_else(|e| panic!("{levels} levels: {e}"));
+            assert!(!tree.exists(), "{levels} levels: the tree is left");
+        }
+        assert_eq!(std::fs::read(outside.path().join("keep")).unwrap(), b"x");
+        assert_eq!(std::fs::read_dir(base.path()).unwrap().count(), 0);
     }
 }

@@ -52,12 +52,14 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn remove_now(path: &Path) {
-    // Neither follows the symlinks a guest left; the first is quicker on a
-    // pod's small trees and leaves anything unusual to the second.
-    if super::remove::remove_tree(path).is_ok() {
-        return;
-    }
-    if let Err(e) = std::fs::remove_dir_all(path)
+    // Neither follows the symlinks a guest left. `remove_dir_all` is only
+    // where `remove_tree` is not (off Linux): it recurses once per level and a
+    // guest's deep enough tree overflows its stack (see `remove.rs`).
+    let removed = match super::remove::remove_tree(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => std::fs::remove_dir_all(path),
+        removed => removed,
+    };
+    if let Err(e) = removed
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!("failed to remove {}: {e}", path.display());
