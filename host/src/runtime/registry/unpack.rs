@@ -117,7 +117,11 @@ pub(crate) fn unpack_layer(
             )));
         }
         let raw = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw).into_owned();
+        // A path may be long (a tar long-name entry): messages show its start.
+        let mut shown = String::from_utf8_lossy(&raw[..raw.len().min(200)]).into_owned();
+        if raw.len() > 200 {
+            shown.push_str("...");
+        }
         let refused = |why: String| Refused(format!("tar entry {shown:?}: {why}"));
         let Some(path) = clean(&raw).map_err(|why| refused(why.into()))? else {
             continue; // `.` or `./`: the root itself.
@@ -224,15 +228,24 @@ pub(crate) fn unpack_layer(
     Ok(())
 }
 
+/// The most components a path in an image may have. Every walk of an image's
+/// tree (unpacking the next layer, copying a compat image into a container's
+/// root, removing it from the store) then has a bounded depth; Linux resolves
+/// at most 4,096 bytes of a path, and real images stay far below this.
+pub(crate) const MAX_PATH_DEPTH: usize = 256;
+
 /// A tar entry's path, relative and without `.` components; `None` for the root itself.
 ///
 /// # Errors
-/// An absolute path or one with a `..` component.
+/// An absolute path, one with a `..` component or one deeper than [`MAX_PATH_DEPTH`].
 fn clean(raw: &[u8]) -> Result<Option<PathBuf>, &'static str> {
     use std::os::unix::ffi::OsStrExt as _;
     let path = Path::new(std::ffi::OsStr::from_bytes(raw));
     let mut out = PathBuf::new();
-    for c in path.components() {
+    for (depth, c) in path.components().enumerate() {
+        if depth >= MAX_PATH_DEPTH {
+            return Err("a path of more than 256 components (the limit)");
+        }
         match c {
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
@@ -398,6 +411,32 @@ mod tests {
             assert!(outside(&dir).is_empty(), "{bad}");
             assert!(read(&dir, "x").is_none());
         }
+    }
+
+    #[test]
+    fn paths_deeper_than_the_bound_are_errors() {
+        let at = |depth: usize| vec!["d"; depth].join("/");
+        let ok = clean(at(MAX_PATH_DEPTH).as_bytes()).unwrap().unwrap();
+        assert_eq!(ok.components().count(), MAX_PATH_DEPTH);
+        let err = clean(at(MAX_PATH_DEPTH + 1).as_bytes()).unwrap_err();
+        assert!(err.contains("more than 256 components"), "{err}");
+        // Through a whole layer (a long-name entry), with the message's path cut short.
+        let mut layer = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        let deep = format!("{}/f", at(5_000));
+        layer.append_data(&mut h, &deep, &b"x"[..]).unwrap();
+        let layer = layer.into_inner().unwrap();
+        let (dir, result) = unpack(&[layer]);
+        let err = result.unwrap_err();
+        assert!(err.contains("more than 256 components"), "{err}");
+        assert!(err.len() < 400, "{err}");
+        assert!(outside(&dir).is_empty());
+        assert!(
+            !dir.path().join("root/d").exists(),
+            "nothing of it was made"
+        );
     }
 
     #[test]
