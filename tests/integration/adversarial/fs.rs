@@ -25,6 +25,14 @@ fn hostile_container(name: &str, argv: &[&str], extra: &str) -> String {
     )
 }
 
+/// A temporary directory in a memory file system where there is one.
+fn memory_tempdir() -> tempfile::TempDir {
+    match Path::new("/dev/shm").is_dir() {
+        true => tempfile::tempdir_in("/dev/shm").unwrap(),
+        false => tempfile::tempdir().unwrap(),
+    }
+}
+
 fn options_in(run_dir: &Path) -> wasmpod::RunOptions {
     options().with_run_dir(run_dir.to_path_buf())
 }
@@ -45,11 +53,7 @@ async fn termination_message_symlink_is_not_followed_out_of_the_root() {
     // In a memory file system where there is one: a run directory on a disk has its
     // containers' roots in /dev/shm instead (`sandbox::roots_base`), one in memory keeps
     // them, and the link below must climb from a root to `secret`.
-    let shm = std::path::Path::new("/dev/shm");
-    let tmp = match shm.is_dir() {
-        true => tempfile::tempdir_in(shm).unwrap(),
-        false => tempfile::tempdir().unwrap(),
-    };
+    let tmp = memory_tempdir();
     let secret = tmp.path().join("secret");
     std::fs::write(&secret, "host-secret-7f3a").unwrap();
     let run_dir = tmp.path().join("run");
@@ -301,11 +305,7 @@ async fn the_pods_roots_together_past_the_containers_limits_evict_the_pod() {
 #[tokio::test]
 async fn directories_nested_past_any_stack_are_removed_with_the_pod() {
     const LEVELS: &str = "25000";
-    let shm = Path::new("/dev/shm");
-    let tmp = match shm.is_dir() {
-        true => tempfile::tempdir_in(shm).unwrap(),
-        false => tempfile::tempdir().unwrap(),
-    };
+    let tmp = memory_tempdir();
     let run_dir = tmp.path().join("run");
     let containers = [
         hostile_container("root", &["deep-dirs", "/tmp", LEVELS], ""),
