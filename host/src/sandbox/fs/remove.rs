@@ -42,13 +42,13 @@ pub(super) fn remove_tree(path: &Path) -> std::io::Result<()> {
         Err(Errno::NOTEMPTY | Errno::EXIST) => {}
         Err(e) => return Err(e.into()),
     }
-    let top = rustix::fs::openat(CWD, path, dir_flags(), Mode::empty())?;
     let mut hoists = 0;
     // Each pass empties what lies within MAX_DEPTH levels and moves what
-    // lies deeper up into the top, for the next pass.
+    // lies deeper up into the top, for the next pass (which opens the top
+    // again: a fresh stream lists what was moved in). A pod's tree takes one.
     loop {
-        let stream = rustix::fs::openat(&top, c".", dir_flags(), Mode::empty())?;
-        if !empty(&top, stream, 0, &mut hoists)? {
+        let top = rustix::fs::openat(CWD, path, dir_flags(), Mode::empty())?;
+        if !empty(None, top, 0, &mut hoists)? {
             break;
         }
     }
@@ -62,12 +62,12 @@ fn dir_flags() -> rustix::fs::OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
-/// Removes everything in the directory `dir`, `depth` levels below `top`,
-/// except the directories deeper than [`MAX_DEPTH`], which it moves into
-/// `top`. Returns whether it moved any.
+/// Removes everything in the directory `dir`, `depth` levels below `top`
+/// (`None`: `dir` is the top), except the directories deeper than
+/// [`MAX_DEPTH`], which it moves into `top`. Returns whether it moved any.
 #[cfg(target_os = "linux")]
 fn empty(
-    top: &rustix::fd::OwnedFd,
+    top: Option<rustix::fd::BorrowedFd<'_>>,
     dir: rustix::fd::OwnedFd,
     depth: usize,
     hoists: &mut u64,
@@ -80,6 +80,7 @@ fn empty(
         let entry = entry?;
         // Unlinking what was read leaves the rest of the stream as it was.
         let fd = entries.fd()?;
+        let top = top.unwrap_or(fd);
         let name = entry.file_name();
         if name == c"." || name == c".." {
             continue;
@@ -108,7 +109,7 @@ fn empty(
             continue;
         }
         let child = rustix::fs::openat(fd, name, dir_flags(), Mode::empty())?;
-        hoisted |= empty(top, child, depth + 1, hoists)?;
+        hoisted |= empty(Some(top), child, depth + 1, hoists)?;
         rustix::fs::unlinkat(fd, name, AtFlags::REMOVEDIR)?;
     }
     Ok(hoisted)
@@ -122,7 +123,7 @@ fn empty(
 fn hoist(
     from: rustix::fd::BorrowedFd<'_>,
     name: &std::ffi::CStr,
-    top: &rustix::fd::OwnedFd,
+    top: rustix::fd::BorrowedFd<'_>,
     hoists: &mut u64,
 ) -> std::io::Result<()> {
     use rustix::io::Errno;
