@@ -233,6 +233,8 @@ pub(crate) fn unpack_layer(
 /// root, removing it from the store) then has a bounded depth; Linux resolves
 /// at most 4,096 bytes of a path, and real images stay far below this.
 pub(crate) const MAX_PATH_DEPTH: usize = 256;
+/// The error of a path past [`MAX_PATH_DEPTH`] (a `&'static str`, as [`clean`]'s others).
+const TOO_DEEP: &str = "a path of more than 256 components (the limit)";
 
 /// A tar entry's path, relative and without `.` components; `None` for the root itself.
 ///
@@ -244,7 +246,7 @@ fn clean(raw: &[u8]) -> Result<Option<PathBuf>, &'static str> {
     let mut out = PathBuf::new();
     for (depth, c) in path.components().enumerate() {
         if depth >= MAX_PATH_DEPTH {
-            return Err("a path of more than 256 components (the limit)");
+            return Err(TOO_DEEP);
         }
         match c {
             Component::Normal(n) => out.push(n),
@@ -419,7 +421,10 @@ mod tests {
         let ok = clean(at(MAX_PATH_DEPTH).as_bytes()).unwrap().unwrap();
         assert_eq!(ok.components().count(), MAX_PATH_DEPTH);
         let err = clean(at(MAX_PATH_DEPTH + 1).as_bytes()).unwrap_err();
-        assert!(err.contains("more than 256 components"), "{err}");
+        assert!(
+            err.contains(&format!("more than {MAX_PATH_DEPTH} components")),
+            "{err}"
+        );
         // Through a whole layer (a long-name entry), with the message's path cut short.
         let mut layer = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
