@@ -164,8 +164,13 @@ pub struct PodDirs {
     /// Where files mounted by `subPath` from memory-backed volumes are copied (memory too).
     memory_files: Option<PathBuf>,
     /// The containers whose private root exists (`containers/NAME`): a first
-    /// start has no previous root to discard.
-    roots: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// start has no previous root to discard. With each, the termination
+    /// message's path in it when the root was made empty (not copied from an
+    /// image): what [`remove::remove_made_root`] removes.
+    roots: std::sync::Mutex<HashMap<String, Option<PathBuf>>>,
+    /// The roots are on a memory file system: removed at once (on a disk
+    /// [`discard`] moves them away, to be removed off the pod's path).
+    roots_in_memory: bool,
     /// Set by [`PodDirs::remove`]: a second call (the drop after the pod's end) does nothing.
     removed: std::sync::atomic::AtomicBool,
 }
@@ -204,6 +209,7 @@ impl PodDirs {
                 containers
             }
         };
+        let roots_in_memory = trash::on_tmpfs(&containers);
         let mut dirs = PodDirs {
             run_dir: run_dir.to_path_buf(),
             containers,
@@ -211,6 +217,7 @@ impl PodDirs {
             owned,
             memory_files: None,
             roots: Default::default(),
+            roots_in_memory,
             removed: Default::default(),
         };
         for v in &plan.volumes {
@@ -295,7 +302,7 @@ impl PodDirs {
     /// (`None` before its first start, or when it cannot be opened). Every
     /// component of its path is the runtime's own (see `kept.rs`).
     pub fn root_dir(&self, name: &str) -> Option<Dir> {
-        if !lock(&self.roots).contains(name) {
+        if !lock(&self.roots).contains_key(name) {
             return None;
         }
         single_component("rootfs", name).ok()?;
@@ -344,11 +351,17 @@ impl PodDirs {
     pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
         single_component("rootfs", &c.name)?;
         let root = self.containers.join(&c.name);
-        let restart = !lock(&self.roots).insert(c.name.clone());
-        if restart {
-            // The previous instance's root is moved away at once and removed
-            // off the restart's path.
-            trash::discard(&root);
+        // A compat image's files: the root starts as a copy of them.
+        let image = c.pulled.as_ref().and_then(|p| p.rootfs.as_deref());
+        let message = beneath(
+            "rootfs",
+            "terminationMessagePath",
+            &c.termination_message_path,
+        )?;
+        let made = (image.is_none() && self.roots_in_memory).then(|| message.clone());
+        if let Some(previous) = lock(&self.roots).insert(c.name.clone(), made) {
+            // A restart: the previous instance's root goes first.
+            trash::discard_root(&root, previous.as_deref());
         }
         let made = match std::fs::create_dir(&root) {
             // Left by a process killed while using the same run directory.
@@ -360,8 +373,6 @@ impl PodDirs {
         };
         made.map_err(|source| io_err("rootfs", "failed to create directory", &root, source))?;
         let dir = open_ambient("rootfs", &root)?;
-        // A compat image's files: the root starts as a copy of them.
-        let image = c.pulled.as_ref().and_then(|p| p.rootfs.as_deref());
         if let Some(image) = image {
             rootfs::copy_image(image, &dir, &root)?;
         }
@@ -374,11 +385,6 @@ impl PodDirs {
         }
         // Like the kubelet's bind-mounted /dev/termination-log: an empty file
         // the guest may write its termination message to.
-        let message = beneath(
-            "rootfs",
-            "terminationMessagePath",
-            &c.termination_message_path,
-        )?;
         if let Some(parent) = message.parent().filter(|p| !p.as_os_str().is_empty()) {
             dir.create_dir_all(parent).map_err(|source| {
                 io_err("rootfs", "failed to create", &root.join(parent), source)
@@ -444,6 +450,10 @@ impl PodDirs {
     pub fn remove(&self) {
         if self.removed.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
+        }
+        // Each root first, in the few calls one left as it was made takes.
+        for (name, made) in lock(&self.roots).drain() {
+            trash::discard_root(&self.containers.join(name), made.as_deref());
         }
         let in_run_dir = self.containers.starts_with(&self.run_dir);
         let containers = in_run_dir.then(|| self.containers.clone());

@@ -138,6 +138,82 @@ fn hoist(
     }
 }
 
+/// Removes a container's root made by the sandbox and left as it was made:
+/// an empty `tmp/` and the empty termination message file `message`
+/// (relative, in directories of its own). That is 8 calls for the usual
+/// `dev/termination-log`, where reading each directory takes about twice as
+/// many. Returns `Ok(false)`, having removed only some of it, when the root
+/// holds anything else, or a link or file where a directory was; the caller
+/// then removes the rest with [`remove_tree`]. As there, nothing is followed:
+/// each directory is opened with `O_NOFOLLOW` and each name removed relative
+/// to it.
+///
+/// # Errors
+/// The first failing call's error other than those; `NotFound` when `root`
+/// does not exist.
+#[cfg(target_os = "linux")]
+pub(super) fn remove_made_root(root: &Path, message: &Path) -> std::io::Result<bool> {
+    use rustix::fs::{AtFlags, CWD, Mode};
+    use rustix::io::Errno;
+    // What a guest may have put in place of what was made: a link, a file, a
+    // non-empty directory, nothing.
+    let unmade = |e: Errno| {
+        matches!(
+            e,
+            Errno::NOTEMPTY
+                | Errno::EXIST
+                | Errno::NOTDIR
+                | Errno::ISDIR
+                | Errno::LOOP
+                | Errno::NOENT
+        )
+    };
+    let top = rustix::fs::openat(CWD, root, dir_flags(), Mode::empty())?;
+    match rustix::fs::unlinkat(&top, "tmp", AtFlags::REMOVEDIR) {
+        Err(e) if unmade(e) => return Ok(false),
+        removed => removed?,
+    }
+    let names: Vec<&std::ffi::OsStr> = message
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    if let Some((file, parents)) = names.split_last() {
+        // `dirs[i]` is the directory holding `parents[i]` (then the file).
+        let mut dirs = vec![top];
+        for name in parents {
+            match rustix::fs::openat(&dirs[dirs.len() - 1], *name, dir_flags(), Mode::empty()) {
+                Ok(dir) => dirs.push(dir),
+                Err(e) if unmade(e) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match rustix::fs::unlinkat(&dirs[dirs.len() - 1], *file, AtFlags::empty()) {
+            Err(e) if unmade(e) => return Ok(false),
+            removed => removed?,
+        }
+        for name in parents.iter().rev() {
+            dirs.pop();
+            match rustix::fs::unlinkat(&dirs[dirs.len() - 1], *name, AtFlags::REMOVEDIR) {
+                Err(e) if unmade(e) => return Ok(false),
+                removed => removed?,
+            }
+        }
+    }
+    match rustix::fs::unlinkat(CWD, root, AtFlags::REMOVEDIR) {
+        Err(e) if unmade(e) => Ok(false),
+        removed => removed.map(|()| true).map_err(Into::into),
+    }
+}
+
+/// Elsewhere [`remove_tree`]'s fallback does all of it.
+#[cfg(not(target_os = "linux"))]
+pub(super) fn remove_made_root(_root: &Path, _message: &Path) -> std::io::Result<bool> {
+    Ok(false)
+}
+
 /// Elsewhere the caller's fallback does all of it.
 #[cfg(not(target_os = "linux"))]
 pub(super) fn remove_tree(_path: &Path) -> std::io::Result<()> {
@@ -180,6 +256,78 @@ mod tests {
             outside.path().join("d").is_dir(),
             "the target's contents stay"
         );
+    }
+
+    /// A root as the sandbox makes it: `tmp/` and the message file in its directories.
+    fn made_root(root: &Path, message: &str) {
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
+        let message = root.join(message);
+        std::fs::create_dir_all(message.parent().unwrap()).unwrap();
+        std::fs::write(message, "").unwrap();
+    }
+
+    #[test]
+    fn a_root_as_it_was_made_is_removed_in_a_few_calls() {
+        let base = tempfile::tempdir().unwrap();
+        for message in ["dev/termination-log", "termination-log", "a/b/c/message"] {
+            let root = base.path().join("root");
+            made_root(&root, message);
+            assert!(
+                remove_made_root(&root, Path::new(message)).unwrap(),
+                "{message}"
+            );
+            assert!(!root.exists(), "{message}: the root is left");
+        }
+        let missing = remove_made_root(&base.path().join("root"), Path::new("m")).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_root_a_guest_changed_is_left_to_remove_tree_and_no_link_is_followed() {
+        let base = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let keep = outside.path().join("termination-log");
+        std::fs::write(&keep, "x").unwrap();
+        std::fs::create_dir(outside.path().join("tmp")).unwrap();
+        let message = Path::new("dev/termination-log");
+        // What a guest can do to its root, each alone.
+        type Change = fn(&Path, &Path);
+        let changes: [(&str, Change); 6] = [
+            ("a file in /tmp", |root, _| {
+                std::fs::write(root.join("tmp/f"), "").unwrap()
+            }),
+            ("a file beside /tmp", |root, _| {
+                std::fs::write(root.join("f"), "").unwrap()
+            }),
+            ("/dev a link out", |root, outside| {
+                std::fs::remove_dir_all(root.join("dev")).unwrap();
+                std::os::unix::fs::symlink(outside, root.join("dev")).unwrap();
+            }),
+            ("/tmp a link out", |root, outside| {
+                std::fs::remove_dir(root.join("tmp")).unwrap();
+                std::os::unix::fs::symlink(outside.join("tmp"), root.join("tmp")).unwrap();
+            }),
+            ("the message a directory", |root, _| {
+                std::fs::remove_file(root.join("dev/termination-log")).unwrap();
+                std::fs::create_dir_all(root.join("dev/termination-log/d")).unwrap();
+            }),
+            ("the message removed", |root, _| {
+                std::fs::remove_file(root.join("dev/termination-log")).unwrap();
+            }),
+        ];
+        for (what, change) in changes {
+            let root = base.path().join("root");
+            made_root(&root, "dev/termination-log");
+            change(&root, outside.path());
+            assert!(
+                !remove_made_root(&root, message).unwrap(),
+                "{what}: not as made"
+            );
+            remove_tree(&root).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(!root.exists(), "{what}: the root is left");
+            assert_eq!(std::fs::read(&keep).unwrap(), b"x", "{what}");
+            assert!(outside.path().join("tmp").is_dir(), "{what}");
+        }
     }
 
     /// A chain of `levels` directories under `top` (one `mkdirat` and one

@@ -91,6 +91,13 @@ pub const MAX_PENDING: usize = 64;
 /// free when this returns, the removal itself may still be under way.
 pub fn discard(path: &Path) {
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    // An empty directory (a pod's `containers/` once its roots are gone, its
+    // run directory then): one call, which follows no link, on any file system.
+    #[cfg(target_os = "linux")]
+    match rustix::fs::unlinkat(rustix::fs::CWD, path, rustix::fs::AtFlags::REMOVEDIR) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => return,
+        Err(_) => {}
+    }
     if on_tmpfs(path) || *lock(&remover().pending) >= MAX_PENDING {
         return remove_now(path);
     }
@@ -113,6 +120,22 @@ pub fn discard(path: &Path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(_) => remove_now(path),
     }
+}
+
+/// [`discard`]s the container root `root`; `made`: the termination message's
+/// path in it when the sandbox made it empty, for [`remove_made_root`] to try
+/// first (on any file system: a root as it was made is a few empty entries).
+///
+/// [`remove_made_root`]: super::remove::remove_made_root
+pub(super) fn discard_root(root: &Path, made: Option<&Path>) {
+    if let Some(message) = made {
+        match super::remove::remove_made_root(root, message) {
+            Ok(true) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            _ => {}
+        }
+    }
+    discard(root);
 }
 
 /// Waits until every tree [`discard`]ed so far is removed.
