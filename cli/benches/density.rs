@@ -24,7 +24,9 @@
 //! the number of containers (and the other settings it implies), so that
 //! the default configuration's limits are not what is measured.
 //! `DENSITY_DEFAULT_CONFIG=1` keeps the default configuration as it is;
-//! `DENSITY_POOLING=1` turns on wasmtime's pooling allocator.
+//! `DENSITY_POOLING=1` turns on wasmtime's pooling allocator;
+//! `DENSITY_GUEST_THREADS` and `DENSITY_WORKERS` set the guest executor's and
+//! the bench's own runtime's threads (one per core and 2 by default).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -325,7 +327,15 @@ fn main() {
     };
     // `DENSITY_POOLING=1`: wasmtime's pooling allocator (`RuntimeConfig::pooling`).
     let config = config.with_pooling(std::env::var_os("DENSITY_POOLING").is_some());
+    // `DENSITY_GUEST_THREADS=N`: the guest executor's threads
+    // (`RuntimeConfig::guest_threads`); `DENSITY_WORKERS=N`: the bench's own
+    // runtime's (the caller's, where pods' supervisors run).
+    let config = match std::env::var("DENSITY_GUEST_THREADS") {
+        Ok(n) => config.with_guest_threads(n.parse().unwrap_or(1)),
+        Err(_) => config,
+    };
     let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(env_usize("DENSITY_WORKERS", 2))
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail!("tokio: {e}"));
