@@ -377,7 +377,7 @@ fn main() {
             "sequential churn, median per pod: `create()` {create:.0} µs, `start()` → `wait()` {run:.0} µs ({churn_pods} pods)"
         ));
         eprintln!("{}", notes.last().unwrap());
-        let n = LATENCY_SAMPLES;
+        let n = env_usize("DENSITY_LATENCY_SAMPLES", LATENCY_SAMPLES);
         let (median, min, max) = latency::spread(&mut latency::restart(&rt, n).await);
         latency_rows.push(format!(
             "| crash → restarted, `Started` → `Started` (`false`, restartPolicy Always, backoff 0) | {n} | {median:.0} | {min:.0} | {max:.0} |"
