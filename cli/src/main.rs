@@ -7,6 +7,7 @@ mod args;
 mod exit;
 mod images;
 mod junit;
+mod manifests;
 mod output;
 mod progress;
 mod run;

@@ -13,9 +13,10 @@
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use wasmpod::{Event, EventType, LogLine};
+use wasmpod::{Event, EventType, LogLine, PodHandle};
 
 const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
 
@@ -171,4 +172,76 @@ fn write_to(s: Stream, text: &str) {
         Stream::Out => std::io::stdout().lock().write_all(text.as_bytes()),
         Stream::Err => std::io::stderr().lock().write_all(text.as_bytes()),
     };
+}
+
+/// On a terminal, prints the kubectl READY/STATUS/RESTARTS columns whenever
+/// they change (`wasmpod: pod/web  READY 0/1  STATUS Init:0/1  RESTARTS 0`).
+fn spawn_status_line(h: &PodHandle) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let mut rx = h.watch();
+    let name = h.name().to_string();
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let row = wasmpod::kubectl_row(&rx.borrow_and_update());
+            if last.as_ref() != Some(&row) {
+                note(&format!(
+                    "pod/{name}  READY {}  STATUS {}  RESTARTS {}",
+                    row.ready, row.status, row.restarts
+                ));
+                last = Some(row);
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Where a pod's output goes: the terminal, and with `--junit` the report's tails.
+#[derive(Clone)]
+pub(crate) struct Output {
+    pub(crate) printer: std::sync::Arc<Printer>,
+    pub(crate) tails: Option<std::sync::Arc<crate::junit::Tails>>,
+}
+
+/// Prints a pod's output lines and events until it ended.
+pub(crate) fn spawn_printer(
+    h: &PodHandle,
+    output: Output,
+    several: bool,
+    quiet: bool,
+) -> tokio::task::JoinHandle<()> {
+    let Output { printer, tails } = output;
+    if !quiet {
+        spawn_status_line(h);
+    }
+    let mut logs = h.logs();
+    let mut events = h.events();
+    let pod = h.name().to_string();
+    tokio::spawn(async move {
+        let (mut logs_open, mut events_open) = (true, true);
+        while logs_open || events_open {
+            tokio::select! {
+                line = logs.recv(), if logs_open => match line {
+                    Ok(line) => {
+                        let prefix = if several { format!("{pod}/{}", line.container) } else { line.container.clone() };
+                        printer.log(&prefix, &line).await;
+                        if let Some(tails) = &tails {
+                            tails.record(&pod, &line.container, &line.line);
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => note(&format!("{n} log lines skipped (see the log files)")),
+                    Err(RecvError::Closed) => logs_open = false,
+                },
+                event = events.recv(), if events_open => match event {
+                    Ok(e) => if !quiet { printer.event(several.then_some(pod.as_str()), &e) },
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => events_open = false,
+                },
+            }
+        }
+    })
 }

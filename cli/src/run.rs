@@ -1,127 +1,18 @@
 //! `wasmpod run` and `wasmpod validate`.
 
-use std::io::{IsTerminal, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tokio::sync::broadcast::error::RecvError;
-use wasmpod::spec::{self, LoadedFile};
+use wasmpod::spec::LoadedFile;
 use wasmpod::{
     BackoffPolicy, Error, Outcome, Phase, PodHandle, RunOptions, Runtime, RuntimeConfig, StopReason,
 };
 
-use super::args::{EngineArgs, ManifestArgs, RunArgs, ValidateArgs};
+use super::args::{EngineArgs, RunArgs, ValidateArgs};
 use super::exit::{EXIT_FAILED, EXIT_INVALID, EXIT_SUCCEEDED, EXIT_TIMEOUT, Failure};
-use super::output::{Printer, note};
-
-/// Reads a manifest: at most one byte past the size the loader accepts, so
-/// `/dev/zero` or an endless pipe cannot grow memory (the loader then names
-/// the size limit). A pipe (`<(…)`, `-`) works as with any Unix tool.
-/// Returns the text and the directory its relative image paths resolve against.
-fn read_file(file: &Path) -> anyhow::Result<(String, PathBuf)> {
-    let limit = spec::MAX_DOCUMENT_BYTES as u64 + 1;
-    let read = |reader: &mut dyn Read| -> std::io::Result<String> {
-        let mut bytes = Vec::new();
-        reader.take(limit).read_to_end(&mut bytes)?;
-        String::from_utf8(bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-    };
-    if file == Path::new("-") {
-        let text =
-            read(&mut std::io::stdin()).context("failed to read the pod from standard input")?;
-        return Ok((text, std::env::current_dir()?));
-    }
-    let text = std::fs::File::open(file)
-        .and_then(|mut f| read(&mut f))
-        .with_context(|| format!("failed to read {}", file.display()))?;
-    let base = file
-        .parent()
-        .map(Path::to_path_buf)
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| ".".into());
-    Ok((text, std::fs::canonicalize(&base).unwrap_or(base)))
-}
-
-/// The manifest files a path stands for: itself, or a directory's `*.yaml`, `*.yml` and
-/// `*.json` files in name order, not its subdirectories (kubectl's `-f DIR` without `-R`).
-fn manifest_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if path == Path::new("-") || !path.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    let entries =
-        std::fs::read_dir(path).with_context(|| format!("failed to read {}", path.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("failed to read {}", path.display()))?;
-        let file = entry.path();
-        let manifest = file
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
-        if manifest && !file.is_dir() {
-            files.push(file);
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        anyhow::bail!(
-            "{}: the directory has no .yaml, .yml or .json file",
-            path.display()
-        );
-    }
-    Ok(files)
-}
-
-/// Reads and validates every manifest: one [`LoadedFile`] for all, and for each input (the
-/// index of [`spec::PodDocument::input`]) the directory its relative image paths resolve
-/// against.
-fn load(manifests: &ManifestArgs) -> Result<(LoadedFile, Vec<PathBuf>), Failure> {
-    let mut names = Vec::new();
-    let mut texts = Vec::new();
-    let mut bases = Vec::new();
-    let mut stdin = false;
-    for path in manifests.paths() {
-        for file in manifest_files(path)? {
-            let name = if file == Path::new("-") {
-                if stdin {
-                    return Err(anyhow::anyhow!("standard input (-) can be read only once").into());
-                }
-                stdin = true;
-                "standard input".to_owned()
-            } else {
-                file.display().to_string()
-            };
-            let (text, base) = read_file(&file)?;
-            names.push(name);
-            texts.push(text);
-            bases.push(base);
-        }
-    }
-    let inputs: Vec<(&str, &str)> = names
-        .iter()
-        .zip(&texts)
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let loaded = spec::load_many(&inputs).map_err(|e| Failure {
-        code: EXIT_INVALID,
-        error: anyhow::Error::new(e),
-    })?;
-    for n in &loaded.notes {
-        note(&format!("note: {n}"));
-    }
-    for p in &loaded.pods {
-        for w in &p.warnings {
-            note(&format!("warning: pod {}: {w}", p.document.display_name()));
-        }
-    }
-    crate::services::warn(&loaded);
-    Ok((loaded, bases))
-}
-
-/// The directory a pod's relative image paths resolve against: its file's.
-fn base_dir(bases: &[PathBuf], pod: &spec::ValidPod) -> Option<PathBuf> {
-    bases.get(pod.document.input).cloned()
-}
+use super::manifests::{base_dir, load};
+use super::output::{Output, Printer, note, spawn_printer};
 
 pub(crate) fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
     let mut config =
@@ -460,78 +351,6 @@ pub(crate) async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// On a terminal, prints the kubectl READY/STATUS/RESTARTS columns whenever
-/// they change (`wasmpod: pod/web  READY 0/1  STATUS Init:0/1  RESTARTS 0`).
-fn spawn_status_line(h: &PodHandle) {
-    if !std::io::stderr().is_terminal() {
-        return;
-    }
-    let mut rx = h.watch();
-    let name = h.name().to_string();
-    tokio::spawn(async move {
-        let mut last = None;
-        loop {
-            let row = wasmpod::kubectl_row(&rx.borrow_and_update());
-            if last.as_ref() != Some(&row) {
-                note(&format!(
-                    "pod/{name}  READY {}  STATUS {}  RESTARTS {}",
-                    row.ready, row.status, row.restarts
-                ));
-                last = Some(row);
-            }
-            if rx.changed().await.is_err() {
-                break;
-            }
-        }
-    });
-}
-
-/// Where a pod's output goes: the terminal, and with `--junit` the report's tails.
-#[derive(Clone)]
-pub(crate) struct Output {
-    printer: std::sync::Arc<Printer>,
-    tails: Option<std::sync::Arc<crate::junit::Tails>>,
-}
-
-/// Prints a pod's output lines and events until it ended.
-pub(crate) fn spawn_printer(
-    h: &PodHandle,
-    output: Output,
-    several: bool,
-    quiet: bool,
-) -> tokio::task::JoinHandle<()> {
-    let Output { printer, tails } = output;
-    if !quiet {
-        spawn_status_line(h);
-    }
-    let mut logs = h.logs();
-    let mut events = h.events();
-    let pod = h.name().to_string();
-    tokio::spawn(async move {
-        let (mut logs_open, mut events_open) = (true, true);
-        while logs_open || events_open {
-            tokio::select! {
-                line = logs.recv(), if logs_open => match line {
-                    Ok(line) => {
-                        let prefix = if several { format!("{pod}/{}", line.container) } else { line.container.clone() };
-                        printer.log(&prefix, &line).await;
-                        if let Some(tails) = &tails {
-                            tails.record(&pod, &line.container, &line.line);
-                        }
-                    }
-                    Err(RecvError::Lagged(n)) => note(&format!("{n} log lines skipped (see the log files)")),
-                    Err(RecvError::Closed) => logs_open = false,
-                },
-                event = events.recv(), if events_open => match event {
-                    Ok(e) => if !quiet { printer.event(several.then_some(pod.as_str()), &e) },
-                    Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => events_open = false,
-                },
-            }
-        }
-    })
 }
 
 /// Parses `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT` values (host IP default
