@@ -36,8 +36,13 @@ pub(super) fn copy_image(image: &Path, root: &Dir, root_path: &Path) -> Result<(
         )
     };
     let src = Dir::open_ambient_dir(image, cap_std::ambient_authority()).map_err(fail)?;
-    let mut entries = 0u64;
-    copy_dir(&src, root, Path::new(""), &mut entries).map_err(fail)
+    copy_at_most(&src, root, MAX_COPY_ENTRIES).map_err(fail)
+}
+
+/// Copies `src` into `dest`, failing at entry `max + 1`.
+fn copy_at_most(src: &Dir, dest: &Dir, max: u64) -> io::Result<()> {
+    let mut left = max;
+    copy_dir(src, dest, Path::new(""), &mut left, max)
 }
 
 /// `target` of a symlink in the directory `dir` (relative to the root), relative to `dir`
@@ -61,15 +66,16 @@ fn relative_target(target: PathBuf, dir: &Path) -> PathBuf {
     out
 }
 
-fn copy_dir(src: &Dir, dest: &Dir, here: &Path, entries: &mut u64) -> io::Result<()> {
+/// `left`: how many more entries may be copied, of `max`.
+fn copy_dir(src: &Dir, dest: &Dir, here: &Path, left: &mut u64, max: u64) -> io::Result<()> {
     for entry in src.entries()? {
         let entry = entry?;
-        *entries += 1;
-        if *entries > MAX_COPY_ENTRIES {
+        let Some(fewer) = left.checked_sub(1) else {
             return Err(io::Error::other(format!(
-                "the image has more than {MAX_COPY_ENTRIES} files"
+                "the image has more than {max} files"
             )));
-        }
+        };
+        *left = fewer;
         let name = entry.file_name();
         let kind = entry.file_type()?;
         if kind.is_symlink() {
@@ -79,7 +85,7 @@ fn copy_dir(src: &Dir, dest: &Dir, here: &Path, entries: &mut u64) -> io::Result
             let mode = entry.metadata()?.mode() & 0o777;
             dest.create_dir_with(&name, DirBuilder::new().mode(mode | 0o700))?;
             let (from, to) = (src.open_dir(&name)?, dest.open_dir(&name)?);
-            copy_dir(&from, &to, &here.join(&name), entries)?;
+            copy_dir(&from, &to, &here.join(&name), left, max)?;
         } else if kind.is_file() {
             let mode = entry.metadata()?.permissions().mode() & 0o777;
             let from = src.open(&name)?;
@@ -97,6 +103,36 @@ fn copy_dir(src: &Dir, dest: &Dir, here: &Path, entries: &mut u64) -> io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_with_more_entries_than_the_bound_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let image = tmp.path().join("image");
+        // 10 entries: 3 directories (one nested), 5 files, 2 links.
+        std::fs::create_dir_all(image.join("a/b")).unwrap();
+        std::fs::create_dir(image.join("c")).unwrap();
+        for f in ["f1", "a/f2", "a/b/f3", "a/b/f4", "c/f5"] {
+            std::fs::write(image.join(f), "x").unwrap();
+        }
+        std::os::unix::fs::symlink("f1", image.join("l1")).unwrap();
+        std::os::unix::fs::symlink("/a", image.join("c/l2")).unwrap();
+        let src = Dir::open_ambient_dir(&image, cap_std::ambient_authority()).unwrap();
+        for (max, fits) in [(10, true), (9, false), (0, false)] {
+            let root = tmp.path().join(format!("root-{max}"));
+            std::fs::create_dir(&root).unwrap();
+            let dest = Dir::open_ambient_dir(&root, cap_std::ambient_authority()).unwrap();
+            match copy_at_most(&src, &dest, max) {
+                Ok(()) if fits => assert!(root.join("a/b/f4").is_file()),
+                Err(e) if !fits => {
+                    assert_eq!(
+                        e.to_string(),
+                        format!("the image has more than {max} files")
+                    )
+                }
+                copied => panic!("bound {max}: {copied:?}"),
+            }
+        }
+    }
 
     #[test]
     fn the_image_is_copied_with_symlinks_as_symlinks_and_its_modes() {
