@@ -358,8 +358,8 @@ impl PodDirs {
             "terminationMessagePath",
             &c.termination_message_path,
         )?;
-        let made = (image.is_none() && self.roots_in_memory).then(|| message.clone());
-        if let Some(previous) = lock(&self.roots).insert(c.name.clone(), made) {
+        let as_made = (image.is_none() && self.roots_in_memory).then(|| message.clone());
+        if let Some(previous) = lock(&self.roots).insert(c.name.clone(), as_made) {
             // A restart: the previous instance's root goes first.
             trash::discard_root(&root, previous.as_deref());
         }
@@ -451,9 +451,12 @@ impl PodDirs {
         if self.removed.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
-        // Each root first, in the few calls one left as it was made takes.
-        for (name, made) in lock(&self.roots).drain() {
-            trash::discard_root(&self.containers.join(name), made.as_deref());
+        // Each root in memory first, in the few calls one left as it was made
+        // takes; the others go with the directory that holds them.
+        for (name, as_made) in lock(&self.roots).drain() {
+            if let Some(message) = as_made {
+                trash::discard_root(&self.containers.join(name), Some(&message));
+            }
         }
         let in_run_dir = self.containers.starts_with(&self.run_dir);
         let containers = in_run_dir.then(|| self.containers.clone());

@@ -414,3 +414,46 @@ fn roots_of_a_run_directory_on_disk_go_to_memory_and_leave_with_the_pod() {
     drain_discarded();
     assert!(!roots.exists());
 }
+
+/// Roots in memory (where `/dev/shm` is a tmpfs) are removed by
+/// `remove_made_root` when left as made, by `remove_tree` otherwise: either
+/// way a restart gets a fresh root, nothing outside it is touched, and the
+/// pod's end leaves nothing.
+#[test]
+fn roots_in_memory_are_fresh_at_each_restart_and_gone_with_the_pod() {
+    let base = match Path::new("/dev/shm").is_dir() {
+        true => tempfile::tempdir_in("/dev/shm").unwrap(),
+        false => tempfile::tempdir().unwrap(),
+    };
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("termination-log"), "x").unwrap();
+    let p = plan("", "");
+    let dirs = PodDirs::create(&p, base.path()).unwrap();
+    let c = &p.containers[0];
+    // As made; then a guest's file and its message; then /dev a link out.
+    let guests: [fn(&Path, &Path); 3] = [
+        |_, _| {},
+        |root, _| {
+            std::fs::write(root.join("tmp/f"), "x").unwrap();
+            std::fs::write(root.join("dev/termination-log"), "bye").unwrap();
+        },
+        |root, outside| {
+            std::fs::remove_dir_all(root.join("dev")).unwrap();
+            std::os::unix::fs::symlink(outside, root.join("dev")).unwrap();
+        },
+    ];
+    for (i, guest) in guests.iter().enumerate() {
+        let preopens = dirs.preopens_for(c).unwrap();
+        let root = &preopens[0].dir;
+        assert!(root.is_dir("tmp"), "start {i}");
+        let in_tmp = root.read_dir("tmp").unwrap().count();
+        assert_eq!(in_tmp, 0, "start {i}: a fresh /tmp");
+        assert_eq!(root.read("dev/termination-log").unwrap(), b"", "start {i}");
+        guest(&preopens[0].host, outside.path());
+    }
+    dirs.remove();
+    let left: Vec<_> = std::fs::read_dir(base.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    let kept = std::fs::read(outside.path().join("termination-log")).unwrap();
+    assert_eq!(kept, b"x", "a link was followed");
+}

@@ -124,7 +124,8 @@ pub fn discard(path: &Path) {
 
 /// [`discard`]s the container root `root`; `made`: the termination message's
 /// path in it when the sandbox made it empty, for [`remove_made_root`] to try
-/// first (on any file system: a root as it was made is a few empty entries).
+/// first (its caller gives it for roots in memory: on a disk, moving the root
+/// away for the remover thread keeps the removal off the pod's path).
 ///
 /// [`remove_made_root`]: super::remove::remove_made_root
 pub(super) fn discard_root(root: &Path, made: Option<&Path>) {
