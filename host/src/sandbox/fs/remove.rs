@@ -353,10 +353,7 @@ mod tests {
     #[test]
     fn trees_of_any_depth_are_removed_in_a_small_stack() {
         // In memory where there is a tmpfs: thousands of directories are slow on a disk.
-        let base = match Path::new("/dev/shm").is_dir() {
-            true => tempfile::tempdir_in("/dev/shm").unwrap(),
-            false => tempfile::tempdir().unwrap(),
-        };
+        let base = super::super::tests::memory_tempdir();
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("keep"), "x").unwrap();
         for levels in [

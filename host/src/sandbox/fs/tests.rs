@@ -421,10 +421,7 @@ fn roots_of_a_run_directory_on_disk_go_to_memory_and_leave_with_the_pod() {
 /// pod's end leaves nothing.
 #[test]
 fn roots_in_memory_are_fresh_at_each_restart_and_gone_with_the_pod() {
-    let base = match Path::new("/dev/shm").is_dir() {
-        true => tempfile::tempdir_in("/dev/shm").unwrap(),
-        false => tempfile::tempdir().unwrap(),
-    };
+    let base = memory_tempdir();
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("termination-log"), "x").unwrap();
     let p = plan("", "");
@@ -456,4 +453,13 @@ fn roots_in_memory_are_fresh_at_each_restart_and_gone_with_the_pod() {
     assert!(left.is_empty(), "{left:?}");
     let kept = std::fs::read(outside.path().join("termination-log")).unwrap();
     assert_eq!(kept, b"x", "a link was followed");
+}
+
+/// A temporary directory in memory where `/dev/shm` is a directory (a tmpfs
+/// on Linux), else in the temp dir.
+pub(super) fn memory_tempdir() -> tempfile::TempDir {
+    match Path::new("/dev/shm").is_dir() {
+        true => tempfile::tempdir_in("/dev/shm").unwrap(),
+        false => tempfile::tempdir().unwrap(),
+    }
 }
