@@ -8,10 +8,10 @@ use std::time::Duration;
 use wasmpod::{LayerProgress, PullSecret, Runtime, ValidPod};
 
 use super::args::{ImagesArgs, PullArgs, PushArgs, RmiArgs};
+use super::engine::runtime;
 use super::exit::{EXIT_SUCCEEDED, Failure};
 use super::output::note;
 use super::progress::size;
-use super::run::runtime;
 
 /// `wasmpod pull REF`: pulls into the store, showing progress; prints the image ID.
 pub async fn pull(args: PullArgs) -> Result<ExitCode, Failure> {

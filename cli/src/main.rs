@@ -4,6 +4,7 @@
 //! 2 for invalid input (nothing ran), 124 when stopped by `--timeout`.
 
 mod args;
+mod engine;
 mod exit;
 mod images;
 mod junit;

@@ -5,34 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use wasmpod::spec::LoadedFile;
-use wasmpod::{
-    BackoffPolicy, Error, Outcome, Phase, PodHandle, RunOptions, Runtime, RuntimeConfig, StopReason,
-};
+use wasmpod::{BackoffPolicy, Error, Outcome, Phase, PodHandle, RunOptions, Runtime, StopReason};
 
-use super::args::{EngineArgs, RunArgs, ValidateArgs};
+use super::args::{RunArgs, ValidateArgs};
+use super::engine::{runtime, shutdown_signal};
 use super::exit::{EXIT_FAILED, EXIT_INVALID, EXIT_SUCCEEDED, EXIT_TIMEOUT, Failure};
 use super::manifests::{base_dir, load};
 use super::output::{Output, Printer, note, spawn_printer};
-
-pub(crate) fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
-    let mut config =
-        RuntimeConfig::default().with_insecure_registries(engine.insecure_registry.clone());
-    if engine.no_cache {
-        config.cache_dir = None;
-    } else if let Some(dir) = &engine.cache_dir {
-        config.cache_dir = Some(dir.clone());
-    }
-    let cidr = |flag: &str, value: &str| {
-        value
-            .parse::<wasmpod::Cidr>()
-            .map_err(|e| anyhow::anyhow!("invalid {flag}: {e}"))
-    };
-    let config = config.with_cidrs(
-        cidr("--pod-cidr", &engine.pod_cidr)?,
-        cidr("--service-cidr", &engine.service_cidr)?,
-    );
-    Ok(Runtime::new(config)?)
-}
 
 /// Applies the file's ConfigMaps and Secrets to the runtime's cluster, then checks that
 /// every pod finds what it reads there: nothing can add an object during a run, so a
@@ -332,25 +311,6 @@ async fn futures_join(handles: &[PodHandle]) -> Vec<Outcome> {
         out.push(h.wait().await);
     }
     out
-}
-
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Parses `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT` values (host IP default

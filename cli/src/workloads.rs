@@ -14,10 +14,10 @@ use wasmpod::{
 };
 
 use super::args::RunArgs;
+use super::engine::shutdown_signal;
 use super::exit::Failure;
 use super::output::note;
 use super::output::{Output, spawn_printer};
-use super::run::shutdown_signal;
 
 /// The Job backoff's first delay on a cluster: `--backoff-initial` scales the Job
 /// backoff by its ratio to this (as it scales the crash-loop backoff's 10 s).

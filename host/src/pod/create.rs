@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{oneshot, watch};
 
-use super::pull_backoff::{self, FailedPull};
+use super::pull_backoff::{self, FailedPull, image_error_status};
 use super::{Outcome, PodHandle, RunOptions};
 use crate::container::Image;
 use crate::error::Error;
@@ -21,7 +21,7 @@ use crate::supervisor::driver::Driver;
 use crate::supervisor::launcher::WasmInstances;
 use crate::supervisor::output::Shared;
 use crate::supervisor::output::logs::LogDir;
-use crate::supervisor::{Observed, Slot, State, status};
+use crate::supervisor::{Observed, Slot, status};
 
 impl Runtime {
     /// Creates a pod without starting it: resolves it, compiles its images and prepares its
@@ -424,15 +424,4 @@ fn base_dir(options: &RunOptions) -> Result<PathBuf, Error> {
             source,
         }),
     }
-}
-
-/// The pod as it stands when an image fails to load: Pending, the container
-/// waiting with the image error's reason.
-pub(super) fn image_error_status(plan: &PodPlan, slot: Slot, reason: &str, message: &str) -> Pod {
-    let mut obs = Observed::new(plan);
-    obs.record_mut(slot).state = State::Waiting {
-        reason: reason.into(),
-        message: Some(message.into()),
-    };
-    status::snapshot(plan, &obs)
 }

@@ -7,16 +7,16 @@
 
 use std::collections::HashMap;
 
+use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
-use super::create::image_error_status;
 use crate::container::{Image, ImageError};
 use crate::error::Error;
 use crate::plan::PodPlan;
 use crate::runtime::Runtime;
 use crate::supervisor::driver::image_pull;
 use crate::supervisor::output::{Shared, StopReason};
-use crate::supervisor::{BackoffPolicy, Slot};
+use crate::supervisor::{BackoffPolicy, Observed, Slot, State, status};
 
 /// The container whose image failed, and why.
 pub(super) struct FailedPull {
@@ -82,4 +82,15 @@ fn slot_of(plan: &PodPlan, name: &str) -> Option<Slot> {
     let init = (0..plan.init_containers.len()).map(Slot::Init);
     let regular = (0..plan.containers.len()).map(Slot::Regular);
     init.chain(regular).find(|s| s.plan(plan).name == name)
+}
+
+/// The pod as it stands when an image fails to load: Pending, the container
+/// waiting with the image error's reason.
+pub(super) fn image_error_status(plan: &PodPlan, slot: Slot, reason: &str, message: &str) -> Pod {
+    let mut obs = Observed::new(plan);
+    obs.record_mut(slot).state = State::Waiting {
+        reason: reason.into(),
+        message: Some(message.into()),
+    };
+    status::snapshot(plan, &obs)
 }
