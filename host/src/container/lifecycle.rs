@@ -11,10 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tokio::sync::watch;
-use wasmtime::component::Resource;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
-
-use super::state::P2State;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -87,28 +85,52 @@ impl Pollable for TerminationPollable {
     }
 }
 
-impl termination::Host for P2State {
+/// What `wasmpod:lifecycle/termination` works on in one instance's store data:
+/// its termination signal and the table its pollables go in.
+pub struct TerminationCtxView<'a> {
+    /// The instance's signal.
+    pub signal: &'a SharedSignal,
+    /// The instance's resource table.
+    pub table: &'a mut ResourceTable,
+}
+
+/// Links `wasmpod:lifecycle/termination` for store data `T`, whose
+/// [`TerminationCtxView`] `view` gives.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    view: fn(&mut T) -> TerminationCtxView<'_>,
+) -> wasmtime::Result<()> {
+    termination::add_to_linker::<T, HasTermination>(linker, view)
+}
+
+struct HasTermination;
+
+impl wasmtime::component::HasData for HasTermination {
+    type Data<'a> = TerminationCtxView<'a>;
+}
+
+impl termination::Host for TerminationCtxView<'_> {
     async fn subscribe(&mut self) -> wasmtime::Result<Resource<DynPollable>> {
-        self.termination.subscribe();
-        let pollable = TerminationPollable(self.termination.requested.subscribe());
+        self.signal.subscribe();
+        let pollable = TerminationPollable(self.signal.requested.subscribe());
         let resource = self.table.push(pollable)?;
-        subscribe(&mut self.table, resource)
+        subscribe(self.table, resource)
     }
 
     async fn requested(&mut self) -> wasmtime::Result<bool> {
-        Ok(self.termination.deadline().is_some())
+        Ok(self.signal.deadline().is_some())
     }
 
     async fn wait(&mut self) -> wasmtime::Result<()> {
-        self.termination.subscribe();
-        let mut rx = self.termination.requested.subscribe();
+        self.signal.subscribe();
+        let mut rx = self.signal.requested.subscribe();
         let _ = rx.wait_for(Option::is_some).await;
         Ok(())
     }
 
     async fn remaining_grace_ms(&mut self) -> wasmtime::Result<Option<u64>> {
         Ok(self
-            .termination
+            .signal
             .deadline()
             .map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64))
     }

@@ -74,10 +74,7 @@ fn build_p2(engine: &Engine) -> wasmtime::Result<wasmtime::component::Linker<P2S
     crate::sandbox::net::add_to_linker(&mut p2)?;
     // A budget of open files per instance, over wasmtime-wasi's `open-at`.
     crate::sandbox::handles::add_open_budget(&mut p2)?;
-    lifecycle::termination::add_to_linker::<P2State, wasmtime::component::HasSelf<P2State>>(
-        &mut p2,
-        |s| s,
-    )?;
+    lifecycle::add_to_linker(&mut p2, P2State::termination_view)?;
     Ok(p2)
 }
 

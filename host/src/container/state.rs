@@ -8,7 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::http::outgoing::Outgoing;
-use super::lifecycle::SharedSignal;
+use super::lifecycle::{SharedSignal, TerminationCtxView};
 use super::limits::MemoryLimiter;
 use crate::sandbox::net::{PodNetHost, PodNetView, PodNetwork};
 
@@ -41,6 +41,16 @@ impl WasiView for P2State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl P2State {
+    /// Its `wasmpod:lifecycle/termination` side.
+    pub(crate) fn termination_view(&mut self) -> TerminationCtxView<'_> {
+        TerminationCtxView {
+            signal: &self.termination,
             table: &mut self.table,
         }
     }
