@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use super::netns::Conn;
+use super::conn::Conn;
 use super::pipe::{Wakers, lock};
 
 /// Bytes a UDP mailbox holds before further datagrams are dropped. Every
