@@ -61,6 +61,8 @@ fn parse_or_report(src: &str, io: &mut Io) -> Option<List> {
 
 /// The `sh` applet.
 pub fn main(args: &[String], io: &mut Io) -> i32 {
+    #[cfg(test)]
+    let _turn = tests::one_shell_at_a_time();
     let mut command = None;
     let mut flags = Vec::new();
     let mut i = 1;

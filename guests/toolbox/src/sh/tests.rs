@@ -25,6 +25,34 @@ fn tokens(src: &str) -> Vec<Tok> {
 }
 
 /// Runs `sh -c SCRIPT` with `stdin`; returns (status, stdout, stderr).
+/// Held while a shell runs in a test. The shell's `cd` changes the
+/// process's working directory, and each shell puts back the one it started
+/// in: a guest is a process of its own, but these tests are threads of one,
+/// so two shells at once (any test's, `sh -c` from `main`'s tests too) moved
+/// each other's relative paths (a test's files landed in the package
+/// directory). One at a time; a shell a shell runs takes its caller's turn.
+pub(super) fn one_shell_at_a_time() -> impl Drop {
+    use std::cell::Cell;
+    use std::sync::{Mutex, MutexGuard};
+    static TURN: Mutex<()> = Mutex::new(());
+    thread_local!(static DEPTH: Cell<usize> = const { Cell::new(0) });
+    struct Turn {
+        _held: Option<MutexGuard<'static, ()>>,
+    }
+    impl Drop for Turn {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get() - 1));
+        }
+    }
+    let outermost = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get() == 1
+    });
+    Turn {
+        _held: outermost.then(|| TURN.lock().unwrap_or_else(|e| e.into_inner())),
+    }
+}
+
 fn sh_in(script: &str, stdin: &str) -> (i32, String, String) {
     let (mut io, out, err) = Io::capture(stdin);
     io.env = std::rc::Rc::new(vec![
