@@ -24,7 +24,6 @@ fn tokens(src: &str) -> Vec<Tok> {
     }
 }
 
-/// Runs `sh -c SCRIPT` with `stdin`; returns (status, stdout, stderr).
 /// Held while a shell runs in a test. The shell's `cd` changes the
 /// process's working directory, and each shell puts back the one it started
 /// in: a guest is a process of its own, but these tests are threads of one,
@@ -53,6 +52,7 @@ pub(super) fn one_shell_at_a_time() -> impl Drop {
     }
 }
 
+/// Runs `sh -c SCRIPT` with `stdin`; returns (status, stdout, stderr).
 fn sh_in(script: &str, stdin: &str) -> (i32, String, String) {
     let (mut io, out, err) = Io::capture(stdin);
     io.env = std::rc::Rc::new(vec![

@@ -29,19 +29,15 @@ use std::path::Path;
 const MAX_DEPTH: usize = 16;
 
 /// Removes the tree at `path`; `Err` leaves the rest in place (and says
-/// nothing of what was removed).
+/// nothing of what was removed). The top itself is opened at once: its one
+/// caller, `trash::discard`, has already tried to remove it as an empty
+/// directory.
 ///
 /// # Errors
 /// The first failing call's error; `NotFound` when `path` does not exist.
 #[cfg(target_os = "linux")]
 pub(super) fn remove_tree(path: &Path) -> std::io::Result<()> {
     use rustix::fs::{AtFlags, CWD, Mode};
-    use rustix::io::Errno;
-    match rustix::fs::unlinkat(CWD, path, AtFlags::REMOVEDIR) {
-        Ok(()) => return Ok(()),
-        Err(Errno::NOTEMPTY | Errno::EXIST) => {}
-        Err(e) => return Err(e.into()),
-    }
     let mut hoists = 0;
     // Each pass empties what lies within MAX_DEPTH levels and moves what
     // lies deeper up into the top, for the next pass (which opens the top
