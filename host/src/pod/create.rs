@@ -324,7 +324,7 @@ impl Runtime {
                     };
                     (start, plan::image::overrides(&plan.pod, &c.name))
                 });
-                tokio::spawn(async move {
+                let load = async move {
                     let pulled = runtime
                         .ensure_image(&image, &source, policy, &secrets)
                         .await?;
@@ -342,14 +342,27 @@ impl Runtime {
                         _ => (runtime.load_image(&source).await?, None),
                     };
                     Ok::<_, crate::ImageError>((loaded, pulled, compat))
-                })
+                };
+                let load: Load = match c.source {
+                    // A pull runs to its end, its files landing whole in the image store,
+                    // even if this pod's creation is given up meanwhile.
+                    plan::ImageSource::Registry(_) => Box::pin(async move {
+                        tokio::spawn(load)
+                            .await
+                            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                    }),
+                    // A local or cached image loads right here, without a hop to
+                    // another task and back (its compile, if any, runs on the
+                    // blocking pool).
+                    _ => Box::pin(load),
+                };
+                load
             })
             .collect();
-        for (slot, load) in slots.into_iter().zip(loads) {
+        // All at once: the pulls wait on their registries together.
+        let loaded = futures_util::future::join_all(loads).await;
+        for (slot, loaded) in slots.into_iter().zip(loaded) {
             let c = slot.plan(plan);
-            let loaded = load
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             match loaded {
                 Ok((image, pulled, compat)) => {
                     images.insert(slot, image);
@@ -402,6 +415,24 @@ impl Runtime {
         Ok(handle)
     }
 }
+
+/// One container's image loading ([`Runtime::load_images`]).
+type Load = std::pin::Pin<Box<dyn Future<Output = Result<Loaded, crate::ImageError>> + Send>>;
+
+/// A container's image, its pull record and report, and for a compat image what it
+/// starts (argv and environment), in which directory, with which entry function, on which
+/// root filesystem, under which config.
+type Loaded = (
+    Image,
+    Option<(crate::runtime::registry::ImageRecord, PullReport)>,
+    Option<(
+        plan::StartEnv,
+        Option<String>,
+        Option<String>,
+        PathBuf,
+        crate::plan::ImageConfig,
+    )>,
+);
 
 /// A pod's temporary run directory, removed when dropped by
 /// [`crate::sandbox::discard`]: its path is free at once, and unlike
