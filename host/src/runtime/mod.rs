@@ -48,8 +48,9 @@ pub struct RuntimeConfig {
     /// else `~/.cache/wasmpod`.
     pub cache_dir: Option<PathBuf>,
     /// Use wasmtime's pooling allocator, sized for
-    /// [`max_instances`](Self::max_instances): instantiation is a little
-    /// faster, but the pool's memory slots, stacks (with a guard page each,
+    /// [`max_instances`](Self::max_instances): a pod's start and end take less
+    /// CPU (a slot's memory is reset in place for its next instance, up to 2 MiB
+    /// of it kept resident, see BENCHMARKS.md), but the pool's memory slots, stacks (with a guard page each,
     /// two memory mappings) and tables are reserved when the runtime starts,
     /// for every instance it may ever hold. Default `false`: each instance's
     /// memory is mapped when it starts. Falls back to on-demand allocation
@@ -551,6 +552,9 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, Runtime
     Ok(engine)
 }
 
+/// How much of a pooled memory or table is kept resident for its slot's next instance.
+const POOL_KEEP_RESIDENT: usize = 2 << 20;
+
 /// The pool for [`RuntimeConfig::max_instances`] instances: a core
 /// instance, memory and table or two per component instance on average
 /// (the built-in images have one of each), up to the per-component caps.
@@ -566,7 +570,15 @@ fn pool_config(config: &RuntimeConfig) -> PoolingAllocationConfig {
         .max_core_instances_per_component(32)
         .max_memories_per_component(8)
         .max_tables_per_component(16)
-        .max_memory_size(usize::try_from(max_memory).unwrap_or(1 << 30));
+        .max_memory_size(usize::try_from(max_memory).unwrap_or(1 << 30))
+        // A freed slot is made ready for its next instance by writing back the pages
+        // its last one touched (found with the kernel's PAGEMAP_SCAN where it has it,
+        // Linux 6.7 and later), up to this much, rather than by dropping them: the
+        // next instance takes no page faults there, and no other thread of the process
+        // has its TLB flushed. Those pages stay resident while the slot is free.
+        .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
+        .table_keep_resident(POOL_KEEP_RESIDENT)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     pool
 }
 

@@ -7,6 +7,7 @@ mod floods;
 mod fs;
 mod manifests;
 mod resources;
+mod reuse;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
