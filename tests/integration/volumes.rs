@@ -426,3 +426,31 @@ async fn guest_sees_nothing_of_the_host_outside_its_mounts() {
         run.dump()
     );
 }
+
+/// A pod given no run directory that has no volumes gets none: each container's root is
+/// a directory of its own (in memory, where the temporary run directories go), which its
+/// guest can write and no other container sees, and which is gone with the pod.
+#[tokio::test]
+async fn a_pod_without_volumes_leaves_no_directory_behind() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: lone}\nspec:\n  restartPolicy: Never\n  \
+                initContainers:\n  - name: init\n    image: busybox\n    \
+                command: ['sh', '-c', 'echo x > /tmp/f && cat /tmp/f']\n  \
+                containers:\n  - name: app\n    image: busybox\n    \
+                command: ['sh', '-c', 'test ! -e /tmp/f && echo fresh']\n";
+    let started = start(yaml, options()).await;
+    let run_dir = started.handle.run_dir().to_path_buf();
+    let run = started.finish(std::time::Duration::from_secs(90)).await;
+    assert_eq!(run.phase(), "Succeeded", "{}", run.dump());
+    assert_eq!(run.lines("init"), ["x"], "{}", run.dump());
+    assert_eq!(run.lines("app"), ["fresh"], "{}", run.dump());
+    assert!(!run_dir.exists(), "{}", run_dir.display());
+    let base = run_dir.parent().expect("a base");
+    let stem = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let left: Vec<_> = std::fs::read_dir(base)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&stem))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::plan::{self, PodPlan};
 use crate::runtime::Runtime;
 use crate::runtime::registry::PullReport;
-use crate::sandbox::PodDirs;
+use crate::sandbox::{PodDirs, RootsAt};
 use crate::spec::ValidPod;
 use crate::supervisor::driver::Driver;
 use crate::supervisor::launcher::WasmInstances;
@@ -83,9 +83,15 @@ impl Runtime {
         };
         let plan = Arc::new(plan);
 
-        let (run_dir, temp) = match &options.run_dir {
-            Some(d) => (d.clone(), None),
-            None => {
+        // A pod given no run directory that has no volumes needs none: only its roots.
+        let lone = match options.run_dir.is_none() && plan.volumes.is_empty() {
+            true => crate::sandbox::lone_roots(),
+            false => None,
+        };
+        let (run_dir, temp) = match (&options.run_dir, &lone) {
+            (Some(d), _) => (d.clone(), None),
+            (None, Some((never_made, _))) => (never_made.clone(), None),
+            (None, None) => {
                 let base = crate::sandbox::temp_run_base();
                 let t = tempfile::Builder::new()
                     .prefix(&format!("{}{}-", crate::sandbox::owned_prefix(), plan.name))
@@ -95,7 +101,7 @@ impl Runtime {
                 (t.0.clone(), Some(t))
             }
         };
-        if temp.is_none() {
+        if options.run_dir.is_some() {
             std::fs::create_dir_all(&run_dir).map_err(|source| Error::RunDir {
                 path: run_dir.clone(),
                 source,
@@ -106,11 +112,13 @@ impl Runtime {
             .iter()
             .chain(&plan.containers)
             .any(|c| c.pulled.as_ref().is_some_and(|p| p.rootfs.is_some()));
-        // A temporary run directory is in memory already where memory is roomy.
-        let roots = options
-            .run_dir
-            .as_ref()
-            .and_then(|_| crate::sandbox::roots_base(&run_dir, &plan.uid, copies_image_files));
+        let roots = match (&options.run_dir, lone) {
+            (Some(_), _) => crate::sandbox::roots_base(&run_dir, &plan.uid, copies_image_files)
+                .map_or(RootsAt::RunDir, RootsAt::Dir),
+            (None, Some((_, beside))) => beside,
+            // A temporary run directory is in memory already where memory is roomy.
+            (None, None) => RootsAt::RunDir,
+        };
         let dirs = PodDirs::create_with_roots(&plan, &run_dir, roots)?;
 
         let obs = Observed::new(&plan);

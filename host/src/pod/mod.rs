@@ -40,7 +40,9 @@ pub struct RunOptions {
     /// when the pod ends (logs are then only available through
     /// [`PodHandle::logs`]), under `$TMPDIR` if set, else on a memory file
     /// system (`$XDG_RUNTIME_DIR`, `/dev/shm`) with 1 GiB free, else in the
-    /// system's temporary directory.
+    /// system's temporary directory. On a memory file system a pod without
+    /// volumes gets none: each container's root is a directory of its own
+    /// there, and [`PodHandle::run_dir`] names a path that is never made.
     pub run_dir: Option<PathBuf>,
     /// Crash-loop backoff (default: Kubernetes' 10 s doubling to 300 s).
     pub backoff: BackoffPolicy,
@@ -173,7 +175,8 @@ impl PodHandle {
         &self.name
     }
 
-    /// The run directory (logs, volumes).
+    /// The run directory (logs, volumes); for a pod given none, its temporary
+    /// one, gone when the pod ends (or never made, see [`RunOptions::run_dir`]).
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
     }

@@ -15,7 +15,9 @@
 //!   the longest matching preopen. The root holds an
 //!   empty `terminationMessagePath` file (`/dev/termination-log`). Roots live
 //!   in the run directory's `containers/`, or in memory when the run
-//!   directory is on a disk ([`roots_base`]).
+//!   directory is on a disk ([`roots_base`]), or each in a directory of its
+//!   own in memory for a pod that has neither volumes nor a run directory
+//!   ([`lone_roots`]).
 //! * `workingDir` (created in the root if missing) is preopened as `.`, with
 //!   the root's other top-level directories preopened by name: see
 //!   [`workdir`].
@@ -58,7 +60,7 @@ mod workdir;
 
 pub use kept::{Kept, keep, reopen};
 use places::memory_base;
-pub use places::{roots_base, sweep_stale, temp_run_base};
+pub use places::{RootsAt, lone_roots, roots_base, sweep_stale, temp_run_base};
 pub use read::read_regular_file;
 pub use sweep::owned_prefix;
 use trash::lock;
@@ -155,9 +157,11 @@ struct Volume {
 #[derive(Debug)]
 pub struct PodDirs {
     run_dir: PathBuf,
-    /// Where the containers' private roots go: `run_dir/containers`, or a directory in
-    /// a memory file system ([`roots_base`]).
+    /// Where the containers' private roots go: `run_dir/containers`, a directory in
+    /// a memory file system ([`roots_base`]), or a shared one ([`lone_roots`]).
     containers: PathBuf,
+    /// What a root's name starts with in `containers` (empty unless it is shared).
+    root_prefix: String,
     volumes: HashMap<String, Volume>,
     /// Directories to remove when the pod ends.
     owned: Vec<PathBuf>,
@@ -179,13 +183,20 @@ impl PodDirs {
     /// [`PodDirs::create_with_roots`] with the roots in `run_dir/containers`.
     #[cfg(test)]
     pub fn create(plan: &PodPlan, run_dir: &Path) -> Result<Self, SandboxError> {
-        Self::create_with_roots(plan, run_dir, None)
+        Self::create_with_roots(plan, run_dir, RootsAt::RunDir)
+    }
+
+    /// The path of container `name`'s private root.
+    fn root_path(&self, name: &str) -> PathBuf {
+        match self.root_prefix.is_empty() {
+            true => self.containers.join(name),
+            false => self.containers.join(format!("{}{name}", self.root_prefix)),
+        }
     }
 
     /// Creates the pod's emptyDirs and checks its hostPaths. The containers' private
-    /// roots go under `roots` when it is given (a path of this process's own, see
-    /// [`roots_base`]; created at the first start, removed with the pod), else under
-    /// `run_dir/containers`.
+    /// roots go where `roots` says (each made at its container's start, removed with the
+    /// pod).
     ///
     /// # Errors
     /// [`SandboxError`] when a directory cannot be created or a hostPath does
@@ -193,26 +204,30 @@ impl PodDirs {
     pub fn create_with_roots(
         plan: &PodPlan,
         run_dir: &Path,
-        roots: Option<PathBuf>,
+        roots: RootsAt,
     ) -> Result<Self, SandboxError> {
         let mut owned = Vec::new();
-        if let Some(roots) = &roots {
-            create_exact("rootfs", roots)?;
-            // Removed with the pod even if no container ever started.
-            owned.push(roots.clone());
-        }
-        let containers = match roots {
-            Some(roots) => roots,
-            None => {
+        let (containers, root_prefix, roots_in_memory) = match roots {
+            RootsAt::Dir(roots) => {
+                create_exact("rootfs", &roots)?;
+                // Removed with the pod even if no container ever started.
+                owned.push(roots.clone());
+                let in_memory = trash::on_tmpfs(&roots);
+                (roots, String::new(), in_memory)
+            }
+            RootsAt::RunDir => {
                 let containers = run_dir.join("containers");
                 create_dir("rootfs", &containers)?;
-                containers
+                let in_memory = trash::on_tmpfs(&containers);
+                (containers, String::new(), in_memory)
             }
+            // `lone_roots` gives only a memory file system.
+            RootsAt::Beside { base, prefix } => (base, prefix, true),
         };
-        let roots_in_memory = trash::on_tmpfs(&containers);
         let mut dirs = PodDirs {
             run_dir: run_dir.to_path_buf(),
             containers,
+            root_prefix,
             volumes: HashMap::new(),
             owned,
             memory_files: None,
@@ -306,7 +321,7 @@ impl PodDirs {
             return None;
         }
         single_component("rootfs", name).ok()?;
-        open_ambient("rootfs", &self.containers.join(name)).ok()
+        open_ambient("rootfs", &self.root_path(name)).ok()
     }
 
     /// The opened directory of a volume.
@@ -350,7 +365,7 @@ impl PodDirs {
     /// root or a subPath escapes its volume.
     pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
         single_component("rootfs", &c.name)?;
-        let root = self.containers.join(&c.name);
+        let root = self.root_path(&c.name);
         // A compat image's files: the root starts as a copy of them.
         let image = c.pulled.as_ref().and_then(|p| p.rootfs.as_deref());
         let message = beneath(
@@ -452,10 +467,12 @@ impl PodDirs {
             return;
         }
         // Each root in memory first, in the few calls one left as it was made
-        // takes; the others go with the directory that holds them.
+        // takes; the others go with the directory that holds them, if the pod
+        // owns it.
+        let shared = !self.root_prefix.is_empty();
         for (name, as_made) in lock(&self.roots).drain() {
-            if let Some(message) = as_made {
-                trash::discard_root(&self.containers.join(name), Some(&message));
+            if as_made.is_some() || shared {
+                trash::discard_root(&self.root_path(&name), as_made.as_deref());
             }
         }
         let in_run_dir = self.containers.starts_with(&self.run_dir);

@@ -29,6 +29,51 @@ pub fn temp_run_base() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// Where a pod given no run directory that has no volumes keeps its containers'
+/// roots: beside the temporary run directories of [`temp_run_base`], when that is a
+/// memory file system, as `<owned_prefix>r<N>.<container>` — one directory per
+/// container, where a temporary run directory would take three (itself, its
+/// `containers/` and the root) — and `<owned_prefix>r<N>`, a path that is never made,
+/// for the pod's [`PodHandle::run_dir`](crate::PodHandle::run_dir). `None`: the pod gets
+/// its temporary run directory.
+pub fn lone_roots() -> Option<(PathBuf, RootsAt)> {
+    static IN_MEMORY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let base = temp_run_base();
+    // `$TMPDIR` is read at each call; the answer for the place it names, once.
+    if std::env::var_os("TMPDIR").is_some()
+        || !*IN_MEMORY.get_or_init(|| trash::on_tmpfs(&temp_run_base()))
+    {
+        return None;
+    }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stem = format!("{}r{n}", owned_prefix());
+    Some((
+        base.join(&stem),
+        RootsAt::Beside {
+            base,
+            prefix: format!("{stem}."),
+        },
+    ))
+}
+
+/// Where a pod's containers' private roots go.
+#[derive(Debug, Clone)]
+pub enum RootsAt {
+    /// In its run directory's `containers/`.
+    RunDir,
+    /// In this directory of the runtime's own, made with the pod and removed with it
+    /// ([`roots_base`]).
+    Dir(PathBuf),
+    /// Each its own directory `<base>/<prefix><container>` ([`lone_roots`]).
+    Beside {
+        /// The directory holding them (a shared one: the pod owns only its roots).
+        base: PathBuf,
+        /// Their names' start, unique to the pod.
+        prefix: String,
+    },
+}
+
 /// Removes, once per process and on a thread of its own, what dead
 /// processes left in the shared places pods' directories go to
 /// ([`temp_run_base`], `/dev/shm`, the temp dir): see `sweep.rs`. Reading a

@@ -390,7 +390,7 @@ fn roots_of_a_run_directory_on_disk_go_to_memory_and_leave_with_the_pod() {
         "a run dir in memory keeps its roots"
     );
 
-    let dirs = PodDirs::create_with_roots(&p, disk.path(), Some(roots.clone())).unwrap();
+    let dirs = PodDirs::create_with_roots(&p, disk.path(), RootsAt::Dir(roots.clone())).unwrap();
     let preopens = dirs.preopens_for(&p.containers[0]).unwrap();
     assert!(
         preopens[0].host.starts_with(&roots),
@@ -406,10 +406,10 @@ fn roots_of_a_run_directory_on_disk_go_to_memory_and_leave_with_the_pod() {
     assert!(!roots.exists(), "{roots:?} outlived the pod");
 
     // Never started: the directory made for the roots goes too.
-    let dirs = PodDirs::create_with_roots(&p, disk.path(), Some(roots.clone())).unwrap();
+    let dirs = PodDirs::create_with_roots(&p, disk.path(), RootsAt::Dir(roots.clone())).unwrap();
     assert!(roots.is_dir());
     // A second pod of the same uid cannot take a directory that is already there.
-    assert!(PodDirs::create_with_roots(&p, disk.path(), Some(roots.clone())).is_err());
+    assert!(PodDirs::create_with_roots(&p, disk.path(), RootsAt::Dir(roots.clone())).is_err());
     drop(dirs);
     drain_discarded();
     assert!(!roots.exists());
@@ -453,6 +453,75 @@ fn roots_in_memory_are_fresh_at_each_restart_and_gone_with_the_pod() {
     assert!(left.is_empty(), "{left:?}");
     let kept = std::fs::read(outside.path().join("termination-log")).unwrap();
     assert_eq!(kept, b"x", "a link was followed");
+}
+
+/// Roots beside each other in a shared directory (a pod with neither volumes
+/// nor a run directory, [`lone_roots`]): each pod makes and removes only its
+/// own, as made or as a guest left them, links unfollowed; nothing else in the
+/// directory is touched.
+#[test]
+fn roots_beside_each_other_are_each_pods_own_and_go_with_it() {
+    let base = memory_tempdir();
+    std::fs::create_dir(base.path().join("other")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("f"), "x").unwrap();
+    let p = plan("", "");
+    let pods: Vec<PodDirs> = ["a.", "b."]
+        .into_iter()
+        .map(|prefix| {
+            let at = RootsAt::Beside {
+                base: base.path().to_path_buf(),
+                prefix: prefix.into(),
+            };
+            PodDirs::create_with_roots(&p, &base.path().join("never"), at).unwrap()
+        })
+        .collect();
+    let c = &p.containers[0];
+    for (dirs, prefix) in pods.iter().zip(["a.", "b."]) {
+        // Made, then made again for a restart.
+        for _ in 0..2 {
+            let preopens = dirs.preopens_for(c).unwrap();
+            assert_eq!(preopens[0].host, base.path().join(format!("{prefix}app")));
+            assert_eq!(preopens[0].dir.read("dev/termination-log").unwrap(), b"");
+        }
+    }
+    // Pod b's guest leaves a file and a link out.
+    let b_root = base.path().join("b.app");
+    std::fs::write(b_root.join("tmp/f"), "x").unwrap();
+    std::os::unix::fs::symlink(outside.path(), b_root.join("tmp/out")).unwrap();
+    let names = |dir: &Path| -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(base.path()), ["a.app", "b.app", "other"]);
+    pods[0].remove();
+    assert_eq!(names(base.path()), ["b.app", "other"]);
+    drop(pods);
+    drain_discarded();
+    assert_eq!(names(base.path()), ["other"]);
+    assert!(!base.path().join("never").exists());
+    assert_eq!(std::fs::read(outside.path().join("f")).unwrap(), b"x");
+}
+
+/// [`lone_roots`], where it answers: a fresh name for each pod, and a run
+/// directory path that is not made.
+#[test]
+fn lone_roots_are_named_anew_for_each_pod() {
+    let (
+        Some((run_a, RootsAt::Beside { base, prefix: a })),
+        Some((run_b, RootsAt::Beside { prefix: b, .. })),
+    ) = (lone_roots(), lone_roots())
+    else {
+        return; // Not on a memory file system, or TMPDIR is set: temporary run directories.
+    };
+    assert!(trash::on_tmpfs(&base), "{base:?}");
+    assert_ne!(a, b);
+    assert!(a.starts_with(&owned_prefix()) && a.ends_with('.'), "{a}");
+    assert!(!run_a.exists() && !run_b.exists() && run_a != run_b);
 }
 
 /// A temporary directory in memory where `/dev/shm` is a directory (a tmpfs
