@@ -421,3 +421,27 @@ async fn termination_messages_come_from_the_file_or_the_log_tail() {
     assert_eq!(message("fallback").as_deref(), Some("first\nlast words"));
     assert_eq!(message("no-fallback-on-success"), None);
 }
+
+/// A burst of output written just before the exit (far more than the log channel holds,
+/// less than a log subscriber may lag by)
+/// is all in the log, in order, and its end is the termination message: the exit is
+/// reported as soon as the guest returns, and its output is taken to the end first.
+#[tokio::test]
+async fn output_written_just_before_the_exit_is_all_in_the_log_and_the_tail() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: burst}\nspec:\n  restartPolicy: Never\n  \
+                containers:\n  - name: app\n    image: busybox\n    \
+                terminationMessagePolicy: FallbackToLogsOnError\n    \
+                command: ['sh', '-c', 'seq 1 5000; exit 3']\n";
+    let run = run_pod(yaml).await;
+    assert_eq!(run.exit_code("app"), 3, "{}", run.dump());
+    let expected: Vec<String> = (1..=5000).map(|i| i.to_string()).collect();
+    let lines = run.lines("app");
+    assert!(
+        lines == expected,
+        "{} lines, the last {:?}",
+        lines.len(),
+        lines.last()
+    );
+    let message = run.status("app").state.unwrap().terminated.unwrap().message;
+    assert_eq!(message, Some(expected[4920..].join("\n")));
+}

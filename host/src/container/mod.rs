@@ -100,9 +100,27 @@ pub struct Launch {
     /// Told once the instance is instantiated and its entry point called: the
     /// container is running (what a postStart hook waits for).
     pub running: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Told the exit as soon as the guest's entry point has returned, before the
+    /// instance's memory is freed: the exit is known (and the container can be
+    /// restarted, or its pod end) while that goes on. Unset when the instance is
+    /// killed, or could not start: the future's own output says how it ended.
+    pub exited: Option<tokio::sync::oneshot::Sender<Exit>>,
+    /// What the instance holds of its pod's and its runtime's instance limits:
+    /// released when [`Launch::exited`] is told (else when the instance is gone).
+    /// At most one instance per guest thread is still being freed after it.
+    pub held: Option<Box<dyn Send + Sync>>,
 }
 
 impl Launch {
+    /// Releases [`Launch::held`] and tells [`Launch::exited`] how the instance
+    /// ended; what follows is only freeing it.
+    fn announce_exit(&mut self, exit: &Exit) {
+        self.held = None;
+        if let Some(tx) = self.exited.take() {
+            let _ = tx.send(exit.clone());
+        }
+    }
+
     /// Tells [`Launch::running`] (once) that the instance runs.
     pub(crate) fn announce_running(&mut self) {
         if let Some(tx) = self.running.take() {
@@ -207,11 +225,14 @@ async fn run_metered(
                 Err(e) => return start_error(e),
             };
             launch.announce_running();
-            match command.wasi_cli_run().call_run(&mut store).await {
+            let exit = match command.wasi_cli_run().call_run(&mut store).await {
                 Ok(Ok(())) => Exit::Code(0),
                 Ok(Err(())) => Exit::Code(1),
                 Err(e) => exit_from_error(e),
-            }
+            };
+            launch.announce_exit(&exit);
+            exit
+            // The store (the instance's memory) is freed here.
         }
         Image::Module(pre) => {
             let mut ctx = builder.build_p1();
@@ -235,10 +256,12 @@ async fn run_metered(
                 Err(e) => return Exit::StartError(image::error_text(&e)),
             };
             launch.announce_running();
-            match start.call_async(&mut store, ()).await {
+            let exit = match start.call_async(&mut store, ()).await {
                 Ok(()) => Exit::Code(0),
                 Err(e) => exit_from_error(e),
-            }
+            };
+            launch.announce_exit(&exit);
+            exit
         }
     }
 }

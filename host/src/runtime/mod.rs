@@ -315,9 +315,7 @@ impl Runtime {
         };
         let linkers = Arc::new(Linkers::new(&engine));
         linkers.prepare_in_background();
-        let threads = config
-            .guest_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let threads = guest_threads(&config);
         let guests = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("wasmpod-guest")
@@ -559,7 +557,14 @@ const POOL_KEEP_RESIDENT: usize = 2 << 20;
 /// instance, memory and table or two per component instance on average
 /// (the built-in images have one of each), up to the per-component caps.
 fn pool_config(config: &RuntimeConfig) -> PoolingAllocationConfig {
-    let n = u32::try_from(config.max_instances.max(1)).unwrap_or(u32::MAX);
+    // An instance's slot is released when its exit is known and its memory is freed
+    // just after, on its guest thread (`container::Launch::held`): room for one such
+    // instance per guest thread.
+    let n = config
+        .max_instances
+        .max(1)
+        .saturating_add(guest_threads(config));
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
     let max_memory = config.memory_reservation.unwrap_or(1 << 30).min(1 << 30);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
@@ -580,6 +585,14 @@ fn pool_config(config: &RuntimeConfig) -> PoolingAllocationConfig {
         .table_keep_resident(POOL_KEEP_RESIDENT)
         .pagemap_scan(wasmtime::Enabled::Auto);
     pool
+}
+
+/// The guest executor's threads: [`RuntimeConfig::guest_threads`], else one per CPU.
+fn guest_threads(config: &RuntimeConfig) -> usize {
+    config
+        .guest_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1)
 }
 
 /// Advances the engine's epoch every `tick` until the runtime is dropped.

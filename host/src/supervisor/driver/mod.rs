@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
@@ -332,7 +332,8 @@ impl Run {
             .log_dir
             .as_ref()
             .map(|d| d.file(&c.name, restart_count));
-        let log = logs::collect(c.name.clone(), log_file, rx, shared.log_sender());
+        let (ended_tx, ended) = oneshot::channel();
+        let log = logs::collect(c.name.clone(), log_file, rx, shared.log_sender(), ended);
         let launcher = Arc::new(Launcher {
             instances: self.d.instances.clone(),
             slot,
@@ -344,7 +345,7 @@ impl Run {
             budget: self.budget.clone(),
         });
         let started = launcher.start_in(preopens, start_env.argv, tx, Use::Container);
-        let handle = started.exit;
+        let (handle, exited) = (started.exit, started.exited);
         self.next_id += 1;
         let id = self.next_id;
         self.running.insert(
@@ -374,9 +375,18 @@ impl Run {
         self.start_post_start(slot, started.running);
         let exits = self.exits_tx.clone();
         tokio::spawn(async move {
-            // The output ends when the instance does (its senders drop).
-            let tail = log.await;
-            let exit = handle.await.ok();
+            // The exit as soon as the guest returned (its memory is freed after),
+            // else (killed, or never started) when its task ends.
+            let exit = async {
+                let exit = match exited.await {
+                    Ok(exit) => Some(exit),
+                    Err(_) => handle.await.ok(),
+                };
+                // The guest writes no more: its output ends with what it wrote.
+                let _ = ended_tx.send(());
+                exit
+            };
+            let (tail, exit) = tokio::join!(log, exit);
             let failed = exit.as_ref().is_none_or(|e| e.code() != 0);
             let message = read_message(message_at)
                 .or_else(|| (fallback_to_logs && failed && !tail.is_empty()).then_some(tail));

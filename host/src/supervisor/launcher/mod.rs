@@ -82,6 +82,9 @@ pub(crate) struct Started {
     /// Its end: awaiting it gives the exit; aborting it kills the instance
     /// (the join then fails).
     pub(crate) exit: JoinHandle<Exit>,
+    /// The exit as soon as it is known, before the instance is freed; fails when
+    /// only [`Started::exit`] can tell (the instance was killed, or did not start).
+    pub(crate) exited: tokio::sync::oneshot::Receiver<Exit>,
     /// How it is asked to stop.
     pub(crate) term: Arc<dyn Term>,
     /// When it runs.
@@ -116,6 +119,7 @@ impl Term for NoTerm {
 fn not_started(why: String) -> Started {
     Started {
         exit: tokio::spawn(async move { Exit::StartError(why) }),
+        exited: tokio::sync::oneshot::channel().1,
         term: Arc::new(NoTerm),
         running: tokio::sync::oneshot::channel().1,
     }

@@ -40,6 +40,7 @@ impl Instances for WasmInstances {
             Err(why) => {
                 return Started {
                     exit: tokio::spawn(async move { container::Exit::StartError(why) }),
+                    exited: tokio::sync::oneshot::channel().1,
                     term: signal as Arc<dyn Term>,
                     running: tokio::sync::oneshot::channel().1,
                 };
@@ -53,6 +54,7 @@ impl Instances for WasmInstances {
             _ => None,
         };
         let (running_tx, running) = tokio::sync::oneshot::channel();
+        let (exited_tx, exited) = tokio::sync::oneshot::channel();
         let mut launch = Launch {
             image: image.clone(),
             argv: s.argv,
@@ -70,6 +72,8 @@ impl Instances for WasmInstances {
                 .then(|| slot.plan(&self.plan).pulled.as_ref()?.entry_func.clone())
                 .flatten(),
             running: Some(running_tx),
+            exited: Some(exited_tx),
+            held: Some(Box::new((s.permit, instance_slot))),
         };
         let engine = self.runtime.engine().clone();
         let run: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match (image, served) {
@@ -91,14 +95,10 @@ impl Instances for WasmInstances {
             }),
             _ => Box::pin(container::run(engine, launch)),
         };
-        let permit = s.permit;
-        let exit = self.runtime.guest_handle().spawn(async move {
-            let exit = run.await;
-            drop((permit, instance_slot));
-            exit
-        });
+        let exit = self.runtime.guest_handle().spawn(run);
         Started {
             exit,
+            exited,
             term: signal as Arc<dyn Term>,
             running,
         }

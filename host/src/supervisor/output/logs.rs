@@ -58,7 +58,8 @@ const TAIL_LINES: usize = 80;
 const TAIL_BYTES: usize = 2048;
 
 /// The pipeline for one container instance: it ends when every sender of
-/// `rx` is gone (the instance ended) and all output is written, and returns
+/// `rx` is gone, or `ended` is told that the guest writes no more, and all
+/// output is written; it returns
 /// the tail of the output, for termination messages. The caller runs it in
 /// the task that then reports the instance's exit (one task per instance,
 /// not two).
@@ -67,6 +68,7 @@ pub(crate) async fn collect(
     file: Option<LogTarget>,
     mut rx: mpsc::Receiver<Chunk>,
     out: Option<Sender<LogLine>>,
+    ended: tokio::sync::oneshot::Receiver<()>,
 ) -> String {
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut writer = match file {
@@ -74,7 +76,21 @@ pub(crate) async fn collect(
         None => None,
     };
     let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    while let Some(chunk) = rx.recv().await {
+    // Told when the guest can write no more (it returned), which may be before its
+    // handles to the channel are dropped: what it wrote is then taken to the end.
+    let mut ended = std::pin::pin!(ended);
+    let mut open = true;
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            chunk = rx.recv() => chunk,
+            _ = &mut ended, if open => {
+                rx.close();
+                open = false;
+                continue;
+            }
+        };
+        let Some(chunk) = chunk else { break };
         let idx = chunk.stream as usize;
         pending[idx].extend_from_slice(&chunk.bytes);
         for line in split_lines(&mut pending[idx], false) {

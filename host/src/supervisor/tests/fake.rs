@@ -235,6 +235,7 @@ impl Instances for Fake {
         });
         Started {
             exit,
+            exited: tokio::sync::oneshot::channel().1,
             term,
             running,
         }
