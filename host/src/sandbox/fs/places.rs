@@ -40,7 +40,9 @@ pub fn lone_roots() -> Option<(PathBuf, RootsAt)> {
     static IN_MEMORY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let base = temp_run_base();
-    // `$TMPDIR` is read at each call; the answer for the place it names, once.
+    // `$TMPDIR` (read at each call, as `temp_run_base` does) is the user's choice of
+    // a place for run directories: pods get theirs there. Otherwise the base is the
+    // process's own choice, fixed: whether it is in memory is asked once.
     if std::env::var_os("TMPDIR").is_some()
         || !*IN_MEMORY.get_or_init(|| trash::on_tmpfs(&temp_run_base()))
     {
