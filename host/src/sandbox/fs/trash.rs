@@ -169,4 +169,27 @@ mod tests {
             discard(&tree);
         }
     }
+
+    /// With [`MAX_PENDING`] trees waiting, the next one is removed by its discarder
+    /// before `discard` returns: nothing is renamed aside for the thread.
+    #[test]
+    fn past_max_pending_a_tree_is_removed_by_its_discarder() {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        if on_tmpfs(dir.path()) {
+            return; // Removed at once there anyway: nothing to show.
+        }
+        let tree = dir.path().join("containers");
+        for i in 0..200 {
+            std::fs::create_dir_all(tree.join(format!("c/rootfs/{i}"))).unwrap();
+            std::fs::write(tree.join(format!("c/rootfs/{i}/f")), "x").unwrap();
+        }
+        // As if the thread were MAX_PENDING trees behind (added to the real count,
+        // which its removals go on lowering meanwhile).
+        *lock(&remover().pending) += MAX_PENDING;
+        discard(&tree);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        *lock(&remover().pending) -= MAX_PENDING;
+        remover().done.notify_all();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
