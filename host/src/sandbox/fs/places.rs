@@ -31,9 +31,9 @@ pub fn temp_run_base() -> PathBuf {
 
 /// Where a pod given no run directory that has no volumes keeps its containers'
 /// roots: beside the temporary run directories of [`temp_run_base`], when that is a
-/// memory file system, as `<owned_prefix>r<N>.<container>` — one directory per
+/// memory file system, as `<owned_prefix>r<key>-<N>.<container>` — one directory per
 /// container, where a temporary run directory would take three (itself, its
-/// `containers/` and the root) — and `<owned_prefix>r<N>`, a path that is never made,
+/// `containers/` and the root) — and `<owned_prefix>r<key>-<N>`, a path that is never made,
 /// for the pod's [`PodHandle::run_dir`](crate::PodHandle::run_dir). `None`: the pod gets
 /// its temporary run directory.
 pub fn lone_roots() -> Option<(PathBuf, RootsAt)> {
@@ -48,8 +48,12 @@ pub fn lone_roots() -> Option<(PathBuf, RootsAt)> {
     {
         return None;
     }
+    // A key of the process's own makes the names unguessable: another user of the
+    // machine cannot take one first (in a shared `/dev/shm`) to keep a pod from starting.
+    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let stem = format!("{}r{n}", owned_prefix());
+    let stem = format!("{}r{key:016x}-{n}", owned_prefix());
     Some((
         base.join(&stem),
         RootsAt::Beside {
