@@ -6,15 +6,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
 use crate::plan::{ConfigObjects, ObjectKind};
 use crate::sandbox::{ClusterNetwork, Directory};
 use crate::spec::ConfigObject;
 
-/// Services by namespace and name.
-pub(super) type ServiceMap = std::collections::BTreeMap<(String, String), Arc<Service>>;
+pub(super) use super::services::ServiceMap;
 
 /// The pods of one [`Runtime`](crate::Runtime) and the ConfigMaps and Secrets they read.
 ///
@@ -372,6 +371,48 @@ mod tests {
         let err = cluster.apply(service("one-too-many".into())).unwrap_err();
         assert!(err.message.contains("exceeded quota"), "{err}");
         cluster.apply(service("s0".into())).unwrap();
+    }
+
+    /// A connection to a cluster IP finds its Service by that IP (an index, not a look
+    /// through every Service), through an update and a deletion.
+    #[test]
+    fn services_are_found_by_cluster_ip() {
+        use crate::sandbox::net::netns::Proto;
+        use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+        let cluster = test_cluster();
+        let apply = |name: &str, port: i32| {
+            let mut s = Service::default();
+            s.metadata.name = Some(name.into());
+            s.spec = Some(ServiceSpec {
+                ports: Some(vec![ServicePort {
+                    port,
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            });
+            cluster
+                .apply(crate::spec::ConfigObject::Service(Box::new(s)))
+                .unwrap();
+        };
+        let ip = |name: &str| {
+            let services = cluster.services();
+            let s = services
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(name));
+            crate::plan::service::cluster_ip(s.unwrap()).unwrap()
+        };
+        apply("a", 80);
+        apply("b", 81);
+        let (a, b) = (ip("a"), ip("b"));
+        assert_ne!(a, b);
+        let serves = |ip, port| cluster.backends(ip, Proto::Tcp, port).is_some();
+        assert!(serves(a, 80) && !serves(a, 81) && serves(b, 81) && !serves(b, 80));
+        // Another port: the same IP, which finds the Service as it is now.
+        apply("a", 90);
+        assert_eq!(ip("a"), a);
+        assert!(!serves(a, 80) && serves(a, 90));
+        assert!(cluster.delete_service("default", "a"));
+        assert!(!serves(a, 90) && serves(b, 81));
     }
 
     /// A batch is one new version of the objects; the first refused object stops it

@@ -3,6 +3,7 @@
 //! pods' current statuses, so that a pod that turns Ready is served at once and one that
 //! turns unready or ends is not.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -24,8 +25,58 @@ fn ns_name(svc: &Service) -> (String, String) {
     )
 }
 
-/// The most Services one runtime holds (each connect looks through them).
+/// The most Services one runtime holds.
 pub const MAX_SERVICES: usize = 10_000;
+
+/// Services by namespace and name, and by cluster IP: what each connection to a
+/// Service asks, answered without a look through all of them.
+#[derive(Debug, Default)]
+pub(crate) struct ServiceMap {
+    by_name: BTreeMap<(String, String), Arc<Service>>,
+    by_ip: HashMap<Ipv4Addr, Arc<Service>>,
+}
+
+impl ServiceMap {
+    fn get(&self, key: &(String, String)) -> Option<&Arc<Service>> {
+        self.by_name.get(key)
+    }
+
+    fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&(String, String), &Arc<Service>)> {
+        self.by_name.iter()
+    }
+
+    /// The Service whose cluster IP is `ip`.
+    fn by_ip(&self, ip: Ipv4Addr) -> Option<&Arc<Service>> {
+        self.by_ip.get(&ip)
+    }
+
+    fn insert(&mut self, key: (String, String), svc: Arc<Service>) {
+        if let Some(old) = self.by_name.insert(key, svc.clone()) {
+            self.forget_ip(&old);
+        }
+        if let Some(ip) = svc_plan::cluster_ip(&svc) {
+            self.by_ip.insert(ip, svc);
+        }
+    }
+
+    fn remove(&mut self, key: &(String, String)) -> Option<Arc<Service>> {
+        let removed = self.by_name.remove(key)?;
+        self.forget_ip(&removed);
+        Some(removed)
+    }
+
+    fn forget_ip(&mut self, svc: &Arc<Service>) {
+        if let Some(ip) = svc_plan::cluster_ip(svc)
+            && self.by_ip.get(&ip).is_some_and(|s| Arc::ptr_eq(s, svc))
+        {
+            self.by_ip.remove(&ip);
+        }
+    }
+}
 
 impl Cluster {
     /// Adds or replaces a Service, giving it a cluster IP (from the service CIDR, or the
@@ -33,7 +84,7 @@ impl Cluster {
     pub(super) fn apply_service(&self, mut svc: Service) -> Result<(), String> {
         let key = ns_name(&svc);
         let mut services = super::cluster::lock(&self.services);
-        if !services.contains_key(&key) && services.len() >= MAX_SERVICES {
+        if services.get(&key).is_none() && services.len() >= MAX_SERVICES {
             return Err(format!(
                 "Forbidden: exceeded quota: at most {MAX_SERVICES} Services in one runtime; \
                  delete some first"
@@ -117,8 +168,8 @@ impl Cluster {
     /// Every Service, with its cluster IP, by namespace and name.
     pub fn services(&self) -> Vec<Service> {
         super::cluster::lock(&self.services)
-            .values()
-            .map(|s| (**s).clone())
+            .iter()
+            .map(|(_, s)| (**s).clone())
             .collect()
     }
 
@@ -200,10 +251,7 @@ impl Cluster {
 
 impl Directory for Cluster {
     fn backends(&self, ip: Ipv4Addr, proto: Proto, port: u16) -> Option<Backends> {
-        let svc = super::cluster::lock(&self.services)
-            .values()
-            .find(|s| svc_plan::cluster_ip(s) == Some(ip))
-            .cloned()?;
+        let svc = super::cluster::lock(&self.services).by_ip(ip).cloned()?;
         let proto = match proto {
             Proto::Tcp => "TCP",
             Proto::Udp => "UDP",
