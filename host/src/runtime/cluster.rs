@@ -413,6 +413,24 @@ mod tests {
         assert!(!serves(a, 80) && serves(a, 90));
         assert!(cluster.delete_service("default", "a"));
         assert!(!serves(a, 90) && serves(b, 81));
+        // By namespace: only its own, whatever the names around it.
+        for (ns, name) in [("defaul", "z"), ("default-x", "a"), ("kube", "b")] {
+            let mut s = Service::default();
+            (s.metadata.namespace, s.metadata.name) = (Some(ns.into()), Some(name.into()));
+            let s = crate::spec::ConfigObject::Service(Box::new(s));
+            cluster.apply(s).unwrap();
+        }
+        let names = |ns: &str| -> Vec<String> {
+            let services = cluster.services_in(ns);
+            services
+                .iter()
+                .map(|s| s.metadata.name.clone().unwrap())
+                .collect()
+        };
+        assert_eq!(names("default"), ["b"]);
+        assert_eq!(names("kube"), ["b"]);
+        assert_eq!(names("defaul"), ["z"]);
+        assert!(names("kub").is_empty());
     }
 
     /// A batch is one new version of the objects; the first refused object stops it

@@ -49,6 +49,14 @@ impl ServiceMap {
         self.by_name.iter()
     }
 
+    /// The Services of `namespace`, in name order.
+    fn in_namespace<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = &'a Arc<Service>> {
+        self.by_name
+            .range((namespace.to_owned(), String::new())..)
+            .take_while(move |((ns, _), _)| ns == namespace)
+            .map(|(_, s)| s)
+    }
+
     /// The Service whose cluster IP is `ip`.
     fn by_ip(&self, ip: Ipv4Addr) -> Option<&Arc<Service>> {
         self.by_ip.get(&ip)
@@ -176,9 +184,8 @@ impl Cluster {
     /// The Services of `namespace`, as they are now.
     pub(crate) fn services_in(&self, namespace: &str) -> Vec<Arc<Service>> {
         super::cluster::lock(&self.services)
-            .iter()
-            .filter(|((ns, _), _)| ns == namespace)
-            .map(|(_, s)| s.clone())
+            .in_namespace(namespace)
+            .cloned()
             .collect()
     }
 
