@@ -47,6 +47,7 @@
 
 mod atomic;
 mod files;
+mod host_path;
 mod kept;
 mod places;
 mod read;
@@ -58,6 +59,7 @@ mod trash;
 mod usage;
 mod workdir;
 
+use host_path::check_host_path;
 pub use kept::{Kept, keep, reopen};
 use places::memory_base;
 pub use places::{RootsAt, lone_roots, roots_base, sweep_stale, temp_run_base};
@@ -554,45 +556,6 @@ fn io_err(
         message,
         path: path.to_path_buf(),
         cause: source,
-    }
-}
-
-fn check_host_path(volume: &str, path: &Path, kind: &str) -> Result<(), SandboxError> {
-    let invalid = |message: String| SandboxError::Invalid {
-        volume: volume.to_string(),
-        message,
-    };
-    match kind {
-        "DirectoryOrCreate" => {
-            if !path.is_dir() {
-                std::fs::create_dir_all(path)
-                    .map_err(|source| io_err(volume, "failed to create hostPath", path, source))?;
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755));
-                }
-            }
-            Ok(())
-        }
-        "" | "Directory" => {
-            if path.is_dir() {
-                Ok(())
-            } else if kind.is_empty() && !path.exists() {
-                Err(invalid(format!(
-                    "hostPath {} does not exist (use type DirectoryOrCreate to create it)",
-                    path.display()
-                )))
-            } else {
-                Err(invalid(format!(
-                    "hostPath type check failed: {} is not a directory",
-                    path.display()
-                )))
-            }
-        }
-        other => Err(invalid(format!(
-            "hostPath type {other} is not supported: WASI mounts are directories"
-        ))),
     }
 }
 
