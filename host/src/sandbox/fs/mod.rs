@@ -177,6 +177,10 @@ pub struct PodDirs {
     /// The roots are on a memory file system: removed at once (on a disk
     /// [`discard`] moves them away, to be removed off the pod's path).
     roots_in_memory: bool,
+    /// Roots of ended instances in memory, moved aside at their containers' restarts,
+    /// each with its termination message's path when made empty: removed once the new
+    /// instance is under way ([`PodDirs::remove_stale`]).
+    stale: std::sync::Mutex<Vec<(PathBuf, Option<PathBuf>)>>,
     /// Set by [`PodDirs::remove`]: a second call (the drop after the pod's end) does nothing.
     removed: std::sync::atomic::AtomicBool,
 }
@@ -235,6 +239,7 @@ impl PodDirs {
             memory_files: None,
             roots: Default::default(),
             roots_in_memory,
+            stale: Default::default(),
             removed: Default::default(),
         };
         for v in &plan.volumes {
@@ -377,8 +382,17 @@ impl PodDirs {
         )?;
         let as_made = (image.is_none() && self.roots_in_memory).then(|| message.clone());
         if let Some(previous) = lock(&self.roots).insert(c.name.clone(), as_made) {
-            // A restart: the previous instance's root goes first.
-            trash::discard_root(&root, previous.as_deref());
+            // A restart: the previous instance's root goes first. In memory it is
+            // moved aside in one call and removed after the new instance's start (on
+            // a disk `discard` moves it away for the remover thread).
+            match self
+                .roots_in_memory
+                .then(|| trash::set_aside(&root))
+                .flatten()
+            {
+                Some(aside) => lock(&self.stale).push((aside, previous)),
+                None => trash::discard_root(&root, previous.as_deref()),
+            }
         }
         let made = match std::fs::create_dir(&root) {
             // Left by a process killed while using the same run directory.
@@ -461,6 +475,14 @@ impl PodDirs {
         Ok(preopens)
     }
 
+    /// Removes the roots [`PodDirs::preopens_for`] moved aside at restarts.
+    pub fn remove_stale(&self) {
+        let stale = std::mem::take(&mut *lock(&self.stale));
+        for (aside, made) in stale {
+            trash::discard_root(&aside, made.as_deref());
+        }
+    }
+
     /// Removes the pod's emptyDirs and container roots ([`discard`]: off the
     /// pod's path on a disk). Errors are logged: cleanup must not hide the
     /// pod's outcome.
@@ -468,6 +490,7 @@ impl PodDirs {
         if self.removed.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
+        self.remove_stale();
         // Each root in memory first, in the few calls one left as it was made
         // takes; the others go with the directory that holds them, if the pod
         // owns it.

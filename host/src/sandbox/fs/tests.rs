@@ -455,6 +455,41 @@ fn roots_in_memory_are_fresh_at_each_restart_and_gone_with_the_pod() {
     assert_eq!(kept, b"x", "a link was followed");
 }
 
+/// At a restart, a root in memory is moved aside at once (one call on the restart's
+/// path), a fresh one made in its place, and the old one removed by `remove_stale`.
+#[test]
+fn a_restart_moves_the_previous_root_aside_until_remove_stale() {
+    let base = memory_tempdir();
+    if !trash::on_tmpfs(base.path()) {
+        return; // On a disk `discard` moves it away for the remover thread instead.
+    }
+    let p = plan("", "");
+    let dirs = PodDirs::create(&p, base.path()).unwrap();
+    let c = &p.containers[0];
+    let first = dirs.preopens_for(c).unwrap();
+    std::fs::write(first[0].host.join("tmp/f"), "old").unwrap();
+    let second = dirs.preopens_for(c).unwrap();
+    assert_eq!(second[0].host, first[0].host);
+    assert!(!second[0].host.join("tmp/f").exists(), "a fresh root");
+    let names = || {
+        let mut n: Vec<String> = std::fs::read_dir(base.path().join("containers"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let before = names();
+    assert!(
+        before.len() == 2 && before[1].starts_with("app.old-"),
+        "{before:?}"
+    );
+    dirs.remove_stale();
+    assert_eq!(names(), ["app"]);
+    dirs.remove();
+    assert!(!base.path().join("containers").exists());
+}
+
 /// Roots beside each other in a shared directory (a pod with neither volumes
 /// nor a run directory, [`lone_roots`]): each pod makes and removes only its
 /// own, as made or as a guest left them, links unfollowed; nothing else in the
@@ -484,6 +519,8 @@ fn roots_beside_each_other_are_each_pods_own_and_go_with_it() {
             assert_eq!(preopens[0].host, base.path().join(format!("{prefix}app")));
             assert_eq!(preopens[0].dir.read("dev/termination-log").unwrap(), b"");
         }
+        // What the supervisor does once the restarted instance is under way.
+        dirs.remove_stale();
     }
     // Pod b's guest leaves a file and a link out.
     let b_root = base.path().join("b.app");

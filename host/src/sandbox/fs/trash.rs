@@ -139,6 +139,19 @@ pub(super) fn discard_root(root: &Path, made: Option<&Path>) {
     discard(root);
 }
 
+/// Moves the root `root` to a sibling name of its own (`<name>.old-<N>`: no container's
+/// name has a dot), to be removed later; `None` (nothing moved) if it cannot be.
+/// A rename follows no link, and the root's path is the runtime's own.
+pub(super) fn set_aside(root: &Path) -> Option<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = root.file_name()?.to_string_lossy();
+    let aside = root.with_file_name(format!(
+        "{name}.old-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::rename(root, &aside).ok().map(|()| aside)
+}
+
 /// Waits until every tree [`discard`]ed so far is removed.
 pub fn drain_discarded() {
     let r = remover();

@@ -320,6 +320,7 @@ impl Run {
                     format!("Error: {e}"),
                 ));
                 self.record_exit(slot, started_at, Exit::StartError(e), None);
+                self.d.dirs.remove_stale();
                 return true;
             }
         };
@@ -407,6 +408,8 @@ impl Run {
             Some(&c.name),
             "Container started".into(),
         ));
+        // A restart's previous root, while the new instance starts.
+        self.d.dirs.remove_stale();
         true
     }
 
