@@ -128,6 +128,7 @@ impl Runtime {
         }));
         // Listed in the runtime's cluster while the pod runs or its handle lives.
         let registration = Arc::new(self.register(&plan.uid, shared.status.subscribe()));
+        shared.on_status_change(registration.on_status_change());
         let listed = registration.clone();
         let (stop_tx, stop_rx) = watch::channel(None);
         let (start_tx, start_rx) = oneshot::channel();

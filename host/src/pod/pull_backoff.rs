@@ -69,7 +69,10 @@ pub(super) async fn until_loaded(
                 cause,
                 pod,
             }) => {
-                shared.status.send_replace(*pod);
+                shared.update_status(|status| {
+                    *status = *pod;
+                    true
+                });
                 failed = FailedPull { container, cause };
             }
             Err(_) => return None,

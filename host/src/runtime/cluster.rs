@@ -230,20 +230,8 @@ impl Cluster {
         uid: &str,
         status: watch::Receiver<Pod>,
     ) -> Registration {
-        lock(&self.pods).insert(uid.to_owned(), status.clone());
+        lock(&self.pods).insert(uid.to_owned(), status);
         self.bump();
-        // Each status change of the pod bumps the generation while the pod is listed.
-        let (cluster, mut status) = (Arc::downgrade(self), status);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                while status.changed().await.is_ok() {
-                    match cluster.upgrade() {
-                        Some(c) => c.bump(),
-                        None => return,
-                    }
-                }
-            });
-        }
         Registration {
             cluster: Arc::downgrade(self),
             uid: uid.to_owned(),
@@ -256,6 +244,19 @@ impl Cluster {
 pub(crate) struct Registration {
     cluster: Weak<Cluster>,
     uid: String,
+}
+
+impl Registration {
+    /// What tells the cluster that the pod's status changed (its publisher calls it:
+    /// no task per pod waits for the changes).
+    pub(crate) fn on_status_change(&self) -> Box<dyn Fn() + Send + Sync> {
+        let cluster = self.cluster.clone();
+        Box::new(move || {
+            if let Some(c) = cluster.upgrade() {
+                c.bump();
+            }
+        })
+    }
 }
 
 impl Drop for Registration {
@@ -471,6 +472,25 @@ mod tests {
             "before the refused one"
         );
         assert!(objects.config_map("default", "e").is_none(), "after it");
+    }
+
+    /// The hook a registration gives its pod's status publisher (which calls it at each
+    /// change, see `Shared::update_status`) is a change of the cluster's pods.
+    #[test]
+    fn a_status_change_is_a_change_of_the_pods() {
+        let cluster = test_cluster();
+        let status = pod("default", "a", "1");
+        let registration = cluster.register("1", status.subscribe());
+        let changed = registration.on_status_change();
+        let mut changes = cluster.watch_pods();
+        changes.borrow_and_update();
+        status.send_modify(|p| p.metadata.name = Some("b".into()));
+        changed();
+        assert!(
+            changes.has_changed().unwrap(),
+            "a status change is a change"
+        );
+        assert_eq!(names(&cluster), ["default/b"]);
     }
 
     #[test]

@@ -506,9 +506,10 @@ impl Run {
         } else {
             self.d.plan.grace_period
         };
-        self.d.shared.status.send_modify(|pod| {
+        self.d.shared.update_status(|pod| {
             pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
             pod.metadata.deletion_grace_period_seconds = Some(grace.as_secs() as i64);
+            true
         });
         if killed {
             self.kill_now().await;
@@ -540,7 +541,7 @@ impl Run {
         let now = Timestamp::now();
         let plan = &self.d.plan;
         let obs = &self.d.obs;
-        self.d.shared.status.send_if_modified(|pod| {
+        self.d.shared.update_status(|pod| {
             let status = generate(plan, obs, phase, pod.status.as_ref(), now);
             if pod.status.as_ref() == Some(&status) {
                 return false;

@@ -39,7 +39,10 @@ const LOG_CAPACITY: usize = 16384;
 /// State shared by a pod's handle and its supervisor. The event and log
 /// senders are dropped when the pod ends, which ends every subscription.
 pub(crate) struct Shared {
+    /// The pod as it is now; changed through [`Shared::update_status`].
     pub(crate) status: watch::Sender<Pod>,
+    /// Told of every change of the status (its runtime's cluster: `watch_pods`).
+    on_change: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Conditions set from outside
     /// ([`PodHandle::set_condition`](crate::PodHandle::set_condition)).
     pub(crate) conditions: watch::Sender<Vec<PodCondition>>,
@@ -51,6 +54,7 @@ impl Shared {
     pub(crate) fn new(pod: Pod) -> Self {
         Self {
             status: watch::channel(pod).0,
+            on_change: std::sync::OnceLock::new(),
             conditions: watch::channel(Vec::new()).0,
             events: Mutex::new(Some(channel::channel(EVENT_CAPACITY))),
             logs: Mutex::new(Some(channel::channel(LOG_CAPACITY))),
@@ -71,6 +75,21 @@ impl Shared {
         if let Some(tx) = lock(&self.events).as_ref() {
             tx.send(e);
         }
+    }
+
+    /// Changes the status with `modify` (which says whether it changed anything), telling
+    /// the status's watchers and [`Shared::on_status_change`]'s hook if so.
+    pub(crate) fn update_status(&self, modify: impl FnOnce(&mut Pod) -> bool) -> bool {
+        let changed = self.status.send_if_modified(modify);
+        if changed && let Some(hook) = self.on_change.get() {
+            hook();
+        }
+        changed
+    }
+
+    /// Calls `hook` after each change of the status from now on (set once).
+    pub(crate) fn on_status_change(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.on_change.set(hook);
     }
 
     pub(crate) fn log_sender(&self) -> Option<Sender<LogLine>> {
@@ -103,5 +122,30 @@ fn subscribe<T: Clone>(tx: &Mutex<Option<Sender<T>>>) -> Subscription<T> {
         Some(tx) => tx.subscribe(),
         // The pod has ended: a receiver that reports the end at once.
         None => Subscription::ended(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status's hook is called after each change, and not when nothing changed.
+    #[test]
+    fn the_status_hook_is_called_at_each_change_only() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let shared = Shared::new(Pod::default());
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        shared.on_status_change(Box::new(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }));
+        assert!(!shared.update_status(|_| false));
+        assert_eq!(calls.load(Ordering::Relaxed), 0);
+        assert!(shared.update_status(|p| {
+            p.metadata.name = Some("a".into());
+            true
+        }));
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(shared.status.borrow().metadata.name.as_deref(), Some("a"));
     }
 }
