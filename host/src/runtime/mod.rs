@@ -52,12 +52,14 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Use wasmtime's pooling allocator, sized for
     /// [`max_instances`](Self::max_instances): a pod's start and end take less
-    /// CPU (a slot's memory is reset in place for its next instance, up to 2 MiB
-    /// of it kept resident, see BENCHMARKS.md), but the pool's memory slots, stacks (with a guard page each,
-    /// two memory mappings) and tables are reserved when the runtime starts,
-    /// for every instance it may ever hold. Default `false`: each instance's
-    /// memory is mapped when it starts. Falls back to on-demand allocation
-    /// if the pool cannot be set up.
+    /// CPU (a freed slot's memory is reset in place for its next instance, see
+    /// BENCHMARKS.md), but the pool's memory slots, stacks (with a guard page
+    /// each, two memory mappings) and tables are reserved when the runtime
+    /// starts, for every instance it may ever hold, and a slot once used keeps
+    /// the pages its instances touched resident, up to 2 MiB per slot (the pool
+    /// has `max_instances` slots, and one per guest thread).
+    /// Default `false`: each instance's memory is mapped when it starts. Falls
+    /// back to on-demand allocation if the pool cannot be set up.
     pub pooling: bool,
     /// The most instances (containers, and the fresh instances of exec probes
     /// and hooks) the runtime runs at once. Default 10,000. Past it, a
@@ -320,7 +322,7 @@ impl Runtime {
         linkers.prepare_in_background();
         let threads = guest_threads(&config);
         let guests = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
+            .worker_threads(threads)
             .thread_name("wasmpod-guest")
             // Guests yield at every epoch tick; check timers and I/O as often
             // so that a guest's sleep is not delayed by spinning siblings.

@@ -471,14 +471,7 @@ fn a_restart_moves_the_previous_root_aside_until_remove_stale() {
     let second = dirs.preopens_for(c).unwrap();
     assert_eq!(second[0].host, first[0].host);
     assert!(!second[0].host.join("tmp/f").exists(), "a fresh root");
-    let names = || {
-        let mut n: Vec<String> = std::fs::read_dir(base.path().join("containers"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        n.sort();
-        n
-    };
+    let names = || names_in(&base.path().join("containers"));
     let before = names();
     assert!(
         before.len() == 2 && before[1].starts_with("app.old-"),
@@ -526,20 +519,12 @@ fn roots_beside_each_other_are_each_pods_own_and_go_with_it() {
     let b_root = base.path().join("b.app");
     std::fs::write(b_root.join("tmp/f"), "x").unwrap();
     std::os::unix::fs::symlink(outside.path(), b_root.join("tmp/out")).unwrap();
-    let names = |dir: &Path| -> Vec<String> {
-        let mut n: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        n.sort();
-        n
-    };
-    assert_eq!(names(base.path()), ["a.app", "b.app", "other"]);
+    assert_eq!(names_in(base.path()), ["a.app", "b.app", "other"]);
     pods[0].remove();
-    assert_eq!(names(base.path()), ["b.app", "other"]);
+    assert_eq!(names_in(base.path()), ["b.app", "other"]);
     drop(pods);
     drain_discarded();
-    assert_eq!(names(base.path()), ["other"]);
+    assert_eq!(names_in(base.path()), ["other"]);
     assert!(!base.path().join("never").exists());
     assert_eq!(std::fs::read(outside.path().join("f")).unwrap(), b"x");
 }
@@ -559,6 +544,16 @@ fn lone_roots_are_named_anew_for_each_pod() {
     assert_ne!(a, b);
     assert!(a.starts_with(&owned_prefix()) && a.ends_with('.'), "{a}");
     assert!(!run_a.exists() && !run_b.exists() && run_a != run_b);
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut n: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    n.sort();
+    n
 }
 
 /// A temporary directory in memory where `/dev/shm` is a directory (a tmpfs
