@@ -427,30 +427,80 @@ async fn guest_sees_nothing_of_the_host_outside_its_mounts() {
     );
 }
 
-/// A pod given no run directory that has no volumes gets none: each container's root is
-/// a directory of its own (in memory, where the temporary run directories go), which its
-/// guest can write and no other container sees, and which is gone with the pod.
-#[tokio::test]
+/// A pod with neither volumes nor a run directory has only its containers' roots, each
+/// a directory of its own. The init's, which its guest wrote to, goes with the pod; the
+/// app's, left as it was made, is kept for the runtime's next pods: another pod's
+/// container starts in it and finds it as new. Nothing is left once the runtime goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_without_volumes_leaves_no_directory_behind() {
-    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: lone}\nspec:\n  restartPolicy: Never\n  \
-                initContainers:\n  - name: init\n    image: busybox\n    \
-                command: ['sh', '-c', 'echo x > /tmp/f && cat /tmp/f']\n  \
-                containers:\n  - name: app\n    image: busybox\n    \
-                command: ['sh', '-c', 'test ! -e /tmp/f && echo fresh']\n";
-    let started = start(yaml, options()).await;
-    let run_dir = started.handle.run_dir().to_path_buf();
-    let run = started.finish(std::time::Duration::from_secs(90)).await;
-    assert_eq!(run.phase(), "Succeeded", "{}", run.dump());
-    assert_eq!(run.lines("init"), ["x"], "{}", run.dump());
-    assert_eq!(run.lines("app"), ["fresh"], "{}", run.dump());
-    assert!(!run_dir.exists(), "{}", run_dir.display());
-    let base = run_dir.parent().expect("a base");
-    let stem = run_dir.file_name().unwrap().to_string_lossy().into_owned();
-    let left: Vec<_> = std::fs::read_dir(base)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&stem))
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasmpod-cache");
+    let rt = wasmpod::Runtime::new(wasmpod::RuntimeConfig::default().with_cache_dir(Some(cache)))
+        .unwrap();
+    let run = |yaml: String| {
+        let rt = rt.clone();
+        async move {
+            let pod = wasmpod::spec::load(&yaml).unwrap().pods.remove(0);
+            let handle = rt.create(pod, options()).await.unwrap();
+            let outcome = handle.wait().await;
+            assert_eq!(
+                outcome.phase.as_str(),
+                "Succeeded",
+                "{:?}",
+                outcome.pod.status
+            );
+            handle.run_dir().to_path_buf()
+        }
+    };
+    let box_ = |name: &str, script: &str| {
+        format!("  - name: {name}\n    image: busybox\n    command: ['sh', '-c', '{script}']\n")
+    };
+    let first = run(pod(
+        "lone",
+        "Never",
+        "",
+        &format!("  initContainers:\n{}", box_("init", "echo x > /tmp/f")),
+        &box_("app", "test ! -e /tmp/f"),
+    ))
+    .await;
+    assert!(!first.exists(), "{}", first.display());
+    let base = first.parent().expect("a base").to_path_buf();
+    let stem = first.file_name().unwrap().to_string_lossy().into_owned();
+    let left = |stem: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&base)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(stem))
+            .collect();
+        names.sort();
+        names
+    };
+    // The init's root, written to, may still be being removed.
+    let kept = [format!("{stem}.app")];
+    let deadline = std::time::Instant::now() + LIMIT;
+    while left(&stem) != kept && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left(&stem), kept);
+
+    // The next pod's container gets it, as new, and writes to it: then it goes.
+    let fresh = "test -z \"$(ls -A /tmp)\" && test ! -s /dev/termination-log && echo y > /tmp/g";
+    let second = run(pod("second", "Never", "", "", &box_("app", fresh))).await;
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !left(&stem).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left(&stem), Vec::<String>::new(), "the kept root was taken");
+
+    // A third pod's root is kept; the runtime takes it along when it goes.
+    let third = run(pod("third", "Never", "", "", &box_("app", "true"))).await;
+    let third_stem = third.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(left(&third_stem), [format!("{third_stem}.app")]);
+    drop(rt);
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !left(&third_stem).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left(&third_stem), Vec::<String>::new());
+    assert!(!second.exists());
 }

@@ -85,7 +85,7 @@ impl Runtime {
 
         // A pod given no run directory that has no volumes needs none: only its roots.
         let lone = match options.run_dir.is_none() && plan.volumes.is_empty() {
-            true => crate::sandbox::lone_roots(),
+            true => crate::sandbox::lone_roots(self.spares()),
             false => None,
         };
         let (run_dir, temp) = match (&options.run_dir, &lone) {

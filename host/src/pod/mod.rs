@@ -42,7 +42,9 @@ pub struct RunOptions {
     /// system (`$XDG_RUNTIME_DIR`, `/dev/shm`) with 1 GiB free, else in the
     /// system's temporary directory. On a memory file system a pod without
     /// volumes gets none: each container's root is a directory of its own
-    /// there, and [`PodHandle::run_dir`] names a path that is never made.
+    /// there, and [`PodHandle::run_dir`] names a path that is never made; at the
+    /// pod's end a root left exactly as it was made is kept (up to 64 per runtime,
+    /// until the runtime is dropped) for the runtime's next such container.
     pub run_dir: Option<PathBuf>,
     /// Crash-loop backoff (default: Kubernetes' 10 s doubling to 300 s).
     pub backoff: BackoffPolicy,

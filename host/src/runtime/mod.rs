@@ -254,6 +254,9 @@ struct Inner {
     compiling: progress::Board,
     /// Registry pulls and the local image store.
     registry: registry::Registry,
+    /// Roots kept for the next containers of pods with neither volumes nor a run
+    /// directory (made with the first).
+    spares: std::sync::OnceLock<Arc<crate::sandbox::Spares>>,
 }
 
 impl Drop for Inner {
@@ -352,6 +355,7 @@ impl Runtime {
                     config.insecure_registries.clone(),
                     config.max_layer_bytes,
                 ),
+                spares: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -500,6 +504,11 @@ impl Runtime {
         status: tokio::sync::watch::Receiver<k8s_openapi::api::core::v1::Pod>,
     ) -> Registration {
         self.inner.cluster.register(uid, status)
+    }
+
+    /// The spare roots of pods with neither volumes nor a run directory.
+    pub(crate) fn spares(&self) -> &std::sync::OnceLock<Arc<crate::sandbox::Spares>> {
+        &self.inner.spares
     }
 
     /// [`RuntimeConfig::max_instances_per_pod`].

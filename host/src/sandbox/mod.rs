@@ -9,7 +9,7 @@ pub mod net;
 mod stdio;
 
 pub use fs::{
-    Kept, MAX_WALK_ENTRIES, PodDirs, Preopen, RootsAt, SandboxError, discard, disk_usage,
+    Kept, MAX_WALK_ENTRIES, PodDirs, Preopen, RootsAt, SandboxError, Spares, discard, disk_usage,
     drain_discarded, keep, lone_roots, owned_prefix, read_regular_file, reopen, roots_base,
     sweep_stale, temp_run_base,
 };

@@ -45,8 +45,20 @@ impl InstanceBudget {
         })
     }
 
+    /// Refuses every later permit; `true` if none is held (no instance of the pod
+    /// can run guest code any more: a permit is released only once its instance's
+    /// guest code has returned, or been dropped).
+    pub(crate) fn close(&self) -> bool {
+        self.pod.close();
+        self.execs.close();
+        self.pod.available_permits() == self.limit
+    }
+
     /// A permit for one instance, or why there is none.
     pub(crate) fn try_acquire(&self, what: Use) -> Result<Permit, String> {
+        if self.pod.is_closed() {
+            return Err("the pod has ended".into());
+        }
         let exec = match what {
             Use::Container => None,
             Use::Exec => Some(self.execs.clone().try_acquire_owned().map_err(|_| {
@@ -91,5 +103,20 @@ mod tests {
         b.try_acquire(Use::Container)
             .expect("an exec's permit came back");
         drop(containers);
+    }
+
+    /// Closing answers whether any instance holds a permit, and no instance gets one
+    /// after it: what lets a pod's roots go to other pods (`sandbox::Spares`).
+    #[test]
+    fn a_closed_budget_gives_no_permit_and_says_whether_one_is_held() {
+        let b = InstanceBudget::new(4);
+        let exec = b.try_acquire(Use::Exec).unwrap();
+        assert!(!b.close(), "an exec instance holds a permit");
+        for what in [Use::Container, Use::Exec] {
+            assert_eq!(b.try_acquire(what).unwrap_err(), "the pod has ended");
+        }
+        drop(exec);
+        assert!(b.close());
+        assert!(InstanceBudget::new(4).close());
     }
 }

@@ -17,7 +17,8 @@
 //!   in the run directory's `containers/`, or in memory when the run
 //!   directory is on a disk ([`roots_base`]), or each in a directory of its
 //!   own in memory for a pod that has neither volumes nor a run directory
-//!   ([`lone_roots`]).
+//!   ([`lone_roots`]); those left as they were made are kept for the
+//!   runtime's next containers ([`spare`]).
 //! * `workingDir` (created in the root if missing) is preopened as `.`, with
 //!   the root's other top-level directories preopened by name: see
 //!   [`workdir`].
@@ -53,6 +54,7 @@ mod places;
 mod read;
 mod remove;
 mod rootfs;
+mod spare;
 mod subpath;
 mod sweep;
 mod trash;
@@ -62,8 +64,10 @@ mod workdir;
 use host_path::check_host_path;
 pub use kept::{Kept, keep, reopen};
 use places::memory_base;
+use rootfs::Root;
 pub use places::{RootsAt, lone_roots, roots_base, sweep_stale, temp_run_base};
 pub use read::read_regular_file;
+pub use spare::Spares;
 pub use sweep::owned_prefix;
 use trash::lock;
 pub use trash::{discard, drain_discarded};
@@ -169,18 +173,18 @@ pub struct PodDirs {
     owned: Vec<PathBuf>,
     /// Where files mounted by `subPath` from memory-backed volumes are copied (memory too).
     memory_files: Option<PathBuf>,
-    /// The containers whose private root exists (`containers/NAME`): a first
-    /// start has no previous root to discard. With each, the termination
-    /// message's path in it when the root was made empty (not copied from an
-    /// image): what [`remove::remove_made_root`] removes.
-    roots: std::sync::Mutex<HashMap<String, Option<PathBuf>>>,
+    /// The containers whose private root exists: a first start has no
+    /// previous root to discard.
+    roots: std::sync::Mutex<HashMap<String, Root>>,
+    /// Where roots left as they were made are kept for later containers, and
+    /// taken from ([`spare`]).
+    spares: Option<Arc<Spares>>,
     /// The roots are on a memory file system: removed at once (on a disk
     /// [`discard`] moves them away, to be removed off the pod's path).
     roots_in_memory: bool,
-    /// Roots of ended instances in memory, moved aside at their containers' restarts,
-    /// each with its termination message's path when made empty: removed once the new
-    /// instance is under way ([`PodDirs::remove_stale`]).
-    stale: std::sync::Mutex<Vec<(PathBuf, Option<PathBuf>)>>,
+    /// Roots of ended instances in memory, moved aside at their containers' restarts:
+    /// removed once the new instance is under way ([`PodDirs::remove_stale`]).
+    stale: std::sync::Mutex<Vec<Root>>,
     /// Set by [`PodDirs::remove`]: a second call (the drop after the pod's end) does nothing.
     removed: std::sync::atomic::AtomicBool,
 }
@@ -192,7 +196,7 @@ impl PodDirs {
         Self::create_with_roots(plan, run_dir, RootsAt::RunDir)
     }
 
-    /// The path of container `name`'s private root.
+    /// The path of a new private root of container `name`.
     fn root_path(&self, name: &str) -> PathBuf {
         match self.root_prefix.is_empty() {
             true => self.containers.join(name),
@@ -213,22 +217,26 @@ impl PodDirs {
         roots: RootsAt,
     ) -> Result<Self, SandboxError> {
         let mut owned = Vec::new();
-        let (containers, root_prefix, roots_in_memory) = match roots {
+        let (containers, root_prefix, roots_in_memory, spares) = match roots {
             RootsAt::Dir(roots) => {
                 create_exact("rootfs", &roots)?;
                 // Removed with the pod even if no container ever started.
                 owned.push(roots.clone());
                 let in_memory = trash::on_tmpfs(&roots);
-                (roots, String::new(), in_memory)
+                (roots, String::new(), in_memory, None)
             }
             RootsAt::RunDir => {
                 let containers = run_dir.join("containers");
                 create_dir("rootfs", &containers)?;
                 let in_memory = trash::on_tmpfs(&containers);
-                (containers, String::new(), in_memory)
+                (containers, String::new(), in_memory, None)
             }
             // `lone_roots` gives only a memory file system.
-            RootsAt::Beside { base, prefix } => (base, prefix, true),
+            RootsAt::Beside {
+                base,
+                prefix,
+                spares,
+            } => (base, prefix, true, spares),
         };
         let mut dirs = PodDirs {
             run_dir: run_dir.to_path_buf(),
@@ -238,6 +246,7 @@ impl PodDirs {
             owned,
             memory_files: None,
             roots: Default::default(),
+            spares,
             roots_in_memory,
             stale: Default::default(),
             removed: Default::default(),
@@ -324,11 +333,8 @@ impl PodDirs {
     /// (`None` before its first start, or when it cannot be opened). Every
     /// component of its path is the runtime's own (see `kept.rs`).
     pub fn root_dir(&self, name: &str) -> Option<Dir> {
-        if !lock(&self.roots).contains_key(name) {
-            return None;
-        }
-        single_component("rootfs", name).ok()?;
-        open_ambient("rootfs", &self.root_path(name)).ok()
+        let path = lock(&self.roots).get(name)?.path.clone();
+        open_ambient("rootfs", &path).ok()
     }
 
     /// The opened directory of a volume.
@@ -372,7 +378,6 @@ impl PodDirs {
     /// root or a subPath escapes its volume.
     pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
         single_component("rootfs", &c.name)?;
-        let root = self.root_path(&c.name);
         // A compat image's files: the root starts as a copy of them.
         let image = c.pulled.as_ref().and_then(|p| p.rootfs.as_deref());
         let message = beneath(
@@ -381,51 +386,37 @@ impl PodDirs {
             &c.termination_message_path,
         )?;
         let as_made = (image.is_none() && self.roots_in_memory).then(|| message.clone());
-        if let Some(previous) = lock(&self.roots).insert(c.name.clone(), as_made) {
+        let spare = (as_made.as_ref())
+            .and(self.spares.as_ref())
+            .and_then(|spares| spares.take(&message));
+        let root = match &spare {
+            Some((path, _)) => path.clone(),
+            None => self.root_path(&c.name),
+        };
+        let now = Root {
+            path: root.clone(),
+            as_made,
+        };
+        if let Some(previous) = lock(&self.roots).insert(c.name.clone(), now) {
             // A restart: the previous instance's root goes first. In memory it is
             // moved aside in one call and removed after the new instance's start (on
             // a disk `discard` moves it away for the remover thread).
             match self
                 .roots_in_memory
-                .then(|| trash::set_aside(&root))
+                .then(|| trash::set_aside(&previous.path))
                 .flatten()
             {
-                Some(aside) => lock(&self.stale).push((aside, previous)),
-                None => trash::discard_root(&root, previous.as_deref()),
+                Some(aside) => lock(&self.stale).push(Root {
+                    path: aside,
+                    as_made: previous.as_made,
+                }),
+                None => trash::discard_root(&previous.path, previous.as_made.as_deref()),
             }
         }
-        let made = match std::fs::create_dir(&root) {
-            // Left by a process killed while using the same run directory.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                trash::discard(&root);
-                std::fs::create_dir(&root)
-            }
-            made => made,
+        let dir = match spare {
+            Some((_, dir)) => dir,
+            None => rootfs::make(&root, image, &message)?,
         };
-        made.map_err(|source| io_err("rootfs", "failed to create directory", &root, source))?;
-        let dir = open_ambient("rootfs", &root)?;
-        if let Some(image) = image {
-            rootfs::copy_image(image, &dir, &root)?;
-        }
-        // A container image has a /tmp; so does the private root.
-        match dir.create_dir("tmp") {
-            Err(e) if image.is_some() && e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            made => made.map_err(|source| {
-                io_err("rootfs", "failed to create", &root.join("tmp"), source)
-            })?,
-        }
-        // Like the kubelet's bind-mounted /dev/termination-log: an empty file
-        // the guest may write its termination message to.
-        if let Some(parent) = message.parent().filter(|p| !p.as_os_str().is_empty()) {
-            dir.create_dir_all(parent).map_err(|source| {
-                io_err("rootfs", "failed to create", &root.join(parent), source)
-            })?;
-        }
-        if !message.as_os_str().is_empty() {
-            dir.write(&message, b"").map_err(|source| {
-                io_err("rootfs", "failed to create", &root.join(&message), source)
-            })?;
-        }
         let mut mount_points = Vec::new();
         for m in &c.mounts {
             mount_points.push(beneath(&m.volume, "mountPath", &m.mount_path)?);
@@ -478,8 +469,8 @@ impl PodDirs {
     /// Removes the roots [`PodDirs::preopens_for`] moved aside at restarts.
     pub fn remove_stale(&self) {
         let stale = std::mem::take(&mut *lock(&self.stale));
-        for (aside, made) in stale {
-            trash::discard_root(&aside, made.as_deref());
+        for root in stale {
+            trash::discard_root(&root.path, root.as_made.as_deref());
         }
     }
 
@@ -487,6 +478,16 @@ impl PodDirs {
     /// pod's path on a disk). Errors are logged: cleanup must not hide the
     /// pod's outcome.
     pub fn remove(&self) {
+        self.remove_keeping(false);
+    }
+
+    /// [`PodDirs::remove`], once no instance can use the pod's directories any
+    /// more: a root left as it was made is kept for a later container ([`spare`]).
+    pub fn remove_reusing(&self) {
+        self.remove_keeping(true);
+    }
+
+    fn remove_keeping(&self, spares: bool) {
         if self.removed.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
@@ -495,9 +496,15 @@ impl PodDirs {
         // takes; the others go with the directory that holds them, if the pod
         // owns it.
         let shared = !self.root_prefix.is_empty();
-        for (name, as_made) in lock(&self.roots).drain() {
-            if as_made.is_some() || shared {
-                trash::discard_root(&self.root_path(&name), as_made.as_deref());
+        let spares = self.spares.as_ref().filter(|_| spares);
+        for (_, root) in lock(&self.roots).drain() {
+            if let (Some(spares), Some(message)) = (spares, &root.as_made)
+                && spares.offer(&root.path, message)
+            {
+                continue;
+            }
+            if root.as_made.is_some() || shared {
+                trash::discard_root(&root.path, root.as_made.as_deref());
             }
         }
         let in_run_dir = self.containers.starts_with(&self.run_dir);
@@ -582,5 +589,7 @@ fn io_err(
     }
 }
 
+#[cfg(test)]
+mod spare_tests;
 #[cfg(test)]
 mod tests;

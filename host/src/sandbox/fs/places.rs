@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{owned_prefix, single_component, sweep, trash};
+use std::sync::{Arc, OnceLock};
+
+use super::{Spares, owned_prefix, single_component, sweep, trash};
 
 /// Where a pod without a run directory gets its temporary one: `$TMPDIR`
 /// when it is set (the user's choice); else `$XDG_RUNTIME_DIR` or
@@ -36,7 +38,10 @@ pub fn temp_run_base() -> PathBuf {
 /// `containers/` and the root) — and `<owned_prefix>r<key>-<N>`, a path that is never made,
 /// for the pod's [`PodHandle::run_dir`](crate::PodHandle::run_dir). `None`: the pod gets
 /// its temporary run directory.
-pub fn lone_roots() -> Option<(PathBuf, RootsAt)> {
+///
+/// The roots are taken from, and those left as they were made given back to, the
+/// runtime's `spares` (made in `base` on the first call).
+pub fn lone_roots(spares: &OnceLock<Arc<Spares>>) -> Option<(PathBuf, RootsAt)> {
     static IN_MEMORY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let base = temp_run_base();
@@ -57,6 +62,11 @@ pub fn lone_roots() -> Option<(PathBuf, RootsAt)> {
     Some((
         base.join(&stem),
         RootsAt::Beside {
+            spares: Some(
+                spares
+                    .get_or_init(|| Arc::new(Spares::new(base.clone())))
+                    .clone(),
+            ),
             base,
             prefix: format!("{stem}."),
         },
@@ -71,12 +81,15 @@ pub enum RootsAt {
     /// In this directory of the runtime's own, made with the pod and removed with it
     /// ([`roots_base`]).
     Dir(PathBuf),
-    /// Each its own directory `<base>/<prefix><container>` ([`lone_roots`]).
+    /// Each its own directory `<base>/<prefix><container>` ([`lone_roots`]), or a
+    /// spare one of the runtime's.
     Beside {
         /// The directory holding them (a shared one: the pod owns only its roots).
         base: PathBuf,
         /// Their names' start, unique to the pod.
         prefix: String,
+        /// The runtime's spare roots in `base`.
+        spares: Option<Arc<Spares>>,
     },
 }
 

@@ -1,3 +1,5 @@
+//! A container's private root as made at its start: empty, or with a compat image's files.
+//!
 //! A compat image's files as a container's private root: each instance's writable root
 //! starts as a copy of the image's unpacked root filesystem in the image store, so the guest
 //! sees the image's files at their paths and its writes land only in its own copy (the
@@ -23,6 +25,51 @@ use super::{SandboxError, io_err};
 
 /// The most entries copied from an image into a container's root.
 pub const MAX_COPY_ENTRIES: u64 = 200_000;
+
+/// A container's private root.
+#[derive(Debug)]
+pub(super) struct Root {
+    pub(super) path: PathBuf,
+    /// The termination message's path in it when the root was made empty (not
+    /// copied from an image) in memory: what [`super::remove::remove_made_root`] removes.
+    pub(super) as_made: Option<PathBuf>,
+}
+
+/// Makes the private root `root`: empty, or a copy of the compat image's files
+/// `image`, with a `tmp/` and an empty termination-message file at `message`.
+pub(super) fn make(root: &Path, image: Option<&Path>, message: &Path) -> Result<Dir, SandboxError> {
+    let made = match std::fs::create_dir(root) {
+        // Left by a process killed while using the same run directory.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            super::trash::discard(root);
+            std::fs::create_dir(root)
+        }
+        made => made,
+    };
+    made.map_err(|source| io_err("rootfs", "failed to create directory", root, source))?;
+    let dir = super::open_ambient("rootfs", root)?;
+    if let Some(image) = image {
+        copy_image(image, &dir, root)?;
+    }
+    // A container image has a /tmp; so does the private root.
+    match dir.create_dir("tmp") {
+        Err(e) if image.is_some() && e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        made => {
+            made.map_err(|source| io_err("rootfs", "failed to create", &root.join("tmp"), source))?
+        }
+    }
+    // Like the kubelet's bind-mounted /dev/termination-log: an empty file
+    // the guest may write its termination message to.
+    if let Some(parent) = message.parent().filter(|p| !p.as_os_str().is_empty()) {
+        dir.create_dir_all(parent)
+            .map_err(|source| io_err("rootfs", "failed to create", &root.join(parent), source))?;
+    }
+    if !message.as_os_str().is_empty() {
+        dir.write(message, b"")
+            .map_err(|source| io_err("rootfs", "failed to create", &root.join(message), source))?;
+    }
+    Ok(dir)
+}
 
 /// Copies the image root `image` into the (empty) container root `root` (`root_path` for
 /// messages).

@@ -9,7 +9,7 @@ fn open(path: &Path) -> Dir {
 }
 
 /// A plan from YAML, for tests that then bend it past validation.
-fn plan(volumes: &str, mounts: &str) -> PodPlan {
+pub(super) fn plan(volumes: &str, mounts: &str) -> PodPlan {
     let yaml = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes:\n{volumes}  containers:\n  - name: app\n    image: busybox\n    volumeMounts:\n{mounts}"
     );
@@ -500,6 +500,7 @@ fn roots_beside_each_other_are_each_pods_own_and_go_with_it() {
             let at = RootsAt::Beside {
                 base: base.path().to_path_buf(),
                 prefix: prefix.into(),
+                spares: None,
             };
             PodDirs::create_with_roots(&p, &base.path().join("never"), at).unwrap()
         })
@@ -533,10 +534,25 @@ fn roots_beside_each_other_are_each_pods_own_and_go_with_it() {
 /// directory path that is not made.
 #[test]
 fn lone_roots_are_named_anew_for_each_pod() {
+    let spares = std::sync::OnceLock::new();
     let (
-        Some((run_a, RootsAt::Beside { base, prefix: a })),
-        Some((run_b, RootsAt::Beside { prefix: b, .. })),
-    ) = (lone_roots(), lone_roots())
+        Some((
+            run_a,
+            RootsAt::Beside {
+                base,
+                prefix: a,
+                spares: Some(sa),
+            },
+        )),
+        Some((
+            run_b,
+            RootsAt::Beside {
+                prefix: b,
+                spares: Some(sb),
+                ..
+            },
+        )),
+    ) = (lone_roots(&spares), lone_roots(&spares))
     else {
         return; // Not on a memory file system, or TMPDIR is set: temporary run directories.
     };
@@ -544,10 +560,12 @@ fn lone_roots_are_named_anew_for_each_pod() {
     assert_ne!(a, b);
     assert!(a.starts_with(&owned_prefix()) && a.ends_with('.'), "{a}");
     assert!(!run_a.exists() && !run_b.exists() && run_a != run_b);
+    // One runtime's pods share its spare roots.
+    assert!(Arc::ptr_eq(&sa, &sb));
 }
 
 /// The names in `dir`, sorted.
-fn names_in(dir: &Path) -> Vec<String> {
+pub(super) fn names_in(dir: &Path) -> Vec<String> {
     let mut n: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

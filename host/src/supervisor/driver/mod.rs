@@ -253,7 +253,12 @@ impl Run {
         }
         self.d.obs.terminal = true;
         let phase = self.publish(true);
-        self.d.dirs.remove();
+        // No instance can start any more; with none left, the pod's roots as they
+        // were made are as good as new for other pods.
+        match self.budget.close() {
+            true => self.d.dirs.remove_reusing(),
+            false => self.d.dirs.remove(),
+        }
         let (kind, reason) = if phase == Phase::Succeeded {
             (true, "Completed")
         } else {
