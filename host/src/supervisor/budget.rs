@@ -51,6 +51,11 @@ impl InstanceBudget {
     pub(crate) fn close(&self) -> bool {
         self.pod.close();
         self.execs.close();
+        self.idle()
+    }
+
+    /// Whether no instance holds a permit.
+    pub(crate) fn idle(&self) -> bool {
         self.pod.available_permits() == self.limit
     }
 

@@ -64,9 +64,9 @@ mod workdir;
 use host_path::check_host_path;
 pub use kept::{Kept, keep, reopen};
 use places::memory_base;
-use rootfs::Root;
 pub use places::{RootsAt, lone_roots, roots_base, sweep_stale, temp_run_base};
 pub use read::read_regular_file;
+use rootfs::Root;
 pub use spare::Spares;
 pub use sweep::owned_prefix;
 use trash::lock;
@@ -377,46 +377,22 @@ impl PodDirs {
     /// [`SandboxError`] if a directory cannot be created, a path escapes its
     /// root or a subPath escapes its volume.
     pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
+        self.preopens(c, false)
+    }
+
+    /// [`PodDirs::preopens_for`] when no instance of the pod can use its directories
+    /// (none holds an instance permit): the container's previous root, if left as it
+    /// was made, serves the new instance where it is ([`spare`]).
+    ///
+    /// # Errors
+    /// As [`PodDirs::preopens_for`].
+    pub fn preopens_reusing(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
+        self.preopens(c, true)
+    }
+
+    fn preopens(&self, c: &ContainerPlan, reuse: bool) -> Result<Vec<Preopen>, SandboxError> {
         single_component("rootfs", &c.name)?;
-        // A compat image's files: the root starts as a copy of them.
-        let image = c.pulled.as_ref().and_then(|p| p.rootfs.as_deref());
-        let message = beneath(
-            "rootfs",
-            "terminationMessagePath",
-            &c.termination_message_path,
-        )?;
-        let as_made = (image.is_none() && self.roots_in_memory).then(|| message.clone());
-        let spare = (as_made.as_ref())
-            .and(self.spares.as_ref())
-            .and_then(|spares| spares.take(&message));
-        let root = match &spare {
-            Some((path, _)) => path.clone(),
-            None => self.root_path(&c.name),
-        };
-        let now = Root {
-            path: root.clone(),
-            as_made,
-        };
-        if let Some(previous) = lock(&self.roots).insert(c.name.clone(), now) {
-            // A restart: the previous instance's root goes first. In memory it is
-            // moved aside in one call and removed after the new instance's start (on
-            // a disk `discard` moves it away for the remover thread).
-            match self
-                .roots_in_memory
-                .then(|| trash::set_aside(&previous.path))
-                .flatten()
-            {
-                Some(aside) => lock(&self.stale).push(Root {
-                    path: aside,
-                    as_made: previous.as_made,
-                }),
-                None => trash::discard_root(&previous.path, previous.as_made.as_deref()),
-            }
-        }
-        let dir = match spare {
-            Some((_, dir)) => dir,
-            None => rootfs::make(&root, image, &message)?,
-        };
+        let (root, dir) = self.root_for(c, reuse)?;
         let mut mount_points = Vec::new();
         for m in &c.mounts {
             mount_points.push(beneath(&m.volume, "mountPath", &m.mount_path)?);

@@ -1,4 +1,5 @@
-//! A container's private root as made at its start: empty, or with a compat image's files.
+//! A container's private root at each start: its previous one left as made, a spare, or
+//! one made empty or with a compat image's files.
 //!
 //! A compat image's files as a container's private root: each instance's writable root
 //! starts as a copy of the image's unpacked root filesystem in the image store, so the guest
@@ -21,7 +22,8 @@ use std::path::{Path, PathBuf};
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt as _, OpenOptions, OpenOptionsExt as _};
 use cap_std::fs::{MetadataExt as _, PermissionsExt as _};
 
-use super::{SandboxError, io_err};
+use super::{PodDirs, SandboxError, io_err, lock, spare, trash};
+use crate::plan::ContainerPlan;
 
 /// The most entries copied from an image into a container's root.
 pub const MAX_COPY_ENTRIES: u64 = 200_000;
@@ -33,6 +35,75 @@ pub(super) struct Root {
     /// The termination message's path in it when the root was made empty (not
     /// copied from an image) in memory: what [`super::remove::remove_made_root`] removes.
     pub(super) as_made: Option<PathBuf>,
+}
+
+impl PodDirs {
+    /// A root for a new instance of `c`, and its opened directory: its previous one if
+    /// `reuse` (no instance of the pod can use it) and it is as made, else a spare root,
+    /// else a new one. A previous root goes aside first (removed once the new instance
+    /// is under way, [`PodDirs::remove_stale`]).
+    pub(super) fn root_for(
+        &self,
+        c: &ContainerPlan,
+        reuse: bool,
+    ) -> Result<(PathBuf, Dir), SandboxError> {
+        // A compat image's files: the root starts as a copy of them.
+        let image = c.pulled.as_ref().and_then(|p| p.rootfs.as_deref());
+        let message = super::beneath(
+            "rootfs",
+            "terminationMessagePath",
+            &c.termination_message_path,
+        )?;
+        let as_made = (image.is_none() && self.roots_in_memory).then(|| message.clone());
+        if reuse && let Some(again) = as_made.as_ref().and_then(|m| self.as_left(&c.name, m)) {
+            return Ok(again);
+        }
+        let spare = (as_made.as_ref())
+            .and(self.spares.as_ref())
+            .and_then(|spares| spares.take(&message));
+        let root = match &spare {
+            Some((path, _)) => path.clone(),
+            None => self.root_path(&c.name),
+        };
+        let now = Root {
+            path: root.clone(),
+            as_made,
+        };
+        if let Some(previous) = lock(&self.roots).insert(c.name.clone(), now) {
+            // A restart: the previous instance's root goes first. In memory it is
+            // moved aside in one call and removed after the new instance's start (on
+            // a disk `discard` moves it away for the remover thread).
+            match self
+                .roots_in_memory
+                .then(|| trash::set_aside(&previous.path))
+                .flatten()
+            {
+                Some(aside) => lock(&self.stale).push(Root {
+                    path: aside,
+                    as_made: previous.as_made,
+                }),
+                None => trash::discard_root(&previous.path, previous.as_made.as_deref()),
+            }
+        }
+        let dir = match spare {
+            Some((_, dir)) => dir,
+            None => make(&root, image, &message)?,
+        };
+        Ok((root, dir))
+    }
+
+    /// Container `name`'s previous root and its opened directory, if it was made empty
+    /// with its message at `message` and is still as made.
+    fn as_left(&self, name: &str, message: &Path) -> Option<(PathBuf, Dir)> {
+        let path = lock(&self.roots)
+            .get(name)
+            .filter(|r| r.as_made.as_deref() == Some(message))?
+            .path
+            .clone();
+        let entry_size = spare::entry_size_in_memory(path.parent()?)?;
+        let dir = spare::as_made(&path, message, entry_size)?;
+        Some((path, dir))
+    }
 }
 
 /// Makes the private root `root`: empty, or a copy of the compat image's files

@@ -18,9 +18,14 @@
 //! subdirectories, so with the made names found as made there is room for nothing else.
 //! That accounting is probed once, in [`Spares::new`]; where it does not hold, no root
 //! is kept. The message file must be empty with one link (not linked into a volume).
-//! Access and modification times are set back to one fixed time (the [`Spares`]'
-//! creation) when a guest changed them, so that a container cannot learn from its root
+//! Access and modification times are set back to one fixed time (the process's first
+//! check) when a guest changed them, so that a container cannot learn from its root
 //! when an earlier one used it.
+//!
+//! The same check lets a restarted container's new instance start in its previous
+//! root, where it is, when no instance of the pod holds a permit at the restart
+//! ([`super::PodDirs::preopens_reusing`]): the root a crash loop leaves as made is
+//! neither moved aside nor made again.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
@@ -40,9 +45,6 @@ pub struct Spares {
     /// A directory's size per entry in `base` (tmpfs' `BOGO_DIRENT_SIZE`); `None`
     /// where sizes do not count entries: no root is kept.
     entry_size: Option<u64>,
-    /// The access and modification time of every kept entry.
-    #[cfg(target_os = "linux")]
-    stamp: rustix::fs::Timestamps,
     free: Mutex<Vec<Spare>>,
 }
 
@@ -57,24 +59,12 @@ struct Spare {
 impl Spares {
     /// Spare roots in `base` (roots elsewhere are never kept).
     pub fn new(base: PathBuf) -> Self {
-        let entry_size = probe_entry_size(&base);
+        let entry_size = super::trash::on_tmpfs(&base)
+            .then(|| entry_size_in_memory(&base))
+            .flatten();
         Spares {
             base,
             entry_size,
-            #[cfg(target_os = "linux")]
-            stamp: {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let at = rustix::fs::Timespec {
-                    tv_sec: i64::try_from(now).unwrap_or(0),
-                    tv_nsec: 0,
-                };
-                rustix::fs::Timestamps {
-                    last_access: at,
-                    last_modification: at,
-                }
-            },
             free: Mutex::new(Vec::new()),
         }
     }
@@ -97,7 +87,7 @@ impl Spares {
         if root.parent() != Some(self.base.as_path()) || lock(&self.free).len() >= MAX_SPARES {
             return false;
         }
-        let Some(dir) = self.as_made(root, message, entry_size) else {
+        let Some(dir) = as_made(root, message, entry_size) else {
             return false;
         };
         let mut free = lock(&self.free);
@@ -110,97 +100,6 @@ impl Spares {
             dir,
         });
         true
-    }
-
-    /// The root opened, if it holds exactly what was made (its times set back).
-    #[cfg(target_os = "linux")]
-    fn as_made(&self, root: &Path, message: &Path, entry_size: u64) -> Option<Dir> {
-        use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, StatxFlags};
-        let mut chain = Vec::new();
-        for c in message.components() {
-            match c {
-                Component::Normal(name) => chain.push(Path::new(name)),
-                _ => return None,
-            }
-        }
-        if chain.first() == Some(&Path::new("tmp")) {
-            return None;
-        }
-        // (path in the root, entries, subdirectories) of each directory made, then the file.
-        let mut dirs = vec![
-            (
-                PathBuf::new(),
-                1 + u64::from(!chain.is_empty()),
-                1 + u64::from(chain.len() > 1),
-            ),
-            (PathBuf::from("tmp"), 0, 0),
-        ];
-        let mut at = PathBuf::new();
-        let parents = chain.len().saturating_sub(1);
-        for (i, name) in chain.iter().take(parents).enumerate() {
-            at.push(name);
-            dirs.push((at.clone(), 1, u64::from(i + 1 < parents)));
-        }
-        let fd = rustix::fs::openat(
-            CWD,
-            root,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()?;
-        let stat = |path: &Path| {
-            let flags = match path.as_os_str().is_empty() {
-                true => AtFlags::EMPTY_PATH,
-                false => AtFlags::SYMLINK_NOFOLLOW,
-            };
-            rustix::fs::statx(&fd, path, flags, StatxFlags::BASIC_STATS).ok()
-        };
-        let mut stale = Vec::new();
-        let stamped = |s: &rustix::fs::Statx| {
-            let t = &self.stamp.last_modification;
-            [s.stx_atime, s.stx_mtime]
-                .iter()
-                .all(|x| x.tv_sec == t.tv_sec && x.tv_nsec == 0)
-        };
-        // Each directory before what is in it: a path below one goes through no link.
-        for (path, entries, subdirs) in &dirs {
-            let s = stat(path)?;
-            let as_made = FileType::from_raw_mode(s.stx_mode.into()) == FileType::Directory
-                && u64::from(s.stx_nlink) == 2 + subdirs
-                && s.stx_size == entry_size * (2 + entries);
-            if !as_made {
-                return None;
-            }
-            if !stamped(&s) {
-                stale.push(path.clone());
-            }
-        }
-        if !chain.is_empty() {
-            let s = stat(message)?;
-            let as_made = FileType::from_raw_mode(s.stx_mode.into()) == FileType::RegularFile
-                && s.stx_nlink == 1
-                && s.stx_size == 0;
-            if !as_made {
-                return None;
-            }
-            if !stamped(&s) {
-                stale.push(message.to_path_buf());
-            }
-        }
-        for path in stale {
-            let path = match path.as_os_str().is_empty() {
-                true => Path::new("."),
-                false => &path,
-            };
-            rustix::fs::utimensat(&fd, path, &self.stamp, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-        }
-        Some(Dir::from_std_file(std::fs::File::from(fd)))
-    }
-
-    /// Elsewhere no root is kept.
-    #[cfg(not(target_os = "linux"))]
-    fn as_made(&self, _root: &Path, _message: &Path, _entry_size: u64) -> Option<Dir> {
-        None
     }
 
     /// How many roots are kept.
@@ -226,15 +125,134 @@ impl Drop for Spares {
     }
 }
 
+/// The root `root` opened, if it holds exactly what was made (a `tmp/` and an empty
+/// termination-message file at `message` in its directories) on a file system whose
+/// directories' sizes count `entry_size` per entry; its times set back to [`stamp`].
+/// Only when no instance can use it.
+#[cfg(target_os = "linux")]
+pub(super) fn as_made(root: &Path, message: &Path, entry_size: u64) -> Option<Dir> {
+    use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, StatxFlags};
+    let mut chain = Vec::new();
+    for c in message.components() {
+        match c {
+            Component::Normal(name) => chain.push(Path::new(name)),
+            _ => return None,
+        }
+    }
+    if chain.first() == Some(&Path::new("tmp")) {
+        return None;
+    }
+    // (path in the root, entries, subdirectories) of each directory made, then the file.
+    let mut dirs = vec![
+        (
+            PathBuf::new(),
+            1 + u64::from(!chain.is_empty()),
+            1 + u64::from(chain.len() > 1),
+        ),
+        (PathBuf::from("tmp"), 0, 0),
+    ];
+    let mut at = PathBuf::new();
+    let parents = chain.len().saturating_sub(1);
+    for (i, name) in chain.iter().take(parents).enumerate() {
+        at.push(name);
+        dirs.push((at.clone(), 1, u64::from(i + 1 < parents)));
+    }
+    let fd = rustix::fs::openat(
+        CWD,
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let stat = |path: &Path| {
+        let flags = match path.as_os_str().is_empty() {
+            true => AtFlags::EMPTY_PATH,
+            false => AtFlags::SYMLINK_NOFOLLOW,
+        };
+        rustix::fs::statx(&fd, path, flags, StatxFlags::BASIC_STATS).ok()
+    };
+    let mut stale = Vec::new();
+    let stamped = |s: &rustix::fs::Statx| {
+        let t = &stamp().last_modification;
+        [s.stx_atime, s.stx_mtime]
+            .iter()
+            .all(|x| x.tv_sec == t.tv_sec && x.tv_nsec == 0)
+    };
+    // Each directory before what is in it: a path below one goes through no link.
+    for (path, entries, subdirs) in &dirs {
+        let s = stat(path)?;
+        let as_made = FileType::from_raw_mode(s.stx_mode.into()) == FileType::Directory
+            && u64::from(s.stx_nlink) == 2 + subdirs
+            && s.stx_size == entry_size * (2 + entries);
+        if !as_made {
+            return None;
+        }
+        if !stamped(&s) {
+            stale.push(path.clone());
+        }
+    }
+    if !chain.is_empty() {
+        let s = stat(message)?;
+        let as_made = FileType::from_raw_mode(s.stx_mode.into()) == FileType::RegularFile
+            && s.stx_nlink == 1
+            && s.stx_size == 0;
+        if !as_made {
+            return None;
+        }
+        if !stamped(&s) {
+            stale.push(message.to_path_buf());
+        }
+    }
+    for path in stale {
+        let path = match path.as_os_str().is_empty() {
+            true => Path::new("."),
+            false => &path,
+        };
+        rustix::fs::utimensat(&fd, path, stamp(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    }
+    Some(Dir::from_std_file(std::fs::File::from(fd)))
+}
+
+/// Elsewhere no root is reused.
+#[cfg(not(target_os = "linux"))]
+pub(super) fn as_made(_root: &Path, _message: &Path, _entry_size: u64) -> Option<Dir> {
+    None
+}
+
+/// The access and modification time of every reused root's entries: the first use's,
+/// whole seconds.
+#[cfg(target_os = "linux")]
+fn stamp() -> &'static rustix::fs::Timestamps {
+    static STAMP: std::sync::OnceLock<rustix::fs::Timestamps> = std::sync::OnceLock::new();
+    STAMP.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let at = rustix::fs::Timespec {
+            tv_sec: i64::try_from(now).unwrap_or(0),
+            tv_nsec: 0,
+        };
+        rustix::fs::Timestamps {
+            last_access: at,
+            last_modification: at,
+        }
+    })
+}
+
+/// A directory's size per entry in `base`, a memory file system, if sizes count
+/// entries there as on a tmpfs (probed once per process, in the first one asked about:
+/// they all count alike).
+pub(super) fn entry_size_in_memory(base: &Path) -> Option<u64> {
+    static SIZE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| probe_entry_size(base))
+}
+
 /// A directory's size per entry in `base`, if sizes count entries there as on a tmpfs
 /// (two for an empty directory's `.` and `..`, one more for each entry).
 fn probe_entry_size(base: &Path) -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt as _;
-        if !super::trash::on_tmpfs(base) {
-            return None;
-        }
         let probe = base.join(format!(
             "{}spare-probe-{}",
             super::owned_prefix(),

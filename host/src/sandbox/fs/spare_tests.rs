@@ -247,3 +247,44 @@ fn a_restart_takes_a_spare_root() {
     b.remove_reusing();
     assert_eq!(spares.len(), 1);
 }
+
+/// With no instance left in the pod, a restarted container starts in its previous root
+/// when that is as made: where it is, times set back. One its guest changed goes aside,
+/// and the new instance gets a new root.
+#[test]
+fn a_restart_with_no_instance_left_starts_in_the_root_left_as_made() {
+    use std::os::unix::fs::MetadataExt as _;
+    let base = memory_tempdir();
+    let Some(spares) = spares_in(base.path()) else {
+        return;
+    };
+    let c = &plan("", "").containers[0];
+    let dirs = pod(base.path(), &spares, "a.");
+    let first = root_of(&dirs);
+    let early = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    let tmp = std::fs::File::open(first.join("tmp")).unwrap();
+    tmp.set_times(std::fs::FileTimes::new().set_modified(early))
+        .unwrap();
+    let again = dirs.preopens_reusing(c).unwrap();
+    assert_eq!(again[0].host, first);
+    assert_as_made(&first);
+    let mtime = std::fs::metadata(first.join("tmp")).unwrap().mtime();
+    assert_ne!(mtime, 1_000_000_000);
+    assert_eq!(names_in(base.path()), ["a.app"]);
+
+    std::fs::write(first.join("tmp/f"), "x").unwrap();
+    let next = dirs.preopens_reusing(c).unwrap();
+    assert_eq!(next[0].host, first, "a new root at the container's path");
+    assert_as_made(&first);
+    let names = names_in(base.path());
+    assert!(
+        names.len() == 2 && names[1].starts_with("a.app.old-"),
+        "{names:?}"
+    );
+    dirs.remove_stale();
+    assert_eq!(names_in(base.path()), ["a.app"]);
+    // Without the promise that no instance is left, the root is never reused.
+    let aside = dirs.preopens_for(c).unwrap();
+    assert_eq!(aside[0].host, first);
+    assert_eq!(names_in(base.path()).len(), 2);
+}

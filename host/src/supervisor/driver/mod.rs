@@ -315,7 +315,12 @@ impl Run {
                 ),
             )),
         }
-        let preopens = match self.d.dirs.preopens_for(c) {
+        // With no instance left, a restarted container's root left as made serves again.
+        let preopens = match self.budget.idle() {
+            true => self.d.dirs.preopens_reusing(c),
+            false => self.d.dirs.preopens_for(c),
+        };
+        let preopens = match preopens {
             Ok(p) => p,
             Err(e) => {
                 let e = crate::report::chain(&e);
