@@ -7,10 +7,12 @@ use std::sync::Arc;
 use super::tests::{memory_tempdir, names_in, plan};
 use super::*;
 
-/// The runtime's spares in `base`; `None` (nothing to test) off a memory file system.
-fn spares_in(base: &Path) -> Option<Arc<Spares>> {
-    let spares = Arc::new(Spares::new(base.to_path_buf()));
-    if !trash::on_tmpfs(base) {
+/// A directory in memory and a runtime's spares in it; `None` (nothing to test) off a
+/// memory file system.
+fn memory_spares() -> Option<(tempfile::TempDir, Arc<Spares>)> {
+    let base = memory_tempdir();
+    let spares = Arc::new(Spares::new(base.path().to_path_buf()));
+    if !trash::on_tmpfs(base.path()) {
         assert!(!spares.enabled());
         return None;
     }
@@ -18,7 +20,7 @@ fn spares_in(base: &Path) -> Option<Arc<Spares>> {
         spares.enabled(),
         "a tmpfs counts a directory's entries in its size"
     );
-    Some(spares)
+    Some((base, spares))
 }
 
 /// A pod of one container `app` with neither volumes nor a run directory.
@@ -50,8 +52,7 @@ fn assert_as_made(root: &Path) {
 
 #[test]
 fn a_root_left_as_made_is_kept_and_taken_by_the_next_pod() {
-    let base = memory_tempdir();
-    let Some(spares) = spares_in(base.path()) else {
+    let Some((base, spares)) = memory_spares() else {
         return;
     };
     let a = pod(base.path(), &spares, "a.");
@@ -89,8 +90,7 @@ fn a_root_left_as_made_is_kept_and_taken_by_the_next_pod() {
 fn a_root_a_guest_changed_is_not_kept() {
     use std::fs;
     use std::os::unix::fs::symlink;
-    let base = memory_tempdir();
-    let Some(spares) = spares_in(base.path()) else {
+    let Some((base, spares)) = memory_spares() else {
         return;
     };
     let out = base.path().join("outside");
@@ -159,8 +159,7 @@ fn a_root_a_guest_changed_is_not_kept() {
 #[test]
 fn a_kept_root_has_its_times_set_back() {
     use std::os::unix::fs::MetadataExt as _;
-    let base = memory_tempdir();
-    let Some(spares) = spares_in(base.path()) else {
+    let Some((base, spares)) = memory_spares() else {
         return;
     };
     let mtimes = |root: &Path| -> Vec<(i64, i64)> {
@@ -202,8 +201,7 @@ fn a_kept_root_has_its_times_set_back() {
 /// with the last holder of the runtime's spares.
 #[test]
 fn spares_are_bounded_and_go_with_the_runtime() {
-    let base = memory_tempdir();
-    let Some(spares) = spares_in(base.path()) else {
+    let Some((base, spares)) = memory_spares() else {
         return;
     };
     let pods: Vec<PodDirs> = (0..spare::MAX_SPARES + 3)
@@ -227,8 +225,7 @@ fn spares_are_bounded_and_go_with_the_runtime() {
 /// A restart takes a spare root too, and the previous one goes aside as before.
 #[test]
 fn a_restart_takes_a_spare_root() {
-    let base = memory_tempdir();
-    let Some(spares) = spares_in(base.path()) else {
+    let Some((base, spares)) = memory_spares() else {
         return;
     };
     let a = pod(base.path(), &spares, "a.");
@@ -254,8 +251,7 @@ fn a_restart_takes_a_spare_root() {
 #[test]
 fn a_restart_with_no_instance_left_starts_in_the_root_left_as_made() {
     use std::os::unix::fs::MetadataExt as _;
-    let base = memory_tempdir();
-    let Some(spares) = spares_in(base.path()) else {
+    let Some((base, spares)) = memory_spares() else {
         return;
     };
     let c = &plan("", "").containers[0];
