@@ -87,6 +87,7 @@ pub mod limits {
     pub use crate::container::image::MAX_IMAGE_BYTES;
     pub use crate::container::limits::MAX_TABLE_ELEMENTS;
     pub use crate::container::{KILLED_EXIT_CODE, TERMINATED_EXIT_CODE, TRAP_EXIT_CODE};
+    pub use crate::sandbox::MAX_SPARES;
     pub use crate::sandbox::handles::{MAX_OPEN_FILES, MAX_TABLE_ENTRIES};
     pub use crate::sandbox::net::MAX_SOCKETS;
     pub use crate::sandbox::net::udp::{MAX_DATAGRAMS, MAX_PAYLOAD_V4, MAX_PAYLOAD_V6};

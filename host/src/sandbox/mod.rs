@@ -9,9 +9,9 @@ pub mod net;
 mod stdio;
 
 pub use fs::{
-    Kept, MAX_WALK_ENTRIES, PodDirs, Preopen, RootsAt, SandboxError, Spares, discard, disk_usage,
-    drain_discarded, keep, lone_roots, owned_prefix, read_regular_file, reopen, roots_base,
-    sweep_stale, temp_run_base,
+    Kept, MAX_SPARES, MAX_WALK_ENTRIES, PodDirs, Preopen, RootsAt, SandboxError, Spares, discard,
+    disk_usage, drain_discarded, keep, lone_roots, owned_prefix, read_regular_file, reopen,
+    roots_base, sweep_stale, temp_run_base,
 };
 pub use net::{Backends, ClusterNetwork, Directory, PodListener, PodNetwork, PodStream};
 pub use stdio::{CHANNEL_CHUNKS, Chunk, OutputSink, Stream};

@@ -67,7 +67,7 @@ use places::memory_base;
 pub use places::{RootsAt, lone_roots, roots_base, sweep_stale, temp_run_base};
 pub use read::read_regular_file;
 use rootfs::Root;
-pub use spare::Spares;
+pub use spare::{MAX_SPARES, Spares};
 pub use sweep::owned_prefix;
 use trash::lock;
 pub use trash::{discard, drain_discarded};

@@ -34,7 +34,8 @@ use cap_std::fs::Dir;
 
 use super::trash::lock;
 
-/// The most spare roots a runtime keeps.
+/// The most spare container roots a runtime keeps for its next containers (empty
+/// directories in memory, each with a `tmp/` and a termination-message file).
 pub const MAX_SPARES: usize = 64;
 
 /// A runtime's spare roots in one directory.
