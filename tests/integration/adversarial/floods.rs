@@ -267,10 +267,12 @@ fn a_tcp_flood_to_a_sibling_that_never_reads_traps_the_flooder_only() {
     let (code, message) = ran.terminated("flood");
     assert_eq!(code, 134, "{message}\n{}", ran.stderr);
     assert!(message.contains("check-write"), "{message}");
+    // Connected: the sink was listening (the only listener on the port).
     assert!(ran.printed("flood", "tcp-flood connected"));
     // The sibling was untouched: it ran until the pod stopped it (perhaps
-    // before it got round to accepting: the flooder traps at once).
-    assert!(ran.printed("sink", "tcp-sink listening"));
+    // before it got round to accepting, or even to printing that it listens:
+    // the flooder can connect, flood and trap between its listen and its
+    // print on a loaded machine).
     let (sink_code, _) = ran.terminated("sink");
     assert_ne!(sink_code, 134, "the sink must not trap");
 }
