@@ -63,8 +63,8 @@ mod workdir;
 
 use host_path::check_host_path;
 pub use kept::{Kept, keep, reopen};
-use places::memory_base;
 pub use places::{RootsAt, lone_roots, roots_base, sweep_stale, temp_run_base};
+use places::{memory_base, shared_stem};
 pub use read::read_regular_file;
 use rootfs::Root;
 pub use spare::{MAX_SPARES, Spares};
@@ -257,7 +257,7 @@ impl PodDirs {
                 VolumeSource::EmptyDir { memory, .. } => {
                     // Names become path components: one plain component each.
                     let leaf = if *memory {
-                        format!("{}{}-{}", owned_prefix(), plan.uid, v.name)
+                        format!("{}-{}", shared_stem(&plan.uid), v.name)
                     } else {
                         v.name.clone()
                     };
@@ -289,14 +289,12 @@ impl PodDirs {
                     let path = match memory.then(memory_base).flatten() {
                         Some(base) => {
                             if dirs.memory_files.is_none() {
-                                let files =
-                                    base.join(format!("{}{}-files", owned_prefix(), plan.uid));
+                                let files = base.join(format!("{}-files", shared_stem(&plan.uid)));
                                 create_exact(&v.name, &files)?;
                                 dirs.owned.push(files.clone());
                                 dirs.memory_files = Some(files);
                             }
-                            let path =
-                                base.join(format!("{}{}-{}", owned_prefix(), plan.uid, v.name));
+                            let path = base.join(format!("{}-{}", shared_stem(&plan.uid), v.name));
                             create_exact(&v.name, &path)?;
                             path
                         }

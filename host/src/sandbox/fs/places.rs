@@ -53,12 +53,8 @@ pub fn lone_roots(spares: &OnceLock<Arc<Spares>>) -> Option<(PathBuf, RootsAt)> 
     {
         return None;
     }
-    // A key of the process's own makes the names unguessable: another user of the
-    // machine cannot take one first (in a shared `/dev/shm`) to keep a pod from starting.
-    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let key = KEY.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let stem = format!("{}r{key:016x}-{n}", owned_prefix());
+    let stem = format!("{}r{:016x}-{n}", owned_prefix(), process_key());
     Some((
         base.join(&stem),
         RootsAt::Beside {
@@ -71,6 +67,21 @@ pub fn lone_roots(spares: &OnceLock<Arc<Spares>>) -> Option<(PathBuf, RootsAt)> 
             prefix: format!("{stem}."),
         },
     ))
+}
+
+/// A random key of the process's own, in the names of its directories in shared
+/// places after [`owned_prefix`]: another user of the machine cannot guess one and
+/// take it first (in a shared `/dev/shm`) to keep a pod from starting, even when the
+/// manifest sets the pod's uid.
+pub(super) fn process_key() -> u64 {
+    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *KEY.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0)
+}
+
+/// The start of the names of a pod's directories in a shared memory file system:
+/// [`owned_prefix`], the [`process_key`] and the pod's uid.
+pub(super) fn shared_stem(uid: &str) -> String {
+    format!("{}k{:016x}-{uid}", owned_prefix(), process_key())
 }
 
 /// Where a pod's containers' private roots go.
@@ -138,8 +149,8 @@ pub fn roots_base(run_dir: &Path, uid: &str, copies_image_files: bool) -> Option
     let base = ROOMY
         .get_or_init(|| memory_base().filter(|b| roomy_and_writable(b)))
         .as_ref()?;
-    // `.`: no volume's name (a DNS label) makes a memory volume's `<prefix><uid>-<name>` this.
-    let leaf = format!("{}{uid}.containers", owned_prefix());
+    // `.`: no volume's name (a DNS label) makes a memory volume's `<stem>-<name>` this.
+    let leaf = format!("{}.containers", shared_stem(uid));
     single_component("rootfs", &leaf).ok()?;
     Some(base.join(leaf))
 }
@@ -176,4 +187,37 @@ pub(super) fn memory_base() -> Option<PathBuf> {
         Some(shm)
     })
     .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::PodDirs;
+    use super::super::tests::plan;
+    use super::*;
+
+    /// The names a pod's directories take in a shared memory file system carry the
+    /// process's random key after its prefix: another user of the machine cannot take one
+    /// first, even knowing the pod's uid (a manifest may set it).
+    #[test]
+    fn shared_names_carry_the_process_key() {
+        let key = format!("k{:016x}-", process_key());
+        assert_eq!(shared_stem("u1"), format!("{}{key}u1", owned_prefix()));
+        let p = plan(
+            "  - name: m\n    emptyDir: {medium: Memory}\n",
+            "    - {name: m, mountPath: /m}\n",
+        );
+        let run = tempfile::tempdir().unwrap();
+        let dirs = PodDirs::create(&p, run.path()).unwrap();
+        let name = dirs
+            .volume_path("m")
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            name.to_string_lossy(),
+            format!("{}{key}{}-m", owned_prefix(), p.uid)
+        );
+        dirs.remove();
+    }
 }
