@@ -46,7 +46,9 @@ fn roots_of_a_run_directory_on_disk_are_in_memory_and_removed_at_the_end() {
     let started = std::time::Instant::now();
     let written = loop {
         let f = roots().map(|r| r.join("app/tmp/f"));
-        if let Some(text) = f.and_then(|f| std::fs::read_to_string(f).ok()) {
+        // Made by the shell's `>` before its `echo` writes: empty for a moment.
+        let text = f.and_then(|f| std::fs::read_to_string(f).ok());
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
             break text;
         }
         assert!(!running.has_exited(), "wasmpod ended early");
