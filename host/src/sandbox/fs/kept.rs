@@ -58,14 +58,14 @@ impl Kept {
     }
 }
 
-/// What of `preopens` (from [`super::PodDirs::preopens_for`], the root
+/// What of `preopens` (from [`super::PodDirs::preopens_reusing`], the root
 /// first) is kept: the root by its path, the rest as they are.
 pub fn keep(preopens: &[Preopen]) -> Vec<Kept> {
     preopens
         .iter()
         .enumerate()
         .map(|(i, p)| match p {
-            // preopens_for puts the private root first, writable, at `/`.
+            // preopens_reusing puts the private root first, writable, at `/`.
             p if i == 0 && p.guest == "/" && !p.read_only && p.cwd.is_none() => Kept::Root {
                 host: p.host.clone(),
                 guest: p.guest.clone(),

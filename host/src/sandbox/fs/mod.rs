@@ -367,28 +367,27 @@ impl PodDirs {
             .map_err(|source| io_err(volume, "failed to write files", &v.path, source))
     }
 
-    /// Prepares the preopens of one container instance: a fresh private root
-    /// and its volume mounts. Everything inside the root and the volumes is
-    /// created through their opened directories, never outside them.
+    /// [`PodDirs::preopens_reusing`] without reuse.
+    #[cfg(test)]
+    pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
+        self.preopens_reusing(c, false)
+    }
+
+    /// Prepares the preopens of one container instance: a private root (fresh, or
+    /// a spare one as good as new: [`spare`]) and its volume mounts. Everything
+    /// inside the root and the volumes is created through their opened
+    /// directories, never outside them. With `reuse` (no instance of the pod can
+    /// use its directories: none holds an instance permit), the container's
+    /// previous root, if left as it was made, serves the new instance where it is.
     ///
     /// # Errors
     /// [`SandboxError`] if a directory cannot be created, a path escapes its
     /// root or a subPath escapes its volume.
-    pub fn preopens_for(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
-        self.preopens(c, false)
-    }
-
-    /// [`PodDirs::preopens_for`] when no instance of the pod can use its directories
-    /// (none holds an instance permit): the container's previous root, if left as it
-    /// was made, serves the new instance where it is ([`spare`]).
-    ///
-    /// # Errors
-    /// As [`PodDirs::preopens_for`].
-    pub fn preopens_reusing(&self, c: &ContainerPlan) -> Result<Vec<Preopen>, SandboxError> {
-        self.preopens(c, true)
-    }
-
-    fn preopens(&self, c: &ContainerPlan, reuse: bool) -> Result<Vec<Preopen>, SandboxError> {
+    pub fn preopens_reusing(
+        &self,
+        c: &ContainerPlan,
+        reuse: bool,
+    ) -> Result<Vec<Preopen>, SandboxError> {
         single_component("rootfs", &c.name)?;
         let (root, dir) = self.root_for(c, reuse)?;
         let mut mount_points = Vec::new();
@@ -440,7 +439,7 @@ impl PodDirs {
         Ok(preopens)
     }
 
-    /// Removes the roots [`PodDirs::preopens_for`] moved aside at restarts.
+    /// Removes the roots [`PodDirs::preopens_reusing`] moved aside at restarts.
     pub fn remove_stale(&self) {
         let stale = std::mem::take(&mut *lock(&self.stale));
         for root in stale {
@@ -452,16 +451,12 @@ impl PodDirs {
     /// pod's path on a disk). Errors are logged: cleanup must not hide the
     /// pod's outcome.
     pub fn remove(&self) {
-        self.remove_keeping(false);
+        self.remove_reusing(false);
     }
 
-    /// [`PodDirs::remove`], once no instance can use the pod's directories any
-    /// more: a root left as it was made is kept for a later container ([`spare`]).
-    pub fn remove_reusing(&self) {
-        self.remove_keeping(true);
-    }
-
-    fn remove_keeping(&self, spares: bool) {
+    /// [`PodDirs::remove`]; with `reuse` (no instance can use the pod's directories any
+    /// more), a root left as it was made is kept for a later container ([`spare`]).
+    pub fn remove_reusing(&self, reuse: bool) {
         if self.removed.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
@@ -470,7 +465,7 @@ impl PodDirs {
         // takes; the others go with the directory that holds them, if the pod
         // owns it.
         let shared = !self.root_prefix.is_empty();
-        let spares = self.spares.as_ref().filter(|_| spares);
+        let spares = self.spares.as_ref().filter(|_| reuse);
         for (_, root) in lock(&self.roots).drain() {
             if let (Some(spares), Some(message)) = (spares, &root.as_made)
                 && spares.offer(&root.path, message)

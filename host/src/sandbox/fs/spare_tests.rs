@@ -58,7 +58,7 @@ fn a_root_left_as_made_is_kept_and_taken_by_the_next_pod() {
     let a = pod(base.path(), &spares, "a.");
     let root = root_of(&a);
     assert_eq!(root, base.path().join("a.app"));
-    a.remove_reusing();
+    a.remove_reusing(true);
     assert_eq!(
         (spares.len(), names_in(base.path())),
         (1, vec!["a.app".into()])
@@ -71,7 +71,7 @@ fn a_root_left_as_made_is_kept_and_taken_by_the_next_pod() {
     assert_as_made(&root);
     // Its guest writes to /tmp: removed, not kept.
     std::fs::write(root.join("tmp/f"), "x").unwrap();
-    b.remove_reusing();
+    b.remove_reusing(true);
     drain_discarded();
     assert_eq!(spares.len(), 0);
     assert!(names_in(base.path()).is_empty());
@@ -145,7 +145,7 @@ fn a_root_a_guest_changed_is_not_kept() {
         let dirs = pod(base.path(), &spares, &format!("p{i}."));
         let root = root_of(&dirs);
         change(&root, &out);
-        dirs.remove_reusing();
+        dirs.remove_reusing(true);
         assert_eq!(spares.len(), 0, "{what}");
     }
     drain_discarded();
@@ -188,7 +188,7 @@ fn a_kept_root_has_its_times_set_back() {
         }
     }
     for dirs in &pods {
-        dirs.remove_reusing();
+        dirs.remove_reusing(true);
     }
     let kept: Vec<_> = roots.iter().map(|r| mtimes(r)).collect();
     assert_eq!(spares.len(), 2);
@@ -211,7 +211,7 @@ fn spares_are_bounded_and_go_with_the_runtime() {
         root_of(dirs);
     }
     for dirs in &pods {
-        dirs.remove_reusing();
+        dirs.remove_reusing(true);
     }
     drain_discarded();
     assert_eq!(spares.len(), spare::MAX_SPARES);
@@ -230,7 +230,7 @@ fn a_restart_takes_a_spare_root() {
     };
     let a = pod(base.path(), &spares, "a.");
     let kept = root_of(&a);
-    a.remove_reusing();
+    a.remove_reusing(true);
     let b = pod(base.path(), &spares, "b.");
     let first = root_of(&b);
     assert_eq!(first, kept);
@@ -241,7 +241,7 @@ fn a_restart_takes_a_spare_root() {
     assert_as_made(&second);
     b.remove_stale();
     assert!(!first.exists());
-    b.remove_reusing();
+    b.remove_reusing(true);
     assert_eq!(spares.len(), 1);
 }
 
@@ -261,7 +261,7 @@ fn a_restart_with_no_instance_left_starts_in_the_root_left_as_made() {
     let tmp = std::fs::File::open(first.join("tmp")).unwrap();
     tmp.set_times(std::fs::FileTimes::new().set_modified(early))
         .unwrap();
-    let again = dirs.preopens_reusing(c).unwrap();
+    let again = dirs.preopens_reusing(c, true).unwrap();
     assert_eq!(again[0].host, first);
     assert_as_made(&first);
     let mtime = std::fs::metadata(first.join("tmp")).unwrap().mtime();
@@ -269,7 +269,7 @@ fn a_restart_with_no_instance_left_starts_in_the_root_left_as_made() {
     assert_eq!(names_in(base.path()), ["a.app"]);
 
     std::fs::write(first.join("tmp/f"), "x").unwrap();
-    let next = dirs.preopens_reusing(c).unwrap();
+    let next = dirs.preopens_reusing(c, true).unwrap();
     assert_eq!(next[0].host, first, "a new root at the container's path");
     assert_as_made(&first);
     let names = names_in(base.path());

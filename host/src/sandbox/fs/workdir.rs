@@ -28,7 +28,7 @@ use std::sync::Arc;
 use super::{Preopen, SandboxError, beneath, io_err, subpath};
 
 /// At most this many top-level entries of a fresh private root are looked
-/// at (it holds only what `preopens_for` created: a few per mount).
+/// at (it holds only what `preopens_reusing` created: a few per mount).
 const MAX_ROOT_ENTRIES: usize = 4096;
 
 /// The preopens that make `working_dir` the guest's working directory,

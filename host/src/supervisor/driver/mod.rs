@@ -255,10 +255,7 @@ impl Run {
         let phase = self.publish(true);
         // No instance can start any more; with none left, the pod's roots as they
         // were made are as good as new for other pods.
-        match self.budget.close() {
-            true => self.d.dirs.remove_reusing(),
-            false => self.d.dirs.remove(),
-        }
+        self.d.dirs.remove_reusing(self.budget.close());
         let (kind, reason) = if phase == Phase::Succeeded {
             (true, "Completed")
         } else {
@@ -316,11 +313,7 @@ impl Run {
             )),
         }
         // With no instance left, a restarted container's root left as made serves again.
-        let preopens = match self.budget.idle() {
-            true => self.d.dirs.preopens_reusing(c),
-            false => self.d.dirs.preopens_for(c),
-        };
-        let preopens = match preopens {
+        let preopens = match self.d.dirs.preopens_reusing(c, self.budget.idle()) {
             Ok(p) => p,
             Err(e) => {
                 let e = crate::report::chain(&e);
