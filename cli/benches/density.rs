@@ -24,7 +24,8 @@
 //! the number of containers (and the other settings it implies), so that
 //! the default configuration's limits are not what is measured.
 //! `DENSITY_DEFAULT_CONFIG=1` keeps the default configuration as it is;
-//! `DENSITY_POOLING=1` turns on wasmtime's pooling allocator;
+//! `DENSITY_POOLED=N` sets `RuntimeConfig::pooled_instances` (the instances
+//! in wasmtime's pooling allocator; 0: every instance allocated on demand);
 //! `DENSITY_GUEST_THREADS` and `DENSITY_WORKERS` set the guest executor's and
 //! the bench's own runtime's threads (one per core and 2 by default).
 
@@ -325,8 +326,12 @@ fn main() {
     } else {
         sized(config, containers)
     };
-    // `DENSITY_POOLING=1`: wasmtime's pooling allocator (`RuntimeConfig::pooling`).
-    let config = config.with_pooling(std::env::var_os("DENSITY_POOLING").is_some());
+    // `DENSITY_POOLED=N`: the instance pool's size (`RuntimeConfig::pooled_instances`).
+    let config = match std::env::var("DENSITY_POOLED") {
+        Ok(n) => config.with_pooled_instances(n.parse().unwrap_or(0)),
+        Err(_) => config,
+    };
+    let pooled = config.pooled_instances;
     // `DENSITY_GUEST_THREADS=N`: the guest executor's threads
     // (`RuntimeConfig::guest_threads`); `DENSITY_WORKERS=N`: the bench's own
     // runtime's (the caller's, where pods' supervisors run).
@@ -372,6 +377,11 @@ fn main() {
             ));
             eprintln!("{}", rows.last().unwrap());
         }
+        let counts = rt.instances();
+        notes.push(format!(
+            "instances started so far: {}, of them in the instance pool: {}",
+            counts.started, counts.started_pooled
+        ));
         let (create, run) = churn_phases(&rt, &pod, churn_pods).await;
         notes.push(format!(
             "sequential churn, median per pod: `create()` {create:.0} µs, `start()` → `wait()` {run:.0} µs ({churn_pods} pods)"
@@ -423,9 +433,11 @@ fn main() {
         sh("cat /proc/sys/vm/max_map_count"),
         bench_start.elapsed().as_secs_f64(),
         if default_config {
-            "`RuntimeConfig::default()`".to_string()
+            format!("`RuntimeConfig::default()`, pooled_instances = {pooled}")
         } else {
-            format!("`RuntimeConfig::default()` sized for {containers} instances")
+            format!(
+                "`RuntimeConfig::default()` sized for {containers} instances, pooled_instances = {pooled}"
+            )
         }
     );
     println!("| churn | pods × rounds | median pods/s | min | max |\n|---|---:|---:|---:|---:|");

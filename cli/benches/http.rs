@@ -151,7 +151,7 @@ async fn main() {
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         // `WASMTIME_POOLING=n` for a wasmtime built without the pooling allocator (wasmpod
-        // runs without it by default too; see RuntimeConfig::pooling).
+        // serves requests on demand; see RuntimeConfig::pooled_instances).
         let pooling = format!(
             "pooling-allocator={}",
             std::env::var("WASMTIME_POOLING").unwrap_or_else(|_| "y".into())

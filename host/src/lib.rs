@@ -71,8 +71,8 @@ pub use plan::{ConfigObjects, ObjectData, ObjectKind, PlanError};
 pub use pod::{Outcome, PodHandle, PodRow, Protocol, RunOptions, kubectl_row};
 pub use runtime::{
     ApplyError, Cidr, Cluster, Compiling, Credential, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR,
-    Forward, ImageRecord, LayerProgress, PullSecret, Runtime, RuntimeConfig, RuntimeError,
-    SecretError, StoredImage,
+    Forward, ImageRecord, InstanceCounts, LayerProgress, PullSecret, Runtime, RuntimeConfig,
+    RuntimeError, SecretError, StoredImage,
 };
 pub use sandbox::{ClusterNetwork, PodStream, SandboxError, Stream};
 pub use spec::ValidPod;

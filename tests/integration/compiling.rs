@@ -11,7 +11,6 @@ async fn an_image_is_listed_while_it_compiles_and_not_after() {
     let runtime = Runtime::new(
         RuntimeConfig::default()
             .with_cache_dir(None)
-            .with_pooling(false)
             .with_guest_threads(1),
     )
     .expect("runtime");

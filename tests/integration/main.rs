@@ -27,6 +27,7 @@ mod lifecycle;
 mod manifests;
 mod network;
 mod podnet;
+mod pool;
 mod probes;
 mod registry;
 mod registry_auth;

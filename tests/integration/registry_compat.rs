@@ -443,7 +443,6 @@ async fn hostile_layers_are_errors_and_write_nothing_outside_the_store() {
     let cache = tempfile::tempdir().unwrap();
     let config = RuntimeConfig::default()
         .with_cache_dir(Some(cache.path().join("cache")))
-        .with_pooling(false)
         .with_max_layer_bytes(128 * 1024);
     let rt = Runtime::new(config).unwrap();
     for (tag, _, expected) in &cases {

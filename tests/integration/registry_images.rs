@@ -16,9 +16,7 @@ const RUNWASI: &str = "application/vnd.bytecodealliance.wasm.component.layer.v0+
 
 /// A runtime of its own (its own image store) for one test.
 pub(crate) fn runtime(cache: &Path) -> Runtime {
-    let config = RuntimeConfig::default()
-        .with_cache_dir(Some(cache.to_path_buf()))
-        .with_pooling(false);
+    let config = RuntimeConfig::default().with_cache_dir(Some(cache.to_path_buf()));
     Runtime::new(config).expect("runtime")
 }
 
@@ -344,7 +342,6 @@ async fn missing_images_and_tampered_blobs_are_pull_errors() {
     let limited = Runtime::new(
         RuntimeConfig::default()
             .with_cache_dir(Some(small.path().to_path_buf()))
-            .with_pooling(false)
             .with_max_layer_bytes(16),
     )
     .unwrap();

@@ -10,9 +10,9 @@ use tokio::sync::{oneshot, watch};
 
 use super::pull_backoff::{self, FailedPull, image_error_status};
 use super::{Outcome, PodHandle, RunOptions};
-use crate::container::Image;
 use crate::error::Error;
 use crate::plan::{self, PodPlan};
+use crate::runtime::Compiled;
 use crate::runtime::Runtime;
 use crate::runtime::registry::PullReport;
 use crate::sandbox::{PodDirs, RootsAt};
@@ -312,7 +312,7 @@ impl Runtime {
         &self,
         plan: &mut PodPlan,
         secrets: &[crate::PullSecret],
-    ) -> Result<HashMap<Slot, Image>, Error> {
+    ) -> Result<HashMap<Slot, Compiled>, Error> {
         let mut images = HashMap::new();
         let slots: Vec<Slot> = (0..plan.init_containers.len())
             .map(Slot::Init)
@@ -432,7 +432,7 @@ type Load = std::pin::Pin<Box<dyn Future<Output = Result<Loaded, crate::ImageErr
 /// starts (argv and environment), in which directory, with which entry function, on which
 /// root filesystem, under which config.
 type Loaded = (
-    Image,
+    Compiled,
     Option<(crate::runtime::registry::ImageRecord, PullReport)>,
     Option<(
         plan::StartEnv,

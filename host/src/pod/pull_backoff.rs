@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
-use crate::container::{Image, ImageError};
+use crate::container::ImageError;
 use crate::error::Error;
 use crate::plan::PodPlan;
+use crate::runtime::Compiled;
 use crate::runtime::Runtime;
 use crate::supervisor::driver::image_pull;
 use crate::supervisor::output::{Shared, StopReason};
@@ -40,7 +41,7 @@ pub(super) async fn until_loaded(
     shared: &Shared,
     stop: &mut watch::Receiver<Option<StopReason>>,
     mut failed: FailedPull,
-) -> Option<(PodPlan, HashMap<Slot, Image>)> {
+) -> Option<(PodPlan, HashMap<Slot, Compiled>)> {
     let mut delay = backoff.initial;
     loop {
         let slot = slot_of(plan, &failed.container)?;

@@ -37,7 +37,8 @@ impl Artifacts {
         Self { dir }
     }
 
-    fn path(&self, digest: &[u8; 32]) -> PathBuf {
+    /// Where the artifact of the image with `digest` is (or would be) kept.
+    pub(crate) fn path(&self, digest: &[u8; 32]) -> PathBuf {
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         self.dir.join(format!("{hex}.cwasm"))
     }
@@ -76,11 +77,7 @@ impl Artifacts {
     /// Writes `image`'s compiled code, best effort (a failure is logged:
     /// the next run compiles again).
     pub(crate) fn store(&self, digest: &[u8; 32], image: &Image) {
-        let bytes = match image {
-            Image::Component(pre) => pre.instance_pre().component().serialize(),
-            Image::Http(pre) => pre.instance_pre().component().serialize(),
-            Image::Module(pre) => pre.module().serialize(),
-        };
+        let bytes = serialize(image);
         let path = self.path(digest);
         let written = bytes
             .map_err(|e| std::io::Error::other(error_text(&e)))
@@ -89,6 +86,46 @@ impl Artifacts {
             tracing::warn!("compiled-code cache: cannot write {}: {e}", path.display());
         }
     }
+}
+
+fn serialize(image: &Image) -> wasmtime::Result<Vec<u8>> {
+    match image {
+        Image::Component(pre) => pre.instance_pre().component().serialize(),
+        Image::Http(pre) => pre.instance_pre().component().serialize(),
+        Image::Module(pre) => pre.module().serialize(),
+    }
+}
+
+/// `image`'s compiled code loaded into `engine`, another engine of the same
+/// configuration (the instance pool's, which shares the cache's
+/// fingerprint), and linked with `linkers`: from `file` (its artifact) if
+/// it is there, else serialized from `image`. `Err` with wasmtime's message,
+/// as when the code does not fit the engine's pool.
+pub(crate) fn for_engine(
+    image: &Image,
+    file: Option<&Path>,
+    engine: &Engine,
+    linkers: &Linkers,
+) -> Result<Image, String> {
+    let component = !matches!(image, Image::Module(_));
+    let loaded = match file.filter(|f| f.is_file()) {
+        // SAFETY: the file was written by `Artifacts::store` for this
+        // fingerprint, atomically (as in `Artifacts::load`).
+        Some(f) if component => {
+            unsafe { Component::deserialize_file(engine, f) }.map(Loaded::Component)
+        }
+        Some(f) => unsafe { Module::deserialize_file(engine, f) }.map(Loaded::Module),
+        None => serialize(image).and_then(|bytes| {
+            // SAFETY: serialized just now by wasmtime, for this configuration.
+            if component {
+                unsafe { Component::deserialize(engine, &bytes) }.map(Loaded::Component)
+            } else {
+                unsafe { Module::deserialize(engine, &bytes) }.map(Loaded::Module)
+            }
+        }),
+    };
+    let loaded = loaded.map_err(|e| error_text(&e))?;
+    loaded.link(linkers, "").map_err(|e| e.to_string())
 }
 
 enum Loaded {

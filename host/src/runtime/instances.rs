@@ -87,6 +87,11 @@ impl Slots {
         self.max
     }
 
+    /// Instances holding a place now.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
     /// A place for one more instance, or why there is none.
     pub(crate) fn take(&self) -> Result<Slot, String> {
         let taken = self

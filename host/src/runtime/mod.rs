@@ -15,6 +15,7 @@ mod cluster;
 mod engine;
 mod forward;
 mod instances;
+mod pool;
 mod progress;
 pub(crate) mod registry;
 mod services;
@@ -23,12 +24,14 @@ mod stacks;
 pub(crate) use cluster::Registration;
 pub use cluster::{ApplyError, Cluster};
 pub use forward::Forward;
+pub(crate) use pool::Compiled;
+pub use pool::InstanceCounts;
 pub use progress::Compiling;
 pub use registry::{Credential, ImageRecord, LayerProgress, PullSecret, SecretError, StoredImage};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,7 +40,7 @@ use wasmtime::Engine;
 
 use engine::{build_engine, guest_threads, spawn_ticker};
 
-use crate::container::image::{self, Image, ImageError};
+use crate::container::image::{self, ImageError};
 use crate::container::link::Linkers;
 use crate::plan::ImageSource;
 pub use crate::sandbox::net::cluster::{Cidr, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
@@ -50,17 +53,20 @@ pub struct RuntimeConfig {
     /// runs; `None` disables the disk cache (pulled images then last the process). Default: `$WASMPOD_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmpod`,
     /// else `~/.cache/wasmpod`.
     pub cache_dir: Option<PathBuf>,
-    /// Use wasmtime's pooling allocator, sized for
-    /// [`max_instances`](Self::max_instances): a pod's start and end take less
-    /// CPU (a freed slot's memory is reset in place for its next instance, see
-    /// BENCHMARKS.md), but the pool's memory slots, stacks (with a guard page
-    /// each, two memory mappings) and tables are reserved when the runtime
-    /// starts, for every instance it may ever hold, and a slot once used keeps
-    /// the pages its instances touched resident, up to 2 MiB per slot (the pool
-    /// has `max_instances` slots, and one per guest thread).
-    /// Default `false`: each instance's memory is mapped when it starts. Falls
-    /// back to on-demand allocation if the pool cannot be set up.
-    pub pooling: bool,
+    /// How many instances at once run in the instance pool (wasmtime's pooling
+    /// allocator); past it, and for an image that does not fit a slot (more
+    /// than 2 memories or 16 tables), instances are allocated on demand. A
+    /// pooled instance's start and end take less CPU: its memory is a slot of
+    /// a reservation made once, reset in place for the next instance (see
+    /// BENCHMARKS.md). The pool is set up when the runtime starts its 32nd
+    /// instance, so that a short run does not pay for it. Each slot reserves
+    /// address space for 2 memories (a memory's
+    /// [`memory_reservation`](Self::memory_reservation), 4 GiB by default)
+    /// and keeps up to 1 MiB of each resident for its next instance once
+    /// used. Default 64; `0`: every instance is allocated on demand.
+    /// Falls back to on-demand allocation (with a warning) if the pool
+    /// cannot be set up.
+    pub pooled_instances: usize,
     /// The most instances (containers, and the fresh instances of exec probes
     /// and hooks) the runtime runs at once. Default 10,000. Past it, a
     /// container gets a `StartError` naming this setting. It is lowered (with
@@ -73,9 +79,9 @@ pub struct RuntimeConfig {
     /// `memory_reservation`); `None`: wasmtime's default (4 GiB on 64-bit
     /// hosts, so that bounds checks are done by guard pages). A smaller
     /// reservation lets more memories fit in the address space; memories may
-    /// still grow past it (they are then moved). With
-    /// [`pooling`](Self::pooling) each pool slot is this big, and a memory can
-    /// grow to at most 1 GiB or this, whichever is smaller.
+    /// still grow past it (they are then moved), to 1 GiB. Each memory slot of
+    /// the instance pool ([`pooled_instances`](Self::pooled_instances)) is
+    /// this big, or 1 GiB if that is more.
     pub memory_reservation: Option<u64>,
     /// How often guests are interrupted to yield (epoch tick).
     pub epoch_tick: Duration,
@@ -109,7 +115,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             cache_dir: default_cache_dir(),
-            pooling: false,
+            pooled_instances: 64,
             max_instances: 10_000,
             memory_reservation: None,
             epoch_tick: Duration::from_millis(5),
@@ -136,16 +142,22 @@ impl RuntimeConfig {
         self
     }
 
-    /// [`pooling`](Self::pooling).
-    pub fn with_pooling(mut self, pooling: bool) -> Self {
-        self.pooling = pooling;
+    /// [`pooled_instances`](Self::pooled_instances): `0` allocates every
+    /// instance on demand.
+    ///
+    /// ```
+    /// let config = wasmpod::RuntimeConfig::default().with_pooled_instances(0);
+    /// assert_eq!(config.pooled_instances, 0);
+    /// ```
+    pub fn with_pooled_instances(mut self, n: usize) -> Self {
+        self.pooled_instances = n;
         self
     }
 
     /// [`max_instances`](Self::max_instances): the most instances at once.
     ///
     /// ```
-    /// let config = wasmpod::RuntimeConfig::default().with_max_instances(20_000).with_pooling(false);
+    /// let config = wasmpod::RuntimeConfig::default().with_max_instances(20_000);
     /// assert_eq!(config.max_instances, 20_000);
     /// ```
     pub fn with_max_instances(mut self, max: usize) -> Self {
@@ -240,10 +252,17 @@ pub enum RuntimeError {
 struct Inner {
     engine: Engine,
     linkers: Arc<Linkers>,
+    /// The instance pool, once set up ([`RuntimeConfig::pooled_instances`]).
+    pool: pool::Slot,
+    /// Instances started so far, and of them in the pool.
+    started: AtomicU64,
+    started_pooled: AtomicU64,
+    /// What the pool is set up from.
+    config: RuntimeConfig,
     /// Compiled code on disk ([`RuntimeConfig::cache_dir`]).
     artifacts: Option<artifacts::Artifacts>,
     /// Compiled images by content digest; each is compiled once per process.
-    images: Mutex<HashMap<[u8; 32], Arc<OnceCell<Image>>>>,
+    images: Mutex<HashMap<[u8; 32], Arc<OnceCell<Compiled>>>>,
     guests: Option<tokio::runtime::Runtime>,
     stop_ticker: Arc<AtomicBool>,
     max_instances_per_pod: usize,
@@ -313,14 +332,7 @@ impl Runtime {
         crate::sandbox::handles::raise_fd_limit();
         // Pods' directories a killed process left in /dev/shm and the temp dir (once).
         crate::sandbox::sweep_stale();
-        let engine = match build_engine(&config, config.pooling) {
-            Ok(engine) => engine,
-            Err(e) if config.pooling => {
-                tracing::warn!("pooling allocator unavailable ({e}); using on-demand allocation");
-                build_engine(&config, false)?
-            }
-            Err(e) => return Err(e),
-        };
+        let engine = build_engine(&config, None)?;
         let linkers = Arc::new(Linkers::new(&engine));
         linkers.prepare_in_background();
         let threads = guest_threads(&config);
@@ -343,6 +355,10 @@ impl Runtime {
                     .map(|dir| artifacts::Artifacts::new(dir, &engine)),
                 engine,
                 linkers,
+                pool: pool::Slot::default(),
+                started: AtomicU64::new(0),
+                started_pooled: AtomicU64::new(0),
+                config: config.clone(),
                 images: Mutex::default(),
                 guests: Some(guests),
                 stop_ticker,
@@ -358,11 +374,6 @@ impl Runtime {
                 spares: std::sync::OnceLock::new(),
             }),
         })
-    }
-
-    /// The shared wasmtime engine.
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.inner.engine
     }
 
     /// Loads, compiles and links an image as a container naming it would (`busybox`, or a
@@ -393,7 +404,7 @@ impl Runtime {
     }
 
     /// Loads, compiles and links an image (see [`prepare_image`](Self::prepare_image)).
-    pub(crate) async fn load_image(&self, source: &ImageSource) -> Result<Image, ImageError> {
+    pub(crate) async fn load_image(&self, source: &ImageSource) -> Result<Compiled, ImageError> {
         let src = source.clone();
         let (bytes, digest) = match source {
             // Builtins are in memory, read and digested once per process.
@@ -440,7 +451,7 @@ impl Runtime {
         name: String,
         bytes: std::sync::Arc<[u8]>,
         digest: [u8; 32],
-    ) -> Result<Image, ImageError> {
+    ) -> Result<Compiled, ImageError> {
         let cell = {
             let mut images = self.inner.images.lock().unwrap_or_else(|e| e.into_inner());
             images.entry(digest).or_default().clone()
@@ -452,7 +463,8 @@ impl Runtime {
                 let cached = tokio::task::spawn_blocking(move || {
                     let a = inner.artifacts.as_ref()?;
                     let component = wasmparser::Parser::is_component(&b);
-                    a.load(&inner.engine, &inner.linkers, &n, &digest, component)
+                    let image = a.load(&inner.engine, &inner.linkers, &n, &digest, component)?;
+                    Some(image.map(|image| Compiled::new(image, Some(a.path(&digest)))))
                 })
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
@@ -463,10 +475,11 @@ impl Runtime {
                 let inner = self.inner.clone();
                 tokio::task::spawn_blocking(move || {
                     let image = image::compile(&inner.engine, &inner.linkers, &name, &bytes)?;
-                    if let Some(a) = &inner.artifacts {
+                    let artifact = inner.artifacts.as_ref().map(|a| {
                         a.store(&digest, &image);
-                    }
-                    Ok(image)
+                        a.path(&digest)
+                    });
+                    Ok(Compiled::new(image, artifact))
                 })
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))

@@ -5,7 +5,7 @@
 
 use wasmpod::{Phase, Runtime, RuntimeConfig, ValidPod};
 
-use crate::support::{options, runtime, wat_file};
+use crate::support::{options, wat_file};
 
 /// A wasip1 command that exits 3 unless its memory is as its module describes it — two
 /// pages, "pristine" at 64 (a data segment), zeros at 4096 and 70,000 (the second page) —
@@ -51,17 +51,34 @@ async fn snoop_in_turn(rt: &Runtime, image: &std::path::Path) {
 async fn an_instance_never_sees_the_memory_its_predecessor_left_in_a_pool_slot() {
     let dir = tempfile::tempdir().unwrap();
     let image = wat_file(dir.path(), "snoop.wasm", SNOOP);
-    // A pool of two instances (four memories): from the fifth turn on, every turn takes a
-    // slot an earlier one used, and the same image's slot is the one preferred.
+    // A pool of two instances (and one more per guest thread): once it is set up, every
+    // turn takes a slot an earlier one used, and the same image's slot is the one
+    // preferred.
     let pooled = Runtime::new(
         RuntimeConfig::default()
             .with_cache_dir(None)
-            .with_pooling(true)
-            .with_max_instances(2)
+            .with_pooled_instances(2)
             .with_max_instances_per_pod(2),
     )
     .expect("runtime");
-    snoop_in_turn(&pooled, &image).await;
-    // The same, with each instance's memory mapped afresh (the default).
-    snoop_in_turn(runtime(), &image).await;
+    // The pool is set up, and the image loaded into it, in the background after the
+    // runtime's first instances: turns until six have run in the pool.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while pooled.instances().started_pooled < 6 && std::time::Instant::now() < deadline {
+        snoop_in_turn(&pooled, &image).await;
+    }
+    let counts = pooled.instances();
+    assert!(
+        counts.started_pooled >= 6,
+        "the pool was never used: {counts:?}"
+    );
+    // The same, with each instance's memory mapped afresh.
+    let on_demand = Runtime::new(
+        RuntimeConfig::default()
+            .with_cache_dir(None)
+            .with_pooled_instances(0),
+    )
+    .expect("runtime");
+    snoop_in_turn(&on_demand, &image).await;
+    assert_eq!(on_demand.instances().started_pooled, 0);
 }

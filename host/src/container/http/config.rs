@@ -26,9 +26,9 @@ pub const BACKLOG_VAR: &str = "WASMTIME_HTTP_BACKLOG";
 pub const DEFAULT_BACKLOG: usize = crate::sandbox::net::netns::DEFAULT_BACKLOG;
 /// The variable limiting requests in flight.
 pub const MAX_IN_FLIGHT_VAR: &str = "WASMPOD_HTTP_MAX_IN_FLIGHT";
-/// Requests one container serves at once by default: each holds an
-/// instance of the engine's pool (256 component instances in all), so a
-/// few busy HTTP containers cannot take every slot.
+/// Requests one container serves at once by default: each is an instance
+/// of its own, so that a few busy HTTP containers cannot take every
+/// instance of the runtime.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
 /// The most requests in flight a container may ask for.
 pub const MAX_MAX_IN_FLIGHT: usize = 128;

@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::ImageRecord;
 use crate::container::{Image, ImageError};
 use crate::plan::ImageConfig;
+use crate::runtime::Compiled;
 use crate::runtime::Runtime;
 
 /// The OCI image config media type.
@@ -138,7 +139,7 @@ impl Runtime {
         record: &ImageRecord,
         argv0: &str,
         working_dir: Option<&str>,
-    ) -> Result<(Image, Option<String>), ImageError> {
+    ) -> Result<(Compiled, Option<String>), ImageError> {
         let config = record.config.clone().unwrap_or_default();
         let not_runnable = |message: String| ImageError::Link {
             source_name: format!("image {}", record.reference),
@@ -153,7 +154,7 @@ impl Runtime {
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         let name = format!("{}:/{}", record.reference, found.path.display());
         let image = self.compile_content(name, bytes, digest).await?;
-        if found.func.is_some() && !matches!(image, Image::Module(_)) {
+        if found.func.is_some() && !matches!(image.image, Image::Module(_)) {
             return Err(not_runnable(format!(
                 "entrypoint {argv0} names a function, which wasmpod calls only in wasip1 \
                  modules (a component runs wasi:cli/run)"

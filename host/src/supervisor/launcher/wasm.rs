@@ -9,8 +9,8 @@ use super::{Instances, Repull, Repulled, Start, Started, Term};
 use crate::container::http::{self, AllowedHost, ServeConfig};
 use crate::container::{self, Exit, Image, Launch, SharedSignal, TerminationSignal};
 use crate::plan::{ImageSource, PodPlan, PullPolicy};
-use crate::runtime::Runtime;
 use crate::runtime::registry::PullSecret;
+use crate::runtime::{Compiled, Runtime};
 use crate::sandbox::{OutputSink, PodListener, Stream};
 use crate::supervisor::budget::Use;
 use crate::supervisor::observed::Slot;
@@ -20,7 +20,7 @@ use crate::supervisor::output::{Event, Shared};
 pub(crate) struct WasmInstances {
     pub(crate) runtime: Runtime,
     /// Each container's image; a pull before a restart replaces it.
-    pub(crate) images: Arc<Mutex<HashMap<Slot, Image>>>,
+    pub(crate) images: Arc<Mutex<HashMap<Slot, Compiled>>>,
     /// The pod's pull credentials, for those pulls.
     pub(crate) secrets: Vec<PullSecret>,
     /// The pod (container names, for events).
@@ -48,7 +48,9 @@ impl Instances for WasmInstances {
         };
         let (slot, what) = (s.slot, s.what);
         let mut env = s.env;
-        let image = self.images.lock().unwrap_or_else(|e| e.into_inner())[&slot].clone();
+        let compiled = self.images.lock().unwrap_or_else(|e| e.into_inner())[&slot].clone();
+        // The pool's code and engine when it has a place (held as long as the slot).
+        let (image, engine, pooled) = self.runtime.instance_code(&compiled);
         let served = match (&image, what) {
             (Image::Http(_), Use::Container) => Some(ServeConfig::from_env(&mut env)),
             _ => None,
@@ -73,9 +75,8 @@ impl Instances for WasmInstances {
                 .flatten(),
             running: Some(running_tx),
             exited: Some(exited_tx),
-            held: Some(Box::new((s.permit, instance_slot))),
+            held: Some(Box::new((s.permit, instance_slot, pooled))),
         };
-        let engine = self.runtime.engine().clone();
         let run: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match (image, served) {
             (Image::Http(pre), Some(config)) => match self.listen(config, &launch) {
                 Ok((config, listener)) => {
