@@ -21,6 +21,12 @@ fn pod(name: &str, commands: &[&str]) -> ValidPod {
     ValidPod::from_yaml(&yaml).expect("valid pod")
 }
 
+/// Runs `pod` to its end, which must be Succeeded.
+async fn succeeds(rt: &Runtime, pod: ValidPod) {
+    let outcome = rt.run(pod, options()).await.expect("pod").wait().await;
+    assert_eq!(outcome.phase, Phase::Succeeded, "{:#?}", outcome.pod.status);
+}
+
 /// Runs `true` pods until one of them ran in the pool (it is set up, and the image
 /// loaded into it, in the background).
 async fn until_pooled(rt: &Runtime) {
@@ -31,13 +37,7 @@ async fn until_pooled(rt: &Runtime) {
             "never pooled: {:?}",
             rt.instances()
         );
-        let outcome = rt
-            .run(pod("warm", &["true"]), options())
-            .await
-            .expect("pod")
-            .wait()
-            .await;
-        assert_eq!(outcome.phase, Phase::Succeeded);
+        succeeds(rt, pod("warm", &["true"])).await;
     }
 }
 
@@ -84,13 +84,7 @@ async fn past_the_pool_instances_run_on_demand_beside_pooled_ones() {
     // Every place is freed with its instance.
     let counts = rt.instances();
     assert_eq!((counts.running, counts.pooled), (0, 0), "{counts:?}");
-    let outcome = rt
-        .run(pod("again", &["true", "true"]), options())
-        .await
-        .expect("pod")
-        .wait()
-        .await;
-    assert_eq!(outcome.phase, Phase::Succeeded);
+    succeeds(&rt, pod("again", &["true", "true"])).await;
 }
 
 #[tokio::test]
@@ -102,13 +96,7 @@ async fn without_a_pool_every_instance_runs_on_demand() {
     )
     .expect("runtime");
     for _ in 0..40 {
-        let outcome = rt
-            .run(pod("plain", &["true"]), options())
-            .await
-            .expect("pod")
-            .wait()
-            .await;
-        assert_eq!(outcome.phase, Phase::Succeeded);
+        succeeds(&rt, pod("plain", &["true"])).await;
     }
     let counts = rt.instances();
     assert_eq!(
