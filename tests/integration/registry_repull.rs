@@ -211,8 +211,13 @@ async fn a_failed_pull_at_restart_backs_off_until_the_registry_is_back() {
         .await;
 
     registry.stop();
-    pod.until("ImagePullBackOff", |_, _, p| {
+    // The status and the events are watched apart: wait for both (the backoff's
+    // "Error: ImagePullBackOff" is the last of the pull's events).
+    pod.until("ImagePullBackOff and its events", |_, events, p| {
         waiting_reason(p, "app").as_deref() == Some("ImagePullBackOff")
+            && events
+                .iter()
+                .any(|(r, m)| r == "Failed" && m == "Error: ImagePullBackOff")
     })
     .await;
     let waiting = status_of(&pod.handle.pod(), "app")
