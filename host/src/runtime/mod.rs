@@ -257,7 +257,7 @@ struct Inner {
     /// Instances started so far, and of them in the pool.
     started: AtomicU64,
     started_pooled: AtomicU64,
-    /// What the pool is set up from.
+    /// The runtime's configuration (what the pool is set up from).
     config: RuntimeConfig,
     /// Compiled code on disk ([`RuntimeConfig::cache_dir`]).
     artifacts: Option<artifacts::Artifacts>,
@@ -265,7 +265,6 @@ struct Inner {
     images: Mutex<HashMap<[u8; 32], Arc<OnceCell<Compiled>>>>,
     guests: Option<tokio::runtime::Runtime>,
     stop_ticker: Arc<AtomicBool>,
-    max_instances_per_pod: usize,
     /// Live instances against [`RuntimeConfig::max_instances`].
     slots: instances::Slots,
     cluster: Arc<Cluster>,
@@ -362,7 +361,6 @@ impl Runtime {
                 images: Mutex::default(),
                 guests: Some(guests),
                 stop_ticker,
-                max_instances_per_pod: config.max_instances_per_pod,
                 slots: instances::Slots::new(config.max_instances, instances::max_map_count()),
                 cluster: Cluster::new(network),
                 compiling: progress::Board::default(),
@@ -526,7 +524,7 @@ impl Runtime {
 
     /// [`RuntimeConfig::max_instances_per_pod`].
     pub(crate) fn max_instances_per_pod(&self) -> usize {
-        self.inner.max_instances_per_pod
+        self.inner.config.max_instances_per_pod
     }
 
     /// A place for one more instance in [`RuntimeConfig::max_instances`],

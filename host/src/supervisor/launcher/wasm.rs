@@ -48,9 +48,11 @@ impl Instances for WasmInstances {
         };
         let (slot, what) = (s.slot, s.what);
         let mut env = s.env;
-        let compiled = self.images.lock().unwrap_or_else(|e| e.into_inner())[&slot].clone();
         // The pool's code and engine when it has a place (held as long as the slot).
-        let (image, engine, pooled) = self.runtime.instance_code(&compiled);
+        let (image, engine, pooled) = {
+            let images = self.images.lock().unwrap_or_else(|e| e.into_inner());
+            self.runtime.instance_code(&images[&slot])
+        };
         let served = match (&image, what) {
             (Image::Http(_), Use::Container) => Some(ServeConfig::from_env(&mut env)),
             _ => None,
