@@ -11,9 +11,10 @@
 //! image, a second load of its compiled code (0.4 ms from the disk cache):
 //! more than a short run saves. So the pool is set up, on a thread of its own,
 //! only when the runtime starts its [`POOL_AFTER`]th instance, and each
-//! image's pooled version is loaded, on a thread of its own too, the first
-//! time an instance of it could use the pool. Until then instances are
-//! allocated on demand; nothing waits.
+//! image's pooled version is loaded the first time an instance of it could
+//! use the pool, by the pool's one loader thread, one image at a time (a
+//! manifest of many images starts one thread, not one per image). Until then
+//! instances are allocated on demand; nothing waits.
 //!
 //! Pooled and on-demand instances behave alike: a pool slot holds a memory
 //! of [`MAX_MEMORY_BYTES`] and a table of [`MAX_TABLE_ELEMENTS`], the limits
@@ -28,7 +29,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak, mpsc};
 
 use wasmtime::{Engine, PoolingAllocationConfig};
 
@@ -167,6 +168,12 @@ pub(crate) struct Pool {
     linkers: Linkers,
     live: Arc<AtomicUsize>,
     max: usize,
+    /// Images to load, to the loader thread (started at the first; it ends
+    /// when the pool is dropped): `None` if it could not be started.
+    loader: OnceLock<Option<mpsc::Sender<Compiled>>>,
+    /// Loader threads started.
+    #[cfg(test)]
+    loaders: AtomicUsize,
 }
 
 /// One instance's place in the pool; dropping it frees the place.
@@ -208,6 +215,9 @@ impl Pool {
                 engine,
                 live: Arc::default(),
                 max,
+                loader: OnceLock::new(),
+                #[cfg(test)]
+                loaders: AtomicUsize::new(0),
             }),
             Err(e) => {
                 tracing::warn!(
@@ -239,8 +249,8 @@ impl Pool {
         self.live.load(Ordering::Acquire)
     }
 
-    /// `compiled`'s version for the pool, if loaded; the first call begins
-    /// loading it on a thread of its own and answers `None`.
+    /// `compiled`'s version for the pool, if loaded; the first call queues it
+    /// for the loader thread and answers `None`.
     pub(crate) fn image(self: &Arc<Self>, compiled: &Compiled) -> Option<Image> {
         if let Some(image) = compiled.pooled.get() {
             return image.clone();
@@ -248,17 +258,40 @@ impl Pool {
         if compiled.loading.swap(true, Ordering::AcqRel) {
             return None;
         }
-        let (pool, loading) = (self.clone(), compiled.clone());
-        let spawned = std::thread::Builder::new()
-            .name("wasmpod-pool".into())
-            .spawn(move || {
-                let _ = loading.pooled.set(pool.load(&loading));
-            });
-        if spawned.is_err() {
-            // Tried again at the next instance.
-            compiled.loading.store(false, Ordering::Release);
+        let queued = self
+            .loader()
+            .is_some_and(|loader| loader.send(compiled.clone()).is_ok());
+        if !queued {
+            // Its instances run on demand.
+            let _ = compiled.pooled.set(None);
         }
         None
+    }
+
+    /// The loader thread's queue, the thread started at the first call.
+    fn loader(self: &Arc<Self>) -> Option<&mpsc::Sender<Compiled>> {
+        self.loader
+            .get_or_init(|| {
+                let (queue, images) = mpsc::channel();
+                let pool = Arc::downgrade(self);
+                let spawned = std::thread::Builder::new()
+                    .name("wasmpod-pool".into())
+                    .spawn(move || load_each(&pool, &images));
+                match spawned {
+                    Ok(_) => {
+                        #[cfg(test)]
+                        self.loaders.fetch_add(1, Ordering::AcqRel);
+                        Some(queue)
+                    }
+                    Err(e) => {
+                        tracing::debug!(
+                            "no thread to load images into the pool ({e}); instances run on demand"
+                        );
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// The same compiled code for the pool's engine: from the disk cache, else
@@ -278,6 +311,18 @@ impl Pool {
                 None
             }
         }
+    }
+}
+
+/// The loader thread: loads each image queued into `pool` until the pool is
+/// dropped (its queue's sender with it).
+fn load_each(pool: &Weak<Pool>, images: &mpsc::Receiver<Compiled>) {
+    while let Ok(compiled) = images.recv() {
+        let Some(loaded) = pool.upgrade().map(|pool| pool.load(&compiled)) else {
+            return;
+        };
+        // Told once the pool is let go of here.
+        let _ = compiled.pooled.set(loaded);
     }
 }
 
@@ -385,6 +430,35 @@ mod tests {
         runtime
             .block_on(pre.instantiate_async(&mut store))
             .expect("instantiated in the pool");
+    }
+
+    #[test]
+    fn images_are_loaded_by_one_thread_one_at_a_time() {
+        let pool = pool(2);
+        let images: Vec<Compiled> = (0..=MEMORIES_PER_INSTANCE as usize + 1)
+            .map(compiled)
+            .collect();
+        for image in &images {
+            assert!(pool.image(image).is_none(), "loaded at once");
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while images.iter().any(|i| i.pooled.get().is_none()) {
+            assert!(Instant::now() < deadline, "not all loaded");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Each image is loaded, or found not to fit, once; all by one thread.
+        let fits: Vec<bool> = images.iter().map(|i| pool.image(i).is_some()).collect();
+        let mut expected = vec![true; MEMORIES_PER_INSTANCE as usize + 1];
+        expected.push(false);
+        assert_eq!(fits, expected);
+        assert_eq!(pool.loaders.load(Ordering::Acquire), 1);
+        // The thread ends with the pool: nothing holds the pool but this test.
+        let weak = Arc::downgrade(&pool);
+        drop(pool);
+        assert!(
+            weak.upgrade().is_none(),
+            "the loader thread keeps the pool alive"
+        );
     }
 
     #[test]
