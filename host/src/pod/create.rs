@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{oneshot, watch};
 
 use super::pull_backoff::{self, FailedPull, image_error_status};
-use super::{Outcome, PodHandle, RunOptions};
+use super::{PodHandle, RunOptions};
 use crate::error::Error;
 use crate::plan::{self, PodPlan};
 use crate::runtime::Compiled;
@@ -187,12 +187,8 @@ impl Runtime {
                     shared.close();
                     drop(temp);
                     drop(listed);
-                    let outcome = Outcome {
-                        phase: crate::supervisor::Phase::Pending,
-                        pod: shared.status.borrow().clone(),
-                        stopped: *stop_rx.borrow(),
-                    };
-                    let _ = done_tx.send(Some(outcome));
+                    let ended = (crate::supervisor::Phase::Pending, *stop_rx.borrow());
+                    let _ = done_tx.send(Some(ended));
                     return;
                 };
                 driver.plan = Arc::new(plan);
@@ -210,12 +206,7 @@ impl Runtime {
             // Its path is gone now; on a disk, the files go in the background.
             drop(temp);
             drop(listed);
-            let outcome = Outcome {
-                phase,
-                pod: shared_for_task.status.borrow().clone(),
-                stopped: *stop_rx.borrow(),
-            };
-            let _ = done_tx.send(Some(outcome));
+            let _ = done_tx.send(Some((phase, *stop_rx.borrow())));
         });
         Ok(PodHandle {
             name: plan.name.clone(),

@@ -162,7 +162,9 @@ pub struct PodHandle {
     pub(crate) shared: Arc<Shared>,
     pub(crate) stop: watch::Sender<Option<StopReason>>,
     pub(crate) start: Mutex<Option<oneshot::Sender<()>>>,
-    pub(crate) done: watch::Receiver<Option<Outcome>>,
+    /// The phase it ended in and whether it was stopped, once it ended (its
+    /// final object is its status then).
+    pub(crate) done: watch::Receiver<Option<(Phase, Option<StopReason>)>>,
     pub(crate) run_dir: PathBuf,
     pub(crate) network: Arc<crate::sandbox::PodNetwork>,
     /// Exec requests to the pod's supervisor.
@@ -335,14 +337,15 @@ impl PodHandle {
     pub async fn wait(&self) -> Outcome {
         self.start();
         let mut done = self.done.clone();
-        match done.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome.clone().expect("checked by wait_for"),
+        let (phase, stopped) = match done.wait_for(Option::is_some).await {
+            Ok(ended) => ended.expect("checked by wait_for"),
             // The supervisor task panicked: report what we know.
-            Err(_) => Outcome {
-                phase: Phase::Failed,
-                pod: self.pod(),
-                stopped: *self.stop.borrow(),
-            },
+            Err(_) => (Phase::Failed, *self.stop.borrow()),
+        };
+        Outcome {
+            phase,
+            pod: self.pod(),
+            stopped,
         }
     }
 }
