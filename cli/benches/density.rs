@@ -327,11 +327,8 @@ fn main() {
         sized(config, containers)
     };
     // `DENSITY_POOLED=N`: the instance pool's size (`RuntimeConfig::pooled_instances`).
-    let config = match std::env::var("DENSITY_POOLED") {
-        Ok(n) => config.with_pooled_instances(n.parse().unwrap_or(0)),
-        Err(_) => config,
-    };
-    let pooled = config.pooled_instances;
+    let pooled = env_usize("DENSITY_POOLED", config.pooled_instances);
+    let config = config.with_pooled_instances(pooled);
     // `DENSITY_GUEST_THREADS=N`: the guest executor's threads
     // (`RuntimeConfig::guest_threads`); `DENSITY_WORKERS=N`: the bench's own
     // runtime's (the caller's, where pods' supervisors run).

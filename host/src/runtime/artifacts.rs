@@ -56,15 +56,7 @@ impl Artifacts {
         if !path.is_file() {
             return None;
         }
-        // SAFETY: the file was written by `store` below for this engine's
-        // fingerprint, atomically; the cache directory is trusted as
-        // wasmtime's own cache directory is.
-        let loaded = if component {
-            unsafe { Component::deserialize_file(engine, &path) }.map(Loaded::Component)
-        } else {
-            unsafe { Module::deserialize_file(engine, &path) }.map(Loaded::Module)
-        };
-        match loaded {
+        match Loaded::from_file(engine, &path, component) {
             Ok(l) => Some(l.link(linkers, name)),
             Err(e) => {
                 // Unreadable or from another build: compile again.
@@ -109,12 +101,7 @@ pub(crate) fn for_engine(
 ) -> Result<Image, String> {
     let component = !matches!(image, Image::Module(_));
     let loaded = match file.filter(|f| f.is_file()) {
-        // SAFETY: the file was written by `Artifacts::store` for this
-        // fingerprint, atomically (as in `Artifacts::load`).
-        Some(f) if component => {
-            unsafe { Component::deserialize_file(engine, f) }.map(Loaded::Component)
-        }
-        Some(f) => unsafe { Module::deserialize_file(engine, f) }.map(Loaded::Module),
+        Some(f) => Loaded::from_file(engine, f, component),
         None => serialize(image).and_then(|bytes| {
             // SAFETY: serialized just now by wasmtime, for this configuration.
             if component {
@@ -134,6 +121,18 @@ enum Loaded {
 }
 
 impl Loaded {
+    /// An artifact of the cache, memory-mapped.
+    fn from_file(engine: &Engine, path: &Path, component: bool) -> wasmtime::Result<Self> {
+        // SAFETY: the file was written by `Artifacts::store` for this engine's
+        // fingerprint, atomically; the cache directory is trusted as
+        // wasmtime's own cache directory is.
+        if component {
+            unsafe { Component::deserialize_file(engine, path) }.map(Loaded::Component)
+        } else {
+            unsafe { Module::deserialize_file(engine, path) }.map(Loaded::Module)
+        }
+    }
+
     fn link(self, linkers: &Linkers, name: &str) -> Result<Image, ImageError> {
         let link_err = |e: wasmtime::Error| ImageError::Link {
             source_name: name.to_string(),

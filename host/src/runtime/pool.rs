@@ -131,12 +131,16 @@ impl Runtime {
         else {
             return on_demand();
         };
-        match (pool.image(compiled), pool.place()) {
-            (Some(image), Some(place)) => {
+        // A place is taken only for an image the pool holds.
+        let pooled = pool
+            .image(compiled)
+            .and_then(|image| Some((image, pool.place()?)));
+        match pooled {
+            Some((image, place)) => {
                 inner.started_pooled.fetch_add(1, Ordering::AcqRel);
                 (image, pool.engine().clone(), Some(place))
             }
-            _ => on_demand(),
+            None => on_demand(),
         }
     }
 
@@ -151,7 +155,11 @@ impl Runtime {
         let inner = &self.inner;
         InstanceCounts {
             running: inner.slots.live(),
-            pooled: inner.pool.get().cloned().flatten().map_or(0, |p| p.live()),
+            pooled: inner
+                .pool
+                .get()
+                .and_then(Option::as_ref)
+                .map_or(0, |p| p.live()),
             started: inner.started.load(Ordering::Acquire),
             started_pooled: inner.started_pooled.load(Ordering::Acquire),
         }
