@@ -177,19 +177,36 @@ async fn always_pulls_at_every_restart_and_runs_what_the_tag_names_now() {
     // Every start went to the registry: Pulling, then the kubelet's Pulled, then Started.
     let starts = per_start(&events);
     assert!(starts.len() >= 3, "{events:?}");
+    let mut failed_starts = 0;
     for (i, start) in starts.iter().enumerate() {
         let reasons: Vec<&str> = start.iter().map(|(r, _)| r.as_str()).collect();
-        assert_eq!(
-            reasons.iter().filter(|r| **r == "Pulling").count(),
-            1,
-            "start {i}: {start:?}"
-        );
-        let pulling = reasons.iter().position(|r| *r == "Pulling").unwrap();
-        let (reason, message) = &start[pulling + 1];
+        let pulls: Vec<usize> = (0..reasons.len())
+            .filter(|&k| reasons[k] == "Pulling")
+            .collect();
+        assert!(!pulls.is_empty(), "start {i}: {start:?}");
+        // A pull that overlaps the tag's move may find no manifest under it: Debian's
+        // docker-registry (distribution 2.8) rewrites a tag's link file in place, and a
+        // read meanwhile is a 404. The kubelet's answer, and ours: ErrImagePull, then
+        // the same start pulls again after the image backoff.
+        for &k in &pulls[..pulls.len() - 1] {
+            let (reason, message) = &start[k + 1];
+            assert_eq!(reason, "Failed", "start {i}: {start:?}");
+            assert!(
+                message.starts_with(&format!("Failed to pull image \"{image}\"")),
+                "start {i}: {message}"
+            );
+        }
+        failed_starts += usize::from(pulls.len() > 1);
+        let (reason, message) = &start[pulls[pulls.len() - 1] + 1];
         assert_eq!(reason, "Pulled", "start {i}: {start:?}");
         assert!(
             message.starts_with(&format!("Successfully pulled image \"{image}\" in ")),
             "start {i}: {message}"
+        );
+        assert_eq!(
+            reasons.iter().filter(|r| **r == "Pulled").count(),
+            1,
+            "start {i}: {start:?}"
         );
         assert_eq!(
             &reasons[reasons.len() - 2..],
@@ -197,6 +214,8 @@ async fn always_pulls_at_every_restart_and_runs_what_the_tag_names_now() {
             "start {i}"
         );
     }
+    // The tag moved once: at most one start met it.
+    assert!(failed_starts <= 1, "{events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
