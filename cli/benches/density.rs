@@ -28,12 +28,18 @@
 //! in wasmtime's pooling allocator; 0: every instance allocated on demand);
 //! `DENSITY_GUEST_THREADS` and `DENSITY_WORKERS` set the guest executor's and
 //! the bench's own runtime's threads (one per core and 2 by default).
+//! `DENSITY_STEPS=1` also prints where a sequential pod's time goes: the
+//! median time between the library's `wasmpod::step` trace events over the
+//! pods of the per-pod medians' run (recorded from then on, which slows what
+//! follows a little).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[path = "support/latency.rs"]
 mod latency;
+#[path = "support/steps.rs"]
+mod steps;
 
 use wasmpod::spec::{self, ValidPod};
 use wasmpod::{Phase, PodHandle, RunOptions, Runtime, RuntimeConfig};
@@ -345,6 +351,7 @@ fn main() {
     let mut notes = Vec::new();
     let mut latency_rows = Vec::new();
     let mut run_base = String::new();
+    let mut step_rows = Vec::new();
     tokio.block_on(async {
         let rt = Runtime::new(config).unwrap_or_else(|e| fail!("Runtime::new: {e}"));
         rt.prepare_image("busybox", &PathBuf::from("."))
@@ -379,7 +386,11 @@ fn main() {
             "instances started so far: {}, of them in the instance pool: {}",
             counts.started, counts.started_pooled
         ));
+        let steps = std::env::var_os("DENSITY_STEPS").and_then(|_| steps::Steps::install());
         let (create, run) = churn_phases(&rt, &pod, churn_pods).await;
+        if let Some(steps) = &steps {
+            step_rows = steps.table();
+        }
         notes.push(format!(
             "sequential churn, median per pod: `create()` {create:.0} µs, `start()` → `wait()` {run:.0} µs ({churn_pods} pods)"
         ));
@@ -450,6 +461,12 @@ fn main() {
     );
     for r in rows.iter().filter(|r| !r.starts_with("| trivial")) {
         println!("{r}");
+    }
+    if !step_rows.is_empty() {
+        println!("\n| sequential pod, step → step | pods | median µs |\n|---|---:|---:|");
+        for r in &step_rows {
+            println!("{r}");
+        }
     }
     println!();
     for n in &notes {

@@ -37,6 +37,18 @@
 //! The `wasmpod` command is a separate package (`wasmpod-cli`), a thin
 //! client of this library.
 //!
+//! # Tracing
+//!
+//! The library logs through [`tracing`]. Each step of a container's path emits a
+//! `TRACE` event on the target `wasmpod::step`, its `step` field naming it:
+//! `create` and `created` (around [`Runtime::create`]), `supervisor` (the pod is
+//! started), `launch` and `launched` (a container's instance is handed to the guests'
+//! executor), `guest`, `wasi`, `instantiated` and `exited` (on the guest's thread),
+//! `exit-seen`, `terminal`, `dirs-removed` and `ended` (the supervisor), and `waited`
+//! ([`PodHandle::wait`] returns). The density bench times them (`DENSITY_STEPS=1`,
+//! see BENCHMARKS.md); with no subscriber enabled for that level they cost a check
+//! of a static.
+//!
 //! # Features
 //!
 //! - `builtin-images` (default): the guests behind the image names

@@ -342,10 +342,12 @@ impl PodHandle {
             // The supervisor task panicked: report what we know.
             Err(_) => (Phase::Failed, *self.stop.borrow()),
         };
-        Outcome {
+        let outcome = Outcome {
             phase,
             pod: self.pod(),
             stopped,
-        }
+        };
+        tracing::trace!(target: "wasmpod::step", step = "waited");
+        outcome
     }
 }

@@ -1,0 +1,127 @@
+//! Where a sequential pod's time goes: the library's `wasmpod::step` trace
+//! events (see the library's "Tracing" docs), recorded with their times while
+//! pods run one at a time, then the median time between consecutive steps.
+//!
+//! Pods must not overlap while recording: the steps of one pod are told apart
+//! from the next only by `create`, the first of them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+/// The steps recorded so far, shared with the layer.
+#[derive(Clone, Default)]
+pub struct Steps(Arc<Mutex<Vec<(&'static str, Instant)>>>);
+
+/// At most this many steps are kept (about 1,200 sequential pods' worth).
+const MAX_STEPS: usize = 20_000;
+
+impl Steps {
+    /// Installs the recorder as the process's subscriber; `None` if one was set.
+    pub fn install() -> Option<Steps> {
+        let steps = Steps::default();
+        let subscriber = tracing_subscriber::registry().with(Recorder(steps.clone()));
+        tracing::subscriber::set_global_default(subscriber).ok()?;
+        Some(steps)
+    }
+
+    /// Markdown rows `| from → to | pods | median µs |`, in the order the
+    /// transitions first occur, for those seen in at least half of the pods.
+    pub fn table(&self) -> Vec<String> {
+        let steps = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut pods: Vec<Vec<(&'static str, Instant)>> = Vec::new();
+        for (step, at) in steps {
+            if step == "create" {
+                pods.push(Vec::new());
+            }
+            if let Some(pod) = pods.last_mut() {
+                pod.push((step, at));
+            }
+        }
+        let mut order: Vec<(&str, &str)> = Vec::new();
+        let mut gaps: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
+        for pod in &mut pods {
+            // Threads record in the order they get the lock, not of their clocks.
+            pod.sort_by_key(|&(_, at)| at);
+            for pair in pod.windows(2) {
+                let key = (pair[0].0, pair[1].0);
+                let gap = gaps.entry(key).or_insert_with(|| {
+                    order.push(key);
+                    Vec::new()
+                });
+                gap.push((pair[1].1 - pair[0].1).as_secs_f64() * 1e6);
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|key| {
+                let mut gap = gaps.remove(&key)?;
+                (gap.len() * 2 >= pods.len()).then(|| {
+                    gap.sort_by(f64::total_cmp);
+                    format!(
+                        "| {} → {} | {} | {:.1} |",
+                        key.0,
+                        key.1,
+                        gap.len(),
+                        gap[gap.len() / 2]
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+struct Recorder(Steps);
+
+impl<S: Subscriber> Layer<S> for Recorder {
+    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        metadata.target() == "wasmpod::step" && *metadata.level() == Level::TRACE
+    }
+
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let at = Instant::now();
+        let mut visit = StepName(None);
+        event.record(&mut visit);
+        if let Some(step) = visit.0 {
+            let mut steps = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+            if steps.len() < MAX_STEPS {
+                steps.push((step, at));
+            }
+        }
+    }
+}
+
+/// The `step` field, a static string at every call site.
+struct StepName(Option<&'static str>);
+
+impl Visit for StepName {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "step" {
+            self.0 = STEPS.iter().copied().find(|s| *s == value);
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+}
+
+/// Every step the library emits, in the order of a pod's path.
+const STEPS: &[&str] = &[
+    "create",
+    "created",
+    "supervisor",
+    "launch",
+    "launched",
+    "guest",
+    "wasi",
+    "instantiated",
+    "exited",
+    "exit-seen",
+    "terminal",
+    "dirs-removed",
+    "ended",
+    "waited",
+];
