@@ -15,9 +15,9 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 /// The steps recorded so far, shared with the layer.
 #[derive(Clone, Default)]
-pub struct Steps(Arc<Mutex<Vec<(&'static str, Instant)>>>);
+pub struct Steps(Arc<Mutex<Vec<(String, Instant)>>>);
 
-/// At most this many steps are kept (about 1,200 sequential pods' worth).
+/// At most this many steps are kept (about 1,400 sequential pods' worth).
 const MAX_STEPS: usize = 20_000;
 
 impl Steps {
@@ -33,7 +33,7 @@ impl Steps {
     /// transitions first occur, for those seen in at least half of the pods.
     pub fn table(&self) -> Vec<String> {
         let steps = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut pods: Vec<Vec<(&'static str, Instant)>> = Vec::new();
+        let mut pods: Vec<Vec<(String, Instant)>> = Vec::new();
         for (step, at) in steps {
             if step == "create" {
                 pods.push(Vec::new());
@@ -42,13 +42,15 @@ impl Steps {
                 pod.push((step, at));
             }
         }
+        // Threads record in the order they get the lock, not of their clocks.
+        for pod in &mut pods {
+            pod.sort_by_key(|(_, at)| *at);
+        }
         let mut order: Vec<(&str, &str)> = Vec::new();
         let mut gaps: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
-        for pod in &mut pods {
-            // Threads record in the order they get the lock, not of their clocks.
-            pod.sort_by_key(|&(_, at)| at);
+        for pod in &pods {
             for pair in pod.windows(2) {
-                let key = (pair[0].0, pair[1].0);
+                let key = (pair[0].0.as_str(), pair[1].0.as_str());
                 let gap = gaps.entry(key).or_insert_with(|| {
                     order.push(key);
                     Vec::new()
@@ -95,33 +97,15 @@ impl<S: Subscriber> Layer<S> for Recorder {
     }
 }
 
-/// The `step` field, a static string at every call site.
-struct StepName(Option<&'static str>);
+/// The event's `step` field.
+struct StepName(Option<String>);
 
 impl Visit for StepName {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "step" {
-            self.0 = STEPS.iter().copied().find(|s| *s == value);
+            self.0 = Some(value.to_owned());
         }
     }
 
     fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
 }
-
-/// Every step the library emits, in the order of a pod's path.
-const STEPS: &[&str] = &[
-    "create",
-    "created",
-    "supervisor",
-    "launch",
-    "launched",
-    "guest",
-    "wasi",
-    "instantiated",
-    "exited",
-    "exit-seen",
-    "terminal",
-    "dirs-removed",
-    "ended",
-    "waited",
-];
