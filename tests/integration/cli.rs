@@ -9,6 +9,7 @@
 //! `examples.rs` uses too).
 
 mod harness;
+mod log;
 mod run_dir;
 
 use std::path::{Path, PathBuf};
