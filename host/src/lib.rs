@@ -46,8 +46,8 @@
 //! executor), `guest`, `wasi`, `instantiated` and `exited` (on the guest's thread),
 //! `exit-seen`, `terminal`, `dirs-removed` and `ended` (the supervisor), and `waited`
 //! ([`PodHandle::wait`] returns). The density bench times them (`DENSITY_STEPS=1`,
-//! see BENCHMARKS.md); with no subscriber enabled for that level they cost a check
-//! of a static.
+//! see BENCHMARKS.md). With no subscriber enabled for that level, tracing skips them
+//! after checking its level filter.
 //!
 //! # Features
 //!
@@ -59,6 +59,14 @@
 //!   the container waiting with `ErrImagePull`).
 //! - `testing` (default): [`testing`], pods as test fixtures (regex and hyper's
 //!   HTTP client come with it).
+
+/// A step of a pod's path: a `TRACE` event on the target `wasmpod::step` (see
+/// "Tracing" above). Declared before the modules, which use it.
+macro_rules! step {
+    ($name:literal) => {
+        tracing::trace!(target: "wasmpod::step", step = $name)
+    };
+}
 
 #[cfg(test)]
 mod architecture;

@@ -3,11 +3,12 @@
 //! pods run one at a time, then the median time between consecutive steps.
 //!
 //! Pods must not overlap while recording: the steps of one pod are told apart
-//! from the next only by `create`, the first of them.
+//! from the next only by `create`, the first of them. Medians as
+//! [`crate::latency::spread`] gives them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -29,8 +30,9 @@ impl Steps {
         Some(steps)
     }
 
-    /// Markdown rows `| from → to | pods | median µs |`, in the order the
-    /// transitions first occur, for those seen in at least half of the pods.
+    /// Markdown rows `| from → to | pods | median µs |`, in the order of the
+    /// transitions' median start after `create`, for those seen in at least half
+    /// of the pods.
     pub fn table(&self) -> Vec<String> {
         let steps = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
         let mut pods: Vec<Vec<(String, Instant)>> = Vec::new();
@@ -46,34 +48,29 @@ impl Steps {
         for pod in &mut pods {
             pod.sort_by_key(|(_, at)| *at);
         }
-        let mut order: Vec<(&str, &str)> = Vec::new();
-        let mut gaps: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
+        // Each transition's gaps, and how long after `create` it began.
+        type Seen = (Vec<Duration>, Vec<Duration>);
+        let mut seen: HashMap<(&str, &str), Seen> = HashMap::new();
         for pod in &pods {
             for pair in pod.windows(2) {
                 let key = (pair[0].0.as_str(), pair[1].0.as_str());
-                let gap = gaps.entry(key).or_insert_with(|| {
-                    order.push(key);
-                    Vec::new()
-                });
-                gap.push((pair[1].1 - pair[0].1).as_secs_f64() * 1e6);
+                let (gaps, began) = seen.entry(key).or_default();
+                gaps.push(pair[1].1 - pair[0].1);
+                began.push(pair[0].1 - pod[0].1);
             }
         }
-        order
+        let mut rows: Vec<(f64, String)> = seen
             .into_iter()
-            .filter_map(|key| {
-                let mut gap = gaps.remove(&key)?;
-                (gap.len() * 2 >= pods.len()).then(|| {
-                    gap.sort_by(f64::total_cmp);
-                    format!(
-                        "| {} → {} | {} | {:.1} |",
-                        key.0,
-                        key.1,
-                        gap.len(),
-                        gap[gap.len() / 2]
-                    )
-                })
+            .filter(|(_, (gaps, _))| gaps.len() * 2 >= pods.len())
+            .map(|((from, to), (mut gaps, mut began))| {
+                let (median, _, _) = crate::latency::spread(&mut gaps);
+                let (at, _, _) = crate::latency::spread(&mut began);
+                let row = format!("| {from} → {to} | {} | {median:.1} |", gaps.len());
+                (at, row)
             })
-            .collect()
+            .collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        rows.into_iter().map(|(_, row)| row).collect()
     }
 }
 

@@ -202,7 +202,7 @@ async fn run_metered(
     mut launch: Launch,
     meter: Option<Arc<Meter>>,
 ) -> Exit {
-    tracing::trace!(target: "wasmpod::step", step = "guest");
+    step!("guest");
     let mut builder = match wasi_builder(&launch) {
         Ok(b) => b,
         Err(e) => return Exit::StartError(e),
@@ -211,7 +211,7 @@ async fn run_metered(
     // of the sandbox's handles (an idle container holds one descriptor per
     // preopen, not two).
     launch.preopens = Vec::new();
-    tracing::trace!(target: "wasmpod::step", step = "wasi");
+    step!("wasi");
     match launch.image.clone() {
         // Served by `http::serve`, which the launcher runs instead.
         Image::Http(_) => {
@@ -226,14 +226,14 @@ async fn run_metered(
                 Ok(c) => c,
                 Err(e) => return start_error(e),
             };
-            tracing::trace!(target: "wasmpod::step", step = "instantiated");
+            step!("instantiated");
             launch.announce_running();
             let exit = match command.wasi_cli_run().call_run(&mut store).await {
                 Ok(Ok(())) => Exit::Code(0),
                 Ok(Err(())) => Exit::Code(1),
                 Err(e) => exit_from_error(e),
             };
-            tracing::trace!(target: "wasmpod::step", step = "exited");
+            step!("exited");
             launch.announce_exit(&exit);
             exit
             // The store (the instance's memory) is freed here.
@@ -259,13 +259,13 @@ async fn run_metered(
                 Ok(f) => f,
                 Err(e) => return Exit::StartError(image::error_text(&e)),
             };
-            tracing::trace!(target: "wasmpod::step", step = "instantiated");
+            step!("instantiated");
             launch.announce_running();
             let exit = match start.call_async(&mut store, ()).await {
                 Ok(()) => Exit::Code(0),
                 Err(e) => exit_from_error(e),
             };
-            tracing::trace!(target: "wasmpod::step", step = "exited");
+            step!("exited");
             launch.announce_exit(&exit);
             exit
         }

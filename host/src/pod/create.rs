@@ -49,7 +49,7 @@ impl Runtime {
     /// Kubernetes reason), [`Error::Sandbox`] / [`Error::RunDir`] when directories cannot be
     /// set up.
     pub async fn create(&self, pod: ValidPod, mut options: RunOptions) -> Result<PodHandle, Error> {
-        tracing::trace!(target: "wasmpod::step", step = "create");
+        step!("create");
         // The pod's IP, and the Services that exist now for its environment.
         let cluster_net = self.cluster().network();
         let reserved = cluster_net
@@ -170,7 +170,7 @@ impl Runtime {
                 drop(temp);
                 return;
             }
-            tracing::trace!(target: "wasmpod::step", step = "supervisor");
+            step!("supervisor");
             if let Some((failed, _)) = failed_pull {
                 let mut stop = stop_rx.clone();
                 let shared = &shared_for_task;
@@ -208,10 +208,10 @@ impl Runtime {
             // Its path is gone now; on a disk, the files go in the background.
             drop(temp);
             drop(listed);
-            tracing::trace!(target: "wasmpod::step", step = "ended");
+            step!("ended");
             let _ = done_tx.send(Some((phase, *stop_rx.borrow())));
         });
-        tracing::trace!(target: "wasmpod::step", step = "created");
+        step!("created");
         Ok(PodHandle {
             name: plan.name.clone(),
             shared,

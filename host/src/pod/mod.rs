@@ -347,7 +347,7 @@ impl PodHandle {
             pod: self.pod(),
             stopped,
         };
-        tracing::trace!(target: "wasmpod::step", step = "waited");
+        step!("waited");
         outcome
     }
 }

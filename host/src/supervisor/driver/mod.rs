@@ -253,11 +253,11 @@ impl Run {
         }
         self.d.obs.terminal = true;
         let phase = self.publish(true);
-        tracing::trace!(target: "wasmpod::step", step = "terminal");
+        step!("terminal");
         // No instance can start any more; with none left, the pod's roots as they
         // were made are as good as new for other pods.
         self.d.dirs.remove_reusing(self.budget.close());
-        tracing::trace!(target: "wasmpod::step", step = "dirs-removed");
+        step!("dirs-removed");
         let (kind, reason) = if phase == Phase::Succeeded {
             (true, "Completed")
         } else {
@@ -350,9 +350,9 @@ impl Run {
             cpu: crate::container::cpu::CpuAccount::new(c.cpu_limit_millis, c.cpu_request_millis),
             budget: self.budget.clone(),
         });
-        tracing::trace!(target: "wasmpod::step", step = "launch");
+        step!("launch");
         let started = launcher.start_in(preopens, start_env.argv, tx, Use::Container);
-        tracing::trace!(target: "wasmpod::step", step = "launched");
+        step!("launched");
         let (handle, exited) = (started.exit, started.exited);
         self.next_id += 1;
         let id = self.next_id;
@@ -451,10 +451,10 @@ impl Run {
     }
 
     fn on_exit(&mut self, note: ExitNote) {
-        tracing::trace!(target: "wasmpod::step", step = "exit-seen");
         let Some(inst) = self.running.get(&note.slot).filter(|i| i.id == note.id) else {
             return;
         };
+        step!("exit-seen");
         let exit = exit_of(note.exit, inst.kill_code);
         let started_at = inst.started_at;
         let start_error = inst.start_error.clone();
