@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "plan",       // the resolved pod
     "spec",       // parse and validate a manifest
     "report",     // an error and its causes on one line (used by every stage)
+    "sync",       // a lock that outlives a panicked holder (used by every stage)
 ];
 
 /// A source file: its module path (`["supervisor", "driver", "hooks"]`) and whether it is

@@ -79,6 +79,7 @@ mod runtime;
 mod sandbox;
 pub mod spec;
 mod supervisor;
+mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod workloads;

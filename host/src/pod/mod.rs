@@ -25,6 +25,7 @@ use tokio::sync::{oneshot, watch};
 use crate::supervisor::driver::ExecOutput;
 use crate::supervisor::output::Shared;
 use crate::supervisor::{BackoffPolicy, Phase};
+use crate::sync::lock;
 
 /// Options for one pod run.
 #[derive(Debug, Clone, Default)]
@@ -136,10 +137,6 @@ pub struct Outcome {
     pub pod: Pod,
     /// Set if the pod was stopped from outside.
     pub stopped: Option<StopReason>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A handle to a pod. Dropping it does not stop the pod; call

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::plan::{ConfigObjects, ObjectKind};
 use crate::sandbox::{ClusterNetwork, Directory};
 use crate::spec::ConfigObject;
+use crate::sync::lock;
 
 pub(super) use super::services::ServiceMap;
 
@@ -275,10 +276,6 @@ fn key(pod: &Pod) -> (&str, &str, &str) {
         m.name.as_deref().unwrap_or_default(),
         m.uid.as_deref().unwrap_or_default(),
     )
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

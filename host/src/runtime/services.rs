@@ -13,6 +13,7 @@ use super::cluster::Cluster;
 use crate::plan::service::{self as svc_plan, Endpoint};
 use crate::sandbox::net::netns::Proto;
 use crate::sandbox::{Backends, Directory, PodStream};
+use crate::sync::lock;
 
 fn ns_name(svc: &Service) -> (String, String) {
     (
@@ -91,7 +92,7 @@ impl Cluster {
     /// one it asks for) unless it is headless; an update keeps its IP.
     pub(super) fn apply_service(&self, mut svc: Service) -> Result<(), String> {
         let key = ns_name(&svc);
-        let mut services = super::cluster::lock(&self.services);
+        let mut services = lock(&self.services);
         if services.get(&key).is_none() && services.len() >= MAX_SERVICES {
             return Err(format!(
                 "Forbidden: exceeded quota: at most {MAX_SERVICES} Services in one runtime; \
@@ -165,8 +166,7 @@ impl Cluster {
 
     /// Deletes a Service (and frees its cluster IP); `false` if there was none.
     pub fn delete_service(&self, namespace: &str, name: &str) -> bool {
-        let removed =
-            super::cluster::lock(&self.services).remove(&(namespace.to_owned(), name.to_owned()));
+        let removed = lock(&self.services).remove(&(namespace.to_owned(), name.to_owned()));
         if let Some(ip) = removed.as_deref().and_then(svc_plan::cluster_ip) {
             self.network.release_service_ip(ip);
         }
@@ -175,7 +175,7 @@ impl Cluster {
 
     /// Every Service, with its cluster IP, by namespace and name.
     pub fn services(&self) -> Vec<Service> {
-        super::cluster::lock(&self.services)
+        lock(&self.services)
             .iter()
             .map(|(_, s)| (**s).clone())
             .collect()
@@ -183,7 +183,7 @@ impl Cluster {
 
     /// The Services of `namespace`, as they are now.
     pub(crate) fn services_in(&self, namespace: &str) -> Vec<Arc<Service>> {
-        super::cluster::lock(&self.services)
+        lock(&self.services)
             .in_namespace(namespace)
             .cloned()
             .collect()
@@ -207,7 +207,7 @@ impl Cluster {
     /// # }
     /// ```
     pub fn endpoints(&self, namespace: &str, name: &str) -> Option<Vec<Endpoint>> {
-        let svc = super::cluster::lock(&self.services)
+        let svc = lock(&self.services)
             .get(&(namespace.to_owned(), name.to_owned()))
             .cloned()?;
         Some(svc_plan::endpoints(&svc, &self.pods_in(namespace)))
@@ -245,7 +245,7 @@ impl Cluster {
 
     /// The pods of `namespace` that `keep` keeps, with their current status.
     fn pods_matching(&self, namespace: &str, keep: impl Fn(&Pod) -> bool) -> Vec<Pod> {
-        super::cluster::lock(&self.pods)
+        lock(&self.pods)
             .values()
             .filter_map(|status| {
                 let pod = status.borrow();
@@ -258,7 +258,7 @@ impl Cluster {
 
 impl Directory for Cluster {
     fn backends(&self, ip: Ipv4Addr, proto: Proto, port: u16) -> Option<Backends> {
-        let svc = super::cluster::lock(&self.services).by_ip(ip).cloned()?;
+        let svc = lock(&self.services).by_ip(ip).cloned()?;
         let proto = match proto {
             Proto::Tcp => "TCP",
             Proto::Udp => "UDP",

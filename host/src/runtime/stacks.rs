@@ -25,7 +25,7 @@ use rustix::mm::{
 };
 use wasmtime::{StackCreator, StackMemory};
 
-use super::cluster::lock;
+use crate::sync::lock;
 
 /// The most stacks kept for reuse.
 pub(crate) const MAX_CACHED: usize = 32;

@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use super::job::{self, Counts, Verdict};
-use super::options::{WorkloadOptions, WorkloadOutcome, lock};
+use super::options::{WorkloadOptions, WorkloadOutcome};
 use super::setup::{Mode, Plan};
 use super::status::{self, Replicas};
 use crate::pod::{Outcome, PodHandle};
@@ -17,6 +17,7 @@ use crate::runtime::Runtime;
 use crate::spec::{ValidPod, Workload};
 use crate::supervisor::Phase;
 use crate::supervisor::output::Event;
+use crate::sync::lock;
 
 /// How long a controller waits before trying again to create a pod that failed to be
 /// created (the pod's images were checked when the workload was created, so this is rare).

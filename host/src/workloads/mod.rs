@@ -23,7 +23,7 @@ use crate::pod::PodHandle;
 use crate::runtime::Runtime;
 use crate::spec::{ValidWorkload, Workload};
 use crate::supervisor::output::Event;
-use options::lock;
+use crate::sync::lock;
 pub use options::{WorkloadOptions, WorkloadOutcome};
 
 /// A handle to a running workload: its object and status, its pods, its events.

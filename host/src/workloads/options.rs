@@ -1,7 +1,5 @@
-//! What a workload's driver and its handle share: the options its pods get, how it
-//! ended, and the lock both take.
-
-use std::sync::Mutex;
+//! What a workload's driver and its handle share: the options its pods get and how it
+//! ended.
 
 use crate::pod::RunOptions;
 use crate::spec::Workload;
@@ -56,9 +54,4 @@ pub struct WorkloadOutcome {
     pub succeeded: bool,
     /// Whether it was stopped from outside ([`WorkloadHandle::stop`](super::WorkloadHandle::stop)).
     pub stopped: bool,
-}
-
-/// Locks `m`, even if a holder panicked (the data stays usable).
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

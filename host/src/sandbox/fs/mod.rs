@@ -61,6 +61,7 @@ mod trash;
 mod usage;
 mod workdir;
 
+use crate::sync::lock;
 use host_path::check_host_path;
 pub use kept::{Kept, keep, reopen};
 pub use places::{RootsAt, lone_roots, roots_base, sweep_stale, temp_run_base};
@@ -69,7 +70,6 @@ pub use read::read_regular_file;
 use rootfs::Root;
 pub use spare::{MAX_SPARES, Spares};
 pub use sweep::owned_prefix;
-use trash::lock;
 pub use trash::{discard, drain_discarded};
 pub use usage::{MAX_WALK_ENTRIES, disk_usage};
 

@@ -32,7 +32,7 @@ use std::sync::Mutex;
 
 use cap_std::fs::Dir;
 
-use super::trash::lock;
+use crate::sync::lock;
 
 /// The most spare container roots a runtime keeps for its next containers (empty
 /// directories in memory, each with a `tmp/` and a termination-message file).

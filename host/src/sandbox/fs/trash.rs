@@ -10,6 +10,7 @@
 //! [`MAX_PENDING`] trees wait: past that a tree is removed at once, by its
 //! discarder, so a crash loop cannot pile up trees faster than they go.
 
+use crate::sync::lock;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -45,10 +46,6 @@ fn remover() -> &'static Remover {
             done: Condvar::new(),
         }
     })
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn remove_now(path: &Path) {

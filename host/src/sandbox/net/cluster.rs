@@ -23,8 +23,8 @@ use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
 use super::conn::Conn;
 use super::netns::{Fabric, PodNetwork, Proto};
-use super::pipe::lock;
 use super::queue::Refusal;
+use crate::sync::lock;
 
 /// An IPv4 range in CIDR notation (`10.244.0.0/16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,8 +45,8 @@ use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 pub use super::address::{Family, Proto, check_local, check_remote};
 pub use super::conn::Conn;
 pub use super::dial::{Dial, Progress};
-use super::pipe::lock;
 pub use super::queue::{Datagram, Listener, Mailbox};
+use crate::sync::lock;
 
 /// The first and last ephemeral port (Linux's `ip_local_port_range`).
 pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);

@@ -40,9 +40,10 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use crate::sync::lock;
 use bytes::{Bytes, BytesMut};
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
@@ -66,12 +67,6 @@ impl Wakers {
             w.wake();
         }
     }
-}
-
-/// Locks `m`, ignoring poisoning (the state stays consistent: every update
-/// is a few assignments that cannot panic half-way).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What the peer did to the reading end, found by the writer's next write.

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use super::conn::Conn;
-use super::pipe::{Wakers, lock};
+use super::pipe::Wakers;
+use crate::sync::lock;
 
 /// Bytes a UDP mailbox holds before further datagrams are dropped. Every
 /// datagram is charged its payload plus [`DATAGRAM_OVERHEAD`], as the kernel

@@ -15,6 +15,7 @@ use crate::sandbox::{OutputSink, PodListener, Stream};
 use crate::supervisor::budget::Use;
 use crate::supervisor::observed::Slot;
 use crate::supervisor::output::{Event, Shared};
+use crate::sync::lock;
 
 /// Runs a pod's instances as Wasm, each container's from its compiled image.
 pub(crate) struct WasmInstances {
@@ -49,10 +50,7 @@ impl Instances for WasmInstances {
         let (slot, what) = (s.slot, s.what);
         let mut env = s.env;
         // The pool's code and engine when it has a place (held as long as the slot).
-        let (image, engine, pooled) = {
-            let images = self.images.lock().unwrap_or_else(|e| e.into_inner());
-            self.runtime.instance_code(&images[&slot])
-        };
+        let (image, engine, pooled) = self.runtime.instance_code(&lock(&self.images)[&slot]);
         let served = match (&image, what) {
             (Image::Http(_), Use::Container) => Some(ServeConfig::from_env(&mut env)),
             _ => None,

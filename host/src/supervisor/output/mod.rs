@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use tokio::sync::watch;
 
+use crate::sync::lock;
 use channel::Sender;
 
 /// Why a pod was stopped from outside.
@@ -111,10 +112,6 @@ impl Shared {
         lock(&self.events).take();
         lock(&self.logs).take();
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn subscribe<T: Clone>(tx: &Mutex<Option<Sender<T>>>) -> Subscription<T> {
