@@ -218,6 +218,43 @@ async fn always_pulls_at_every_restart_and_runs_what_the_tag_names_now() {
     assert!(failed_starts <= 1, "{events:?}");
 }
 
+/// A tag moved back to the image a pod was created with: the next restart loads that image
+/// again, rather than keep the one the tag named in between because the digest matches the
+/// pod's first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_moved_back_runs_the_first_image_again() {
+    let registry = TestRegistry::start();
+    let one = push_crasher(&registry, "one", "back/app");
+    let image = format!("{}/back/app:live", registry.host);
+    let cache = tempfile::tempdir().unwrap();
+    let rt = runtime(cache.path());
+    let pod = Watched::start(&rt, &crash_loop_pod("moved-back", &image, "Always")).await;
+    pod.until("a restart of the first image", |lines, _, p| {
+        lines.iter().any(|l| l == "one") && restarts(p) >= 1
+    })
+    .await;
+    let two = push_crasher(&registry, "two", "back/app");
+    pod.until("the second image", |lines, _, p| {
+        lines.iter().any(|l| l == "two") && status_of(p, "app").image_id == two
+    })
+    .await;
+
+    // The same image again: the same digest as the pod's first.
+    assert_eq!(push_crasher(&registry, "one", "back/app"), one);
+    let seen = pod.lines().len();
+    pod.until("the first image again", |lines, _, p| {
+        lines[seen..].iter().any(|l| l == "one") && status_of(p, "app").image_id == one
+    })
+    .await;
+    let lines = pod.lines();
+    pod.stop().await;
+    let back = seen + lines[seen..].iter().position(|l| l == "one").unwrap();
+    assert!(
+        lines[back..].iter().all(|l| l == "one"),
+        "the second image never runs again: {lines:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_pull_at_restart_backs_off_until_the_registry_is_back() {
     let mut registry = TestRegistry::start();

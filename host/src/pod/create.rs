@@ -141,6 +141,7 @@ impl Runtime {
             instances: Arc::new(WasmInstances {
                 runtime: self.clone(),
                 images: Arc::new(Mutex::new(images)),
+                replaced: Arc::default(),
                 secrets: options.pull_secrets.clone(),
                 plan: plan.clone(),
                 shared: shared.clone(),
@@ -198,6 +199,7 @@ impl Runtime {
                 driver.instances = Arc::new(WasmInstances {
                     runtime,
                     images: Arc::new(Mutex::new(images)),
+                    replaced: Arc::default(),
                     secrets,
                     plan: driver.plan.clone(),
                     shared: shared.clone(),

@@ -22,6 +22,9 @@ pub(crate) struct WasmInstances {
     pub(crate) runtime: Runtime,
     /// Each container's image; a pull before a restart replaces it.
     pub(crate) images: Arc<Mutex<HashMap<Slot, Compiled>>>,
+    /// The image ID of each container whose image such a pull replaced (the others
+    /// run the plan's): what the next pull is compared with.
+    pub(crate) replaced: Arc<Mutex<HashMap<Slot, String>>>,
     /// The pod's pull credentials, for those pulls.
     pub(crate) secrets: Vec<PullSecret>,
     /// The pod (container names, for events).
@@ -107,21 +110,27 @@ impl Instances for WasmInstances {
 
     /// A registry image under `Always`: the same pull as when the pod was created
     /// ([`Runtime::ensure_image`], shared with every other pull of the image under way),
-    /// then the image loaded again if the pull found another digest than the pod's (its
-    /// compiled code is cached by layer digest); a compat image whose digest moved is an
-    /// error (see the README).
+    /// then the image loaded again if the pull found another digest than the one the
+    /// container ran last (its compiled code is cached by layer digest); a compat image
+    /// whose digest moved from the pod's is an error (see the README).
     fn repull(&self, slot: Slot) -> Option<Repull> {
         let c = slot.plan(&self.plan);
         if c.pull_policy != PullPolicy::Always || !matches!(c.source, ImageSource::Registry(_)) {
             return None;
         }
-        let (runtime, images, secrets) = (
+        let (runtime, images, replaced, secrets) = (
             self.runtime.clone(),
             self.images.clone(),
+            self.replaced.clone(),
             self.secrets.clone(),
         );
         let (image, source) = (c.image.clone(), c.source.clone());
-        let previous = c.pulled.as_ref().map(|p| p.image_id.clone());
+        // The image loaded now: the pod's, unless a pull at an earlier restart
+        // replaced it (a tag moved back must load the first image again).
+        let previous = lock(&self.replaced)
+            .get(&slot)
+            .cloned()
+            .or_else(|| c.pulled.as_ref().map(|p| p.image_id.clone()));
         Some(Box::pin(async move {
             let pulled = runtime
                 .ensure_image(&image, &source, PullPolicy::Always, &secrets)
@@ -145,10 +154,8 @@ impl Instances for WasmInstances {
                     });
                 }
                 let loaded = runtime.load_image(&source).await?;
-                images
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(slot, loaded);
+                lock(&images).insert(slot, loaded);
+                lock(&replaced).insert(slot, record.image_id.clone());
             }
             Ok(match pulled {
                 Some((record, report)) => Repulled {
