@@ -68,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let outcome = handle.wait().await;
     printer.await?;
     event_printer.await?;
-    let status = outcome.pod.status.unwrap_or_default();
+    let status = outcome.pod.status.clone().unwrap_or_default();
     println!("phase: {}", outcome.phase.as_str());
     for c in status.container_statuses.unwrap_or_default() {
         let code = c.state.and_then(|s| s.terminated).map(|t| t.exit_code);

@@ -46,7 +46,7 @@ async fn a_service_gets_its_endpoint() -> Result<(), FixtureError> {
     let endpoints = web.endpoints("web", 1).await?;
     assert_eq!(endpoints.len(), 1);
     assert_eq!(endpoints[0].pod, "web");
-    let ns = web.pod().metadata.namespace.unwrap_or_default();
+    let ns = web.pod().metadata.namespace.clone().unwrap_or_default();
     let svc = wasmpod::testing::runtime()
         .cluster()
         .services()

@@ -138,7 +138,12 @@ async fn main() {
         assert!(Instant::now() < give_up, "the component never listened");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let pod_ip = web.pod().status.and_then(|s| s.pod_ip).expect("pod IP");
+    let pod_ip = web
+        .pod()
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("pod IP");
 
     let mut rows: Vec<(String, (f64, f64, f64))> = Vec::new();
     let wasmtime = wasmtime_binary();

@@ -142,7 +142,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         .iter()
         .flat_map(|h| {
             let pod = h.pod();
-            let spec = pod.spec.unwrap_or_default();
+            let spec = pod.spec.clone().unwrap_or_default();
             let names: Vec<String> = spec
                 .init_containers
                 .iter()

@@ -189,7 +189,8 @@ impl Ended {
 fn finite_pod(h: &PodHandle) -> bool {
     h.pod()
         .spec
-        .and_then(|s| s.restart_policy)
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
         .is_some_and(|p| p != "Always")
 }
 

@@ -193,7 +193,7 @@ async fn readiness_gates_hold_ready_until_their_conditions_are_true() {
     })
     .await;
     let run = st.stop().await;
-    let conditions = run.outcome.pod.status.unwrap().conditions.unwrap();
+    let conditions = run.outcome.pod.status.clone().unwrap().conditions.unwrap();
     let gate = conditions
         .iter()
         .find(|c| c.type_ == "example.com/registered")

@@ -81,7 +81,7 @@ pub(crate) async fn run(rt: &Runtime, yaml: &str, options: RunOptions) -> Result
     }
     Ok(Ran {
         phase: outcome.phase.as_str(),
-        pod: outcome.pod,
+        pod: std::sync::Arc::unwrap_or_clone(outcome.pod),
         lines,
         events: evs,
     })
@@ -480,7 +480,7 @@ async fn failed_pulls_back_off_and_retry_while_the_pod_is_pending() {
     .expect("ImagePullBackOff")
     .unwrap();
     assert_eq!(
-        handle.pod().status.unwrap().phase.as_deref(),
+        handle.pod().status.as_ref().unwrap().phase.as_deref(),
         Some("Pending")
     );
     // The registry comes up with the image: the next retry pulls it and the pod runs.

@@ -207,7 +207,7 @@ impl Started {
 
     /// The pod as it is now.
     pub fn pod(&self) -> Pod {
-        self.handle.pod()
+        std::sync::Arc::unwrap_or_clone(self.handle.pod())
     }
 
     /// Waits for the pod to end by itself; stops it (like a deletion) after `limit`.

@@ -133,8 +133,9 @@ impl RunOptions {
 pub struct Outcome {
     /// The final phase: `Succeeded` or `Failed`.
     pub phase: Phase,
-    /// The final Pod object, status included.
-    pub pod: Pod,
+    /// The final Pod object, status included (shared with the handle's
+    /// [`PodHandle::pod`]; `Arc::unwrap_or_clone` gives an owned copy).
+    pub pod: Arc<Pod>,
     /// Set if the pod was stopped from outside.
     pub stopped: Option<StopReason>,
 }
@@ -189,8 +190,9 @@ impl PodHandle {
         }
     }
 
-    /// The Pod object with its current status.
-    pub fn pod(&self) -> Pod {
+    /// The Pod object with its current status: a shared snapshot, which later
+    /// changes do not alter (`Arc::unwrap_or_clone` gives an owned copy).
+    pub fn pod(&self) -> Arc<Pod> {
         self.shared.status.borrow().clone()
     }
 
@@ -205,7 +207,7 @@ impl PodHandle {
     }
 
     /// A receiver that sees every status change.
-    pub fn watch(&self) -> watch::Receiver<Pod> {
+    pub fn watch(&self) -> watch::Receiver<Arc<Pod>> {
         self.shared.status.subscribe()
     }
 

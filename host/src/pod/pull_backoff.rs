@@ -6,6 +6,7 @@
 //! message texts both use).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
@@ -51,9 +52,12 @@ pub(super) async fn until_loaded(
             shared.event(event);
         }
         let message = image_pull::backoff_message(image, &failed.cause);
-        shared
-            .status
-            .send_replace(image_error_status(plan, slot, "ImagePullBackOff", &message));
+        shared.status.send_replace(Arc::new(image_error_status(
+            plan,
+            slot,
+            "ImagePullBackOff",
+            &message,
+        )));
         for event in image_pull::backoff_events(name, image) {
             shared.event(event);
         }

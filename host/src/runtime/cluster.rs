@@ -48,7 +48,7 @@ pub(super) use super::services::ServiceMap;
 #[derive(Debug)]
 pub struct Cluster {
     /// Each live pod's status, by uid (unique, unlike names).
-    pub(super) pods: Mutex<HashMap<String, watch::Receiver<Pod>>>,
+    pub(super) pods: Mutex<HashMap<String, watch::Receiver<Arc<Pod>>>>,
     /// The ConfigMaps and Secrets; each pod watches them.
     objects: watch::Sender<Arc<ConfigObjects>>,
     /// The Services, with their cluster IPs.
@@ -197,7 +197,7 @@ impl Cluster {
     pub fn pods(&self) -> Vec<Pod> {
         let mut pods: Vec<Pod> = lock(&self.pods)
             .values()
-            .map(|status| status.borrow().clone())
+            .map(|status| Pod::clone(&status.borrow()))
             .collect();
         pods.sort_by(|a, b| key(a).cmp(&key(b)));
         pods
@@ -229,7 +229,7 @@ impl Cluster {
     pub(crate) fn register(
         self: &Arc<Self>,
         uid: &str,
-        status: watch::Receiver<Pod>,
+        status: watch::Receiver<Arc<Pod>>,
     ) -> Registration {
         lock(&self.pods).insert(uid.to_owned(), status);
         self.bump();
@@ -282,12 +282,12 @@ fn key(pod: &Pod) -> (&str, &str, &str) {
 mod tests {
     use super::*;
 
-    fn pod(namespace: &str, name: &str, uid: &str) -> watch::Sender<Pod> {
+    fn pod(namespace: &str, name: &str, uid: &str) -> watch::Sender<Arc<Pod>> {
         let mut pod = Pod::default();
         pod.metadata.namespace = Some(namespace.into());
         pod.metadata.name = Some(name.into());
         pod.metadata.uid = Some(uid.into());
-        watch::channel(pod).0
+        watch::channel(Arc::new(pod)).0
     }
 
     fn test_cluster() -> Arc<Cluster> {
@@ -334,7 +334,7 @@ mod tests {
         assert_eq!(names(&cluster), ["default/a", "default/b", "kube/a"]);
 
         // The listing shows the current status.
-        a.send_modify(|p| p.metadata.name = Some("c".into()));
+        a.send_modify(|p| Arc::make_mut(p).metadata.name = Some("c".into()));
         assert_eq!(names(&cluster), ["default/b", "default/c", "kube/a"]);
 
         drop(rb);
@@ -481,7 +481,7 @@ mod tests {
         let changed = registration.on_status_change();
         let mut changes = cluster.watch_pods();
         changes.borrow_and_update();
-        status.send_modify(|p| p.metadata.name = Some("b".into()));
+        status.send_modify(|p| Arc::make_mut(p).metadata.name = Some("b".into()));
         changed();
         assert!(
             changes.has_changed().unwrap(),

@@ -512,7 +512,7 @@ impl Runtime {
     pub(crate) fn register(
         &self,
         uid: &str,
-        status: tokio::sync::watch::Receiver<k8s_openapi::api::core::v1::Pod>,
+        status: tokio::sync::watch::Receiver<Arc<k8s_openapi::api::core::v1::Pod>>,
     ) -> Registration {
         self.inner.cluster.register(uid, status)
     }

@@ -250,7 +250,7 @@ impl Cluster {
             .filter_map(|status| {
                 let pod = status.borrow();
                 let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-                (ns == namespace && keep(&pod)).then(|| pod.clone())
+                (ns == namespace && keep(&pod)).then(|| Pod::clone(&pod))
             })
             .collect()
     }

@@ -112,7 +112,7 @@ impl JobFixture {
             .iter()
             .rev()
             .find_map(|p| {
-                let status = p.pod().status?;
+                let status = p.pod().status.clone()?;
                 status
                     .container_statuses
                     .into_iter()

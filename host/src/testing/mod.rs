@@ -162,8 +162,8 @@ impl Fixture {
         &self.handle
     }
 
-    /// The pod with its current status.
-    pub fn pod(&self) -> Pod {
+    /// The pod with its current status (a shared snapshot, as [`PodHandle::pod`]).
+    pub fn pod(&self) -> Arc<Pod> {
         self.handle.pod()
     }
 

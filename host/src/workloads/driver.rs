@@ -307,7 +307,7 @@ fn publish_replicas(
     slots: &[Option<Arc<PodHandle>>],
 ) {
     let pods: Vec<_> = slots.iter().flatten().map(|h| h.pod()).collect();
-    let counts = Replicas::of(&pods);
+    let counts = Replicas::of(pods.iter().map(|p| &**p));
     status::set_replicas(object, desired, counts);
     if let Some(owned) = lock(&ctx.ch.owned).as_mut() {
         status::set_replicas(owned, desired, counts);
@@ -334,7 +334,7 @@ async fn run_job(mut ctx: Ctx, plan: Plan, params: job::Params) -> WorkloadOutco
         let pods: Vec<_> = live.iter().map(|h| h.pod()).collect();
         counts.active = i32::try_from(live.len()).unwrap_or(i32::MAX);
         counts.ready = pods.iter().filter(|p| status::is_ready(p)).count() as i32;
-        counts.restarts = pods.iter().map(status::restarts).sum();
+        counts.restarts = pods.iter().map(|p| status::restarts(p)).sum();
         if ended.is_none()
             && !stopped_by_user
             && let Some(v) = job::verdict(&params, &counts, started.elapsed())

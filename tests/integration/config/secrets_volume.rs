@@ -109,7 +109,7 @@ async fn secret_values_stay_out_of_events_and_status() {
     for e in &run.events {
         assert!(!e.message.contains(value), "event leaks the secret: {e:?}");
     }
-    let status = serde_json::to_string(&run.outcome.pod).unwrap();
+    let status = serde_json::to_string(&*run.outcome.pod).unwrap();
     assert!(!status.contains(value), "status leaks the secret");
     let row = format!("{:?}", wasmpod::kubectl_row(&run.outcome.pod));
     assert!(!row.contains(value));

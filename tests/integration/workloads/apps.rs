@@ -59,7 +59,7 @@ async fn a_deployment_runs_its_replicas_through_a_replica_set() {
     let pods = handle.pods();
     assert_eq!(pods.len(), 3);
     for p in &pods {
-        let pod = p.pod();
+        let pod = Arc::unwrap_or_clone(p.pod());
         let name = pod.metadata.name.clone().unwrap();
         assert_eq!(
             name.strip_prefix(&format!("{rs_name}-")).map(str::len),
@@ -133,7 +133,8 @@ async fn a_stateful_set_starts_in_order_and_stops_in_reverse() {
                 let all_ready = before.iter().all(|p| {
                     p.pod()
                         .status
-                        .and_then(|s| s.conditions)
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
                         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
                 });
                 seen.lock()
@@ -161,7 +162,7 @@ async fn a_stateful_set_starts_in_order_and_stops_in_reverse() {
             ("db-2".to_owned(), true)
         ]
     );
-    let pod = handle.pods()[1].pod();
+    let pod = Arc::unwrap_or_clone(handle.pods()[1].pod());
     let spec = pod.spec.unwrap();
     assert_eq!(
         (spec.hostname.as_deref(), spec.subdomain.as_deref()),
@@ -191,7 +192,7 @@ async fn should_run_and_stop_simple_daemon() {
     wait_for(&handle, "had its pod ready", |w| ready_replicas(w) == 1).await;
     let pods = handle.pods();
     assert_eq!(pods.len(), 1);
-    let pod = pods[0].pod();
+    let pod = Arc::unwrap_or_clone(pods[0].pod());
     assert!(pod.metadata.name.unwrap().starts_with("agent-"));
     assert!(
         pod.metadata

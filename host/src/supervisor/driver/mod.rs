@@ -549,11 +549,17 @@ impl Run {
         let now = Timestamp::now();
         let plan = &self.d.plan;
         let obs = &self.d.obs;
-        self.d.shared.update_status(|pod| {
+        // Compared on a borrow, so that an unchanged status never copies an object a
+        // reader holds; the supervisor is the status's only writer while it runs.
+        let status = {
+            let pod = self.d.shared.status.borrow();
             let status = generate(plan, obs, phase, pod.status.as_ref(), now);
             if pod.status.as_ref() == Some(&status) {
-                return false;
+                return phase;
             }
+            status
+        };
+        self.d.shared.update_status(|pod| {
             pod.status = Some(status);
             true
         });

@@ -10,7 +10,7 @@ pub use channel::Subscription;
 pub use events::{Event, EventType};
 pub use logs::{LogLine, LogRotation};
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use tokio::sync::watch;
@@ -40,8 +40,10 @@ const LOG_CAPACITY: usize = 16384;
 /// State shared by a pod's handle and its supervisor. The event and log
 /// senders are dropped when the pod ends, which ends every subscription.
 pub(crate) struct Shared {
-    /// The pod as it is now; changed through [`Shared::update_status`].
-    pub(crate) status: watch::Sender<Pod>,
+    /// The pod as it is now; changed through [`Shared::update_status`]. Shared, so that
+    /// a reader's copy (a handle's [`pod`](crate::PodHandle::pod), a pod's
+    /// [`Outcome`](crate::Outcome)) costs a reference count, not the whole object.
+    pub(crate) status: watch::Sender<Arc<Pod>>,
     /// Told of every change of the status (its runtime's cluster: `watch_pods`).
     on_change: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Conditions set from outside
@@ -54,7 +56,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(pod: Pod) -> Self {
         Self {
-            status: watch::channel(pod).0,
+            status: watch::channel(Arc::new(pod)).0,
             on_change: std::sync::OnceLock::new(),
             conditions: watch::channel(Vec::new()).0,
             events: Mutex::new(Some(channel::channel(EVENT_CAPACITY))),
@@ -80,8 +82,11 @@ impl Shared {
 
     /// Changes the status with `modify` (which says whether it changed anything), telling
     /// the status's watchers and [`Shared::on_status_change`]'s hook if so.
+    /// The object is copied first only while a reader still holds the current one.
     pub(crate) fn update_status(&self, modify: impl FnOnce(&mut Pod) -> bool) -> bool {
-        let changed = self.status.send_if_modified(modify);
+        let changed = self
+            .status
+            .send_if_modified(|pod| modify(Arc::make_mut(pod)));
         if changed && let Some(hook) = self.on_change.get() {
             hook();
         }
@@ -144,5 +149,31 @@ mod tests {
         }));
         assert_eq!(calls.load(Ordering::Relaxed), 1);
         assert_eq!(shared.status.borrow().metadata.name.as_deref(), Some("a"));
+    }
+
+    /// A reader's copy of the pod (a handle's `pod()`, an outcome's) is a snapshot: a
+    /// later change copies the object instead of altering it, and an unshared one is
+    /// changed in place.
+    #[test]
+    fn a_status_snapshot_held_by_a_reader_does_not_change() {
+        let shared = Shared::new(Pod::default());
+        let held = shared.status.borrow().clone();
+        shared.update_status(|p| {
+            p.metadata.name = Some("b".into());
+            true
+        });
+        assert_eq!(held.metadata.name, None);
+        let now = shared.status.borrow().clone();
+        assert_eq!(now.metadata.name.as_deref(), Some("b"));
+        assert!(!Arc::ptr_eq(&held, &now));
+        drop(held);
+        drop(now);
+        let before = Arc::as_ptr(&shared.status.borrow());
+        shared.update_status(|p| {
+            p.metadata.name = Some("c".into());
+            true
+        });
+        assert_eq!(Arc::as_ptr(&shared.status.borrow()), before);
+        assert_eq!(shared.status.borrow().metadata.name.as_deref(), Some("c"));
     }
 }

@@ -360,12 +360,12 @@ impl FakePod {
         while let Ok(e) = events.recv().await {
             seen.push(e);
         }
-        (phase, self.shared.status.borrow().clone(), seen)
+        (phase, Pod::clone(&self.shared.status.borrow()), seen)
     }
 
     /// The current Pod.
     pub(super) fn pod(&self) -> Pod {
-        self.shared.status.borrow().clone()
+        Pod::clone(&self.shared.status.borrow())
     }
 
     /// Applies the ConfigMaps and Secrets of `yaml`, or with `None` deletes every object.
