@@ -27,7 +27,8 @@
 //! `DENSITY_POOLED=N` sets `RuntimeConfig::pooled_instances` (the instances
 //! in wasmtime's pooling allocator; 0: every instance allocated on demand);
 //! `DENSITY_GUEST_THREADS` and `DENSITY_WORKERS` set the guest executor's and
-//! the bench's own runtime's threads (one per core and 2 by default).
+//! the bench's own runtime's threads (one per core and 2 by default;
+//! `DENSITY_WORKERS=0`: a current-thread runtime, as `#[tokio::test]` gives).
 //! `DENSITY_STEPS=1` also prints where a sequential pod's time goes: the
 //! median time between the library's `wasmpod::step` trace events over the
 //! pods of the per-pod medians' run (recorded from then on, which slows what
@@ -201,6 +202,26 @@ async fn churn(rt: &Runtime, pod: &ValidPod, n: usize, in_flight: usize) -> f64 
     n as f64 / t0.elapsed().as_secs_f64()
 }
 
+/// How the current-thread churn row names its caller.
+const LOCAL: &str = "caller on a current-thread runtime (`#[tokio::test]`'s)";
+
+/// [`churn`] of `n` sequential pods from a current-thread tokio runtime on a thread of
+/// its own (a test's), with the same [`Runtime`]: pods per second.
+fn churn_on_current_thread(rt: &Runtime, pod: &ValidPod, n: usize) -> f64 {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| fail!("tokio: {e}"))
+                    .block_on(churn(rt, pod, n, 1))
+            })
+            .join()
+            .unwrap_or_else(|_| fail!("the current-thread churn panicked"))
+    })
+}
+
 /// Waits until every container of the pod runs; `Err` with the first
 /// container's termination message if one ended instead.
 async fn all_running(handle: &PodHandle, containers: usize) -> Result<(), String> {
@@ -342,11 +363,18 @@ fn main() {
         Ok(n) => config.with_guest_threads(n.parse().unwrap_or(1)),
         Err(_) => config,
     };
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(env_usize("DENSITY_WORKERS", 2))
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail!("tokio: {e}"));
+    // `DENSITY_WORKERS=0`: a current-thread runtime, what `#[tokio::test]` gives a test.
+    let tokio = match env_usize("DENSITY_WORKERS", 2) {
+        0 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    }
+    .enable_all()
+    .build()
+    .unwrap_or_else(|e| fail!("tokio: {e}"));
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     let mut latency_rows = Vec::new();
@@ -369,17 +397,28 @@ fn main() {
         churn(&rt, &pod, 200, 1).await;
         for (what, in_flight) in [("sequential", 1), ("32 in flight", IN_FLIGHT)] {
             let mut rates: Vec<f64> = Vec::new();
+            // Sequential pods also from a current-thread caller, a round of each in turn.
+            let mut local: Vec<f64> = Vec::new();
             for _ in 0..CHURN_ROUNDS {
                 rates.push(churn(&rt, &pod, churn_pods, in_flight).await);
+                if in_flight == 1 {
+                    local.push(churn_on_current_thread(&rt, &pod, churn_pods));
+                }
             }
-            rates.sort_by(f64::total_cmp);
-            rows.push(format!(
-                "| trivial pod churn (`true`, Never), create → start → wait, {what} | {churn_pods} × {CHURN_ROUNDS} | {:.0} | {:.0} | {:.0} |",
-                rates[rates.len() / 2],
-                rates[0],
-                rates[rates.len() - 1]
-            ));
-            eprintln!("{}", rows.last().unwrap());
+            for (what, rates) in [(what.to_string(), rates), (format!("{what}, {LOCAL}"), local)] {
+                let mut rates = rates;
+                if rates.is_empty() {
+                    continue;
+                }
+                rates.sort_by(f64::total_cmp);
+                rows.push(format!(
+                    "| trivial pod churn (`true`, Never), create → start → wait, {what} | {churn_pods} × {CHURN_ROUNDS} | {:.0} | {:.0} | {:.0} |",
+                    rates[rates.len() / 2],
+                    rates[0],
+                    rates[rates.len() - 1]
+                ));
+                eprintln!("{}", rows.last().unwrap());
+            }
         }
         let counts = rt.instances();
         notes.push(format!(
