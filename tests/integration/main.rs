@@ -20,6 +20,7 @@ mod examples;
 mod exec;
 mod exits;
 mod grpc;
+mod handle;
 mod hooks;
 mod http;
 mod junit;
