@@ -50,6 +50,7 @@ mod atomic;
 mod files;
 mod host_path;
 mod kept;
+mod made;
 mod places;
 mod read;
 mod remove;

@@ -164,29 +164,26 @@ pub(super) fn remove_made_root(root: &Path, message: &Path) -> std::io::Result<b
                 | Errno::NOENT
         )
     };
+    // A message path no made root can have: the caller removes it all.
+    let Ok(made) = super::made::message(message) else {
+        return Ok(false);
+    };
     let top = rustix::fs::openat(CWD, root, dir_flags(), Mode::empty())?;
-    match rustix::fs::unlinkat(&top, "tmp", AtFlags::REMOVEDIR) {
+    match rustix::fs::unlinkat(&top, super::made::TMP, AtFlags::REMOVEDIR) {
         Err(e) if unmade(e) => return Ok(false),
         removed => removed?,
     }
-    let names: Vec<&std::ffi::OsStr> = message
-        .components()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(name) => Some(name),
-            _ => None,
-        })
-        .collect();
-    if let Some((file, parents)) = names.split_last() {
+    if let Some(super::made::Message { parents, file }) = made {
         // `dirs[i]` is the directory holding `parents[i]` (then the file).
         let mut dirs = vec![top];
-        for name in parents {
+        for name in &parents {
             match rustix::fs::openat(&dirs[dirs.len() - 1], *name, dir_flags(), Mode::empty()) {
                 Ok(dir) => dirs.push(dir),
                 Err(e) if unmade(e) => return Ok(false),
                 Err(e) => return Err(e.into()),
             }
         }
-        match rustix::fs::unlinkat(&dirs[dirs.len() - 1], *file, AtFlags::empty()) {
+        match rustix::fs::unlinkat(&dirs[dirs.len() - 1], file, AtFlags::empty()) {
             Err(e) if unmade(e) => return Ok(false),
             removed => removed?,
         }

@@ -123,10 +123,11 @@ pub(super) fn make(root: &Path, image: Option<&Path>, message: &Path) -> Result<
         copy_image(image, &dir, root)?;
     }
     // A container image has a /tmp; so does the private root.
-    match dir.create_dir("tmp") {
+    let tmp = super::made::TMP;
+    match dir.create_dir(tmp) {
         Err(e) if image.is_some() && e.kind() == std::io::ErrorKind::AlreadyExists => {}
         made => {
-            made.map_err(|source| io_err("rootfs", "failed to create", &root.join("tmp"), source))?
+            made.map_err(|source| io_err("rootfs", "failed to create", &root.join(tmp), source))?
         }
     }
     // Like the kubelet's bind-mounted /dev/termination-log: an empty file

@@ -27,7 +27,7 @@
 //! ([`super::PodDirs::preopens_reusing`]): the root a crash loop leaves as made is
 //! neither moved aside nor made again.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use cap_std::fs::Dir;
@@ -133,30 +133,21 @@ impl Drop for Spares {
 #[cfg(target_os = "linux")]
 pub(super) fn as_made(root: &Path, message: &Path, entry_size: u64) -> Option<Dir> {
     use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, StatxFlags};
-    let mut chain = Vec::new();
-    for c in message.components() {
-        match c {
-            Component::Normal(name) => chain.push(Path::new(name)),
-            _ => return None,
-        }
-    }
-    if chain.first() == Some(&Path::new("tmp")) {
-        return None;
-    }
+    let made = super::made::message(message).ok()?;
+    let parents = made.as_ref().map_or(&[][..], |m| &m.parents[..]);
     // (path in the root, entries, subdirectories) of each directory made, then the file.
     let mut dirs = vec![
         (
             PathBuf::new(),
-            1 + u64::from(!chain.is_empty()),
-            1 + u64::from(chain.len() > 1),
+            1 + u64::from(made.is_some()),
+            1 + u64::from(!parents.is_empty()),
         ),
-        (PathBuf::from("tmp"), 0, 0),
+        (PathBuf::from(super::made::TMP), 0, 0),
     ];
     let mut at = PathBuf::new();
-    let parents = chain.len().saturating_sub(1);
-    for (i, name) in chain.iter().take(parents).enumerate() {
+    for (i, name) in parents.iter().enumerate() {
         at.push(name);
-        dirs.push((at.clone(), 1, u64::from(i + 1 < parents)));
+        dirs.push((at.clone(), 1, u64::from(i + 1 < parents.len())));
     }
     let fd = rustix::fs::openat(
         CWD,
@@ -192,7 +183,7 @@ pub(super) fn as_made(root: &Path, message: &Path, entry_size: u64) -> Option<Di
             stale.push(path.clone());
         }
     }
-    if !chain.is_empty() {
+    if made.is_some() {
         let s = stat(message)?;
         let as_made = FileType::from_raw_mode(s.stx_mode.into()) == FileType::RegularFile
             && s.stx_nlink == 1
