@@ -118,16 +118,7 @@ async fn should_run_a_job_to_completion_when_tasks_sometimes_fail_and_are_locall
     let pods = handle.pods();
     assert_eq!(pods.len(), 2);
     for p in pods {
-        let restarts = p
-            .pod()
-            .status
-            .as_ref()
-            .unwrap()
-            .container_statuses
-            .as_ref()
-            .unwrap()[0]
-            .restart_count;
-        assert_eq!(restarts, 1);
+        assert_eq!(restarts(&p), 1);
     }
 }
 
@@ -291,15 +282,18 @@ async fn should_fail_to_exceed_backoff_limit_by_local_restarts() {
     // One pod, restarted in place until the limit, then stopped.
     let pods = handle.pods();
     assert_eq!(pods.len(), 1);
-    let restarts = pods[0]
-        .pod()
-        .status
-        .as_ref()
-        .unwrap()
-        .container_statuses
-        .as_ref()
-        .unwrap()[0]
-        .restart_count;
+    let restarts = restarts(&pods[0]);
     assert!(restarts >= 2, "{restarts} restarts");
     assert_eq!(counts(&job).0, 0);
+}
+
+/// The restart count of a pod's first container.
+fn restarts(pod: &wasmpod::PodHandle) -> i32 {
+    let pod = pod.pod();
+    let status = pod.status.as_ref().expect("a status");
+    status
+        .container_statuses
+        .as_ref()
+        .expect("container statuses")[0]
+        .restart_count
 }
