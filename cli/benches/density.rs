@@ -405,8 +405,7 @@ fn main() {
                     local.push(churn_on_current_thread(&rt, &pod, churn_pods));
                 }
             }
-            for (what, rates) in [(what.to_string(), rates), (format!("{what}, {LOCAL}"), local)] {
-                let mut rates = rates;
+            for (what, mut rates) in [(what.to_string(), rates), (format!("{what}, {LOCAL}"), local)] {
                 if rates.is_empty() {
                     continue;
                 }

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::sync::lock;
 use tokio::time::Instant;
 use wasmtime::UpdateDeadline;
 
@@ -97,7 +98,7 @@ impl CpuAccount {
         if self.quota.is_none() {
             return;
         }
-        let mut p = self.period.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = lock(&self.period);
         p.roll(now);
         p.used += spent;
     }
@@ -105,7 +106,7 @@ impl CpuAccount {
     /// When the container may run again, if it has used its quota.
     fn throttled_until(&self, now: Instant) -> Option<Instant> {
         let quota = self.quota?;
-        let mut p = self.period.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = lock(&self.period);
         p.roll(now);
         (p.used >= quota).then_some(p.start + PERIOD)
     }
@@ -141,12 +142,12 @@ impl Meter {
     }
 
     fn begin(&self, now: Instant) {
-        *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        *lock(&self.since) = Some(now);
     }
 
     /// Charges the time since the poll began (or the last checkpoint).
     fn checkpoint(&self, now: Instant, still_running: bool) {
-        let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
+        let mut since = lock(&self.since);
         if let Some(start) = since.take() {
             self.account
                 .charge(now.saturating_duration_since(start), now);

@@ -451,7 +451,7 @@ impl Runtime {
         digest: [u8; 32],
     ) -> Result<Compiled, ImageError> {
         let cell = {
-            let mut images = self.inner.images.lock().unwrap_or_else(|e| e.into_inner());
+            let mut images = crate::sync::lock(&self.inner.images);
             images.entry(digest).or_default().clone()
         };
         let image = cell

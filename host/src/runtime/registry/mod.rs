@@ -28,6 +28,7 @@ use tokio::sync::OnceCell;
 use super::Runtime;
 use crate::container::ImageError;
 use crate::plan::{ImageRef, ImageSource, PullPolicy};
+use crate::sync::lock;
 use store::Store;
 
 /// How a container's image got to the machine, for its `Pulling`/`Pulled` events.
@@ -179,7 +180,7 @@ impl Registry {
     async fn pull(&self, reference: &ImageRef, secrets: &[PullSecret]) -> Shared {
         let key = reference.to_string();
         let cell = {
-            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inflight = lock(&self.inflight);
             inflight.entry(key.clone()).or_default().clone()
         };
         let result = cell
@@ -204,7 +205,7 @@ impl Registry {
             .await
             .clone();
         // Finished: the next pull of this image (policy Always) goes to the registry again.
-        let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inflight = lock(&self.inflight);
         if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             inflight.remove(&key);
         }
