@@ -1,7 +1,8 @@
 //! Cluster network benchmark (issue 13): connection set-up, bulk throughput and round
 //! trip from a pod through a Service to another pod, side by side with the same between
 //! two containers of one pod (their shared loopback); and the time to bring 1,000 pods
-//! behind one Service up and Ready.
+//! behind one Service up and Ready, and the connection set-up again beside them and to
+//! them.
 //!
 //! ```text
 //! CARGO_TARGET_DIR=target/bench cargo bench --bench cluster
@@ -221,6 +222,37 @@ async fn main() {
         "\n{n} pods behind one Service: created and started in {:.2} s, all Ready endpoints after {:.2} s",
         created.as_secs_f64(),
         all_ready.as_secs_f64()
+    );
+    // A connect to a Service asks the cluster for its endpoints: the same set-up as
+    // above, now with the `n` pods running in the namespace beside the two.
+    let (server, client, from) = &cases[2];
+    let (mut svc, mut local) = (vec![], vec![]);
+    for _ in 0..RUNS {
+        let (s, l) = measure(&rt, ns, server, client, setup, from).await;
+        svc.push(s);
+        local.push(l);
+    }
+    let (s, l) = (median(svc), median(local));
+    println!(
+        "\n| what | pod → Service → pod | two containers of one pod (loopback) | Service / loopback |"
+    );
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| connection set-up, connect and close, {n} more pods in the namespace (µs) | {s:.1} | {l:.1} | {:.2}× |",
+        s / l
+    );
+    // And to a Service of the `n` Ready endpoints (their busybox `nc -lk` accepts and
+    // closes), whose connects spread over all of them.
+    let to_big = format!("netbench, connects, $(BIG_SERVICE_HOST), '8080', '{CONNECTS}'");
+    let mut big = vec![];
+    for _ in 0..RUNS {
+        let client = pod(ns, "client", "app: client", "Never", &[("client", &to_big)]);
+        big.push(setup(&run(&rt, &client, "client").await));
+    }
+    println!(
+        "| connection set-up, connect and close, to a Service of {n} Ready endpoints (µs) | {:.1} | {l:.1} | {:.2}× |",
+        median(big.clone()),
+        median(big) / l
     );
     for h in &handles {
         h.stop();

@@ -4,6 +4,7 @@
 //! the names cluster DNS answers (CoreDNS's `kubernetes` plugin), and the variables
 //! the kubelet puts in a container's environment for each Service (`enableServiceLinks`).
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -31,7 +32,10 @@ pub struct Endpoint {
     pub ports: Vec<(String, String, u16)>,
 }
 
-fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+/// The namespace of an object: `default` when it names none.
+pub(crate) fn namespace_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> &str {
     meta.namespace
         .as_deref()
         .filter(|n| !n.is_empty())
@@ -103,7 +107,7 @@ fn selects(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
 
 /// The endpoints of `svc` among `pods`: pods of its namespace that its selector matches
 /// and that have an IP and have not ended, in name order.
-pub fn endpoints(svc: &Service, pods: &[Pod]) -> Vec<Endpoint> {
+pub fn endpoints(svc: &Service, pods: &[impl Borrow<Pod>]) -> Vec<Endpoint> {
     let ns = namespace_of(&svc.metadata);
     let Some(spec) = &svc.spec else {
         return Vec::new();
@@ -113,6 +117,7 @@ pub fn endpoints(svc: &Service, pods: &[Pod]) -> Vec<Endpoint> {
     };
     let mut out: Vec<Endpoint> = pods
         .iter()
+        .map(Borrow::borrow)
         .filter(|pod| namespace_of(&pod.metadata) == ns && selects(selector, pod))
         .filter(|pod| {
             let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
@@ -147,7 +152,7 @@ pub fn backends(
     svc: &Service,
     proto: &str,
     port: u16,
-    pods: &[Pod],
+    pods: &[impl Borrow<Pod>],
 ) -> Option<(Vec<std::net::SocketAddr>, Option<std::time::Duration>)> {
     let spec = svc.spec.as_ref()?;
     let sp = spec
@@ -185,7 +190,14 @@ pub fn backends(
 /// * `<hostname>.<svc>.<ns>.svc.cluster.local`: a pod whose `hostname` and `subdomain`
 ///   (the headless Service) are those, if it is an endpoint of it;
 /// * `<a-b-c-d>.<ns>.pod.cluster.local`: that address.
-pub fn lookup(fqdn: &str, services: &[&Service], pods: &[Pod]) -> Option<Vec<IpAddr>> {
+///
+/// `pods` gives the pods a query needs, with their status: those a Service's selector
+/// picks, or with `None` every pod of the namespace (for a pod's address).
+pub fn lookup<P: Borrow<Pod>>(
+    fqdn: &str,
+    services: &[&Service],
+    pods: impl Fn(Option<&Service>) -> Vec<P>,
+) -> Option<Vec<IpAddr>> {
     let rest = fqdn.strip_suffix(CLUSTER_DOMAIN)?.strip_suffix('.')?;
     let labels: Vec<&str> = rest.split('.').collect();
     match labels.as_slice() {
@@ -197,7 +209,7 @@ pub fn lookup(fqdn: &str, services: &[&Service], pods: &[Pod]) -> Option<Vec<IpA
             if !is_headless(svc) {
                 return None;
             }
-            let ips: Vec<IpAddr> = endpoints(svc, pods)
+            let ips: Vec<IpAddr> = endpoints(svc, &pods(Some(svc)))
                 .into_iter()
                 .filter(|e| e.ready)
                 .map(|e| e.ip.into())
@@ -206,7 +218,8 @@ pub fn lookup(fqdn: &str, services: &[&Service], pods: &[Pod]) -> Option<Vec<IpA
         }
         [host, svc_name, ns, "svc"] => {
             let svc = find(services, ns, svc_name)?;
-            let pod = pods.iter().find(|p| {
+            let pods = pods(Some(svc));
+            let pod = pods.iter().map(Borrow::borrow).find(|p: &&Pod| {
                 let spec = p.spec.as_ref();
                 namespace_of(&p.metadata) == *ns
                     && spec.and_then(|s| s.subdomain.as_deref()) == Some(svc_name)
@@ -216,14 +229,15 @@ pub fn lookup(fqdn: &str, services: &[&Service], pods: &[Pod]) -> Option<Vec<IpA
                         == Some(host)
             })?;
             let name = pod.metadata.name.as_deref()?;
-            let e = endpoints(svc, pods).into_iter().find(|e| e.pod == name)?;
+            let e = endpoints(svc, &pods).into_iter().find(|e| e.pod == name)?;
             Some(vec![e.ip.into()])
         }
         [dashed, ns, "pod"] => {
             let ip: Ipv4Addr = dashed.replace('-', ".").parse().ok()?;
-            let known = pods
+            let known = pods(None)
                 .iter()
-                .any(|p| namespace_of(&p.metadata) == *ns && pod_ip(p) == Some(ip));
+                .map(Borrow::borrow)
+                .any(|p: &Pod| namespace_of(&p.metadata) == *ns && pod_ip(p) == Some(ip));
             known.then(|| vec![ip.into()])
         }
         _ => None,
@@ -427,23 +441,24 @@ mod tests {
         let pods = [db0, pod("db-1", "10.244.0.8", false, "{app: db}")];
         let ip = |s: &str| vec![s.parse::<IpAddr>().unwrap()];
         let svcs = [&s, &h];
+        let all = |_: Option<&Service>| pods.iter().collect::<Vec<&Pod>>();
         assert_eq!(
-            lookup("web.default.svc.cluster.local", &svcs, &pods),
+            lookup("web.default.svc.cluster.local", &svcs, all),
             Some(ip("10.96.0.9"))
         );
         assert_eq!(
-            lookup("db.default.svc.cluster.local", &svcs, &pods),
+            lookup("db.default.svc.cluster.local", &svcs, all),
             Some(ip("10.244.0.7"))
         );
         assert_eq!(
-            lookup("db-0.db.default.svc.cluster.local", &svcs, &pods),
+            lookup("db-0.db.default.svc.cluster.local", &svcs, all),
             Some(ip("10.244.0.7"))
         );
         assert_eq!(
-            lookup("10-244-0-8.default.pod.cluster.local", &svcs, &pods),
+            lookup("10-244-0-8.default.pod.cluster.local", &svcs, all),
             Some(ip("10.244.0.8"))
         );
-        assert_eq!(lookup("web.other.svc.cluster.local", &svcs, &pods), None);
-        assert_eq!(lookup("web", &svcs, &pods), None);
+        assert_eq!(lookup("web.other.svc.cluster.local", &svcs, all), None);
+        assert_eq!(lookup("web", &svcs, all), None);
     }
 }

@@ -3,12 +3,12 @@
 //! cluster network and Services, the image store — so that each stays out of the
 //! single-pod pipeline.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
+use super::listed::Listed;
 use crate::plan::{ConfigObjects, ObjectKind};
 use crate::sandbox::{ClusterNetwork, Directory};
 use crate::spec::ConfigObject;
@@ -47,8 +47,8 @@ pub(super) use super::services::ServiceMap;
 /// ```
 #[derive(Debug)]
 pub struct Cluster {
-    /// Each live pod's status, by uid (unique, unlike names).
-    pub(super) pods: Mutex<HashMap<String, watch::Receiver<Arc<Pod>>>>,
+    /// Each live pod's status, by uid (unique, unlike names), namespace and label.
+    pub(super) pods: Mutex<Listed>,
     /// The ConfigMaps and Secrets; each pod watches them.
     objects: watch::Sender<Arc<ConfigObjects>>,
     /// The Services, with their cluster IPs.
@@ -195,10 +195,7 @@ impl Cluster {
 
     /// Every listed pod with its current status, by namespace then name (then uid).
     pub fn pods(&self) -> Vec<Pod> {
-        let mut pods: Vec<Pod> = lock(&self.pods)
-            .values()
-            .map(|status| Pod::clone(&status.borrow()))
-            .collect();
+        let mut pods: Vec<Pod> = lock(&self.pods).all().map(Arc::unwrap_or_clone).collect();
         pods.sort_by(|a, b| key(a).cmp(&key(b)));
         pods
     }
@@ -221,6 +218,11 @@ impl Cluster {
         self.generation.subscribe()
     }
 
+    /// The pods' generation now: what a [`watch_pods`](Self::watch_pods) watch sees.
+    pub(super) fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
     fn bump(&self) {
         self.generation.send_modify(|g| *g = g.wrapping_add(1));
     }
@@ -231,7 +233,7 @@ impl Cluster {
         uid: &str,
         status: watch::Receiver<Arc<Pod>>,
     ) -> Registration {
-        lock(&self.pods).insert(uid.to_owned(), status);
+        lock(&self.pods).insert(uid, status);
         self.bump();
         Registration {
             cluster: Arc::downgrade(self),

@@ -15,6 +15,7 @@ mod cluster;
 mod engine;
 mod forward;
 mod instances;
+mod listed;
 mod pool;
 mod progress;
 pub(crate) mod registry;

@@ -35,6 +35,17 @@ pub const MAX_SERVICES: usize = 10_000;
 pub(crate) struct ServiceMap {
     by_name: BTreeMap<(String, String), Arc<Service>>,
     by_ip: HashMap<Ipv4Addr, Arc<Service>>,
+    /// The backends last worked out for a cluster IP, protocol and port: at most one
+    /// entry per port of a Service (a port it lacks has none).
+    backends: HashMap<(Ipv4Addr, &'static str, u16), Worked>,
+}
+
+/// Backends as worked out from one Service object and the pods' generation then.
+#[derive(Debug)]
+struct Worked {
+    svc: Arc<Service>,
+    generation: u64,
+    backends: Backends,
 }
 
 impl ServiceMap {
@@ -75,7 +86,24 @@ impl ServiceMap {
     fn remove(&mut self, key: &(String, String)) -> Option<Arc<Service>> {
         let removed = self.by_name.remove(key)?;
         self.forget_ip(&removed);
+        if let Some(ip) = svc_plan::cluster_ip(&removed) {
+            self.backends.retain(|(at, _, _), _| *at != ip);
+        }
         Some(removed)
+    }
+
+    /// The backends worked out before for this port of the Service at `ip`, if neither
+    /// it nor any pod has changed since.
+    fn worked(
+        &self,
+        ip: Ipv4Addr,
+        proto: &'static str,
+        port: u16,
+        generation: u64,
+    ) -> Option<Backends> {
+        let svc = self.by_ip.get(&ip)?;
+        let w = self.backends.get(&(ip, proto, port))?;
+        (w.generation == generation && Arc::ptr_eq(&w.svc, svc)).then(|| w.backends.clone())
     }
 
     fn forget_ip(&mut self, svc: &Arc<Service>) {
@@ -210,7 +238,7 @@ impl Cluster {
         let svc = lock(&self.services)
             .get(&(namespace.to_owned(), name.to_owned()))
             .cloned()?;
-        Some(svc_plan::endpoints(&svc, &self.pods_in(namespace)))
+        Some(svc_plan::endpoints(&svc, &self.pods_selected(&svc)))
     }
 
     /// Opens a TCP connection from the host program into the cluster network: to a
@@ -239,47 +267,57 @@ impl Cluster {
     }
 
     /// The pods of `namespace` with their current status.
-    fn pods_in(&self, namespace: &str) -> Vec<Pod> {
-        self.pods_matching(namespace, |_| true)
+    fn pods_in(&self, namespace: &str) -> Vec<Arc<Pod>> {
+        lock(&self.pods).in_namespace(namespace)
     }
 
-    /// The pods of `namespace` that `keep` keeps, with their current status.
-    fn pods_matching(&self, namespace: &str, keep: impl Fn(&Pod) -> bool) -> Vec<Pod> {
-        lock(&self.pods)
-            .values()
-            .filter_map(|status| {
-                let pod = status.borrow();
-                let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-                (ns == namespace && keep(&pod)).then(|| Pod::clone(&pod))
-            })
-            .collect()
+    /// The pods `svc`'s selector picks, with their current status (this runs at every
+    /// connect to a Service: only the pods that carry its labels are read).
+    fn pods_selected(&self, svc: &Service) -> Vec<Arc<Pod>> {
+        let selector = svc.spec.as_ref().and_then(|s| s.selector.as_ref());
+        let Some(selector) = selector else {
+            return Vec::new();
+        };
+        lock(&self.pods).selected(svc_plan::namespace_of(&svc.metadata), selector)
     }
 }
 
 impl Directory for Cluster {
     fn backends(&self, ip: Ipv4Addr, proto: Proto, port: u16) -> Option<Backends> {
-        let svc = lock(&self.services).by_ip(ip).cloned()?;
         let proto = match proto {
             Proto::Tcp => "TCP",
             Proto::Udp => "UDP",
         };
-        let (ns, _) = ns_name(&svc);
-        // Only the pods the selector matches are copied (this runs at every connect).
-        let selector = svc.spec.as_ref().and_then(|s| s.selector.as_ref());
-        let pods = self.pods_matching(&ns, |pod| {
-            let labels = pod.metadata.labels.as_ref();
-            selector.is_some_and(|sel| {
-                !sel.is_empty()
-                    && sel
-                        .iter()
-                        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-            })
-        });
+        // Read before the pods: a change from here on makes the next connect work
+        // them out again.
+        let generation = self.generation();
+        let svc = {
+            let services = lock(&self.services);
+            if let Some(backends) = services.worked(ip, proto, port, generation) {
+                return Some(backends);
+            }
+            services.by_ip(ip).cloned()?
+        };
+        let pods = self.pods_selected(&svc);
         let (endpoints, client_ip_affinity) = svc_plan::backends(&svc, proto, port, &pods)?;
-        Some(Backends {
-            endpoints,
+        let backends = Backends {
+            endpoints: endpoints.into(),
             client_ip_affinity,
-        })
+        };
+        let worked = Worked {
+            svc,
+            generation,
+            backends: backends.clone(),
+        };
+        let mut services = lock(&self.services);
+        // Kept unless the Service was replaced or deleted meanwhile.
+        if services
+            .by_ip(ip)
+            .is_some_and(|s| Arc::ptr_eq(s, &worked.svc))
+        {
+            services.backends.insert((ip, proto, port), worked);
+        }
+        Some(backends)
     }
 
     fn lookup(&self, fqdn: &str) -> Option<Vec<IpAddr>> {
@@ -289,6 +327,101 @@ impl Directory for Cluster {
         let ns = labels.len().checked_sub(4).map(|i| labels[i])?;
         let services = self.services_in(ns);
         let refs: Vec<&Service> = services.iter().map(|s| &**s).collect();
-        svc_plan::lookup(fqdn, &refs, &self.pods_in(ns))
+        // Only the pods a query needs: those a Service selects, or for a pod's
+        // address those of the namespace.
+        svc_plan::lookup(fqdn, &refs, |svc| match svc {
+            Some(svc) => self.pods_selected(svc),
+            None => self.pods_in(ns),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus, ServicePort, ServiceSpec};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::sandbox::ClusterNetwork;
+    use crate::sandbox::net::cluster::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
+    use crate::spec::ConfigObject;
+
+    fn cluster() -> Arc<Cluster> {
+        let (pods, services) = (DEFAULT_POD_CIDR.parse(), DEFAULT_SERVICE_CIDR.parse());
+        Cluster::new(ClusterNetwork::new(pods.unwrap(), services.unwrap()).unwrap())
+    }
+
+    /// A running pod `app: web` at `ip`, Ready or not.
+    fn web(ip: &str, ready: bool) -> Pod {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some(format!("web-{ip}"));
+        pod.metadata.labels = Some([("app".to_owned(), "web".to_owned())].into());
+        pod.status = Some(PodStatus {
+            phase: Some("Running".into()),
+            pod_ip: Some(ip.into()),
+            conditions: Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        pod
+    }
+
+    /// Applies the Service `web` (port 80 to `target`) and gives its cluster IP.
+    fn apply_web(cluster: &Cluster, target: i32) -> Ipv4Addr {
+        let mut svc = Service::default();
+        svc.metadata.name = Some("web".into());
+        svc.spec = Some(ServiceSpec {
+            selector: Some([("app".to_owned(), "web".to_owned())].into()),
+            ports: Some(vec![ServicePort {
+                port: 80,
+                target_port: Some(IntOrString::Int(target)),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        cluster.apply(ConfigObject::Service(Box::new(svc))).unwrap();
+        let services = cluster.services_in("default");
+        svc_plan::cluster_ip(&services[0]).unwrap()
+    }
+
+    /// The backends a connect works out are kept for the next one, and follow every
+    /// change: a pod turning Ready, a pod listed or unlisted, the Service's update and
+    /// its deletion.
+    #[test]
+    fn kept_backends_follow_the_pods_and_the_service() {
+        let cluster = cluster();
+        let ip = apply_web(&cluster, 8080);
+        let endpoints = || {
+            let backends = cluster.backends(ip, Proto::Tcp, 80).unwrap();
+            let addrs = backends.endpoints.iter().map(|a| a.to_string());
+            addrs.collect::<Vec<_>>()
+        };
+        let a = watch::channel(Arc::new(web("10.244.0.2", false))).0;
+        let listed_a = cluster.register("a", a.subscribe());
+        let a_changed = listed_a.on_status_change();
+        assert!(endpoints().is_empty());
+        assert!(endpoints().is_empty(), "kept, and still right");
+
+        a.send_modify(|p| *Arc::make_mut(p) = web("10.244.0.2", true));
+        a_changed();
+        assert_eq!(endpoints(), ["10.244.0.2:8080"], "a pod turned Ready");
+
+        let b = watch::channel(Arc::new(web("10.244.0.3", true))).0;
+        let listed_b = cluster.register("b", b.subscribe());
+        assert_eq!(endpoints(), ["10.244.0.2:8080", "10.244.0.3:8080"]);
+
+        assert_eq!(apply_web(&cluster, 9090), ip, "an update keeps the IP");
+        assert_eq!(endpoints(), ["10.244.0.2:9090", "10.244.0.3:9090"]);
+
+        drop(listed_a);
+        assert_eq!(endpoints(), ["10.244.0.3:9090"], "a pod unlisted");
+        assert!(cluster.delete_service("default", "web"));
+        assert!(cluster.backends(ip, Proto::Tcp, 80).is_none());
+        assert!(lock(&cluster.services).backends.is_empty(), "none kept");
+        drop(listed_b);
     }
 }

@@ -99,8 +99,9 @@ impl std::fmt::Display for Cidr {
 /// Where a Service sends one of its ports' traffic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Backends {
-    /// The ready endpoints' pod IP and target port.
-    pub endpoints: Vec<SocketAddr>,
+    /// The ready endpoints' pod IP and target port (shared: the directory may keep
+    /// them for the next connection).
+    pub endpoints: Arc<[SocketAddr]>,
     /// `sessionAffinity: ClientIP` and its timeout.
     pub client_ip_affinity: Option<Duration>,
 }
