@@ -191,18 +191,20 @@ pub fn backends(
 ///   (the headless Service) are those, if it is an endpoint of it;
 /// * `<a-b-c-d>.<ns>.pod.cluster.local`: that address.
 ///
-/// `pods` gives the pods a query needs, with their status: those a Service's selector
-/// picks, or with `None` every pod of the namespace (for a pod's address).
-pub fn lookup<P: Borrow<Pod>>(
+/// `service` finds a Service by namespace and name; `pods` gives the pods a query
+/// needs, with their status: those a Service's selector picks, or with `None` every
+/// pod of the namespace (for a pod's address).
+pub fn lookup<S: Borrow<Service>, P: Borrow<Pod>>(
     fqdn: &str,
-    services: &[&Service],
+    service: impl Fn(&str, &str) -> Option<S>,
     pods: impl Fn(Option<&Service>) -> Vec<P>,
 ) -> Option<Vec<IpAddr>> {
     let rest = fqdn.strip_suffix(CLUSTER_DOMAIN)?.strip_suffix('.')?;
     let labels: Vec<&str> = rest.split('.').collect();
     match labels.as_slice() {
         [svc, ns, "svc"] => {
-            let svc = find(services, ns, svc)?;
+            let svc = service(ns, svc)?;
+            let svc = svc.borrow();
             if let Some(ip) = cluster_ip(svc) {
                 return Some(vec![ip.into()]);
             }
@@ -217,7 +219,8 @@ pub fn lookup<P: Borrow<Pod>>(
             (!ips.is_empty()).then_some(ips)
         }
         [host, svc_name, ns, "svc"] => {
-            let svc = find(services, ns, svc_name)?;
+            let svc = service(ns, svc_name)?;
+            let svc = svc.borrow();
             let pods = pods(Some(svc));
             let pod = pods.iter().map(Borrow::borrow).find(|p: &&Pod| {
                 let spec = p.spec.as_ref();
@@ -280,13 +283,6 @@ pub fn warnings(svc: &Service, pods: &[&Pod]) -> Vec<String> {
         }
     }
     out
-}
-
-fn find<'a>(services: &[&'a Service], ns: &str, name: &str) -> Option<&'a Service> {
-    services
-        .iter()
-        .find(|s| namespace_of(&s.metadata) == ns && s.metadata.name.as_deref() == Some(name))
-        .copied()
 }
 
 /// `makeEnvVariableName`: upper case, `-` → `_`.
@@ -442,23 +438,29 @@ mod tests {
         let ip = |s: &str| vec![s.parse::<IpAddr>().unwrap()];
         let svcs = [&s, &h];
         let all = |_: Option<&Service>| pods.iter().collect::<Vec<&Pod>>();
+        let find = |ns: &str, name: &str| {
+            let named = |s: &&&Service| {
+                namespace_of(&s.metadata) == ns && s.metadata.name.as_deref() == Some(name)
+            };
+            svcs.iter().find(named).copied()
+        };
         assert_eq!(
-            lookup("web.default.svc.cluster.local", &svcs, all),
+            lookup("web.default.svc.cluster.local", find, all),
             Some(ip("10.96.0.9"))
         );
         assert_eq!(
-            lookup("db.default.svc.cluster.local", &svcs, all),
+            lookup("db.default.svc.cluster.local", find, all),
             Some(ip("10.244.0.7"))
         );
         assert_eq!(
-            lookup("db-0.db.default.svc.cluster.local", &svcs, all),
+            lookup("db-0.db.default.svc.cluster.local", find, all),
             Some(ip("10.244.0.7"))
         );
         assert_eq!(
-            lookup("10-244-0-8.default.pod.cluster.local", &svcs, all),
+            lookup("10-244-0-8.default.pod.cluster.local", find, all),
             Some(ip("10.244.0.8"))
         );
-        assert_eq!(lookup("web.other.svc.cluster.local", &svcs, all), None);
-        assert_eq!(lookup("web", &svcs, all), None);
+        assert_eq!(lookup("web.other.svc.cluster.local", find, all), None);
+        assert_eq!(lookup("web", find, all), None);
     }
 }

@@ -325,11 +325,13 @@ impl Directory for Cluster {
         // the third label from the end.
         let labels: Vec<&str> = fqdn.split('.').collect();
         let ns = labels.len().checked_sub(4).map(|i| labels[i])?;
-        let services = self.services_in(ns);
-        let refs: Vec<&Service> = services.iter().map(|s| &**s).collect();
-        // Only the pods a query needs: those a Service selects, or for a pod's
-        // address those of the namespace.
-        svc_plan::lookup(fqdn, &refs, |svc| match svc {
+        // The Service a query names, and only the pods it needs: those a Service
+        // selects, or for a pod's address those of the namespace.
+        let service = |ns: &str, name: &str| {
+            let services = lock(&self.services);
+            services.get(&(ns.to_owned(), name.to_owned())).cloned()
+        };
+        svc_plan::lookup(fqdn, service, |svc| match svc {
             Some(svc) => self.pods_selected(svc),
             None => self.pods_in(ns),
         })
