@@ -35,17 +35,10 @@ pub const MAX_SERVICES: usize = 10_000;
 pub(crate) struct ServiceMap {
     by_name: BTreeMap<(String, String), Arc<Service>>,
     by_ip: HashMap<Ipv4Addr, Arc<Service>>,
-    /// The backends last worked out for a cluster IP, protocol and port: at most one
-    /// entry per port of a Service (a port it lacks has none).
-    backends: HashMap<(Ipv4Addr, &'static str, u16), Worked>,
-}
-
-/// Backends as worked out from one Service object and the pods' generation then.
-#[derive(Debug)]
-struct Worked {
-    svc: Arc<Service>,
-    generation: u64,
-    backends: Backends,
+    /// The backends last worked out for a cluster IP, protocol and port, with the pods'
+    /// generation then: at most one entry per port of a Service (a port it lacks has
+    /// none), forgotten with the Service object they came from.
+    backends: HashMap<(Ipv4Addr, &'static str, u16), (u64, Backends)>,
 }
 
 impl ServiceMap {
@@ -86,14 +79,11 @@ impl ServiceMap {
     fn remove(&mut self, key: &(String, String)) -> Option<Arc<Service>> {
         let removed = self.by_name.remove(key)?;
         self.forget_ip(&removed);
-        if let Some(ip) = svc_plan::cluster_ip(&removed) {
-            self.backends.retain(|(at, _, _), _| *at != ip);
-        }
         Some(removed)
     }
 
-    /// The backends worked out before for this port of the Service at `ip`, if neither
-    /// it nor any pod has changed since.
+    /// The backends worked out before for this port of the Service at `ip`, if no pod
+    /// has changed since (a new Service object starts with none).
     fn worked(
         &self,
         ip: Ipv4Addr,
@@ -101,17 +91,19 @@ impl ServiceMap {
         port: u16,
         generation: u64,
     ) -> Option<Backends> {
-        let svc = self.by_ip.get(&ip)?;
-        let w = self.backends.get(&(ip, proto, port))?;
-        (w.generation == generation && Arc::ptr_eq(&w.svc, svc)).then(|| w.backends.clone())
+        let (worked_at, backends) = self.backends.get(&(ip, proto, port))?;
+        (*worked_at == generation).then(|| backends.clone())
     }
 
+    /// Forgets `svc` (replaced or deleted): its cluster IP, and the backends kept for it.
     fn forget_ip(&mut self, svc: &Arc<Service>) {
-        if let Some(ip) = svc_plan::cluster_ip(svc)
-            && self.by_ip.get(&ip).is_some_and(|s| Arc::ptr_eq(s, svc))
-        {
+        let Some(ip) = svc_plan::cluster_ip(svc) else {
+            return;
+        };
+        if self.by_ip.get(&ip).is_some_and(|s| Arc::ptr_eq(s, svc)) {
             self.by_ip.remove(&ip);
         }
+        self.backends.retain(|(at, _, _), _| *at != ip);
     }
 }
 
@@ -304,17 +296,10 @@ impl Directory for Cluster {
             endpoints: endpoints.into(),
             client_ip_affinity,
         };
-        let worked = Worked {
-            svc,
-            generation,
-            backends: backends.clone(),
-        };
         let mut services = lock(&self.services);
         // Kept unless the Service was replaced or deleted meanwhile.
-        if services
-            .by_ip(ip)
-            .is_some_and(|s| Arc::ptr_eq(s, &worked.svc))
-        {
+        if services.by_ip(ip).is_some_and(|s| Arc::ptr_eq(s, &svc)) {
+            let worked = (generation, backends.clone());
             services.backends.insert((ip, proto, port), worked);
         }
         Some(backends)
@@ -417,6 +402,10 @@ mod tests {
         assert_eq!(endpoints(), ["10.244.0.2:8080", "10.244.0.3:8080"]);
 
         assert_eq!(apply_web(&cluster, 9090), ip, "an update keeps the IP");
+        assert!(
+            lock(&cluster.services).backends.is_empty(),
+            "an update forgets"
+        );
         assert_eq!(endpoints(), ["10.244.0.2:9090", "10.244.0.3:9090"]);
 
         drop(listed_a);
