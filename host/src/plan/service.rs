@@ -98,11 +98,17 @@ pub fn target_port(p: &ServicePort, pod: &Pod) -> Option<u16> {
 /// Whether `selector` selects `pod` (every pair is among its labels). An empty selector
 /// selects nothing: such a Service's endpoints are managed by hand.
 fn selects(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
-    let labels = pod.metadata.labels.as_ref();
-    !selector.is_empty()
-        && selector
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    !selector.is_empty() && carries(pod.metadata.labels.as_ref(), selector)
+}
+
+/// Whether `labels` has every pair of `selector`.
+pub(crate) fn carries(
+    labels: Option<&BTreeMap<String, String>>,
+    selector: &BTreeMap<String, String>,
+) -> bool {
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
 /// The endpoints of `svc` among `pods`: pods of its namespace that its selector matches

@@ -80,6 +80,16 @@ impl Cluster {
     }
 }
 
+#[cfg(test)]
+impl Cluster {
+    /// A cluster on the default ranges, for the runtime's unit tests.
+    pub(super) fn for_tests() -> Arc<Self> {
+        use crate::sandbox::net::cluster::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
+        let (pods, services) = (DEFAULT_POD_CIDR.parse(), DEFAULT_SERVICE_CIDR.parse());
+        Cluster::new(ClusterNetwork::new(pods.unwrap(), services.unwrap()).unwrap())
+    }
+}
+
 /// An update the API server would refuse: the object, the field and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {namespace}/{name}: {message}")]
@@ -292,19 +302,6 @@ mod tests {
         watch::channel(Arc::new(pod)).0
     }
 
-    fn test_cluster() -> Arc<Cluster> {
-        let network = ClusterNetwork::new(
-            crate::sandbox::net::cluster::DEFAULT_POD_CIDR
-                .parse()
-                .unwrap(),
-            crate::sandbox::net::cluster::DEFAULT_SERVICE_CIDR
-                .parse()
-                .unwrap(),
-        )
-        .unwrap();
-        Cluster::new(network)
-    }
-
     fn names(cluster: &Cluster) -> Vec<String> {
         cluster
             .pods()
@@ -321,7 +318,7 @@ mod tests {
 
     #[test]
     fn lists_pods_by_namespace_and_name_until_unregistered() {
-        let cluster = test_cluster();
+        let cluster = Cluster::for_tests();
         let (b, a, other) = (
             pod("default", "b", "1"),
             pod("default", "a", "2"),
@@ -355,7 +352,7 @@ mod tests {
     #[test]
     fn services_are_bounded() {
         use k8s_openapi::api::core::v1::{Service, ServiceSpec};
-        let cluster = test_cluster();
+        let cluster = Cluster::for_tests();
         let service = |name: String| {
             let mut s = Service::default();
             s.metadata.name = Some(name);
@@ -379,7 +376,7 @@ mod tests {
     fn services_are_found_by_cluster_ip() {
         use crate::sandbox::net::netns::Proto;
         use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
-        let cluster = test_cluster();
+        let cluster = Cluster::for_tests();
         let apply = |name: &str, port: i32| {
             let mut s = Service::default();
             s.metadata.name = Some(name.into());
@@ -441,7 +438,7 @@ mod tests {
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\nimmutable: true\ndata: {k: one}\n",
         )
         .unwrap();
-        let cluster = test_cluster();
+        let cluster = Cluster::for_tests();
         cluster.apply_all(file.objects).unwrap();
         let mut changes = cluster.objects.subscribe();
         let batch = crate::spec::load(
@@ -477,7 +474,7 @@ mod tests {
     /// change, see `Shared::update_status`) is a change of the cluster's pods.
     #[test]
     fn a_status_change_is_a_change_of_the_pods() {
-        let cluster = test_cluster();
+        let cluster = Cluster::for_tests();
         let status = pod("default", "a", "1");
         let registration = cluster.register("1", status.subscribe());
         let changed = registration.on_status_change();
@@ -494,7 +491,7 @@ mod tests {
 
     #[test]
     fn a_registration_outliving_its_cluster_is_harmless() {
-        let cluster = test_cluster();
+        let cluster = Cluster::for_tests();
         let status = pod("default", "a", "1");
         let registration = cluster.register("1", status.subscribe());
         drop(cluster);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
-use crate::plan::service::namespace_of;
+use crate::plan::service::{carries, namespace_of};
 
 /// One listed pod: its status, and what it was listed under.
 #[derive(Debug)]
@@ -121,11 +121,8 @@ impl Listed {
             return Vec::new();
         };
         let carries_all = |uid: &&String| {
-            self.by_uid.get(*uid).is_some_and(|e| {
-                selector
-                    .iter()
-                    .all(|(k, v)| e.labels.get(k).is_some_and(|l| l == v))
-            })
+            let entry = self.by_uid.get(*uid);
+            entry.is_some_and(|e| carries(Some(&e.labels), selector))
         };
         self.statuses(rarest.iter().filter(carries_all))
     }

@@ -330,14 +330,7 @@ mod tests {
     use tokio::sync::watch;
 
     use super::*;
-    use crate::sandbox::ClusterNetwork;
-    use crate::sandbox::net::cluster::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
     use crate::spec::ConfigObject;
-
-    fn cluster() -> Arc<Cluster> {
-        let (pods, services) = (DEFAULT_POD_CIDR.parse(), DEFAULT_SERVICE_CIDR.parse());
-        Cluster::new(ClusterNetwork::new(pods.unwrap(), services.unwrap()).unwrap())
-    }
 
     /// A running pod `app: web` at `ip`, Ready or not.
     fn web(ip: &str, ready: bool) -> Pod {
@@ -380,7 +373,7 @@ mod tests {
     /// its deletion.
     #[test]
     fn kept_backends_follow_the_pods_and_the_service() {
-        let cluster = cluster();
+        let cluster = Cluster::for_tests();
         let ip = apply_web(&cluster, 8080);
         let endpoints = || {
             let backends = cluster.backends(ip, Proto::Tcp, 80).unwrap();
