@@ -30,6 +30,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        // A closed stderr (`2>&1 | head`) is not an error of the run: by default the
+        // subscriber reports a failed write with `eprintln!`, which panics in whatever
+        // task logged (a pod's supervisor).
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();

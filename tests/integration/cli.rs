@@ -8,6 +8,7 @@
 //! nothing leaks into `/tmp/wasmpod` or `~/.cache` (see `cli/harness.rs`, which
 //! `examples.rs` uses too).
 
+mod closed_output;
 mod harness;
 mod log;
 mod run_dir;

@@ -57,3 +57,38 @@ async fn a_handle_dropped_unstarted_removes_its_run_directory() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A layer of the embedding program's tracing subscriber that panics on the pod's
+/// events (as `tracing-subscriber`'s `fmt` did on a closed stderr).
+struct PanicsOnPodEvents;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PanicsOnPodEvents {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target().starts_with("wasmpod::supervisor") {
+            panic!("the embedding program's subscriber panics");
+        }
+    }
+}
+
+/// A supervisor that panics leaves no one waiting on its pod: `wait()` returns Failed,
+/// the status says Failed, and the log and event streams end (before, a reader of them
+/// waited for ever, and so did `wasmpod run`). The subscriber is this thread's, where the
+/// test's runtime drives the pod's supervisor.
+#[tokio::test]
+async fn a_supervisor_that_panics_fails_its_pod_and_ends_its_streams() {
+    use tracing_subscriber::layer::SubscriberExt;
+    const SIDECAR: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: panics}\nspec:\n  restartPolicy: Never\n  initContainers:\n  - name: sidecar\n    image: busybox\n    restartPolicy: Always\n    command: ['sleep', '3600']\n  containers:\n  - name: app\n    image: busybox\n    command: ['sleep', '3600']\n";
+    let subscriber = tracing_subscriber::registry().with(PanicsOnPodEvents);
+    let _panics = tracing::subscriber::set_default(subscriber);
+    let started = start(SIDECAR, options()).await;
+    let ran = tokio::time::timeout(
+        Duration::from_secs(120),
+        started.finish(Duration::from_secs(600)),
+    )
+    .await
+    .expect("the pod's wait and streams end");
+    assert_eq!(ran.phase(), "Failed");
+    let status = ran.outcome.pod.status.as_ref().expect("a status");
+    assert_eq!(status.phase.as_deref(), Some("Failed"));
+    assert_eq!(status.reason.as_deref(), Some("SupervisorFailed"));
+}

@@ -165,9 +165,16 @@ impl Runtime {
         let shared_for_task = shared.clone();
         let (runtime, secrets) = (self.clone(), options.pull_secrets.clone());
         let outbound_hosts = options.allow_outbound.clone();
+        let ends = Ends {
+            shared: shared.clone(),
+            ended: false,
+        };
         tokio::spawn(async move {
+            // The whole guard, not only the field the task sets.
+            let mut ends = ends;
             // Dropped without start: nothing ran; leave quietly.
             if start_rx.await.is_err() {
+                ends.ended = true;
                 drop(temp);
                 return;
             }
@@ -192,6 +199,7 @@ impl Runtime {
                     drop(listed);
                     let ended = (crate::supervisor::Phase::Pending, *stop_rx.borrow());
                     let _ = done_tx.send(Some(ended));
+                    ends.ended = true;
                     return;
                 };
                 driver.plan = Arc::new(plan);
@@ -212,6 +220,7 @@ impl Runtime {
             drop(listed);
             step!("ended");
             let _ = done_tx.send(Some((phase, *stop_rx.borrow())));
+            ends.ended = true;
         });
         step!("created");
         Ok(PodHandle {
@@ -439,6 +448,36 @@ type Loaded = (
         crate::plan::ImageConfig,
     )>,
 );
+
+/// Ends what a pod's supervisor publishes when its task ends, also when it ends without
+/// finishing (a panic: an embedding program's tracing subscriber that panics on a closed
+/// stderr, say; or its runtime shut down): the log and event streams end, and a pod that
+/// had not ended is Failed. So no reader of them and no caller of [`PodHandle::wait`] is
+/// left waiting on a pod nothing supervises. Its containers are killed as the task's
+/// driver, and with it their instances, is dropped.
+struct Ends {
+    shared: Arc<Shared>,
+    /// The task finished its work (the pod ended, or never ran).
+    ended: bool,
+}
+
+impl Drop for Ends {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.shared.update_status(|pod| {
+                let status = pod.status.get_or_insert_with(Default::default);
+                if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+                    return false;
+                }
+                status.phase = Some("Failed".into());
+                status.reason = Some("SupervisorFailed".into());
+                status.message = Some("the pod's supervisor stopped on an internal error".into());
+                true
+            });
+        }
+        self.shared.close();
+    }
+}
 
 /// A pod's temporary run directory, removed when dropped by
 /// [`crate::sandbox::discard`]: its path is free at once, and unlike
