@@ -23,8 +23,10 @@ struct Remover {
     done: Condvar,
 }
 
+/// The remover, started by the first tree queued.
+static REMOVER: OnceLock<Remover> = OnceLock::new();
+
 fn remover() -> &'static Remover {
-    static REMOVER: OnceLock<Remover> = OnceLock::new();
     REMOVER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<PathBuf>();
         let spawned = std::thread::Builder::new()
@@ -149,9 +151,12 @@ pub(super) fn set_aside(root: &Path) -> Option<PathBuf> {
     std::fs::rename(root, &aside).ok().map(|()| aside)
 }
 
-/// Waits until every tree [`discard`]ed so far is removed.
+/// Waits until every tree [`discard`]ed so far is removed: at once, starting no
+/// thread, if none was ever queued.
 pub fn drain_discarded() {
-    let r = remover();
+    let Some(r) = REMOVER.get() else {
+        return;
+    };
     let mut pending = lock(&r.pending);
     while *pending > 0 {
         pending = r.done.wait(pending).unwrap_or_else(|e| e.into_inner());
