@@ -11,6 +11,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::{Digest as _, Sha256};
+
 /// The guest binaries this crate exposes: (constant name, binary name).
 const GUESTS: &[(&str, &str)] = &[
     ("TOOLBOX", "toolbox"),
@@ -114,10 +116,15 @@ fn main() {
         path_str(&proxy)
     ));
     for (constant, bin) in GUESTS {
+        let wasm = built(&target_dir, bin);
+        // Its digest, so that a process using it does not compute it again.
+        let digest: [u8; 32] = Sha256::digest(std::fs::read(&wasm).unwrap()).into();
         generated.push_str(&format!(
             "/// The `{bin}` guest component (built from `guests/{bin}`).\n\
-             pub const {constant}: &[u8] = include_bytes!({:?});\n",
-            path_str(&built(&target_dir, bin))
+             pub const {constant}: &[u8] = include_bytes!({:?});\n\
+             /// The SHA-256 digest of [`{constant}`].\n\
+             pub const {constant}_SHA256: [u8; 32] = {digest:?};\n",
+            path_str(&wasm)
         ));
     }
     // Test-only guests: exposed by path, never embedded in the binary.

@@ -6,8 +6,8 @@
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use wasmtime::component::Component;
@@ -177,15 +177,16 @@ impl ImageError {
 /// cannot exhaust the host.
 pub const MAX_IMAGE_BYTES: u64 = 512 * 1024 * 1024;
 
-/// An image's bytes and their SHA-256 digest (the compile-once key).
-pub(crate) type Content = (Arc<[u8]>, [u8; 32]);
+/// An image's bytes and their SHA-256 digest (the compile-once key). A built-in image's
+/// bytes are the binary's own, not a copy.
+pub(crate) type Content = (Bytes, [u8; 32]);
 
 /// Reads an image and digests it: a built-in or a file. A registry image is read from the
 /// file its pull left in the store ([`read_file`]); a malformed name is its error.
 pub(crate) fn read(source: &ImageSource) -> Result<Content, ImageError> {
     match source {
         ImageSource::Builtin(b) => read_builtin(*b, builtin_bytes(*b)),
-        ImageSource::File(path) => Ok(digest(Arc::from(read_file(path)?))),
+        ImageSource::File(path) => Ok(digest(read_file(path)?)),
         ImageSource::Registry(r) => Err(ImageError::Pull {
             image: r.to_string(),
             message: "a registry image is read from the image store once pulled".into(),
@@ -199,24 +200,25 @@ pub(crate) fn read(source: &ImageSource) -> Result<Content, ImageError> {
 /// A pulled image's content: the layer file in the store, digested again as it is read (its
 /// digest is the layer digest, so compiled code is cached by it).
 pub(crate) fn read_layer(path: &Path) -> Result<Content, ImageError> {
-    Ok(digest(Arc::from(read_file(path)?)))
+    Ok(digest(read_file(path)?))
 }
 
 /// An image's bytes with their digest.
-fn digest(bytes: Arc<[u8]>) -> Content {
+fn digest(bytes: Vec<u8>) -> Content {
     let d: [u8; 32] = Sha256::digest(&bytes).into();
-    (bytes, d)
+    (Bytes::from(bytes), d)
 }
 
-/// A built-in image's bytes, or `None` when the library is built without
-/// its `builtin-images` feature.
-fn builtin_bytes(image: BuiltinImage) -> Option<&'static [u8]> {
+/// A built-in image's bytes and their digest (computed when the guests were built), or
+/// `None` when the library is built without its `builtin-images` feature.
+fn builtin_bytes(image: BuiltinImage) -> Option<(&'static [u8], [u8; 32])> {
     #[cfg(feature = "builtin-images")]
     {
+        use wasmpod_guests as g;
         Some(match image {
-            BuiltinImage::Toolbox => wasmpod_guests::TOOLBOX,
-            BuiltinImage::Httpd => wasmpod_guests::HTTPD,
-            BuiltinImage::Agnhost => wasmpod_guests::AGNHOST,
+            BuiltinImage::Toolbox => (g::TOOLBOX, g::TOOLBOX_SHA256),
+            BuiltinImage::Httpd => (g::HTTPD, g::HTTPD_SHA256),
+            BuiltinImage::Agnhost => (g::AGNHOST, g::AGNHOST_SHA256),
         })
     }
     #[cfg(not(feature = "builtin-images"))]
@@ -226,20 +228,14 @@ fn builtin_bytes(image: BuiltinImage) -> Option<&'static [u8]> {
     }
 }
 
-/// A built-in image's content from its bytes as [`builtin_bytes`] gives
-/// them (`None`: not compiled in, an error). A builtin image is the same for
-/// the whole process, so it is copied and digested once.
-fn read_builtin(image: BuiltinImage, bytes: Option<&'static [u8]>) -> Result<Content, ImageError> {
-    static TOOLBOX: OnceLock<Content> = OnceLock::new();
-    static HTTPD: OnceLock<Content> = OnceLock::new();
-    static AGNHOST: OnceLock<Content> = OnceLock::new();
-    let bytes = bytes.ok_or(ImageError::BuiltinNotCompiledIn { image })?;
-    let cell = match image {
-        BuiltinImage::Toolbox => &TOOLBOX,
-        BuiltinImage::Httpd => &HTTPD,
-        BuiltinImage::Agnhost => &AGNHOST,
-    };
-    Ok(cell.get_or_init(|| digest(Arc::from(bytes))).clone())
+/// A built-in image's content from what [`builtin_bytes`] gives (`None`: not compiled in,
+/// an error): neither copied nor digested in the process.
+fn read_builtin(
+    image: BuiltinImage,
+    builtin: Option<(&'static [u8], [u8; 32])>,
+) -> Result<Content, ImageError> {
+    let (bytes, digest) = builtin.ok_or(ImageError::BuiltinNotCompiledIn { image })?;
+    Ok((Bytes::from_static(bytes), digest))
 }
 
 /// Reads an image file: a regular file of at most [`MAX_IMAGE_BYTES`].
@@ -556,6 +552,20 @@ mod tests {
         if cfg!(feature = "builtin-images") {
             let (bytes, _) = read.expect("the toolbox is compiled in");
             assert!(wasmparser::Parser::is_component(&bytes));
+            // The digests computed when the guests were built are the bytes' digests.
+            for image in [
+                BuiltinImage::Toolbox,
+                BuiltinImage::Httpd,
+                BuiltinImage::Agnhost,
+            ] {
+                let (bytes, digest) =
+                    super::read(&ImageSource::Builtin(image)).expect("compiled in");
+                assert_eq!(
+                    digest,
+                    <[u8; 32]>::from(Sha256::digest(&bytes)),
+                    "{image:?}"
+                );
+            }
         } else {
             let err = read.expect_err("the toolbox is not compiled in");
             assert!(

@@ -448,7 +448,7 @@ impl Runtime {
     pub(crate) async fn compile_content(
         &self,
         name: String,
-        bytes: std::sync::Arc<[u8]>,
+        bytes: bytes::Bytes,
         digest: [u8; 32],
     ) -> Result<Compiled, ImageError> {
         let cell = {
