@@ -66,5 +66,9 @@ fn main() -> ExitCode {
         }
     };
     output::flush();
+    // Nothing is left to do on the runtime's threads (the pods ended, and the library's
+    // runtime, dropped with the command's future, removed what it had to): the process
+    // ends without waiting for each worker to wind down.
+    rt.shutdown_background();
     code
 }
