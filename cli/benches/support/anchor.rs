@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Warm runs of each command.
-const ROUNDS: usize = 15;
+/// Warm runs of each command: with 15, the medians of runs a minute apart moved by
+/// 0.2x on a quiet machine.
+const ROUNDS: usize = 41;
 
 /// One timed process run; panics unless it succeeds and prints `expect`.
 fn timed(cmd: &mut Command, expect: &str) -> Duration {
