@@ -471,7 +471,11 @@ impl Drop for Ends {
                 }
                 status.phase = Some("Failed".into());
                 status.reason = Some("SupervisorFailed".into());
-                status.message = Some("the pod's supervisor stopped on an internal error".into());
+                status.message = Some(
+                    "the pod's supervisor stopped before the pod ended: it panicked, or the \
+                     tokio runtime driving it shut down"
+                        .into(),
+                );
                 true
             });
         }
