@@ -28,6 +28,20 @@ pub(crate) fn runtime(engine: &EngineArgs) -> Result<Runtime, Failure> {
     Ok(Runtime::new(config)?)
 }
 
+/// Once the pods are stopping (a signal, `--timeout`), the next Ctrl-C or SIGTERM ends the
+/// process at once, as a second Ctrl-C does for `docker compose`: a pod in a long grace
+/// period (a `preStop` hook, a guest told to stop that does not) is not waited for.
+pub(crate) fn exit_on_next_signal() {
+    tokio::spawn(async {
+        shutdown_signal().await;
+        crate::output::note(
+            "signal received while stopping: exiting now, without waiting for the pods",
+        );
+        let _ = tokio::task::spawn_blocking(crate::output::flush).await;
+        std::process::exit(crate::exit::EXIT_FORCED.into());
+    });
+}
+
 /// Resolves at Ctrl-C or, on Unix, SIGTERM.
 pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]

@@ -8,6 +8,9 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
 /// Exit status: stopped by `--timeout`.
 pub const EXIT_TIMEOUT: u8 = 124;
+/// Exit status: a signal came while the pods were stopping, and the process ended at once
+/// (128 + SIGINT, as a shell reports a second Ctrl-C).
+pub const EXIT_FORCED: u8 = 130;
 
 /// A failure to report and the exit status it maps to.
 pub struct Failure {

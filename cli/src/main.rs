@@ -1,7 +1,8 @@
 //! The `wasmpod` command-line tool: a thin client of the `wasmpod` library.
 //!
 //! Exit status of `wasmpod run`: 0 when the pod Succeeded, 1 when it Failed,
-//! 2 for invalid input (nothing ran), 124 when stopped by `--timeout`.
+//! 2 for invalid input (nothing ran), 124 when stopped by `--timeout`, 130 when a
+//! second Ctrl-C or SIGTERM ended it while the pods stopped.
 
 mod args;
 mod engine;

@@ -8,7 +8,7 @@ use wasmpod::spec::LoadedFile;
 use wasmpod::{BackoffPolicy, Error, Outcome, Phase, PodHandle, RunOptions, Runtime, StopReason};
 
 use super::args::{RunArgs, ValidateArgs};
-use super::engine::{runtime, shutdown_signal};
+use super::engine::{exit_on_next_signal, runtime, shutdown_signal};
 use super::exit::{EXIT_FAILED, EXIT_INVALID, EXIT_SUCCEEDED, EXIT_TIMEOUT, Failure};
 use super::manifests::{base_dir, load};
 use super::output::{Output, Printer, note, spawn_printer};
@@ -289,16 +289,19 @@ async fn wait_all(
                 note(&format!("failed to pull an image: stopping ({message})"));
                 stopping = true;
                 failure = Some(message);
+                exit_on_next_signal();
                 handles.iter().for_each(PodHandle::stop);
             }
             _ = &mut deadline, if !stopping => {
                 note("timeout reached: stopping");
                 stopping = true;
+                exit_on_next_signal();
                 handles.iter().for_each(|h| h.stop_with(StopReason::Timeout));
             }
             _ = shutdown_signal(), if !stopping => {
-                note("stopping (signal received)");
+                note("stopping (signal received; another one exits at once)");
                 stopping = true;
+                exit_on_next_signal();
                 handles.iter().for_each(PodHandle::stop);
             }
         }

@@ -223,8 +223,12 @@ pub async fn wait(
         () = deadline => {
             note("timeout reached: stopping");
             timed_out = true;
+            crate::engine::exit_on_next_signal();
         }
-        () = shutdown_signal() => note("stopping (signal received)"),
+        () = shutdown_signal() => {
+            note("stopping (signal received; another one exits at once)");
+            crate::engine::exit_on_next_signal();
+        }
     }
     let (deployments, others): (Vec<&WorkloadHandle>, Vec<&WorkloadHandle>) =
         workloads.iter().partition(|w| w.kind() == "Deployment");

@@ -12,6 +12,7 @@ mod closed_output;
 mod harness;
 mod log;
 mod run_dir;
+mod signals;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
