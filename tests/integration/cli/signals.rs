@@ -38,19 +38,24 @@ fn started(ws: &Workspace, yaml: &str) -> Child {
         .stderr(stderr)
         .spawn()
         .expect("start wasmpod");
-    let t0 = Instant::now();
-    while !stderr_of(ws.dir.path()).contains("Started") {
-        assert!(
-            t0.elapsed() < LIMIT,
-            "the app never started:\n{}",
-            stderr_of(ws.dir.path())
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    await_stderr(ws.dir.path(), "Started");
     // The handler is installed as the run starts waiting, before the event is printed; a
     // margin all the same.
     std::thread::sleep(Duration::from_millis(200));
     child
+}
+
+/// Waits until the run's stderr holds `text` (failing after [`LIMIT`]).
+fn await_stderr(dir: &Path, text: &str) {
+    let t0 = Instant::now();
+    while !stderr_of(dir).contains(text) {
+        assert!(
+            t0.elapsed() < LIMIT,
+            "no {text:?} on stderr:\n{}",
+            stderr_of(dir)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn stderr_of(dir: &Path) -> String {
@@ -98,15 +103,7 @@ fn a_second_sigterm_while_stopping_exits_at_once_with_130() {
     let ws = Workspace::new();
     let mut child = started(&ws, SLOW_TO_STOP);
     sigterm(&child);
-    let t0 = Instant::now();
-    while !stderr_of(ws.dir.path()).contains("stopping (signal received") {
-        assert!(
-            t0.elapsed() < LIMIT,
-            "no stop:\n{}",
-            stderr_of(ws.dir.path())
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    await_stderr(ws.dir.path(), "stopping (signal received");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.try_wait().expect("try_wait").is_none(),
