@@ -14,6 +14,7 @@
 //!   137 (killed after the grace period, like SIGKILL). Those are decided by
 //!   the supervisor, which aborts the future returned by [`run`].
 
+pub(crate) mod content;
 pub mod cpu;
 pub mod http;
 pub mod image;
