@@ -162,7 +162,6 @@ impl Runtime {
             objects: self.cluster().watch_objects(),
             execs,
         };
-        let shared_for_task = shared.clone();
         let (runtime, secrets) = (self.clone(), options.pull_secrets.clone());
         let outbound_hosts = options.allow_outbound.clone();
         let ends = Ends {
@@ -181,7 +180,7 @@ impl Runtime {
             step!("supervisor");
             if let Some((failed, _)) = failed_pull {
                 let mut stop = stop_rx.clone();
-                let shared = &shared_for_task;
+                let shared = &ends.shared;
                 let loaded = pull_backoff::until_loaded(
                     &runtime,
                     &driver.plan,
