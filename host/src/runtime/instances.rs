@@ -113,7 +113,11 @@ impl Slots {
                     let mapped = mappings();
                     if mapped + room > limit {
                         return Err(format!(
-                            "the runtime already runs {n} instances and the process holds                              {mapped} memory mappings, near the kernel's vm.max_map_count =                              {limit} (raise it with `sysctl vm.max_map_count=...`;                              RuntimeConfig::max_instances asks for more)"
+                            "the runtime already runs {n} instances and the process holds \
+                             {mapped} memory mappings, near the kernel's \
+                             vm.max_map_count = {limit} (raise it with \
+                             `sysctl vm.max_map_count=...`; \
+                             RuntimeConfig::max_instances asks for more)"
                         ));
                     }
                 }
@@ -191,6 +195,7 @@ mod tests {
                 err.contains("vm.max_map_count") && err.contains("memory mappings"),
                 "{err}"
             );
+            assert!(!err.contains("  "), "one space between words: {err:?}");
         }
         slots.map_limit = Some(usize::MAX / 2);
         assert!(slots.take().is_ok(), "with room, the start goes ahead");
