@@ -59,6 +59,61 @@ async fn spinning_guest_neither_starves_its_sibling_nor_resists_stop() {
     assert_eq!(run.phase(), "Failed");
 }
 
+/// The epoch ticker parks while no instance lives; a guest that starts after
+/// the runtime has been idle must still be interrupted at every tick. With
+/// one guest thread, a spinner that were never interrupted would keep its
+/// sibling from ever running.
+#[tokio::test]
+async fn after_an_idle_while_a_spinning_guest_is_still_interrupted() {
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasmpod-cache");
+    let runtime = wasmpod::Runtime::new(
+        wasmpod::RuntimeConfig::default()
+            .with_cache_dir(Some(cache))
+            .with_guest_threads(1),
+    )
+    .expect("runtime");
+    let yaml = pod(
+        "idle-then-spin",
+        "  terminationGracePeriodSeconds: 0\n",
+        "",
+        &[
+            "  - name: spinner\n    image: busybox\n    command: [spin]\n".to_string(),
+            sh("sibling", "sleep 0.2; echo done"),
+        ]
+        .concat(),
+    );
+    for round in 0..2 {
+        // Idle for longer than the ticker waits before it parks (100 ms).
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut file = wasmpod::spec::load(&yaml).expect("valid pod");
+        let handle = runtime
+            .create(file.pods.remove(0), options())
+            .await
+            .expect("created");
+        handle.start();
+        let mut rx = handle.watch();
+        let sibling_done = tokio::time::timeout(
+            Duration::from_secs(60),
+            rx.wait_for(|p| terminated_code(&status_of(p, "sibling")) == Some(0)),
+        )
+        .await
+        .map(|seen| seen.map(|_| ()));
+        let pod = handle.pod();
+        assert!(
+            matches!(sibling_done, Ok(Ok(_))),
+            "round {round}: the sibling never ran to its end beside the spinner: {:#?}",
+            pod.status
+        );
+        assert!(
+            is_running(&pod, "spinner"),
+            "round {round}: {:#?}",
+            pod.status
+        );
+        handle.stop();
+        handle.wait().await;
+    }
+}
+
 #[tokio::test]
 async fn guest_without_term_trap_is_stopped_at_once_despite_a_long_grace() {
     let yaml = pod(

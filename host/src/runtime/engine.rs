@@ -1,10 +1,8 @@
 //! The engines a runtime is built on: wasmtime's configuration (epoch
-//! interruption, the instance allocator), the guest executor's size, and the
-//! thread that advances an engine's epoch.
+//! interruption, the instance allocator) and the guest executor's size. The
+//! thread that advances the engines' epochs is `ticker`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -53,20 +51,4 @@ pub(super) fn guest_threads(config: &RuntimeConfig) -> usize {
         .guest_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1)
-}
-
-/// Advances the engine's epoch every `tick` until the runtime is dropped.
-pub(super) fn spawn_ticker(engine: wasmtime::EngineWeak, tick: Duration, stop: Arc<AtomicBool>) {
-    std::thread::Builder::new()
-        .name("wasmpod-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(tick);
-                match engine.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
-                }
-            }
-        })
-        .expect("failed to spawn the epoch ticker thread");
 }

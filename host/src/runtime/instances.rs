@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::ticker::Ticker;
+
 /// Memory mappings one idle instance holds at most, measured with the
 /// density benchmark (`cli/benches/density.rs`): its fiber stack and guard
 /// page, its linear memory's accessible part, copy-on-write image and
@@ -38,6 +40,8 @@ pub(crate) struct Slots {
     /// `vm.max_map_count`, where known: checked against the process's real
     /// mapping count as instances pile up (see [`Slots::take`]).
     map_limit: Option<usize>,
+    /// Woken when the count leaves zero (it parks while no instance lives).
+    ticker: Option<Ticker>,
 }
 
 /// Past this many live instances, every [`CHECK_EVERY`]th start counts the
@@ -78,7 +82,18 @@ impl Slots {
             max,
             bound,
             map_limit: max_map_count,
+            ticker: None,
         }
+    }
+
+    /// The count of live instances (what `ticker` watches).
+    pub(crate) fn live_count(&self) -> Arc<AtomicUsize> {
+        self.live.clone()
+    }
+
+    /// Wakes `ticker` whenever an instance starts while none lived.
+    pub(crate) fn wake_on_start(&mut self, ticker: Ticker) {
+        self.ticker = Some(ticker);
     }
 
     /// The most instances at once.
@@ -96,12 +111,18 @@ impl Slots {
     pub(crate) fn take(&self) -> Result<Slot, String> {
         let taken = self
             .live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            // Sequentially consistent, against the ticker's park (see `ticker`).
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < self.max).then_some(n + 1)
             });
         match (taken, self.bound) {
             (Ok(n), _) => {
                 let slot = Slot(self.live.clone());
+                if n == 0
+                    && let Some(ticker) = &self.ticker
+                {
+                    ticker.wake();
+                }
                 // The per-instance estimate depends on the images (a second
                 // memory is two mappings more): measure while there is room
                 // for the next CHECK_EVERY instances at twice the estimate.

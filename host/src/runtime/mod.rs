@@ -21,6 +21,7 @@ mod progress;
 pub(crate) mod registry;
 mod services;
 mod stacks;
+mod ticker;
 
 pub(crate) use cluster::Registration;
 pub use cluster::{ApplyError, Cluster};
@@ -32,14 +33,14 @@ pub use registry::{Credential, ImageRecord, LayerProgress, PullSecret, SecretErr
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
 use wasmtime::Engine;
 
-use engine::{build_engine, guest_threads, spawn_ticker};
+use engine::{build_engine, guest_threads};
 
 use crate::container::image::{self, ImageError};
 use crate::container::link::Linkers;
@@ -84,7 +85,8 @@ pub struct RuntimeConfig {
     /// the instance pool ([`pooled_instances`](Self::pooled_instances)) is
     /// this big, or 1 GiB if that is more.
     pub memory_reservation: Option<u64>,
-    /// How often guests are interrupted to yield (epoch tick).
+    /// How often guests are interrupted to yield (epoch tick). The ticker
+    /// runs only while instances live: an idle runtime wakes no thread.
     pub epoch_tick: Duration,
     /// Worker threads for guests (default: the number of CPUs).
     pub guest_threads: Option<usize>,
@@ -265,7 +267,8 @@ struct Inner {
     /// Compiled images by content digest; each is compiled once per process.
     images: Mutex<HashMap<[u8; 32], Arc<OnceCell<Compiled>>>>,
     guests: Option<tokio::runtime::Runtime>,
-    stop_ticker: Arc<AtomicBool>,
+    /// Advances the engines' epochs while instances live.
+    ticker: ticker::Ticker,
     /// Live instances against [`RuntimeConfig::max_instances`].
     slots: instances::Slots,
     cluster: Arc<Cluster>,
@@ -280,7 +283,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
+        self.ticker.stop();
         if let Some(rt) = self.guests.take() {
             rt.shutdown_background();
         }
@@ -345,8 +348,9 @@ impl Runtime {
             .enable_all()
             .build()
             .map_err(RuntimeError::Executor)?;
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.weak(), config.epoch_tick, stop_ticker.clone());
+        let mut slots = instances::Slots::new(config.max_instances, instances::max_map_count());
+        let ticker = ticker::Ticker::spawn(engine.weak(), config.epoch_tick, slots.live_count());
+        slots.wake_on_start(ticker.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 artifacts: config
@@ -361,8 +365,8 @@ impl Runtime {
                 config: config.clone(),
                 images: Mutex::default(),
                 guests: Some(guests),
-                stop_ticker,
-                slots: instances::Slots::new(config.max_instances, instances::max_map_count()),
+                ticker,
+                slots,
                 cluster: Cluster::new(network),
                 compiling: progress::Board::default(),
                 registry: registry::Registry::new(

@@ -33,7 +33,8 @@ use std::sync::{Arc, OnceLock, Weak, mpsc};
 
 use wasmtime::{Engine, PoolingAllocationConfig};
 
-use super::engine::{build_engine, guest_threads, spawn_ticker};
+use super::engine::{build_engine, guest_threads};
+use super::ticker::Ticker;
 use super::{Runtime, RuntimeConfig, artifacts};
 use crate::container::image::Image;
 use crate::container::limits::{MAX_MEMORY_BYTES, MAX_TABLE_ELEMENTS};
@@ -120,7 +121,7 @@ impl Runtime {
                 set_up(
                     inner.pool.clone(),
                     inner.config.clone(),
-                    inner.stop_ticker.clone(),
+                    inner.ticker.clone(),
                 );
             }
             return on_demand();
@@ -195,13 +196,13 @@ impl Drop for Place {
 }
 
 /// Sets the pool up into `slot` on a thread of its own, its engine's epoch
-/// advanced until `stop`.
-pub(super) fn set_up(slot: Slot, config: RuntimeConfig, stop: Arc<AtomicBool>) {
+/// advanced by the runtime's `ticker`.
+pub(super) fn set_up(slot: Slot, config: RuntimeConfig, ticker: Ticker) {
     let spawned = std::thread::Builder::new()
         .name("wasmpod-pool".into())
         .spawn(move || {
             let pool = Pool::new(&config).map(|pool| {
-                spawn_ticker(pool.engine.weak(), config.epoch_tick, stop);
+                ticker.add_engine(pool.engine.weak());
                 Arc::new(pool)
             });
             let _ = slot.set(pool);
