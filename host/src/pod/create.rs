@@ -318,14 +318,34 @@ impl Runtime {
         plan: &mut PodPlan,
         secrets: &[crate::PullSecret],
     ) -> Result<HashMap<Slot, Compiled>, Error> {
-        let mut images = HashMap::new();
+        let mut images: HashMap<Slot, Compiled> = HashMap::new();
         let slots: Vec<Slot> = (0..plan.init_containers.len())
             .map(Slot::Init)
             .chain((0..plan.containers.len()).map(Slot::Regular))
             .collect();
+        // A file or built-in image used by several containers is read (and
+        // digested) once: each later use takes the first's load.
+        let same_as: Vec<Option<usize>> = slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                let source = &slot.plan(plan).source;
+                if !matches!(
+                    source,
+                    plan::ImageSource::File(_) | plan::ImageSource::Builtin(_)
+                ) {
+                    return None;
+                }
+                slots[..i]
+                    .iter()
+                    .position(|earlier| &earlier.plan(plan).source == source)
+            })
+            .collect();
         let loads: Vec<_> = slots
             .iter()
-            .map(|slot| {
+            .zip(&same_as)
+            .filter(|(_, same)| same.is_none())
+            .map(|(slot, _)| {
                 let c = slot.plan(plan);
                 let (runtime, source, policy) = (self.clone(), c.source.clone(), c.pull_policy);
                 let (image, secrets) = (c.image.clone(), secrets.to_vec());
@@ -374,8 +394,16 @@ impl Runtime {
             })
             .collect();
         // All at once: the pulls wait on their registries together.
-        let loaded = futures_util::future::join_all(loads).await;
-        for (slot, loaded) in slots.into_iter().zip(loaded) {
+        let mut loaded = futures_util::future::join_all(loads).await.into_iter();
+        for (&slot, same) in slots.iter().zip(same_as) {
+            if let Some(first) = same {
+                // Loaded without an error (else this returned at the first),
+                // and neither pulled nor a compat image.
+                let image = images[&slots[first]].clone();
+                images.insert(slot, image);
+                continue;
+            }
+            let loaded = loaded.next().expect("one load per slot without a same_as");
             let c = slot.plan(plan);
             match loaded {
                 Ok((image, pulled, compat)) => {

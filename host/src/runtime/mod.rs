@@ -412,9 +412,12 @@ impl Runtime {
         let (bytes, digest) = match source {
             // Builtins are in memory, read and digested once per process.
             ImageSource::Builtin(_) => image::read(&src)?,
-            ImageSource::File(_) => tokio::task::spawn_blocking(move || image::read(&src))
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?,
+            ImageSource::File(path) => {
+                tracing::debug!(path = %path.display(), "reading an image file");
+                tokio::task::spawn_blocking(move || image::read(&src))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+            }
             // Pulled before (`ensure_image`): its layer in the image store.
             ImageSource::Registry(r) if self.inner.registry.is_compat(r) => {
                 return Err(ImageError::Link {
