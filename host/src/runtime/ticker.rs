@@ -106,6 +106,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn run(state: &State, tick: Duration) {
+    // Known before this thread can park, whether or not `spawn` has set it yet.
+    let _ = state.thread.set(std::thread::current());
     let mut idle_since: Option<Instant> = None;
     while !state.stop.load(Ordering::SeqCst) {
         if state.live.load(Ordering::SeqCst) == 0 {
