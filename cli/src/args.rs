@@ -109,6 +109,11 @@ pub struct RunArgs {
     /// The run directory for logs and volumes (default: a new directory under the system temp dir).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
+    /// Remove each pod's directories when it ends, as `docker run --rm` removes its
+    /// container: logs and volumes go to a temporary directory (in memory where there is
+    /// one) instead of a run directory that is kept.
+    #[arg(long, conflicts_with = "run_dir")]
+    pub rm: bool,
     /// Rotate a container's log file before it grows past this size, as the
     /// kubelet's containerLogMaxSize (a quantity: 10Mi, 500Ki, 1G, 4096).
     #[arg(long, value_parser = parse_log_size, default_value = "10Mi")]

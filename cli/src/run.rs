@@ -79,11 +79,15 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     }
     // Pods of workloads have generated names: their lines are always `pod/container`.
     let several = loaded.pods.len() > 1 || !loaded.workloads.is_empty();
+    // `--rm`: no run directory; the library gives each pod a temporary one, removed with it.
     let run_root = match &args.run_dir {
-        Some(d) => d.clone(),
-        None => default_run_dir(&loaded)?,
+        _ if args.rm => None,
+        Some(d) => Some(d.clone()),
+        None => Some(default_run_dir(&loaded)?),
     };
-    note(&format!("run directory: {}", run_root.display()));
+    if let Some(root) = &run_root {
+        note(&format!("run directory: {}", root.display()));
+    }
 
     let mut handles: Vec<PodHandle> = Vec::new();
     let workloads = std::mem::take(&mut loaded.workloads);
@@ -100,10 +104,12 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         options.pull_secrets = crate::images::pull_secrets(&rt, &p);
         // A failed pull ends the run (exit 2) instead of waiting Pending as on a node.
         options.fail_on_pull_error = true;
-        options.run_dir = Some(if several {
-            run_root.join(&name)
-        } else {
-            run_root.clone()
+        options.run_dir = run_root.as_ref().map(|root| {
+            if several {
+                root.join(&name)
+            } else {
+                root.clone()
+            }
         });
         options.backoff = BackoffPolicy::new(args.backoff_initial, args.backoff_max);
         options.allow_outbound = args.allow_outbound.clone();
@@ -129,7 +135,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         }
     }
 
-    let settings = crate::workloads::Settings::of(&args, &run_root);
+    let settings = crate::workloads::Settings::of(&args, run_root.as_deref());
     let workloads = match crate::workloads::create(&rt, workloads, &bases, &settings).await {
         Ok(w) => w,
         Err(e) => {

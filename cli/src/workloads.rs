@@ -28,7 +28,8 @@ const JOB_BACKOFF: Duration = Duration::from_secs(10);
 pub struct Settings {
     /// Options for each pod (its run directory and base directory are set per workload).
     run: RunOptions,
-    /// Where each workload's pods run: `run_root/<workload name>/<pod name>`.
+    /// Where each workload's pods run: `run_root/<workload name>/<pod name>`; `None`: in
+    /// temporary directories, removed with each pod.
     run_root: Option<PathBuf>,
     /// The Job backoff factor; `None`: 1.
     job_backoff_factor: Option<f64>,
@@ -36,7 +37,7 @@ pub struct Settings {
 
 impl Settings {
     /// The settings `wasmpod run`'s flags give.
-    pub fn of(args: &RunArgs, run_root: &Path) -> Self {
+    pub fn of(args: &RunArgs, run_root: Option<&Path>) -> Self {
         let mut run = RunOptions::default()
             .with_backoff(wasmpod::BackoffPolicy::new(
                 args.backoff_initial,
@@ -50,7 +51,7 @@ impl Settings {
         run.allow_outbound = args.allow_outbound.clone();
         Self {
             run,
-            run_root: Some(run_root.to_path_buf()),
+            run_root: run_root.map(Path::to_path_buf),
             job_backoff_factor: Some(
                 args.backoff_initial.as_secs_f64() / JOB_BACKOFF.as_secs_f64(),
             ),

@@ -68,3 +68,71 @@ fn roots_of_a_run_directory_on_disk_are_in_memory_and_removed_at_the_end() {
     assert!(ws.run_dir().join("logs/app/0.log").is_file(), "{ran}");
     assert!(!ws.run_dir().join("containers").exists(), "{ran}");
 }
+
+/// Everything under `dir`, as paths relative to it.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `wasmpod run` keeps a new run directory under the temp dir, for its logs;
+/// with `--rm` nothing of the run is left there (its pods' directories are
+/// temporary, removed with each pod), and the output is the same. `--rm` with
+/// `--run-dir` is refused: that directory is the user's.
+#[test]
+fn rm_leaves_nothing_behind_where_a_plain_run_keeps_its_run_directory() {
+    let ws = Workspace::new();
+    let file = ws.write(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: rm}\nspec:\n  restartPolicy: Never\n  \
+         volumes:\n  - {name: scratch, emptyDir: {}}\n  containers:\n  - name: app\n    \
+         image: busybox\n    command: ['sh', '-c', 'echo kept > /scratch/f && cat /scratch/f']\n    \
+         volumeMounts:\n    - {name: scratch, mountPath: /scratch}\n",
+    );
+    let run = |tmp: &Path, extra: &[&str]| {
+        std::fs::create_dir(tmp).unwrap();
+        let mut cmd = Command::new(crate::support::wasmpod_bin());
+        cmd.args(["run", "--color", "never", "--cache-dir"])
+            .arg(super::shared_cache())
+            .args(extra)
+            .arg(&file)
+            .env("TMPDIR", tmp)
+            .env_remove("XDG_RUNTIME_DIR");
+        spawn(cmd, None).finish(LIMIT)
+    };
+    let kept = ws.dir.path().join("tmp-kept");
+    let ran = run(&kept, &[]);
+    ran.assert_code(0);
+    assert_eq!(ran.lines_of("app"), ["kept"], "{ran}");
+    let left = tree(&kept);
+    assert!(
+        left.iter()
+            .any(|p| p.starts_with("wasmpod/runs/rm-") && p.ends_with("logs/app/0.log")),
+        "a plain run keeps its logs: {left:?}\n{ran}"
+    );
+
+    let removed = ws.dir.path().join("tmp-rm");
+    let ran = run(&removed, &["--rm"]);
+    ran.assert_code(0);
+    assert_eq!(ran.lines_of("app"), ["kept"], "{ran}");
+    assert!(
+        !ran.notes().iter().any(|n| n.contains("run directory")),
+        "{ran}"
+    );
+    assert_eq!(tree(&removed), Vec::<String>::new(), "{ran}");
+
+    let refused = ws.run(&["--rm", &file]);
+    refused.assert_code(2);
+    refused.assert_stderr_has("--rm");
+}
