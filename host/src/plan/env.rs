@@ -256,9 +256,10 @@ impl PodPlan {
         })
     }
 
-    /// Every ConfigMap and Secret the pod needs that `objects` lacks, and every missing key
-    /// (optional references left out), each as the kubelet's message, sorted and without
-    /// repeats: what `wasmpod run`, where nothing can change, reports before anything runs.
+    /// Every ConfigMap and Secret the pod needs that `objects` lacks, every missing key
+    /// (optional references left out), and every `subPathExpr` that cannot expand, each as
+    /// the kubelet's message, sorted and without repeats: what `wasmpod run`, where nothing
+    /// can change, reports before anything runs.
     pub fn missing_references(&self, objects: &ConfigObjects) -> Vec<String> {
         let mut out = std::collections::BTreeSet::new();
         let spec = self.pod.spec.as_ref();
@@ -298,6 +299,15 @@ impl PodPlan {
                 for message in problems {
                     out.insert(format!("volume {:?}: {message}", v.name));
                 }
+            }
+        }
+        // A `subPathExpr` that cannot expand from its container's environment (where that
+        // can be built): the container would wait with `CreateContainerConfigError` too.
+        for c in self.init_containers.iter().chain(&self.containers) {
+            if let Ok(start) = self.start_env(c, objects)
+                && let Err(message) = c.with_sub_path_exprs(&start.env)
+            {
+                out.insert(format!("container {:?}: {message}", c.name));
             }
         }
         out.into_iter().collect()

@@ -444,6 +444,7 @@ fn resolve_container(
             mount_path: m.mount_path.clone(),
             read_only: m.read_only.unwrap_or(false),
             sub_path: m.sub_path.clone().filter(|s| !s.is_empty()),
+            sub_path_expr: m.sub_path_expr.clone().filter(|s| !s.is_empty()),
         })
         .collect();
     let restart_policy = match kind {

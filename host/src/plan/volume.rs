@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{ContainerKind, PodPlan};
+use super::{ContainerKind, ContainerPlan, PodPlan};
 
 /// One mount of a volume into a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,65 @@ pub struct MountPlan {
     pub read_only: bool,
     /// A sub-directory of the volume to mount instead of its root.
     pub sub_path: Option<String>,
+    /// `subPathExpr`: [`MountPlan::sub_path`] expanded from the container's
+    /// environment at each start ([`ContainerPlan::with_sub_path_exprs`]).
+    pub sub_path_expr: Option<String>,
+}
+
+/// The longest expansion of a `subPathExpr` (`PATH_MAX`).
+pub const MAX_SUB_PATH_EXPANSION: usize = 4096;
+
+impl ContainerPlan {
+    /// The container with each mount's `subPathExpr` expanded from `env` (its
+    /// environment at this start) into its `subPath`, as the kubelet's `makeMounts`
+    /// does; `None` when no mount has one.
+    ///
+    /// # Errors
+    /// The kubelet's message, for a container waiting with `CreateContainerConfigError`:
+    /// a referenced variable that is unset or empty, an expansion that is an absolute
+    /// path or has a `..` element, or one longer than [`MAX_SUB_PATH_EXPANSION`].
+    pub fn with_sub_path_exprs(
+        &self,
+        env: &[(String, String)],
+    ) -> Result<Option<ContainerPlan>, String> {
+        if self.mounts.iter().all(|m| m.sub_path_expr.is_none()) {
+            return Ok(None);
+        }
+        let mut expanded = self.clone();
+        for m in &mut expanded.mounts {
+            let Some(expr) = m.sub_path_expr.as_deref() else {
+                continue;
+            };
+            let missing = std::cell::RefCell::new(std::collections::BTreeSet::new());
+            let lookup = |name: &str| {
+                // The last definition of a name is the one a process sees.
+                let value = env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
+                if value.is_none_or(|v| v.is_empty()) {
+                    missing.borrow_mut().insert(name.to_owned());
+                }
+                Some(value.map_or("", String::as_str))
+            };
+            let sub = crate::spec::expand::expand_bounded(expr, lookup, MAX_SUB_PATH_EXPANSION)
+                .map_err(|e| format!("subPathExpr {expr:?} {e}"))?;
+            let missing = missing.into_inner();
+            if !missing.is_empty() {
+                let names: Vec<String> = missing.into_iter().collect();
+                return Err(format!("missing value for {}", names.join(", ")));
+            }
+            if sub.starts_with('/') {
+                return Err(format!(
+                    "error SubPath `{sub}` must not be an absolute path"
+                ));
+            }
+            if sub.split('/').any(|part| part == "..") {
+                return Err(format!(
+                    "unable to provision SubPath `{sub}`: must not contain '..'"
+                ));
+            }
+            m.sub_path = Some(sub).filter(|s| !s.is_empty());
+        }
+        Ok(Some(expanded))
+    }
 }
 
 /// What backs a volume.
@@ -188,5 +247,74 @@ mod tests {
         assert_eq!(SizeLimit::from_bytes(3 << 30).text, "3Gi");
         assert_eq!(SizeLimit::from_bytes(1536).text, "1536");
         assert_eq!(SizeLimit::from_bytes(0).text, "0");
+    }
+}
+
+#[cfg(test)]
+mod sub_path_expr_tests {
+    use std::path::Path;
+
+    fn container(mounts: &str) -> super::ContainerPlan {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes:\n  - {{name: v, emptyDir: {{}}}}\n  \
+             containers:\n  - name: app\n    image: busybox\n    volumeMounts:\n{mounts}"
+        );
+        let file = crate::spec::load(&yaml).expect("valid test pod");
+        let plan =
+            crate::plan::resolve(&file.pods[0].document.pod, Path::new("/")).expect("resolves");
+        plan.containers[0].clone()
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn expressions_expand_from_the_environment_into_sub_paths() {
+        let c = container(
+            "    - {name: v, mountPath: /logs, subPathExpr: 'logs/$(POD)-$(N)/$$(POD)'}\n    \
+             - {name: v, mountPath: /plain, subPath: fixed}\n    - {name: v, mountPath: /whole}\n",
+        );
+        // The last definition of a name wins, as in the process's environment.
+        let e = env(&[("POD", "old"), ("N", "1"), ("POD", "web")]);
+        let expanded = c
+            .with_sub_path_exprs(&e)
+            .unwrap()
+            .expect("a mount has an expression");
+        let subs: Vec<_> = expanded
+            .mounts
+            .iter()
+            .map(|m| m.sub_path.as_deref())
+            .collect();
+        assert_eq!(subs, [Some("logs/web-1/$(POD)"), Some("fixed"), None]);
+        assert!(
+            container("    - {name: v, mountPath: /a, subPath: s}\n")
+                .with_sub_path_exprs(&e)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn what_the_kubelet_refuses_is_its_message() {
+        let c = container("    - {name: v, mountPath: /a, subPathExpr: '$(A)$(B)/$(C)'}\n");
+        let err = c.with_sub_path_exprs(&env(&[("B", "")])).unwrap_err();
+        assert_eq!(err, "missing value for A, B, C");
+        let err = c.with_sub_path_exprs(&env(&[("A", "/tmp"), ("B", "x"), ("C", "y")]));
+        assert_eq!(
+            err.unwrap_err(),
+            "error SubPath `/tmpx/y` must not be an absolute path"
+        );
+        let err = c.with_sub_path_exprs(&env(&[("A", "."), ("B", "."), ("C", "y")]));
+        assert_eq!(
+            err.unwrap_err(),
+            "unable to provision SubPath `../y`: must not contain '..'"
+        );
+        let long = "x".repeat(super::MAX_SUB_PATH_EXPANSION);
+        let err = c.with_sub_path_exprs(&env(&[("A", &long), ("B", "x"), ("C", "y")]));
+        assert!(err.unwrap_err().contains("expands to more than 4096 bytes"));
     }
 }

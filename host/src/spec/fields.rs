@@ -133,6 +133,7 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.containers[*].volumeMounts[*].mountPath", Accepted),
     ("spec.containers[*].volumeMounts[*].readOnly", Accepted),
     ("spec.containers[*].volumeMounts[*].subPath", Accepted),
+    ("spec.containers[*].volumeMounts[*].subPathExpr", Accepted),
     // Probes: rules are written for livenessProbe and apply to all three.
     ("spec.containers[*].livenessProbe", Honoured),
     ("spec.containers[*].livenessProbe.exec", Accepted),

@@ -520,16 +520,29 @@ impl Checker<'_> {
                     );
                 }
             }
-            if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
-                // `validateLocalDescendingPath`.
-                let sub_path = format!("{path}.subPath");
+            let sub_path = m.sub_path.as_deref().filter(|s| !s.is_empty());
+            let expr = m.sub_path_expr.as_deref().filter(|s| !s.is_empty());
+            if let (Some(_), Some(expr)) = (sub_path, expr) {
+                self.add(
+                    format!("{path}.subPathExpr"),
+                    msg::invalid(
+                        &msg::quote(expr),
+                        "subPathExpr and subPath are mutually exclusive",
+                    ),
+                );
+            }
+            // `validateLocalDescendingPath` of each (an expression's expansion is
+            // checked again when its container starts).
+            for (field, sub) in [("subPath", sub_path), ("subPathExpr", expr)] {
+                let Some(sub) = sub else { continue };
+                let field = format!("{path}.{field}");
                 if sub.starts_with('/') {
                     self.add(
-                        sub_path.clone(),
+                        field.clone(),
                         msg::invalid(&msg::quote(sub), "must be a relative path"),
                     );
                 }
-                self.no_backsteps(sub_path, sub);
+                self.no_backsteps(field, sub);
             }
         }
     }

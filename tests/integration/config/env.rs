@@ -201,3 +201,23 @@ fn wasmpod_run_reports_every_missing_reference_and_exits_2() {
     );
     assert!(!ran.stdout.contains("never"), "{ran}");
 }
+
+/// A `subPathExpr` naming a variable the container does not have would keep it waiting
+/// (`CreateContainerConfigError`); `wasmpod run` reports it with the kubelet's message
+/// and exits 2 before anything runs.
+#[test]
+fn wasmpod_run_reports_a_sub_path_expr_that_cannot_expand_and_exits_2() {
+    let ws = crate::cli::Workspace::new();
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: spe}\nspec:\n  restartPolicy: Never\n  \
+                volumes:\n  - {name: v, emptyDir: {}}\n  containers:\n  - name: app\n    image: busybox\n    \
+                command: ['echo', 'never']\n    env:\n    - {name: SET, value: x}\n    \
+                volumeMounts:\n    - {name: v, mountPath: /a, subPathExpr: '$(SET)/$(UNSET)'}\n";
+    let ran = ws.run_yaml(yaml, &[]);
+    ran.assert_code(2);
+    assert!(
+        ran.stderr
+            .contains("pod/spe: container \"app\": missing value for UNSET"),
+        "{ran}"
+    );
+    assert!(!ran.stdout.contains("never"), "{ran}");
+}

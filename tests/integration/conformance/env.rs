@@ -70,6 +70,73 @@ async fn h3_env_ordering_undefined_and_escape() {
     }
 }
 
+/// A pod whose container mounts an emptyDir whole at /testcontainer and with
+/// `subPathExpr` `$(DIR)` at /logscontainer, `DIR` from `env` (and `POD_NAME`,
+/// the pod's name, from the downward API).
+fn sub_path_expr_pod(name: &str, env: &str, script: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n  \
+         volumes:\n  - {{name: workdir1, emptyDir: {{}}}}\n  containers:\n  - name: app\n    image: busybox\n    \
+         env:\n    - name: POD_NAME\n      valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}\n{env}    \
+         command: ['sh', '-c', '{script}']\n    volumeMounts:\n    \
+         - {{name: workdir1, mountPath: /logscontainer, subPathExpr: $(DIR)}}\n    \
+         - {{name: workdir1, mountPath: /testcontainer}}\n"
+    )
+}
+
+/// expansion.go :: "should allow substituting values in a volume subpath" and "should
+/// succeed in writing subpaths in container": the subPath directory is made, and a
+/// file written through the subPath mount is the file under the whole volume.
+#[tokio::test]
+async fn h5_sub_path_expr_mounts_the_expanded_sub_directory() {
+    let env = var("DIR", "logs/$(POD_NAME)");
+    let script = "echo through-subpath > /logscontainer/x; test -d /testcontainer/logs/h5-subpath && cat /testcontainer/logs/h5-subpath/x; ls /logscontainer";
+    let run = run_pod(&sub_path_expr_pod("h5-subpath", &env, script)).await;
+    assert_eq!(run.phase(), "Succeeded", "{}", run.dump());
+    assert_eq!(run.lines("app"), ["through-subpath", "x"], "{}", run.dump());
+}
+
+/// expansion.go :: "should fail substituting values in a volume subpath with backticks"
+/// and "...with absolute path": an expansion that steps up or is absolute keeps the
+/// container waiting with `CreateContainerConfigError`, the kubelet's message and a
+/// `Failed` event, and nothing runs.
+#[tokio::test]
+async fn h5_sub_path_expr_to_dotdot_or_absolute_waits_with_create_container_config_error() {
+    for (name, dir, message) in [
+        (
+            "h5-dotdot",
+            "..",
+            "unable to provision SubPath `..`: must not contain '..'",
+        ),
+        (
+            "h5-absolute",
+            "/tmp",
+            "error SubPath `/tmp` must not be an absolute path",
+        ),
+    ] {
+        let started = start(
+            &sub_path_expr_pod(name, &var("DIR", dir), "echo ran"),
+            options(),
+        )
+        .await;
+        started
+            .wait_for(Duration::from_secs(60), message, |p| {
+                let w = status_of(p, "app").state.and_then(|s| s.waiting);
+                w.as_ref().and_then(|w| w.reason.as_deref()) == Some("CreateContainerConfigError")
+                    && w.as_ref().and_then(|w| w.message.as_deref()) == Some(message)
+            })
+            .await;
+        let run = started.finish(Duration::from_millis(200)).await;
+        assert_eq!(run.lines("app"), Vec::<String>::new(), "{}", run.dump());
+        assert_eq!(
+            run.event_messages("app", "Failed"),
+            [format!("Error: {message}")],
+            "{}",
+            run.dump()
+        );
+    }
+}
+
 /// docs init-containers.md: an init container writes a file, the app reads
 /// it, and it survives app restarts.
 #[tokio::test]

@@ -64,7 +64,6 @@
 //!   server, no container records to lose.
 //! * G3 "reduce GracePeriodSeconds during runtime": a stop cannot carry its
 //!   own grace period.
-//! * H4 envFrom secrets and H5 subPathExpr: not supported by wasmpod.
 //!
 //! # Found and fixed
 //!

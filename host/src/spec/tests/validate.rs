@@ -290,6 +290,35 @@ fn sub_path_relative_without_dotdot() {
 }
 
 #[test]
+fn sub_path_expr_relative_without_dotdot_and_not_beside_sub_path() {
+    let p = problems(&pod(
+        "  containers:\n  - name: a\n    image: a.wasm\n    volumeMounts:\n    - name: v\n      mountPath: /a\n      subPathExpr: /$(X)\n    - name: v\n      mountPath: /b\n      subPathExpr: $(X)/..\n    - name: v\n      mountPath: /c\n      subPath: s\n      subPathExpr: $(X)\n    - name: v\n      mountPath: /d\n      subPathExpr: logs/$(X)\n  volumes: [{name: v, emptyDir: {}}]\n",
+    ));
+    has(
+        &p,
+        "spec.containers[0].volumeMounts[0].subPathExpr",
+        12,
+        "must be a relative path",
+    );
+    has(
+        &p,
+        "spec.containers[0].volumeMounts[1].subPathExpr",
+        15,
+        "must not contain '..'",
+    );
+    has(
+        &p,
+        "spec.containers[0].volumeMounts[2].subPathExpr",
+        19,
+        "subPathExpr and subPath are mutually exclusive",
+    );
+    assert!(
+        !p.iter().any(|e| e.path.contains("volumeMounts[3]")),
+        "a relative expression is valid: {p:?}"
+    );
+}
+
+#[test]
 fn env_names_and_sources() {
     let p = problems(&pod(
         "  containers:\n  - name: a\n    image: a.wasm\n    env:\n    - value: x\n    - name: A=B\n    - name: BOTH\n      value: x\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n    - name: NONE\n      valueFrom: {}\n    - name: ok name.with-chars\n",

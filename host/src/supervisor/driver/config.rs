@@ -116,27 +116,35 @@ impl Run {
                 Some(env)
             }
             Err(message) => {
-                if self.gate.first_time(Some(slot), &message) {
-                    self.d.shared.event(Event::warning(
-                        "Failed",
-                        Some(&c.name),
-                        format!("Error: {message}"),
-                    ));
-                }
-                let rec = self.d.obs.record_mut(slot);
-                if matches!(rec.state, State::Terminated(_)) {
-                    rec.wait_to_restart("CreateContainerConfigError", message);
-                } else {
-                    rec.state = State::Waiting {
-                        reason: "CreateContainerConfigError".into(),
-                        message: Some(message),
-                    };
-                }
-                self.gate.blocked.retain(|&(s, _)| s != slot);
-                self.gate.blocked.push((slot, self.gate.generation));
+                self.config_error(slot, message);
                 None
             }
         }
+    }
+
+    /// Marks `slot` waiting with `CreateContainerConfigError` and `message` (announced
+    /// once with the kubelet's `Failed` event), until the objects change.
+    pub(super) fn config_error(&mut self, slot: Slot, message: String) {
+        let plan = self.d.plan.clone();
+        let c = slot.plan(&plan);
+        if self.gate.first_time(Some(slot), &message) {
+            self.d.shared.event(Event::warning(
+                "Failed",
+                Some(&c.name),
+                format!("Error: {message}"),
+            ));
+        }
+        let rec = self.d.obs.record_mut(slot);
+        if matches!(rec.state, State::Terminated(_)) {
+            rec.wait_to_restart("CreateContainerConfigError", message);
+        } else {
+            rec.state = State::Waiting {
+                reason: "CreateContainerConfigError".into(),
+                message: Some(message),
+            };
+        }
+        self.gate.blocked.retain(|&(s, _)| s != slot);
+        self.gate.blocked.push((slot, self.gate.generation));
     }
 
     /// The objects changed: what waited on them is tried again, and mounted volumes are

@@ -280,6 +280,15 @@ impl Run {
         let Some(start_env) = self.start_env(slot) else {
             return false;
         };
+        // `subPathExpr`s expand from this start's environment.
+        let expanded = match c.with_sub_path_exprs(&start_env.env) {
+            Ok(expanded) => expanded,
+            Err(message) => {
+                self.config_error(slot, message);
+                return false;
+            }
+        };
+        let c = expanded.as_ref().unwrap_or(c);
         let started_at = Timestamp::now();
         let rec = self.d.obs.record_mut(slot);
         start_instance(rec, &self.d.backoff, Instant::now(), started_at);
