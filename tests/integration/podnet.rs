@@ -431,3 +431,32 @@ async fn a_crashing_server_closes_its_connections() {
         run.dump()
     );
 }
+
+/// `spec.hostAliases` resolve in the pod, as the kubelet's `/etc/hosts` entries do (any
+/// case, a final dot or not), before the cluster's DNS; other names still do not.
+#[tokio::test]
+async fn host_aliases_resolve_to_their_addresses_in_the_pod() {
+    let client = sh(
+        "client",
+        &format!(
+            "{}; echo via-alias | nc -w 5 backend.test 8080; echo again | nc -w 5 OTHER.example. 8080; nc -z -w 2 unknown.test 8080 2>/dev/null || echo unknown-failed",
+            wait_port(8080)
+        ),
+        "",
+    );
+    let aliases = "  hostAliases:\n  - ip: 127.0.0.1\n    hostnames: [backend.test, other.example]\n  - ip: 10.255.0.1\n    hostnames: [unused.test]\n";
+    let yaml = pod(
+        "aliases",
+        &format!("{}{aliases}", never()),
+        &sidecars(&sidecar("echo", "nc -lk -e -p 8080")),
+        &client,
+    );
+    let run = run_pod(&yaml).await;
+    assert_eq!(run.phase(), "Succeeded", "{}", run.dump());
+    assert_eq!(
+        run.lines("client"),
+        ["via-alias", "again", "unknown-failed"],
+        "{}",
+        run.dump()
+    );
+}

@@ -170,6 +170,9 @@ pub struct PodPlan {
     pub uid: String,
     /// The hostname guests see (`spec.hostname`, else the pod name).
     pub hostname: String,
+    /// `spec.hostAliases`: names that resolve to an address in this pod, as the
+    /// kubelet's `/etc/hosts` entries do (validated: each IP parses).
+    pub host_aliases: Vec<(std::net::IpAddr, Vec<String>)>,
     /// `spec.restartPolicy`.
     pub restart_policy: RestartPolicy,
     /// `spec.terminationGracePeriodSeconds` (default 30 s).
@@ -371,6 +374,12 @@ pub fn resolve_at(pod: &Pod, base_dir: &Path, address: PodAddress) -> Result<Pod
         namespace,
         uid,
         hostname,
+        host_aliases: spec
+            .host_aliases
+            .iter()
+            .flatten()
+            .filter_map(|a| Some((a.ip.parse().ok()?, a.hostnames.clone().unwrap_or_default())))
+            .collect(),
         restart_policy,
         grace_period,
         init_containers,

@@ -135,7 +135,9 @@ impl Runtime {
         let (start_tx, start_rx) = oneshot::channel();
         let (done_tx, done_rx) = watch::channel(None);
         // The pod's network namespace, shared by its containers.
-        let network = reserved.join(plan.hostname.clone(), plan.namespace.clone());
+        let names = crate::sandbox::net::lookup::PodNames::new(plan.hostname.clone())
+            .with_aliases(plan.host_aliases.clone());
+        let network = reserved.join(names, plan.namespace.clone());
         let (exec_tx, execs) = tokio::sync::mpsc::unbounded_channel();
         let mut driver = Driver {
             instances: Arc::new(WasmInstances {

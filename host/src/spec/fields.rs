@@ -76,6 +76,7 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.activeDeadlineSeconds", Accepted),
     ("spec.readinessGates", Accepted),
     ("spec.hostname", Accepted),
+    ("spec.hostAliases", Accepted),
     // Accepted no-ops: cluster concepts with nothing to do on one machine.
     ("spec.dnsPolicy", Accepted),
     ("spec.enableServiceLinks", Accepted),

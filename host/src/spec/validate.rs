@@ -234,6 +234,26 @@ impl Checker<'_> {
                 self.name_rule(path, v, dns1123_label(v));
             }
         }
+        // `ValidateHostAliases`.
+        for (i, alias) in spec.host_aliases.iter().flatten().enumerate() {
+            let path = format!("spec.hostAliases[{i}]");
+            if alias.ip.parse::<std::net::IpAddr>().is_err() {
+                self.add(
+                    format!("{path}.ip"),
+                    msg::invalid(
+                        &msg::quote(&alias.ip),
+                        "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                    ),
+                );
+            }
+            for (j, name) in alias.hostnames.iter().flatten().enumerate() {
+                self.name_rule(
+                    &format!("{path}.hostnames[{j}]"),
+                    name,
+                    dns1123_subdomain(name),
+                );
+            }
+        }
 
         let init = spec.init_containers.as_deref().unwrap_or_default();
         let all: HashSet<&str> = init

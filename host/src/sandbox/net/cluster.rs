@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
 use super::conn::Conn;
+use super::lookup::PodNames;
 use super::netns::{Fabric, PodNetwork, Proto};
 use super::queue::Refusal;
 use crate::sync::lock;
@@ -481,15 +482,12 @@ impl Reservation {
     }
 
     /// The pod's network namespace, with the reserved IP, for a pod of
-    /// `namespace`; the IP is free again when it is dropped.
-    pub fn join(
-        mut self,
-        hostname: impl Into<String>,
-        namespace: impl Into<String>,
-    ) -> Arc<PodNetwork> {
+    /// `namespace` whose names are `names`; the IP is free again when it is
+    /// dropped.
+    pub fn join(mut self, names: PodNames, namespace: impl Into<String>) -> Arc<PodNetwork> {
         self.used = true;
         let fabric: Arc<dyn Fabric> = self.network.clone();
-        let net = PodNetwork::in_cluster(fabric, self.ip, hostname.into(), namespace.into());
+        let net = PodNetwork::in_cluster(fabric, self.ip, names, namespace.into());
         lock(&self.network.state)
             .pods
             .insert(self.ip, Arc::downgrade(&net));

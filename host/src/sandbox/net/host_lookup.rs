@@ -21,6 +21,13 @@ impl ip_name_lookup::Host for PodNetView<'_> {
     ) -> SocketResult<Resource<ResolveAddressStream>> {
         self.table.get(&network)?;
         let mut result = resolve(self.net.hostname(), &name);
+        // Then `spec.hostAliases`, as the pod's `/etc/hosts` lists them after its own names.
+        if let Err(ErrorCode::NameUnresolvable) = result {
+            let aliased = self.net.host_alias(&name);
+            if !aliased.is_empty() {
+                result = Ok(aliased);
+            }
+        }
         // In a cluster, other names go to its DNS (Services, pods).
         if let (Err(ErrorCode::NameUnresolvable), Some(cluster)) = (&result, self.net.cluster())
             && let Some(ips) = cluster.lookup(self.net.namespace(), &name)

@@ -6,13 +6,63 @@
 //! IPv4 address (the WIT: never an IPv4-mapped address). In a cluster,
 //! other names go to its DNS ([`super::cluster`]); every other name is
 //! `name-unresolvable`. A name that is not valid domain syntax is
-//! `invalid-argument`.
+//! `invalid-argument`. A pod's `spec.hostAliases` ([`PodNames`]) resolve
+//! after its own names and before the cluster's DNS, as the kubelet's
+//! `/etc/hosts` lists them.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use wasmtime_wasi::p2::Pollable;
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
+
+/// The names a pod's network resolves itself: its hostname (to loopback) and
+/// its `spec.hostAliases`, as the kubelet's `/etc/hosts` for the pod lists them.
+#[derive(Debug, Clone, Default)]
+pub struct PodNames {
+    hostname: String,
+    aliases: Vec<(IpAddr, Vec<String>)>,
+}
+
+impl PodNames {
+    /// A pod whose hostname is `hostname`, without aliases.
+    pub fn new(hostname: impl Into<String>) -> Self {
+        Self {
+            hostname: hostname.into(),
+            aliases: Vec::new(),
+        }
+    }
+
+    /// The pod's hostname.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// With `aliases` (`spec.hostAliases`: an IP and its names, each entry in turn).
+    #[must_use]
+    pub fn with_aliases(mut self, aliases: Vec<(IpAddr, Vec<String>)>) -> Self {
+        self.aliases = aliases;
+        self
+    }
+
+    /// The addresses the aliases give `name` (compared without case and a final
+    /// dot), in their order, each once.
+    pub(super) fn alias(&self, name: &str) -> Vec<IpAddr> {
+        let wanted = name.trim_end_matches('.');
+        let mut found: Vec<IpAddr> = Vec::new();
+        for (ip, names) in &self.aliases {
+            let ip = ip.to_canonical();
+            if names
+                .iter()
+                .any(|n| n.trim_end_matches('.').eq_ignore_ascii_case(wanted))
+                && !found.contains(&ip)
+            {
+                found.push(ip);
+            }
+        }
+        found
+    }
+}
 
 /// Resolves `name` for a pod whose hostname is `hostname`.
 ///
@@ -162,5 +212,25 @@ mod tests {
         assert_eq!(resolve("web", "web"), Ok(lo));
         assert_eq!(resolve("web", "[::1]"), Ok(vec!["::1".parse().unwrap()]));
         assert!(resolve("web", "example.com").is_err());
+    }
+
+    #[test]
+    fn aliases_match_without_case_or_final_dot_in_their_order_each_once() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "fd00::1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let names = PodNames::new("pod").with_aliases(vec![
+            (a, vec!["db.local".into(), "cache".into()]),
+            (b, vec!["DB.local.".into()]),
+            (mapped, vec!["db.local".into()]),
+        ]);
+        assert_eq!(names.alias("db.local"), [a, b]);
+        assert_eq!(names.alias("Db.Local."), [a, b]);
+        assert_eq!(names.alias("cache"), [a]);
+        assert!(
+            names.alias("pod").is_empty(),
+            "the hostname is not an alias"
+        );
+        assert!(names.alias("other").is_empty());
     }
 }

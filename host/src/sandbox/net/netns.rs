@@ -45,6 +45,7 @@ use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 pub use super::address::{Family, Proto, check_local, check_remote};
 pub use super::conn::Conn;
 pub use super::dial::{Dial, Progress};
+use super::lookup::PodNames;
 pub use super::queue::{Datagram, Listener, Mailbox};
 use crate::sync::lock;
 
@@ -129,7 +130,7 @@ impl Tables {
 /// One pod's network namespace. Shared (`Arc`) by every container of the
 /// pod and by [`PodHandle::connect`](crate::PodHandle::connect).
 pub struct PodNetwork {
-    hostname: String,
+    names: PodNames,
     tables: Mutex<Tables>,
     /// The pod's place in a cluster network, if it joined one.
     cluster: Option<Member>,
@@ -179,7 +180,7 @@ impl Drop for PodNetwork {
 impl std::fmt::Debug for PodNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PodNetwork")
-            .field("hostname", &self.hostname)
+            .field("hostname", &self.names.hostname())
             .field("ports", &lock(&self.tables).ports.len())
             .finish()
     }
@@ -189,7 +190,7 @@ impl PodNetwork {
     /// A new, empty namespace for the pod whose hostname is `hostname`.
     pub fn new(hostname: impl Into<String>) -> Arc<Self> {
         Arc::new(Self {
-            hostname: hostname.into(),
+            names: PodNames::new(hostname),
             tables: Mutex::default(),
             cluster: None,
         })
@@ -201,11 +202,11 @@ impl PodNetwork {
     pub(super) fn in_cluster(
         network: Arc<dyn Fabric>,
         ip: Ipv4Addr,
-        hostname: String,
+        names: PodNames,
         namespace: String,
     ) -> Arc<Self> {
         Arc::new(Self {
-            hostname,
+            names,
             tables: Mutex::default(),
             cluster: Some(Member {
                 ip,
@@ -275,7 +276,13 @@ impl PodNetwork {
 
     /// The pod's hostname (it resolves to loopback).
     pub fn hostname(&self) -> &str {
-        &self.hostname
+        self.names.hostname()
+    }
+
+    /// The addresses `spec.hostAliases` gives `name`, in their order (none: the
+    /// name is not an alias).
+    pub fn host_alias(&self, name: &str) -> Vec<IpAddr> {
+        self.names.alias(name)
     }
 
     /// Binds `addr` for `proto` (port 0: an ephemeral port).

@@ -319,6 +319,30 @@ fn sub_path_expr_relative_without_dotdot_and_not_beside_sub_path() {
 }
 
 #[test]
+fn host_aliases_need_an_ip_and_subdomain_names() {
+    let p = problems(&pod(
+        "  hostAliases:\n  - ip: 10.0.0.256\n    hostnames: [ok.example]\n  - ip: fd00::1\n    hostnames: [Bad_Name]\n  containers:\n  - {name: a, image: a.wasm}\n",
+    ));
+    has(
+        &p,
+        "spec.hostAliases[0].ip",
+        7,
+        "must be a valid IP address",
+    );
+    has(
+        &p,
+        "spec.hostAliases[1].hostnames[0]",
+        10,
+        "RFC 1123 subdomain",
+    );
+    assert_eq!(p.len(), 2, "{p:#?}");
+    let w = warnings(&pod(
+        "  hostAliases:\n  - ip: 127.0.0.1\n    hostnames: [db.local]\n  containers:\n  - {name: a, image: a.wasm}\n",
+    ));
+    assert!(w.is_empty(), "hostAliases are honoured: {w:#?}");
+}
+
+#[test]
 fn env_names_and_sources() {
     let p = problems(&pod(
         "  containers:\n  - name: a\n    image: a.wasm\n    env:\n    - value: x\n    - name: A=B\n    - name: BOTH\n      value: x\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n    - name: NONE\n      valueFrom: {}\n    - name: ok name.with-chars\n",
