@@ -149,6 +149,17 @@ impl Outgoing {
         if loopback {
             return Ok(Route::Pod(port));
         }
+        // `spec.hostAliases` name the pod's loopback or cluster addresses here; an alias
+        // to any other address is not followed (a manifest must not point a name the
+        // run allows at another host): such a name goes on as any other.
+        if let Some(&ip) = self.network.host_alias(&host).first() {
+            if ip.is_loopback() {
+                return Ok(Route::Pod(port));
+            }
+            if self.network.cluster().is_some_and(|c| c.routes(ip)) {
+                return Ok(Route::Cluster(std::net::SocketAddr::new(ip, port)));
+            }
+        }
         let allowed = self
             .allowed
             .iter()
@@ -252,6 +263,30 @@ mod tests {
 
     fn route(h: &Outgoing, uri: &str) -> Result<Route, String> {
         h.route(&uri.parse().unwrap()).map_err(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn host_aliases_of_the_loopback_reach_the_pod_and_no_other_host() {
+        use crate::sandbox::net::lookup::PodNames;
+        let names = PodNames::new("web-0").with_aliases(vec![
+            ("127.0.0.1".parse().unwrap(), vec!["backend.test".into()]),
+            (
+                "169.254.169.254".parse().unwrap(),
+                vec!["meta.test".into(), "api.example.com".into()],
+            ),
+        ]);
+        let allowed: Vec<AllowedHost> = vec!["api.example.com".parse().unwrap()];
+        let h = Outgoing::new(PodNetwork::with_names(names), allowed.into());
+        assert_eq!(route(&h, "http://Backend.Test:8080/"), Ok(Route::Pod(8080)));
+        assert_eq!(
+            route(&h, "http://meta.test/latest"),
+            Err("HttpRequestDenied".into())
+        );
+        // The run allows the name, not the manifest's address for it.
+        assert_eq!(
+            route(&h, "http://api.example.com/"),
+            Ok(Route::Host("api.example.com:80".into()))
+        );
     }
 
     #[test]

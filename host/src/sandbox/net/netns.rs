@@ -189,8 +189,13 @@ impl std::fmt::Debug for PodNetwork {
 impl PodNetwork {
     /// A new, empty namespace for the pod whose hostname is `hostname`.
     pub fn new(hostname: impl Into<String>) -> Arc<Self> {
+        Self::with_names(PodNames::new(hostname))
+    }
+
+    /// A new, empty namespace for the pod whose own names are `names`.
+    pub fn with_names(names: PodNames) -> Arc<Self> {
         Arc::new(Self {
-            names: PodNames::new(hostname),
+            names,
             tables: Mutex::default(),
             cluster: None,
         })
