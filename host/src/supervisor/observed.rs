@@ -123,6 +123,20 @@ impl Record {
         }
     }
 
+    /// Waits with `reason` and `message`: a terminated container waits to
+    /// restart ([`wait_to_restart`](Self::wait_to_restart)), any other's
+    /// waiting reason is replaced.
+    pub fn wait_with(&mut self, reason: &str, message: String) {
+        if matches!(self.state, State::Terminated(_)) {
+            self.wait_to_restart(reason, message);
+        } else {
+            self.state = State::Waiting {
+                reason: reason.into(),
+                message: Some(message),
+            };
+        }
+    }
+
     /// The newest termination: the current state's, or while waiting to
     /// restart, the previous instance's.
     pub fn newest_termination(&self) -> Option<&Termination> {

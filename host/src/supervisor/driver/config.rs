@@ -12,7 +12,7 @@
 
 use super::Run;
 use crate::plan::{StartEnv, VolumeSource};
-use crate::supervisor::observed::{Slot, State};
+use crate::supervisor::observed::Slot;
 use crate::supervisor::output::Event;
 
 /// The driver's view of the objects: which version it has seen, and what waits on them.
@@ -134,15 +134,10 @@ impl Run {
                 format!("Error: {message}"),
             ));
         }
-        let rec = self.d.obs.record_mut(slot);
-        if matches!(rec.state, State::Terminated(_)) {
-            rec.wait_to_restart("CreateContainerConfigError", message);
-        } else {
-            rec.state = State::Waiting {
-                reason: "CreateContainerConfigError".into(),
-                message: Some(message),
-            };
-        }
+        self.d
+            .obs
+            .record_mut(slot)
+            .wait_with("CreateContainerConfigError", message);
         self.gate.blocked.retain(|&(s, _)| s != slot);
         self.gate.blocked.push((slot, self.gate.generation));
     }

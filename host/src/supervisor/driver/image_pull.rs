@@ -162,15 +162,10 @@ impl Run {
                     self.d.shared.event(event);
                 }
                 let message = crate::report::chain(&cause);
-                let rec = self.d.obs.record_mut(slot);
-                if matches!(rec.state, State::Terminated(_)) {
-                    rec.wait_to_restart("ErrImagePull", message);
-                } else {
-                    rec.state = State::Waiting {
-                        reason: "ErrImagePull".into(),
-                        message: Some(message),
-                    };
-                }
+                self.d
+                    .obs
+                    .record_mut(slot)
+                    .wait_with("ErrImagePull", message);
                 let policy = &self.d.backoff;
                 let delay = last_delay.map_or(policy.initial, |d| d * 2).min(policy.max);
                 self.pulls.state.insert(
