@@ -240,7 +240,7 @@ fn unhonoured_field_is_a_warning_and_the_pod_still_runs() {
     let yaml = app("Never", "echo ran anyway") + "    securityContext:\n      runAsUser: 1000\n";
     let ran = ws.run_yaml(&yaml, &[]);
     ran.assert_code(0);
-    let warning = "warning: pod \"p\": spec.containers[0].securityContext (line 11): not honoured by wasmpod yet; ignored";
+    let warning = "warning: pod \"p\": spec.containers[0].securityContext.runAsUser (line 12): not honoured by wasmpod yet; ignored";
     assert!(ran.notes().contains(&warning), "{ran}");
     assert_eq!(ran.lines_of("app"), ["ran anyway"], "{ran}");
 }

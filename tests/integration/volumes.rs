@@ -504,3 +504,57 @@ async fn a_pod_without_volumes_leaves_no_directory_behind() {
     assert_eq!(left(&third_stem), Vec::<String>::new());
     assert!(!second.exists());
 }
+
+/// `securityContext.readOnlyRootFilesystem`: the guest cannot write its private root
+/// (`/tmp` included), its mounts stay writable, and so does its termination message's
+/// directory, as the kubelet mounts that file writable into a read-only root; a
+/// container without it writes its `/tmp` as before.
+#[tokio::test]
+async fn read_only_root_filesystem_refuses_root_writes_but_not_mounts_or_the_message() {
+    let try_tmp =
+        "if echo x > /tmp/f 2>/dev/null; then echo tmp-writable; else echo tmp-refused; fi";
+    let locked = sh(
+        "locked",
+        &format!(
+            "{try_tmp}; if mkdir /new 2>/dev/null; then echo root-writable; else echo root-refused; fi; echo y > /data/f && cat /data/f; echo done-msg > /dev/termination-log; exit 3"
+        ),
+        "{name: data, mountPath: /data}",
+        "    securityContext: {readOnlyRootFilesystem: true, runAsNonRoot: true}\n",
+    );
+    let open = sh(
+        "open",
+        try_tmp,
+        "",
+        "    securityContext: {readOnlyRootFilesystem: false}\n",
+    );
+    let yaml = pod(
+        "read-only-root",
+        "Never",
+        "  - {name: data, emptyDir: {}}\n",
+        "",
+        &format!("{locked}{open}"),
+    );
+    let run = run_pod(&yaml).await;
+    // The shell reports the failed redirection itself (wasmtime-wasi refuses it as
+    // `not-permitted`).
+    let locked = run.lines("locked");
+    assert!(
+        locked.len() == 4 && locked[0].starts_with("sh: can't create /tmp/f:"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        locked[1..],
+        ["tmp-refused", "root-refused", "y"],
+        "{}",
+        run.dump()
+    );
+    assert_eq!(run.lines("open"), ["tmp-writable"], "{}", run.dump());
+    let t = terminated_state(&run, "locked");
+    assert_eq!(
+        (t.exit_code, t.message.as_deref()),
+        (3, Some("done-msg\n")),
+        "{}",
+        run.dump()
+    );
+}

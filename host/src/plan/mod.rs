@@ -114,6 +114,9 @@ pub struct ContainerPlan {
     pub reads_objects: bool,
     /// `workingDir`, if set.
     pub working_dir: Option<String>,
+    /// `securityContext.readOnlyRootFilesystem`: the guest cannot write its private
+    /// root (only the directory of its termination message, and its mounts).
+    pub read_only_root: bool,
     /// Volume mounts.
     pub mounts: Vec<MountPlan>,
     /// A container-level `restartPolicy` (not for sidecars, which always restart).
@@ -480,6 +483,11 @@ fn resolve_container(
         env,
         reads_objects: env::reads_objects(c),
         working_dir: c.working_dir.clone(),
+        read_only_root: c
+            .security_context
+            .as_ref()
+            .and_then(|s| s.read_only_root_filesystem)
+            .unwrap_or(false),
         mounts,
         restart_policy,
         restart_rules: c

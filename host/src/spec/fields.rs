@@ -129,6 +129,12 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
         Accepted,
     ),
     ("spec.containers[*].envFrom", Accepted),
+    // securityContext: what a Wasm guest's sandbox can enforce; the rest warns.
+    ("spec.containers[*].securityContext", Honoured),
+    (
+        "spec.containers[*].securityContext.readOnlyRootFilesystem",
+        Accepted,
+    ),
     ("spec.containers[*].volumeMounts", Honoured),
     ("spec.containers[*].volumeMounts[*].name", Accepted),
     ("spec.containers[*].volumeMounts[*].mountPath", Accepted),
@@ -476,8 +482,13 @@ mod tests {
             t("spec.containers[0].lifecycle.preStop.tcpSocket"),
             Warn(NOT_HONOURED)
         );
+        assert_eq!(t("spec.initContainers[0].securityContext"), Honoured);
         assert_eq!(
-            t("spec.initContainers[0].securityContext"),
+            t("spec.initContainers[0].securityContext.readOnlyRootFilesystem"),
+            Accepted
+        );
+        assert_eq!(
+            t("spec.containers[0].securityContext.runAsUser"),
             Warn(NOT_HONOURED)
         );
         assert_eq!(t("spec.containers[0].env[2].valueFrom"), Honoured);

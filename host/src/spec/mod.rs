@@ -42,7 +42,7 @@
 //! assert_eq!(pod.document.pod.metadata.name.as_deref(), Some("hello"));
 //! assert_eq!(
 //!     pod.warnings[0].to_string(),
-//!     "spec.containers[0].securityContext (line 9): not honoured by wasmpod yet; ignored"
+//!     "spec.containers[0].securityContext.runAsUser (line 10): not honoured by wasmpod yet; ignored"
 //! );
 //! ```
 

@@ -399,9 +399,12 @@ impl PodDirs {
             host: root.clone(),
             dir: Arc::new(dir),
             guest: "/".into(),
-            read_only: false,
+            read_only: c.read_only_root,
             cwd: None,
         }];
+        if c.read_only_root {
+            preopens.extend(rootfs::message_dir(c, &root, &preopens[0].dir)?);
+        }
         let mut file_mounts = Vec::new();
         for (m, mount_point) in c.mounts.iter().zip(mount_points) {
             let volume = self.volume(&m.volume)?;

@@ -18,11 +18,12 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt as _, OpenOptions, OpenOptionsExt as _};
 use cap_std::fs::{MetadataExt as _, PermissionsExt as _};
 
-use super::{PodDirs, SandboxError, io_err, lock, spare, trash};
+use super::{PodDirs, Preopen, SandboxError, beneath, io_err, lock, spare, trash};
 use crate::plan::ContainerPlan;
 
 /// The most entries copied from an image into a container's root.
@@ -217,6 +218,35 @@ fn copy_dir(src: &Dir, dest: &Dir, here: &Path, left: &mut u64, max: u64) -> io:
         }
     }
     Ok(())
+}
+
+/// With a read-only root, the directory of `c`'s termination message (`/dev` by
+/// default), writable, as the kubelet mounts the message file writable into a
+/// read-only root filesystem (WASI opens directories, not files); `None` for a
+/// message at the root's top.
+pub(super) fn message_dir(
+    c: &ContainerPlan,
+    root: &Path,
+    dir: &Dir,
+) -> Result<Option<Preopen>, SandboxError> {
+    let message = beneath(
+        "rootfs",
+        "terminationMessagePath",
+        &c.termination_message_path,
+    )?;
+    let Some(parent) = message.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(None);
+    };
+    let opened = dir
+        .open_dir(parent)
+        .map_err(|source| io_err("rootfs", "failed to open", &root.join(parent), source))?;
+    Ok(Some(Preopen {
+        host: root.join(parent),
+        dir: Arc::new(opened),
+        guest: format!("/{}", parent.display()),
+        read_only: false,
+        cwd: None,
+    }))
 }
 
 #[cfg(test)]

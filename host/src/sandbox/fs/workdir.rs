@@ -68,7 +68,7 @@ pub(super) fn preopens(
     }
     let (base, rest, read_only) = match &holder {
         Some((_, m, rest)) => (*m, rest.clone(), m.read_only),
-        None => (root, rel.clone(), false),
+        None => (root, rel.clone(), root.read_only),
     };
     let dir = if rest.as_os_str().is_empty() {
         base.dir.clone()

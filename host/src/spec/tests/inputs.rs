@@ -92,7 +92,7 @@ fn problems_in_items_name_the_item_and_its_line() {
     let file = load(&text).unwrap();
     assert_eq!(
         file.pods[0].warnings[0].to_string(),
-        "items[0].spec.containers[0].securityContext (line 11): not honoured by wasmpod yet; ignored"
+        "items[0].spec.containers[0].securityContext.runAsUser (line 11): not honoured by wasmpod yet; ignored"
     );
     // And objects.
     let err = load(
