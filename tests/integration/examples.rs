@@ -26,6 +26,7 @@ const EXAMPLES: &[&str] = &[
     "config-and-secret.yaml",
     "config-init.yaml",
     "crashloop.yaml",
+    "hardened.yaml",
     "hello.yaml",
     "http-hello.yaml",
     "init-container.yaml",
@@ -109,6 +110,25 @@ fn phase(ws: &Workspace) -> Value {
 
 fn exit_code(pod: &Value, container: &str) -> Value {
     container_status(pod, container)["state"]["terminated"]["exitCode"].clone()
+}
+
+#[test]
+fn hardened() {
+    let ws = Workspace::new();
+    let ran = run_example(&ws, "hardened.yaml", &[]);
+    ran.assert_code(0);
+    // The database through its alias, the read-only root, and the log's directory
+    // named after the pod (subPathExpr) as the whole volume shows it.
+    assert_eq!(
+        ran.lines_of("app"),
+        [
+            "ping from app",
+            "the root filesystem is read-only",
+            "hardened"
+        ],
+        "{ran}"
+    );
+    assert_eq!(phase(&ws), "Succeeded");
 }
 
 #[test]
