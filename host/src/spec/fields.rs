@@ -77,6 +77,8 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.readinessGates", Accepted),
     ("spec.hostname", Accepted),
     ("spec.hostAliases", Accepted),
+    // The pod's securityContext: each field warns, but what the sandbox already holds.
+    ("spec.securityContext", Honoured),
     // Accepted no-ops: cluster concepts with nothing to do on one machine.
     ("spec.dnsPolicy", Accepted),
     ("spec.enableServiceLinks", Accepted),
@@ -313,6 +315,28 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
+/// Whether `value`, a `securityContext` field at `path`, only asks for a restriction every
+/// Wasm guest already has, being no Linux process: `runAsNonRoot: true` (a guest has no
+/// user, root or other), `capabilities` that only drop (it has none), `seccompProfile` of
+/// type `RuntimeDefault` (it makes no system calls). What the Restricted Pod Security
+/// Standard asks for is then no warning; what asks for more (`capabilities.add`,
+/// `Unconfined`, `privileged: true`) or names an identity (`runAsUser`) still is.
+fn held_by_the_sandbox(path: &[Seg], value: &Value) -> bool {
+    let n = path.len();
+    let (Some(Seg::Key(key)), true) = (
+        path.last(),
+        n >= 2 && path[n - 2] == Seg::key("securityContext"),
+    ) else {
+        return false;
+    };
+    match key.as_str() {
+        "runAsNonRoot" => *value == Value::Bool(true),
+        "capabilities" => value.get("add").is_none_or(is_inert),
+        "seccompProfile" => value.get("type").and_then(Value::as_str) == Some("RuntimeDefault"),
+        _ => false,
+    }
+}
+
 /// A value that asks for nothing (`false`, `""`, `[]`, `{}`, null): not worth a warning.
 fn is_inert(v: &Value) -> bool {
     match v {
@@ -351,7 +375,7 @@ fn walk_children(value: &Value, path: &mut Vec<Seg>, loc: &Locator, out: &mut Fo
                     Honoured => walk_children(child, path, loc, out),
                     Accepted => {}
                     Warn(message) => {
-                        if !is_inert(child) {
+                        if !is_inert(child) && !held_by_the_sandbox(path, child) {
                             out.1.push(diagnostic(loc, path, message.to_owned()));
                         }
                     }

@@ -343,6 +343,30 @@ fn host_aliases_need_an_ip_and_subdomain_names() {
 }
 
 #[test]
+fn security_context_warns_only_for_what_the_sandbox_does_not_hold() {
+    // The Restricted Pod Security Standard's fields: every Wasm guest already holds them.
+    let restricted = warnings(&pod(
+        "  securityContext:\n    runAsNonRoot: true\n    seccompProfile: {type: RuntimeDefault}\n  containers:\n  - name: a\n    image: a.wasm\n    securityContext:\n      allowPrivilegeEscalation: false\n      capabilities: {drop: [ALL]}\n      readOnlyRootFilesystem: true\n      runAsNonRoot: true\n      seccompProfile: {type: RuntimeDefault}\n",
+    ));
+    assert!(restricted.is_empty(), "{restricted:#?}");
+    // What asks for more, or names an identity, is not honoured and says so, field by field.
+    let w = warnings(&pod(
+        "  securityContext:\n    runAsUser: 1000\n    seccompProfile: {type: Unconfined}\n  containers:\n  - name: a\n    image: a.wasm\n    securityContext:\n      capabilities: {add: [NET_ADMIN], drop: [ALL]}\n      privileged: true\n      runAsNonRoot: false\n",
+    ));
+    let paths: Vec<&str> = w.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "spec.containers[0].securityContext.capabilities",
+            "spec.containers[0].securityContext.privileged",
+            "spec.securityContext.runAsUser",
+            "spec.securityContext.seccompProfile",
+        ],
+        "{w:#?}"
+    );
+}
+
+#[test]
 fn env_names_and_sources() {
     let p = problems(&pod(
         "  containers:\n  - name: a\n    image: a.wasm\n    env:\n    - value: x\n    - name: A=B\n    - name: BOTH\n      value: x\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n    - name: NONE\n      valueFrom: {}\n    - name: ok name.with-chars\n",
