@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::EngineWeak;
 
+use crate::sync::lock;
+
 /// How long no instance must have lived before the ticker parks. Long
 /// enough that a steady stream of short pods (live most of the time, but
 /// not at every tick) keeps it ticking without a wake per pod.
@@ -99,10 +101,6 @@ impl std::fmt::Debug for Ticker {
             .field("parked", &self.0.parked.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn run(state: &State, tick: Duration) {
