@@ -118,18 +118,24 @@ async fn http_hooks_fail_only_without_a_response() {
 async fn pre_stop_runs_before_the_container_is_told_to_stop() {
     let j = Journal::new();
     let body = format!(
-        "  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', 'trap ''{}; exit 0'' TERM; while true; do sleep 0.05; done']\n{JOURNAL_MOUNT}    lifecycle:\n      preStop:\n        exec: {{command: ['sh', '-c', '{}']}}\n  - name: bad-hook\n    image: busybox\n    command: ['sh', '-c', 'trap ''exit 0'' TERM; while true; do sleep 0.05; done']\n    lifecycle:\n      preStop:\n        exec: {{command: ['false']}}\n",
+        "  containers:\n  - name: app\n    image: busybox\n    command: ['sh', '-c', 'trap ''{}; exit 0'' TERM; {}; while true; do sleep 0.05; done']\n{JOURNAL_MOUNT}    lifecycle:\n      preStop:\n        exec: {{command: ['sh', '-c', '{}']}}\n  - name: bad-hook\n    image: busybox\n    command: ['sh', '-c', 'trap ''exit 0'' TERM; {}; while true; do sleep 0.05; done']\n{JOURNAL_MOUNT}    lifecycle:\n      preStop:\n        exec: {{command: ['false']}}\n",
         Journal::note("app", "term"),
+        Journal::note("app", "trapping"),
         Journal::note("pre-stop", "done"),
+        Journal::note("bad-hook", "trapping"),
     );
     let pod_run = start(&pod(&j, &body), options()).await;
-    pod_run
-        .wait_for(std::time::Duration::from_secs(30), "both running", |p| {
-            ["app", "bad-hook"]
-                .iter()
-                .all(|c| status_of(p, c).state.and_then(|s| s.running).is_some())
-        })
-        .await;
+    // Both traps set (not only the instances running: on a loaded machine a TERM could
+    // otherwise come before the shell reads its `trap`).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while j.count("app", "trapping") + j.count("bad-hook", "trapping") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the traps were never set: {:?}",
+            j.entries()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let run = pod_run.stop().await;
     assert!(
         j.first("pre-stop", "done") < j.first("app", "term"),
