@@ -339,4 +339,39 @@ mod tests {
             "hi"
         );
     }
+
+    /// With a read-only root, the termination message's directory is opened through the
+    /// root: a `dev` planted as a symlink out of the root (a compat image's files, say)
+    /// is an error, and nothing outside is opened or created.
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_roots_message_directory_through_a_planted_symlink_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("out");
+        std::fs::create_dir(&outside).unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink("../out", root.join("dev")).unwrap();
+        let mut c = super::super::tests::plan("", "").containers[0].clone();
+        c.read_only_root = true;
+        let err = message_dir(
+            &c,
+            &root,
+            &Dir::open_ambient_dir(&root, cap_std::ambient_authority()).unwrap(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("failed to open"), "{err}");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        // Inside the root it is the directory the guest writes.
+        std::fs::remove_file(root.join("dev")).unwrap();
+        std::fs::create_dir(root.join("dev")).unwrap();
+        let dev = message_dir(
+            &c,
+            &root,
+            &Dir::open_ambient_dir(&root, cap_std::ambient_authority()).unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((dev.guest.as_str(), dev.read_only), ("/dev", false));
+    }
 }
