@@ -93,20 +93,6 @@ async fn a_supervisor_that_panics_fails_its_pod_and_ends_its_streams() {
     assert_eq!(status.reason.as_deref(), Some("SupervisorFailed"));
 }
 
-/// The lines an embedding program's `fmt` subscriber wrote.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// An image file that several containers of a pod run is read (and digested)
 /// once when the pod is created, not once per container. The subscriber is this
 /// thread's, where `create()` loads the pod's images.
@@ -121,14 +107,7 @@ async fn an_image_file_used_by_several_containers_is_read_once() {
          - name: other\n    image: busybox\n    command: ['true']\n"
     );
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .finish();
+    let subscriber = captured.subscriber();
     let run = {
         let _capture = tracing::subscriber::set_default(subscriber);
         run_pod(&yaml).await
@@ -137,7 +116,7 @@ async fn an_image_file_used_by_several_containers_is_read_once() {
     for (container, line) in [("first", "one"), ("second", "two"), ("third", "three")] {
         assert_eq!(run.lines(container), [line], "{}", run.dump());
     }
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let reads = text
         .lines()
         .filter(|l| l.contains("reading an image file") && l.contains(echo))

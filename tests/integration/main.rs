@@ -19,6 +19,7 @@ mod density;
 mod examples;
 mod exec;
 mod exits;
+mod first_slice;
 mod grpc;
 mod handle;
 mod hooks;

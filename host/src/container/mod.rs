@@ -145,7 +145,12 @@ pub(crate) fn set_yield<T: 'static>(store: &mut Store<T>, meter: Option<Arc<Mete
             store.epoch_deadline_callback(move |_| Ok(meter.on_tick()));
             store.set_epoch_deadline(1);
         }
-        None => store.epoch_deadline_async_yield_and_update(1),
+        None => {
+            store.epoch_deadline_async_yield_and_update(1);
+            // A new store's deadline is epoch 0, already past: without this, every
+            // instance would yield at its first function's entry.
+            store.set_epoch_deadline(1);
+        }
     }
 }
 

@@ -87,8 +87,17 @@ pub struct RuntimeConfig {
     pub memory_reservation: Option<u64>,
     /// How often guests are interrupted to yield (epoch tick). The ticker
     /// runs only while instances live: an idle runtime wakes no thread.
+    ///
+    /// It also bounds an instance's first slice: its instantiation and its run
+    /// until it first waits on a host call or reaches the next tick. That slice
+    /// runs on the thread that starts the instance (its pod's supervisor, on the
+    /// tokio runtime that created the pod), the rest on the guest executor
+    /// ([`guest_threads`](Self::guest_threads)), so that a short-lived instance
+    /// (an init container, an exec probe, a test's pod) ends without a hop between
+    /// threads. At most one tick of guest code per instance start runs there.
     pub epoch_tick: Duration,
-    /// Worker threads for guests (default: the number of CPUs).
+    /// Worker threads for guests past their first slice (see
+    /// [`epoch_tick`](Self::epoch_tick)); default: the number of CPUs.
     pub guest_threads: Option<usize>,
     /// The most instances one pod may run at once — its containers plus the
     /// fresh instances of its exec probes and hooks, which together may take

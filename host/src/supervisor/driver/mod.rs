@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::backoff::{BackoffPolicy, go_duration};
 use super::budget::{InstanceBudget, Use};
 use super::decide::{Action, decide};
-use super::launcher::{Instances, Launcher, Term};
+use super::launcher::{Instances, Kill, Launcher, Term};
 use super::observed::{Observed, Slot, State, Termination};
 use super::output::logs::{self, LogDir};
 use super::output::{Event, Shared, StopReason};
@@ -49,7 +49,7 @@ const MIN_GRACE: Duration = Duration::from_secs(2);
 struct Instance {
     id: u64,
     /// Kills the instance.
-    abort: AbortHandle,
+    abort: Kill,
     /// Asks it to stop.
     term: Arc<dyn Term>,
     started_at: Timestamp,
@@ -369,7 +369,7 @@ impl Run {
             slot,
             Instance {
                 id,
-                abort: handle.abort_handle(),
+                abort: handle.kill(),
                 term: started.term,
                 started_at,
                 kill_code: None,
@@ -397,7 +397,7 @@ impl Run {
             let exit = async {
                 let exit = match exited.await {
                     Ok(exit) => Some(exit),
-                    Err(_) => handle.await.ok(),
+                    Err(_) => handle.exit().await,
                 };
                 // The guest writes no more: its output ends with what it wrote.
                 let _ = ended_tx.send(());

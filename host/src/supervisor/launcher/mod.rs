@@ -9,13 +9,12 @@ mod wasm;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 pub(crate) use wasm::WasmInstances;
 
 use super::budget::{InstanceBudget, Permit, Use};
 use super::observed::Slot;
-use super::task::AbortOnDrop;
 use crate::container::Exit;
 use crate::container::cpu::CpuAccount;
 use crate::sandbox::{CHANNEL_CHUNKS, Chunk, Kept, PodNetwork, Preopen, Stream};
@@ -79,9 +78,8 @@ pub(crate) struct Start {
 
 /// A started instance.
 pub(crate) struct Started {
-    /// Its end: awaiting it gives the exit; aborting it kills the instance
-    /// (the join then fails).
-    pub(crate) exit: JoinHandle<Exit>,
+    /// Its end: [`End::exit`] gives the exit; [`End::kill`] kills the instance.
+    pub(crate) exit: End,
     /// The exit as soon as it is known, before the instance is freed; fails when
     /// only [`Started::exit`] can tell (the instance was killed, or did not start).
     pub(crate) exited: tokio::sync::oneshot::Receiver<Exit>,
@@ -89,6 +87,54 @@ pub(crate) struct Started {
     pub(crate) term: Arc<dyn Term>,
     /// When it runs.
     pub(crate) running: Running,
+}
+
+/// An instance's end.
+pub(crate) enum End {
+    /// It runs as a task (on the guest executor): aborting the task kills it.
+    Task(JoinHandle<Exit>),
+    /// It ended before [`Instances::start`] returned (it could not start, or ran to
+    /// its exit in its first slice); `None`: its host code panicked.
+    Ended(Option<Exit>),
+}
+
+impl End {
+    /// What kills the instance.
+    pub(crate) fn kill(&self) -> Kill {
+        Kill(match self {
+            End::Task(task) => Some(task.abort_handle()),
+            End::Ended(_) => None,
+        })
+    }
+
+    /// How it ended; `None` when it was killed (or its host code panicked).
+    pub(crate) async fn exit(self) -> Option<Exit> {
+        match self {
+            End::Task(task) => task.await.ok(),
+            End::Ended(exit) => exit,
+        }
+    }
+}
+
+/// Kills an instance ([`End::kill`]); nothing once it has ended.
+pub(crate) struct Kill(Option<AbortHandle>);
+
+impl Kill {
+    /// Kills the instance at its next yield (an epoch tick or a host call).
+    pub(crate) fn abort(&self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Kills an instance when dropped.
+struct KillOnDrop(Kill);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Resolves once the instance runs (instantiated, its entry point called);
@@ -118,7 +164,7 @@ impl Term for NoTerm {
 /// An instance that could not start: it ends at once with a `StartError`.
 fn not_started(why: String) -> Started {
     Started {
-        exit: tokio::spawn(async move { Exit::StartError(why) }),
+        exit: End::Ended(Some(Exit::StartError(why))),
         exited: tokio::sync::oneshot::channel().1,
         term: Arc::new(NoTerm),
         running: tokio::sync::oneshot::channel().1,
@@ -194,8 +240,8 @@ impl Launcher {
     pub(crate) async fn exec_capture(&self, argv: &[String]) -> ExecOutcome {
         let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
         let instance = self.start(argv.to_vec(), tx, Use::Exec).exit;
-        // Abort the instance if this future is dropped at the timeout.
-        let guard = AbortOnDrop(instance.abort_handle());
+        // Kill the instance if this future is dropped at the timeout.
+        let guard = KillOnDrop(instance.kill());
         let (mut output, mut stderr) = (Vec::new(), Vec::new());
         while let Some(chunk) = rx.recv().await {
             if output.len() < MAX_OUTPUT {
@@ -205,14 +251,14 @@ impl Launcher {
                 stderr.extend_from_slice(&chunk.bytes);
             }
         }
-        let exit = instance.await;
+        let exit = instance.exit().await;
         drop(guard);
         let text = |mut bytes: Vec<u8>| {
             bytes.truncate(MAX_OUTPUT);
             String::from_utf8_lossy(&bytes).into_owned()
         };
         ExecOutcome {
-            code: exit.ok().map(|e| e.code()),
+            code: exit.map(|e| e.code()),
             output: text(output),
             stderr: text(stderr),
         }

@@ -3,9 +3,14 @@
 //! `wasi:http` component, served by [`container::http::serve`].
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
-use super::{Instances, Repull, Repulled, Start, Started, Term};
+use tokio::runtime::Handle;
+
+use super::{End, Instances, Repull, Repulled, Start, Started, Term};
 use crate::container::http::{self, AllowedHost, ServeConfig};
 use crate::container::{self, Exit, Image, Launch, SharedSignal, TerminationSignal};
 use crate::plan::{ImageSource, PodPlan, PullPolicy};
@@ -43,7 +48,7 @@ impl Instances for WasmInstances {
             Ok(taken) => taken,
             Err(why) => {
                 return Started {
-                    exit: tokio::spawn(async move { container::Exit::StartError(why) }),
+                    exit: End::Ended(Some(Exit::StartError(why))),
                     exited: tokio::sync::oneshot::channel().1,
                     term: signal as Arc<dyn Term>,
                     running: tokio::sync::oneshot::channel().1,
@@ -80,7 +85,8 @@ impl Instances for WasmInstances {
             exited: Some(exited_tx),
             held: Some(Box::new((s.permit, instance_slot, pooled))),
         };
-        let run: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match (image, served) {
+        let guests = self.runtime.guest_handle();
+        let exit = match (image, served) {
             (Image::Http(pre), Some(config)) => match self.listen(config, &launch) {
                 Ok((config, listener)) => {
                     // Before the driver can send TERM: the host drains on it.
@@ -88,18 +94,17 @@ impl Instances for WasmInstances {
                     // Served from now on: it runs.
                     launch.announce_running();
                     let warn = self.warn(slot);
-                    Box::pin(http::serve(engine, launch, pre, listener, config, warn))
+                    End::Task(
+                        guests.spawn(http::serve(engine, launch, pre, listener, config, warn)),
+                    )
                 }
-                Err(e) => Box::pin(async move { Exit::StartError(e) }),
+                Err(e) => End::Ended(Some(Exit::StartError(e))),
             },
-            (Image::Http(_), None) => Box::pin(async {
-                Exit::StartError(
-                    "a wasi:http component has no command to exec: it only handles requests".into(),
-                )
-            }),
-            _ => Box::pin(container::run(engine, launch)),
+            (Image::Http(_), None) => End::Ended(Some(Exit::StartError(
+                "a wasi:http component has no command to exec: it only handles requests".into(),
+            ))),
+            _ => first_slice_here(Box::pin(container::run(engine, launch)), &guests),
         };
-        let exit = self.runtime.guest_handle().spawn(run);
         Started {
             exit,
             exited,
@@ -193,6 +198,37 @@ impl WasmInstances {
         Arc::new(move |message| {
             shared.event(Event::warning("RequestFailed", Some(&name), message));
         })
+    }
+}
+
+/// Runs an instance's first slice on this thread, then the rest, if any, on the guest
+/// executor: a short-lived instance (an init container, an exec probe, a test's pod)
+/// ends without a hop between threads, which on a quiet machine costs more than
+/// the whole run of such an instance.
+///
+/// The first slice is its instantiation and its run until it first waits (a host call
+/// not ready yet) or its first epoch tick, whichever comes first: at most
+/// [`RuntimeConfig::epoch_tick`](crate::RuntimeConfig::epoch_tick) of guest code runs
+/// here. It runs in the guest executor's context, so that what it makes for later (a
+/// timer, a blocking task) belongs to the executor that runs the rest. A panic of the
+/// host code is the instance's end, as it is for the executor's task.
+fn first_slice_here(mut run: Pin<Box<dyn Future<Output = Exit> + Send>>, guests: &Handle) -> End {
+    let first = {
+        let _executor = guests.enter();
+        // The waker is not kept: the executor polls the task it is given at once.
+        let mut cx = Context::from_waker(Waker::noop());
+        std::panic::catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(&mut cx)))
+    };
+    match first {
+        Ok(Poll::Ready(exit)) => End::Ended(Some(exit)),
+        Ok(Poll::Pending) => {
+            tracing::debug!("an instance continues on the guest executor");
+            End::Task(guests.spawn(run))
+        }
+        Err(_) => {
+            tracing::error!("an instance's host code panicked while it started");
+            End::Ended(None)
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::container::Exit;
 use crate::plan::PodPlan;
 use crate::sandbox::{PodDirs, PodNetwork};
 use crate::supervisor::driver::Driver;
-use crate::supervisor::launcher::{Instances, Start, Started, Term};
+use crate::supervisor::launcher::{End, Instances, Start, Started, Term};
 use crate::supervisor::output::{Event, Shared, StopReason};
 use crate::supervisor::{BackoffPolicy, Observed, Phase, status};
 
@@ -234,7 +234,7 @@ impl Instances for Fake {
             Exit::Code(code)
         });
         Started {
-            exit,
+            exit: End::Task(exit),
             exited: tokio::sync::oneshot::channel().1,
             term,
             running,
