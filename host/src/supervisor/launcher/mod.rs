@@ -26,7 +26,7 @@ pub(crate) const MAX_OUTPUT: usize = 1024;
 pub(crate) trait Instances: Send + Sync {
     /// Starts one instance. It holds `start.permit` and `start.output`
     /// until it ends (dropping the output sender ends its log stream);
-    /// aborting [`Started::exit`] kills it.
+    /// [`End::kill`] on [`Started::exit`] kills it. It may have ended by the time it returns.
     fn start(&self, start: Start) -> Started;
 
     /// Pulls `slot`'s image again before the container restarts, as the kubelet's
