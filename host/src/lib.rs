@@ -42,8 +42,9 @@
 //! The library logs through [`tracing`]. Each step of a container's path emits a
 //! `TRACE` event on the target `wasmpod::step`, its `step` field naming it:
 //! `create` and `created` (around [`Runtime::create`]), `supervisor` (the pod is
-//! started), `launch` and `launched` (a container's instance is handed to the guests'
-//! executor), `guest`, `wasi`, `instantiated` and `exited` (on the guest's thread),
+//! started), `launch` and `launched` (a container's instance is started: its first slice
+//! runs in between, see [`RuntimeConfig::epoch_tick`]), `guest`, `wasi`, `instantiated`
+//! and `exited` (in the instance),
 //! `exit-seen`, `terminal`, `dirs-removed` and `ended` (the supervisor), and `waited`
 //! ([`PodHandle::wait`] returns). The density bench times them (`DENSITY_STEPS=1`,
 //! see BENCHMARKS.md). With no subscriber enabled for that level, tracing skips them
