@@ -29,7 +29,8 @@ impl ConfigObjects {
     /// # Errors
     /// The API server's update rules: an object with `immutable: true` keeps its data and
     /// stays immutable; a Secret keeps its `type`. The message names the field. A new
-    /// object past [`MAX_CONFIG_OBJECTS`] is refused too (a namespace's quota would).
+    /// object past 10,000 of them (`MAX_CONFIG_OBJECTS`) is refused too (a namespace's
+    /// quota would).
     pub fn apply(&mut self, object: ConfigObject) -> Result<(), String> {
         let key = (object.namespace().to_owned(), object.name().to_owned());
         const IMMUTABLE: &str = "Forbidden: field is immutable when `immutable` is set";

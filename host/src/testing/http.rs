@@ -62,7 +62,7 @@ pub struct Response {
     pub status: u16,
     /// Headers, in order (names lowercase).
     pub headers: Vec<(String, String)>,
-    /// The body (at most [`MAX_BODY`] bytes).
+    /// The body (at most 16 MiB).
     pub body: Vec<u8>,
 }
 
@@ -87,7 +87,7 @@ impl Fixture {
     ///
     /// # Errors
     /// [`FixtureError::Talk`] when nothing listens, the exchange fails, or the body is
-    /// over [`MAX_BODY`].
+    /// over 16 MiB.
     pub async fn http(&self, port: u16, request: Request) -> Result<Response, FixtureError> {
         let what = format!("{} {} on port {port}", request.method, request.path);
         let failed = |message: String| FixtureError::Talk {

@@ -213,7 +213,7 @@ impl ClusterNetwork {
     }
 
     /// Takes a free pod IP; it is the pod's once its network
-    /// ([`PodNetwork::join`]) is made, and free again when that is dropped
+    /// (`Reservation::join`) is made, and free again when that is dropped
     /// (or the reservation is, unused). `None` when the pod CIDR is exhausted.
     pub fn reserve(self: &Arc<Self>) -> Option<Reservation> {
         let mut s = lock(&self.state);
