@@ -269,6 +269,8 @@ struct Inner {
     /// Instances started so far, and of them in the pool.
     started: AtomicU64,
     started_pooled: AtomicU64,
+    /// Instances that went on on the guest executor after their first slice.
+    continued: AtomicU64,
     /// The runtime's configuration (what the pool is set up from).
     config: RuntimeConfig,
     /// Compiled code on disk ([`RuntimeConfig::cache_dir`]).
@@ -371,6 +373,7 @@ impl Runtime {
                 pool: pool::Slot::default(),
                 started: AtomicU64::new(0),
                 started_pooled: AtomicU64::new(0),
+                continued: AtomicU64::new(0),
                 config: config.clone(),
                 images: Mutex::default(),
                 guests: Some(guests),

@@ -100,6 +100,11 @@ pub struct InstanceCounts {
     pub started: u64,
     /// Of those, in the instance pool.
     pub started_pooled: u64,
+    /// Of those started, the instances that went on on the guest executor after
+    /// their first slice (they waited on a host call, or ran to an epoch tick); the
+    /// others ended on the thread that started them (see
+    /// [`RuntimeConfig::epoch_tick`]).
+    pub continued: u64,
 }
 
 impl Runtime {
@@ -163,7 +168,13 @@ impl Runtime {
                 .map_or(0, |p| p.live()),
             started: inner.started.load(Ordering::Acquire),
             started_pooled: inner.started_pooled.load(Ordering::Acquire),
+            continued: inner.continued.load(Ordering::Acquire),
         }
+    }
+
+    /// Counts an instance that goes on on the guest executor after its first slice.
+    pub(crate) fn count_continued(&self) {
+        self.inner.continued.fetch_add(1, Ordering::AcqRel);
     }
 }
 

@@ -103,7 +103,13 @@ impl Instances for WasmInstances {
             (Image::Http(_), None) => End::Ended(Some(Exit::StartError(
                 "a wasi:http component has no command to exec: it only handles requests".into(),
             ))),
-            _ => first_slice_here(Box::pin(container::run(engine, launch)), &guests),
+            _ => {
+                let end = first_slice_here(Box::pin(container::run(engine, launch)), &guests);
+                if matches!(end, End::Task(_)) {
+                    self.runtime.count_continued();
+                }
+                end
+            }
         };
         Started {
             exit,
