@@ -414,3 +414,64 @@ spec:
         .expect("served again");
     web.stop().await;
 }
+
+/// `spec.dnsConfig` and `spec.dnsPolicy`, as the kubelet writes a pod's `resolv.conf`:
+/// a search domain of the config finds a Service of another namespace by its short
+/// name (and without it the name is unknown); `None` asks the cluster's DNS with the
+/// config's searches only; `Default` is the node's resolver, which a sandboxed pod
+/// does not reach, so no cluster name resolves.
+#[tokio::test]
+async fn dns_config_searches_and_dns_policy_decide_what_a_short_name_finds() {
+    let (back, front) = ("dns-back", "dns-front");
+    apply(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: db, namespace: {back}}}\nspec:\n  selector: {{app: db}}\n  ports: [{{port: 5432}}]\n"
+    ));
+    let db = start(
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: db-0, namespace: {back}, labels: {{app: db}}}}\nspec:\n  containers:\n  - name: db\n    image: busybox\n    command: ['sh', '-c', 'nc -lk -p 5432']\n    readinessProbe:\n      tcpSocket: {{port: 5432}}\n      periodSeconds: 1\n"
+        ),
+        options(),
+    )
+    .await;
+    let client = |name: &str, dns: &str, script: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {front}}}\nspec:\n  restartPolicy: Never\n{dns}  containers:\n  - name: c\n    image: busybox\n    command: ['sh', '-c', '{script}']\n"
+        )
+    };
+    let searched = "  dnsConfig:\n    searches: [dns-back.svc.cluster.local]\n";
+    let cases = [
+        // Waits until the Service has its endpoint: the cases after it need it.
+        (
+            "searched",
+            searched.to_string(),
+            "until nc -z -w 2 db 5432 2>/dev/null; do sleep 0.2; done; echo found",
+            "found",
+        ),
+        (
+            "plain",
+            String::new(),
+            "nc -z -w 2 db 5432 2>/dev/null && echo found || echo unknown",
+            "unknown",
+        ),
+        (
+            "none",
+            "  dnsPolicy: None\n  dnsConfig:\n    nameservers: [10.96.0.10]\n    searches: [svc.cluster.local]\n    options: [{name: ndots, value: \"2\"}]\n"
+                .to_string(),
+            // `db.dns-back` has one dot, fewer than ndots:2: searched as db.dns-back.svc.cluster.local.
+            "nc -z -w 2 db.dns-back 5432 && echo found; nc -z -w 2 db 5432 2>/dev/null || echo unknown",
+            "found unknown",
+        ),
+        (
+            "node",
+            "  dnsPolicy: Default\n".to_string(),
+            "nc -z -w 2 db.dns-back.svc.cluster.local 5432 2>/dev/null || echo unknown",
+            "unknown",
+        ),
+    ];
+    for (name, dns, script, want) in cases {
+        let run = crate::support::run_pod_with(&client(name, &dns, script), options(), LIMIT).await;
+        assert_eq!(run.phase(), "Succeeded", "{name}: {}", run.dump());
+        assert_eq!(run.lines("c").join(" "), want, "{name}: {}", run.dump());
+    }
+    db.stop().await;
+}

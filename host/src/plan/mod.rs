@@ -19,6 +19,7 @@
 //! container's complete environment, with no shell involved.
 
 mod config;
+mod dns;
 mod env;
 pub(crate) mod image;
 mod probe;
@@ -29,6 +30,7 @@ pub mod service;
 mod volume;
 
 pub use config::{ConfigObjects, ObjectData, ObjectKind};
+pub use dns::{DnsPolicy, PodDns};
 pub use env::StartEnv;
 pub use image::{BuiltinImage, ImageConfig, ImageSource, PulledImage, resolve_image};
 pub use probe::{Hooks, ProbeHandler, ProbeKind, ProbePlan, Probes, resolve_hook, resolve_probe};
@@ -176,6 +178,8 @@ pub struct PodPlan {
     /// `spec.hostAliases`: names that resolve to an address in this pod, as the
     /// kubelet's `/etc/hosts` entries do (validated: each IP parses).
     pub host_aliases: Vec<(std::net::IpAddr, Vec<String>)>,
+    /// `spec.dnsPolicy` and `spec.dnsConfig`.
+    pub dns: PodDns,
     /// `spec.restartPolicy`.
     pub restart_policy: RestartPolicy,
     /// `spec.terminationGracePeriodSeconds` (default 30 s).
@@ -383,6 +387,7 @@ pub fn resolve_at(pod: &Pod, base_dir: &Path, address: PodAddress) -> Result<Pod
             .flatten()
             .filter_map(|a| Some((a.ip.parse().ok()?, a.hostnames.clone().unwrap_or_default())))
             .collect(),
+        dns: PodDns::of(spec),
         restart_policy,
         grace_period,
         init_containers,

@@ -136,7 +136,8 @@ impl Runtime {
         let (done_tx, done_rx) = watch::channel(None);
         // The pod's network namespace, shared by its containers.
         let names = crate::sandbox::net::lookup::PodNames::new(plan.hostname.clone())
-            .with_aliases(plan.host_aliases.clone());
+            .with_aliases(plan.host_aliases.clone())
+            .with_resolver(resolver(&plan));
         let network = reserved.join(names, plan.namespace.clone());
         let (exec_tx, execs) = tokio::sync::mpsc::unbounded_channel();
         let mut driver = Driver {
@@ -533,4 +534,17 @@ fn base_dir(options: &RunOptions) -> Result<PathBuf, Error> {
             source,
         }),
     }
+}
+
+/// The pod's resolver: its `dnsPolicy`'s search path and `ndots`, with its
+/// `dnsConfig`'s after them.
+fn resolver(plan: &PodPlan) -> crate::sandbox::net::lookup::Resolver {
+    use crate::plan::DnsPolicy;
+    use crate::sandbox::net::lookup::Resolver;
+    let own = match plan.dns.policy {
+        DnsPolicy::ClusterFirst => Resolver::cluster_first(&plan.namespace),
+        DnsPolicy::Node => Resolver::node(),
+        DnsPolicy::Configured => Resolver::configured(),
+    };
+    own.with(&plan.dns.searches, plan.dns.ndots)
 }

@@ -77,10 +77,11 @@ pub(crate) const RULES: &[(&str, Treatment)] = &[
     ("spec.readinessGates", Accepted),
     ("spec.hostname", Accepted),
     ("spec.hostAliases", Accepted),
+    ("spec.dnsPolicy", Accepted),
+    ("spec.dnsConfig", Accepted),
     // The pod's securityContext: each field warns, but what the sandbox already holds.
     ("spec.securityContext", Honoured),
     // Accepted no-ops: cluster concepts with nothing to do on one machine.
-    ("spec.dnsPolicy", Accepted),
     ("spec.enableServiceLinks", Accepted),
     ("spec.schedulerName", Accepted),
     ("spec.priority", Accepted),

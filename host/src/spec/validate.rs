@@ -34,6 +34,7 @@ use super::error::formats::{dns1123_label, dns1123_subdomain, port_name};
 use super::error::{Diagnostic, SpecError, msg};
 use super::{PodDocument, fields, sources};
 
+mod dns;
 mod volumes;
 
 /// Validates one parsed Pod.
@@ -225,6 +226,7 @@ impl Checker<'_> {
                 self.name_rule(path, v, dns1123_label(v));
             }
         }
+        self.dns(spec);
         // `ValidateHostAliases`.
         for (i, alias) in spec.host_aliases.iter().flatten().enumerate() {
             let path = format!("spec.hostAliases[{i}]");

@@ -125,7 +125,7 @@ impl Outgoing {
         let cluster = self.network.cluster()?;
         let ip = match host.parse::<IpAddr>() {
             Ok(ip) => cluster.routes(ip).then_some(ip)?,
-            Err(_) => *cluster.lookup(self.network.namespace(), host)?.first()?,
+            Err(_) => *self.network.cluster_lookup(host)?.first()?,
         };
         Some(std::net::SocketAddr::new(ip, port))
     }

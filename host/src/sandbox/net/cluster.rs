@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
 use super::conn::Conn;
-use super::lookup::PodNames;
+use super::lookup::{PodNames, Resolver};
 use super::netns::{Fabric, PodNetwork, Proto};
 use super::queue::Refusal;
 use crate::sync::lock;
@@ -428,13 +428,21 @@ impl ClusterNetwork {
         Some(ep)
     }
 
-    /// The addresses `name` has for a pod in `namespace`, through the search
-    /// path (`<ns>.svc.cluster.local svc.cluster.local cluster.local`,
-    /// `ndots:5`): a name with fewer than five dots is tried under each
-    /// search domain first, then as it is.
+    /// The addresses `name` has for a `ClusterFirst` pod in `namespace`
+    /// ([`Resolver::cluster_first`]).
     pub fn lookup(&self, namespace: &str, name: &str) -> Option<Vec<IpAddr>> {
+        self.resolve(&Resolver::cluster_first(namespace), name)
+    }
+
+    /// The addresses `name` has for a pod whose resolver is `resolver`: the
+    /// first of its candidates the cluster's DNS knows.
+    pub fn resolve(&self, resolver: &Resolver, name: &str) -> Option<Vec<IpAddr>> {
+        if !resolver.asks_cluster() {
+            return None;
+        }
         let directory = self.directory()?;
-        search_candidates(namespace, name)
+        resolver
+            .candidates(name)
             .into_iter()
             .find_map(|fqdn| directory.lookup(&fqdn))
     }
@@ -458,8 +466,8 @@ impl Fabric for ClusterNetwork {
         ClusterNetwork::reply_source(self, from, to)
     }
 
-    fn lookup(&self, namespace: &str, name: &str) -> Option<Vec<IpAddr>> {
-        ClusterNetwork::lookup(self, namespace, name)
+    fn resolve(&self, resolver: &Resolver, name: &str) -> Option<Vec<IpAddr>> {
+        ClusterNetwork::resolve(self, resolver, name)
     }
 
     fn release(&self, ip: Ipv4Addr) {
@@ -503,27 +511,6 @@ impl Drop for Reservation {
     }
 }
 
-/// The names a resolver with the pod's `resolv.conf` asks for, in order.
-pub fn search_candidates(namespace: &str, name: &str) -> Vec<String> {
-    let lower = name.to_ascii_lowercase();
-    if let Some(absolute) = lower.strip_suffix('.') {
-        return vec![absolute.to_string()];
-    }
-    let mut out = Vec::new();
-    let dots = lower.matches('.').count();
-    if dots < 5 {
-        for domain in [
-            format!("{namespace}.svc.cluster.local"),
-            "svc.cluster.local".into(),
-            "cluster.local".into(),
-        ] {
-            out.push(format!("{lower}.{domain}"));
-        }
-    }
-    out.push(lower);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,20 +552,5 @@ mod tests {
         );
         c.release_service_ip(a);
         assert_eq!(c.allocate_service_ip(None).unwrap(), a);
-    }
-
-    #[test]
-    fn the_search_path_is_tried_before_the_name_itself() {
-        assert_eq!(
-            search_candidates("prod", "mydb"),
-            [
-                "mydb.prod.svc.cluster.local",
-                "mydb.svc.cluster.local",
-                "mydb.cluster.local",
-                "mydb"
-            ]
-        );
-        assert_eq!(search_candidates("p", "a.b.c.d.e.f"), ["a.b.c.d.e.f"]);
-        assert_eq!(search_candidates("p", "MyDb.X."), ["mydb.x"]);
     }
 }

@@ -29,8 +29,8 @@ impl ip_name_lookup::Host for PodNetView<'_> {
             }
         }
         // In a cluster, other names go to its DNS (Services, pods).
-        if let (Err(ErrorCode::NameUnresolvable), Some(cluster)) = (&result, self.net.cluster())
-            && let Some(ips) = cluster.lookup(self.net.namespace(), &name)
+        if let Err(ErrorCode::NameUnresolvable) = &result
+            && let Some(ips) = self.net.cluster_lookup(&name)
         {
             result = Ok(ips);
         }

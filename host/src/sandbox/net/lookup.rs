@@ -17,20 +17,36 @@ use wasmtime_wasi::p2::Pollable;
 use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 
 /// The names a pod's network resolves itself: its hostname (to loopback) and
-/// its `spec.hostAliases`, as the kubelet's `/etc/hosts` for the pod lists them.
-#[derive(Debug, Clone, Default)]
+/// its `spec.hostAliases`, as the kubelet's `/etc/hosts` for the pod lists them;
+/// and how it asks the cluster's DNS for the others ([`Resolver`]).
+#[derive(Debug, Clone)]
 pub struct PodNames {
     hostname: String,
     aliases: Vec<(IpAddr, Vec<String>)>,
+    resolver: Resolver,
 }
 
 impl PodNames {
-    /// A pod whose hostname is `hostname`, without aliases.
+    /// A pod whose hostname is `hostname`, without aliases, resolving as a
+    /// `ClusterFirst` pod of the `default` namespace.
     pub fn new(hostname: impl Into<String>) -> Self {
         Self {
             hostname: hostname.into(),
             aliases: Vec::new(),
+            resolver: Resolver::cluster_first("default"),
         }
+    }
+
+    /// With `resolver` for the names that are not the pod's own.
+    #[must_use]
+    pub fn with_resolver(mut self, resolver: Resolver) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// How the pod asks the cluster's DNS.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
     }
 
     /// The pod's hostname.
@@ -61,6 +77,97 @@ impl PodNames {
             }
         }
         found
+    }
+}
+
+/// How a pod's resolver asks the cluster's DNS, as the kubelet writes the pod's
+/// `resolv.conf` from `spec.dnsPolicy` and `spec.dnsConfig`: its search path and
+/// `ndots`, or no cluster DNS at all (`dnsPolicy: Default`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolver {
+    cluster: bool,
+    searches: Vec<String>,
+    ndots: usize,
+}
+
+impl Resolver {
+    /// The most search domains a `resolv.conf` the kubelet writes keeps.
+    pub const MAX_SEARCHES: usize = 32;
+
+    /// `ClusterFirst` for a pod of `namespace`: the search path
+    /// `<ns>.svc.cluster.local svc.cluster.local cluster.local`, `ndots:5`.
+    pub fn cluster_first(namespace: &str) -> Self {
+        Self {
+            cluster: true,
+            searches: vec![
+                format!("{namespace}.svc.cluster.local").to_ascii_lowercase(),
+                "svc.cluster.local".into(),
+                "cluster.local".into(),
+            ],
+            ndots: 5,
+        }
+    }
+
+    /// `None`: the cluster's DNS with no search path of its own, `ndots:1`
+    /// (the resolver's default).
+    pub fn configured() -> Self {
+        Self {
+            cluster: true,
+            searches: Vec::new(),
+            ndots: 1,
+        }
+    }
+
+    /// `Default`: the node's resolver, which the sandbox does not reach.
+    pub fn node() -> Self {
+        Self {
+            cluster: false,
+            searches: Vec::new(),
+            ndots: 1,
+        }
+    }
+
+    /// With `searches` after its own (`dnsConfig.searches`: each once, at most
+    /// [`MAX_SEARCHES`](Self::MAX_SEARCHES) in all; `.` is the root, no domain)
+    /// and `ndots` when given (`dnsConfig.options`).
+    #[must_use]
+    pub fn with(mut self, searches: &[String], ndots: Option<usize>) -> Self {
+        for search in searches {
+            let domain = search.trim_end_matches('.').to_ascii_lowercase();
+            if !domain.is_empty()
+                && !self.searches.contains(&domain)
+                && self.searches.len() < Self::MAX_SEARCHES
+            {
+                self.searches.push(domain);
+            }
+        }
+        self.ndots = ndots.unwrap_or(self.ndots);
+        self
+    }
+
+    /// Whether the cluster's DNS is asked at all.
+    pub fn asks_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// The names asked for `name`, in order: one with fewer dots than `ndots`
+    /// under each search domain first, then as it is; any other name, and one
+    /// ending in a dot, only as it is (as musl's resolver asks).
+    pub fn candidates(&self, name: &str) -> Vec<String> {
+        let lower = name.to_ascii_lowercase();
+        if let Some(absolute) = lower.strip_suffix('.') {
+            return vec![absolute.to_string()];
+        }
+        let mut out = Vec::new();
+        if lower.matches('.').count() < self.ndots {
+            out.extend(
+                self.searches
+                    .iter()
+                    .map(|domain| format!("{lower}.{domain}")),
+            );
+        }
+        out.push(lower);
+        out
     }
 }
 
@@ -204,6 +311,57 @@ impl Pollable for ResolveAddressStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_search_path_is_tried_before_the_name_itself() {
+        let prod = Resolver::cluster_first("prod");
+        assert_eq!(
+            prod.candidates("mydb"),
+            [
+                "mydb.prod.svc.cluster.local",
+                "mydb.svc.cluster.local",
+                "mydb.cluster.local",
+                "mydb"
+            ]
+        );
+        assert_eq!(prod.candidates("a.b.c.d.e.f"), ["a.b.c.d.e.f"]);
+        assert_eq!(prod.candidates("MyDb.X."), ["mydb.x"]);
+    }
+
+    #[test]
+    fn dns_config_searches_and_ndots_extend_the_policys_own() {
+        let searches = [
+            "Other.svc.cluster.local.".to_string(),
+            "svc.cluster.local".into(),
+            ".".into(),
+            "corp.example".into(),
+        ];
+        let r = Resolver::cluster_first("prod").with(&searches, Some(1));
+        // Each domain once, the policy's first; `.` adds none; ndots:1 leaves a
+        // dotted name unsearched.
+        assert_eq!(
+            r.candidates("db"),
+            [
+                "db.prod.svc.cluster.local",
+                "db.svc.cluster.local",
+                "db.cluster.local",
+                "db.other.svc.cluster.local",
+                "db.corp.example",
+                "db"
+            ]
+        );
+        assert_eq!(r.candidates("db.other"), ["db.other"]);
+        // `None`: only the configured domains.
+        let none = Resolver::configured().with(&searches[..1], None);
+        assert_eq!(none.candidates("db"), ["db.other.svc.cluster.local", "db"]);
+        assert!(none.asks_cluster());
+        // `Default`: the node's resolver, not the cluster's.
+        assert!(!Resolver::node().with(&searches, None).asks_cluster());
+        // At most 32 domains in all.
+        let many: Vec<String> = (0..40).map(|i| format!("d{i}.example")).collect();
+        let r = Resolver::cluster_first("p").with(&many, None);
+        assert_eq!(r.candidates("x").len(), Resolver::MAX_SEARCHES + 1);
+    }
 
     #[test]
     fn the_pod_resolves_its_own_names_and_nothing_else() {

@@ -45,7 +45,7 @@ use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 pub use super::address::{Family, Proto, check_local, check_remote};
 pub use super::conn::Conn;
 pub use super::dial::{Dial, Progress};
-use super::lookup::PodNames;
+use super::lookup::{PodNames, Resolver};
 pub use super::queue::{Datagram, Listener, Mailbox};
 use crate::sync::lock;
 
@@ -156,8 +156,8 @@ pub trait Fabric: Send + Sync {
     /// The source a UDP datagram from `from` to `to` shows (a Service's
     /// address for a reply to a client of it).
     fn reply_source(&self, from: SocketAddr, to: SocketAddr) -> SocketAddr;
-    /// What `name` resolves to for a pod of `namespace`.
-    fn lookup(&self, namespace: &str, name: &str) -> Option<Vec<IpAddr>>;
+    /// What `name` resolves to for a pod whose resolver is `resolver`.
+    fn resolve(&self, resolver: &Resolver, name: &str) -> Option<Vec<IpAddr>>;
     /// Frees the pod IP `ip` (its pod network was dropped).
     fn release(&self, ip: Ipv4Addr);
 }
@@ -282,6 +282,12 @@ impl PodNetwork {
     /// The pod's hostname (it resolves to loopback).
     pub fn hostname(&self) -> &str {
         self.names.hostname()
+    }
+
+    /// What the cluster's DNS answers for `name`, through the pod's resolver
+    /// (`spec.dnsPolicy`, `spec.dnsConfig`); `None` outside a cluster.
+    pub fn cluster_lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
+        self.cluster()?.resolve(self.names.resolver(), name)
     }
 
     /// The addresses `spec.hostAliases` gives `name`, in their order (none: the

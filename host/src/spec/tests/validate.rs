@@ -319,6 +319,82 @@ fn sub_path_expr_relative_without_dotdot_and_not_beside_sub_path() {
 }
 
 #[test]
+fn dns_config_is_validated_as_the_api_server_does() {
+    let p = problems(&pod(
+        "  dnsPolicy: None\n  dnsConfig:\n    nameservers: [1.1.1.1, 8.8.8.8, 9.9.9.9, not-an-ip]\n    searches: [ok.example, Bad_Domain, ., trailing.example.]\n    options:\n    - {name: ndots, value: '2'}\n    - {value: x}\n  containers:\n  - {name: a, image: a.wasm}\n",
+    ));
+    has(
+        &p,
+        "spec.dnsConfig.nameservers",
+        8,
+        "must not have more than 3 nameservers",
+    );
+    has(
+        &p,
+        "spec.dnsConfig.nameservers[3]",
+        8,
+        "must be a valid IP address",
+    );
+    has(&p, "spec.dnsConfig.searches[1]", 9, "RFC 1123 subdomain");
+    has(
+        &p,
+        "spec.dnsConfig.options[1]",
+        12,
+        "Option.Name must not be empty",
+    );
+    assert_eq!(p.len(), 4, "`.` and a final dot are valid searches: {p:#?}");
+    // `None` needs a dnsConfig, with a nameserver.
+    let p = problems(&pod(
+        "  dnsPolicy: None\n  containers:\n  - {name: a, image: a.wasm}\n",
+    ));
+    has(
+        &p,
+        "spec.dnsConfig",
+        5,
+        "must provide `dnsConfig` when `dnsPolicy` is None",
+    );
+    let p = problems(&pod(
+        "  dnsPolicy: None\n  dnsConfig: {searches: [a.example]}\n  containers:\n  - {name: a, image: a.wasm}\n",
+    ));
+    has(
+        &p,
+        "spec.dnsConfig.nameservers",
+        7,
+        "at least one DNS nameserver",
+    );
+    // At most 32 searches, 2048 characters in all.
+    let many: Vec<String> = (0..33).map(|i| format!("d{i}.example")).collect();
+    let p = problems(&pod(&format!(
+        "  dnsConfig: {{searches: [{}]}}\n  containers:\n  - {{name: a, image: a.wasm}}\n",
+        many.join(", ")
+    )));
+    has(
+        &p,
+        "spec.dnsConfig.searches",
+        6,
+        "must not have more than 32 search paths",
+    );
+    let wide: Vec<String> = (0..30)
+        .map(|i| format!("{}.d{i}.example", "a".repeat(63)))
+        .collect();
+    let p = problems(&pod(&format!(
+        "  dnsConfig: {{searches: [{}]}}\n  containers:\n  - {{name: a, image: a.wasm}}\n",
+        wide.join(", ")
+    )));
+    has(
+        &p,
+        "spec.dnsConfig.searches",
+        6,
+        "2048 characters (including spaces)",
+    );
+    // Honoured: no warning.
+    let w = warnings(&pod(
+        "  dnsPolicy: ClusterFirst\n  dnsConfig: {searches: [a.example], options: [{name: ndots, value: '1'}]}\n  containers:\n  - {name: a, image: a.wasm}\n",
+    ));
+    assert!(w.is_empty(), "dnsPolicy and dnsConfig are honoured: {w:#?}");
+}
+
+#[test]
 fn host_aliases_need_an_ip_and_subdomain_names() {
     let p = problems(&pod(
         "  hostAliases:\n  - ip: 10.0.0.256\n    hostnames: [ok.example]\n  - ip: fd00::1\n    hostnames: [Bad_Name]\n  containers:\n  - {name: a, image: a.wasm}\n",
