@@ -537,14 +537,18 @@ fn base_dir(options: &RunOptions) -> Result<PathBuf, Error> {
 }
 
 /// The pod's resolver: its `dnsPolicy`'s search path and `ndots`, with its
-/// `dnsConfig`'s after them.
-fn resolver(plan: &PodPlan) -> crate::sandbox::net::lookup::Resolver {
+/// `dnsConfig`'s after them; `None` for a `ClusterFirst` pod without a
+/// `dnsConfig` (the pod network's default).
+fn resolver(plan: &PodPlan) -> Option<crate::sandbox::net::lookup::Resolver> {
     use crate::plan::DnsPolicy;
     use crate::sandbox::net::lookup::Resolver;
     let own = match plan.dns.policy {
+        DnsPolicy::ClusterFirst if plan.dns.searches.is_empty() && plan.dns.ndots.is_none() => {
+            return None;
+        }
         DnsPolicy::ClusterFirst => Resolver::cluster_first(&plan.namespace),
         DnsPolicy::Node => Resolver::node(),
         DnsPolicy::Configured => Resolver::configured(),
     };
-    own.with(&plan.dns.searches, plan.dns.ndots)
+    Some(own.with(&plan.dns.searches, plan.dns.ndots))
 }

@@ -19,34 +19,36 @@ use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 /// The names a pod's network resolves itself: its hostname (to loopback) and
 /// its `spec.hostAliases`, as the kubelet's `/etc/hosts` for the pod lists them;
 /// and how it asks the cluster's DNS for the others ([`Resolver`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PodNames {
     hostname: String,
     aliases: Vec<(IpAddr, Vec<String>)>,
-    resolver: Resolver,
+    /// `None`: `ClusterFirst` in the pod's namespace, made at each lookup (most
+    /// pods never look a name up; none pays for a resolver it does not use).
+    resolver: Option<Resolver>,
 }
 
 impl PodNames {
     /// A pod whose hostname is `hostname`, without aliases, resolving as a
-    /// `ClusterFirst` pod of the `default` namespace.
+    /// `ClusterFirst` pod of its namespace.
     pub fn new(hostname: impl Into<String>) -> Self {
         Self {
             hostname: hostname.into(),
-            aliases: Vec::new(),
-            resolver: Resolver::cluster_first("default"),
+            ..Self::default()
         }
     }
 
-    /// With `resolver` for the names that are not the pod's own.
+    /// With `resolver` for the names that are not the pod's own (`None`:
+    /// `ClusterFirst` in the pod's namespace).
     #[must_use]
-    pub fn with_resolver(mut self, resolver: Resolver) -> Self {
+    pub fn with_resolver(mut self, resolver: Option<Resolver>) -> Self {
         self.resolver = resolver;
         self
     }
 
-    /// How the pod asks the cluster's DNS.
-    pub fn resolver(&self) -> &Resolver {
-        &self.resolver
+    /// How the pod asks the cluster's DNS, unless as `ClusterFirst` in its namespace.
+    pub fn resolver(&self) -> Option<&Resolver> {
+        self.resolver.as_ref()
     }
 
     /// The pod's hostname.

@@ -287,7 +287,11 @@ impl PodNetwork {
     /// What the cluster's DNS answers for `name`, through the pod's resolver
     /// (`spec.dnsPolicy`, `spec.dnsConfig`); `None` outside a cluster.
     pub fn cluster_lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
-        self.cluster()?.resolve(self.names.resolver(), name)
+        let cluster = self.cluster()?;
+        match self.names.resolver() {
+            Some(resolver) => cluster.resolve(resolver, name),
+            None => cluster.resolve(&Resolver::cluster_first(self.namespace()), name),
+        }
     }
 
     /// The addresses `spec.hostAliases` gives `name`, in their order (none: the

@@ -8,8 +8,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use tokio::runtime::Handle;
-
 use super::{End, Instances, Repull, Repulled, Start, Started, Term};
 use crate::container::http::{self, AllowedHost, ServeConfig};
 use crate::container::{self, Exit, Image, Launch, SharedSignal, TerminationSignal};
@@ -85,7 +83,6 @@ impl Instances for WasmInstances {
             exited: Some(exited_tx),
             held: Some(Box::new((s.permit, instance_slot, pooled))),
         };
-        let guests = self.runtime.guest_handle();
         let exit = match (image, served) {
             (Image::Http(pre), Some(config)) => match self.listen(config, &launch) {
                 Ok((config, listener)) => {
@@ -94,22 +91,15 @@ impl Instances for WasmInstances {
                     // Served from now on: it runs.
                     launch.announce_running();
                     let warn = self.warn(slot);
-                    End::Task(
-                        guests.spawn(http::serve(engine, launch, pre, listener, config, warn)),
-                    )
+                    let serve = http::serve(engine, launch, pre, listener, config, warn);
+                    End::Task(self.runtime.guest_handle().spawn(serve))
                 }
                 Err(e) => End::Ended(Some(Exit::StartError(e))),
             },
             (Image::Http(_), None) => End::Ended(Some(Exit::StartError(
                 "a wasi:http component has no command to exec: it only handles requests".into(),
             ))),
-            _ => {
-                let end = first_slice_here(Box::pin(container::run(engine, launch)), &guests);
-                if matches!(end, End::Task(_)) {
-                    self.runtime.count_continued();
-                }
-                end
-            }
+            _ => first_slice_here(Box::pin(container::run(engine, launch)), &self.runtime),
         };
         Started {
             exit,
@@ -218,7 +208,8 @@ impl WasmInstances {
 /// here. It runs in the guest executor's context, so that what it makes for later (a
 /// timer, a blocking task) belongs to the executor that runs the rest. A panic of the
 /// host code is the instance's end, as it is for the executor's task.
-fn first_slice_here(mut run: Pin<Box<dyn Future<Output = Exit> + Send>>, guests: &Handle) -> End {
+fn first_slice_here(mut run: Pin<Box<dyn Future<Output = Exit> + Send>>, runtime: &Runtime) -> End {
+    let guests = runtime.guest_handle();
     let first = {
         let _executor = guests.enter();
         // The waker is not kept: the executor polls the task it is given at once.
@@ -229,6 +220,7 @@ fn first_slice_here(mut run: Pin<Box<dyn Future<Output = Exit> + Send>>, guests:
         Ok(Poll::Ready(exit)) => End::Ended(Some(exit)),
         Ok(Poll::Pending) => {
             tracing::debug!("an instance continues on the guest executor");
+            runtime.count_continued();
             End::Task(guests.spawn(run))
         }
         Err(_) => {
